@@ -1,0 +1,148 @@
+"""Block headers, blocks and receipts.
+
+The header commits to everything a light client needs: the tx and receipt Merkle roots, the
+state root AFTER executing the block, and the hash of the validator set that signs it (plus the
+next one, so a light client can follow validator-set changes from certified headers alone).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from chainnode import codec
+from chainnode.core.tx import Transaction
+from chainnode.crypto.hashing import sm3
+from chainnode.crypto.merkle import merkle_root
+
+
+@dataclass(frozen=True)
+class BlockHeader:
+    chain_id: str
+    height: int
+    prev_hash: bytes
+    timestamp_ms: int
+    proposer: int
+    view: int
+    tx_root: bytes
+    receipt_root: bytes
+    state_root: bytes
+    validators_hash: bytes
+    next_validators_hash: bytes
+
+    def to_wire(self) -> list:
+        return [self.chain_id, self.height, self.prev_hash, self.timestamp_ms, self.proposer,
+                self.view, self.tx_root, self.receipt_root, self.state_root,
+                self.validators_hash, self.next_validators_hash]
+
+    @classmethod
+    def from_wire(cls, w: Any) -> BlockHeader:
+        if not isinstance(w, list) or len(w) != 11:
+            raise ValueError("header must be an 11-element list")
+        types = (str, int, bytes, int, int, int, bytes, bytes, bytes, bytes, bytes)
+        for v, t in zip(w, types, strict=True):
+            if type(v) is not t:
+                raise ValueError("header field has the wrong type")
+        for v in w[6:] + [w[2]]:
+            if len(v) != 32:
+                raise ValueError("header hash fields must be 32 bytes")
+        return cls(*w)
+
+    def hash(self) -> bytes:
+        return sm3(codec.encode(self.to_wire()))
+
+    def to_json(self) -> dict:
+        return {
+            "chain_id": self.chain_id, "height": self.height, "prev_hash": self.prev_hash.hex(),
+            "timestamp_ms": self.timestamp_ms, "proposer": self.proposer, "view": self.view,
+            "tx_root": self.tx_root.hex(), "receipt_root": self.receipt_root.hex(),
+            "state_root": self.state_root.hex(), "validators_hash": self.validators_hash.hex(),
+            "next_validators_hash": self.next_validators_hash.hex(), "hash": self.hash().hex(),
+        }
+
+
+@dataclass(frozen=True)
+class Block:
+    header: BlockHeader
+    txs: tuple[Transaction, ...]
+    hash: bytes = field(default=b"", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.hash:
+            object.__setattr__(self, "hash", self.header.hash())
+
+    @property
+    def height(self) -> int:
+        return self.header.height
+
+    def to_wire(self) -> list:
+        return [self.header.to_wire(), [tx.to_wire() for tx in self.txs]]
+
+    def encode(self) -> bytes:
+        return codec.encode(self.to_wire())
+
+    @classmethod
+    def decode(cls, data: bytes, max_bytes: int = 64 * 1024 * 1024) -> Block:
+        w = codec.decode(data, max_size=max_bytes)
+        if not isinstance(w, list) or len(w) != 2 or not isinstance(w[1], list):
+            raise ValueError("block must be [header, txs]")
+        header = BlockHeader.from_wire(w[0])
+        txs = tuple(Transaction.from_wire(t) for t in w[1])
+        return cls(header, txs)
+
+    def computed_tx_root(self) -> bytes:
+        return tx_root(self.txs)
+
+
+def tx_root(txs: tuple[Transaction, ...] | list[Transaction]) -> bytes:
+    return merkle_root([tx.hash for tx in txs])
+
+
+@dataclass(frozen=True)
+class Receipt:
+    tx_hash: bytes
+    status: int  # 0 ok, 1 failed
+    gas_used: int
+    value: Any
+    events: tuple[tuple[str, str, dict], ...]
+    error_code: str = ""
+    error_message: str = ""
+
+    OK = 0
+    FAILED = 1
+
+    def to_wire(self) -> list:
+        return [self.tx_hash, self.status, self.gas_used, self.value,
+                [[c, n, f] for c, n, f in self.events], self.error_code, self.error_message]
+
+    @classmethod
+    def from_wire(cls, w: Any) -> Receipt:
+        if not isinstance(w, list) or len(w) != 7:
+            raise ValueError("receipt must be a 7-element list")
+        return cls(w[0], w[1], w[2], w[3], tuple((e[0], e[1], e[2]) for e in w[4]), w[5], w[6])
+
+    def encode(self) -> bytes:
+        return codec.encode(self.to_wire())
+
+    @classmethod
+    def decode(cls, data: bytes) -> Receipt:
+        return cls.from_wire(codec.decode(data))
+
+    @property
+    def ok(self) -> bool:
+        return self.status == Receipt.OK
+
+    def to_json(self) -> dict:
+        from chainnode.core.tx import _jsonable
+
+        return {
+            "tx_hash": self.tx_hash.hex(), "status": "ok" if self.ok else "failed",
+            "gas_used": self.gas_used, "value": _jsonable(self.value),
+            "events": [{"contract": c, "name": n, "fields": _jsonable(f)}
+                       for c, n, f in self.events],
+            "error_code": self.error_code, "error_message": self.error_message,
+        }
+
+
+def receipt_root(receipts: list[Receipt] | tuple[Receipt, ...]) -> bytes:
+    return merkle_root([r.encode() for r in receipts])

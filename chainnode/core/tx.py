@@ -1,0 +1,136 @@
+"""Transactions: signed requests to deploy, call a contract, or call a system contract.
+
+Replay protection is FISCO BCOS style: a random 16-byte nonce plus `expires_at` (the last block
+height at which the tx is valid). Nodes remember committed tx hashes for the window, so clients
+never coordinate nonces. The tx hash covers everything but the signature.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from chainnode import codec
+from chainnode.crypto import domain
+from chainnode.crypto.address import address_of
+from chainnode.crypto.hashing import sm3
+from chainnode.crypto.sm2 import PrivateKey, PublicKey, SignatureError
+from chainnode.errors import TX_MALFORMED, TX_TOO_LARGE, ChainError
+
+KINDS = ("deploy", "call", "system")
+NAME_RE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
+METHOD_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+MAX_TX_BYTES = 256 * 1024
+NONCE_LEN = 16
+
+
+@dataclass(frozen=True)
+class Transaction:
+    chain_id: str
+    nonce: bytes
+    expires_at: int
+    sender: bytes  # 64-byte SM2 public key X||Y
+    kind: str
+    contract: str
+    method: str
+    args: dict[str, Any]
+    gas_limit: int
+    signature: bytes = b""
+    hash: bytes = field(default=b"", compare=False, repr=False)
+
+    def body(self) -> list:
+        return [self.chain_id, self.nonce, self.expires_at, self.sender, self.kind,
+                self.contract, self.method, self.args, self.gas_limit]
+
+    def body_bytes(self) -> bytes:
+        return codec.encode(self.body())
+
+    def compute_hash(self) -> bytes:
+        return sm3(self.body_bytes())
+
+    @property
+    def sender_address(self) -> str:
+        return address_of(self.sender)
+
+    def to_wire(self) -> list:
+        return self.body() + [self.signature]
+
+    def encode(self) -> bytes:
+        return codec.encode(self.to_wire())
+
+    @classmethod
+    def from_wire(cls, w: Any) -> Transaction:
+        if not isinstance(w, list) or len(w) != 10:
+            raise ChainError(TX_MALFORMED, "transaction must be a 10-element list")
+        chain_id, nonce, expires_at, sender, kind, contract, method, args, gas, sig = w
+        checks = [
+            (isinstance(chain_id, str) and 0 < len(chain_id) <= 64, "chain_id"),
+            (isinstance(nonce, bytes) and len(nonce) == NONCE_LEN, "nonce (16 bytes)"),
+            (type(expires_at) is int and expires_at >= 0, "expires_at"),
+            (isinstance(sender, bytes) and len(sender) == 64, "sender public key (64 bytes)"),
+            (kind in KINDS, f"kind (one of {', '.join(KINDS)})"),
+            (isinstance(contract, str) and NAME_RE.match(contract) is not None, "contract name"),
+            (isinstance(method, str) and METHOD_RE.match(method) is not None, "method name"),
+            (isinstance(args, dict), "args (a map)"),
+            (type(gas) is int and gas > 0, "gas_limit"),
+            (isinstance(sig, bytes) and len(sig) == 64, "signature (64 bytes)"),
+        ]
+        for ok, what in checks:
+            if not ok:
+                raise ChainError(TX_MALFORMED, f"invalid {what}")
+        try:
+            PublicKey(sender)
+        except SignatureError as exc:
+            raise ChainError(TX_MALFORMED, str(exc)) from exc
+        tx = cls(chain_id, nonce, expires_at, sender, kind, contract, method, args, gas, sig)
+        object.__setattr__(tx, "hash", tx.compute_hash())
+        return tx
+
+    @classmethod
+    def decode(cls, data: bytes, max_bytes: int = MAX_TX_BYTES) -> Transaction:
+        if len(data) > max_bytes:
+            raise ChainError(TX_TOO_LARGE, f"transaction is {len(data)} bytes, limit {max_bytes}")
+        try:
+            w = codec.decode(data, max_size=max_bytes)
+        except codec.CodecError as exc:
+            raise ChainError(TX_MALFORMED, f"undecodable transaction: {exc.message}") from exc
+        return cls.from_wire(w)
+
+    def verify_signature(self) -> bool:
+        return domain.verify(PublicKey(self.sender), "tx", self.chain_id, self.body_bytes(),
+                             self.signature)
+
+    def to_json(self) -> dict:
+        return {
+            "hash": self.hash.hex(), "chain_id": self.chain_id, "nonce": self.nonce.hex(),
+            "expires_at": self.expires_at, "sender": self.sender_address,
+            "sender_public_key": self.sender.hex(), "kind": self.kind,
+            "contract": self.contract, "method": self.method, "args": _jsonable(self.args),
+            "gas_limit": self.gas_limit, "signature": self.signature.hex(),
+        }
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return {"hex": v.hex()}
+    if isinstance(v, list):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    return v
+
+
+def build_tx(key: PrivateKey, chain_id: str, kind: str, contract: str, method: str,
+             args: dict[str, Any], *, expires_at: int, gas_limit: int = 1_000_000,
+             nonce: bytes | None = None) -> Transaction:
+    """Build and sign a transaction (the SDK and CLI use this)."""
+    tx = Transaction(chain_id, nonce or secrets.token_bytes(NONCE_LEN), expires_at,
+                     key.public_key.raw, kind, contract, method, args, gas_limit)
+    codec.encode(tx.body())  # fail early on non-codec args
+    sig = domain.sign(key, "tx", chain_id, tx.body_bytes())
+    signed = Transaction(chain_id, tx.nonce, expires_at, tx.sender, kind, contract, method,
+                         args, gas_limit, sig)
+    object.__setattr__(signed, "hash", signed.compute_hash())
+    return signed
