@@ -265,31 +265,26 @@ class _Update:
         self, node: bytes, key: bytes, value: bytes, depth: int, lo: int, hi: int
     ) -> tuple[bytes, int]:
         keys, vals = self.keys, self.vals
-        pos = bisect.bisect_left(keys, key, lo, hi)
-        overridden = pos < hi and keys[pos] == key
-        if not overridden and all(vals[i] is None for i in range(lo, hi)):
-            return node, _LEAF  # only deletes of absent keys
-        if overridden and hi - lo == 1:
-            v = vals[pos]
-            if v is None:
-                return EMPTY_HASH, _EMPTY
-            if v == value:
-                return node, _LEAF
-            return self._leaf(key, v), _LEAF
         ks: list[bytes] = []
         vs: list[bytes] = []
+        kept = True  # the existing leaf survives unless a write names its key
         for i in range(lo, hi):
-            if i == pos and not overridden:
-                ks.append(key)
-                vs.append(value)
-            v = vals[i]
+            k, v = keys[i], vals[i]
+            if k == key:
+                kept = False
             if v is not None:
-                ks.append(keys[i])
+                ks.append(k)
                 vs.append(v)
-        if pos == hi and not overridden:
-            ks.append(key)
-            vs.append(value)
-        return self.build(ks, vs, 0, len(ks), depth)
+        if kept:
+            pos = bisect.bisect_left(ks, key)
+            ks.insert(pos, key)
+            vs.insert(pos, value)
+        if len(ks) == 1 and ks[0] == key and vs[0] == value:
+            return node, _LEAF  # nothing changed here: emit no node
+        result = self.build(ks, vs, 0, len(ks), depth)
+        if kept:  # the rebuilt subtree re-creates the old leaf, which the store already has
+            self.new_nodes.pop(node, None)
+        return result
 
     def build(
         self, ks: list[bytes], vs: list, lo: int, hi: int, depth: int

@@ -76,6 +76,20 @@ def chunked(ops, cuts):
     return [dict(ops[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
+def reachable_nodes(store: MemoryNodeStore, root: bytes) -> set[bytes]:
+    seen: set[bytes] = set()
+    stack = [root]
+    while stack:
+        n = stack.pop()
+        if n == EMPTY_HASH:
+            continue
+        seen.add(n)
+        tag, a, b = decode_node(store.get_node(n))
+        if tag == 1:
+            stack += [a, b]
+    return seen
+
+
 # -- model-based properties ----------------------------------------------------------------------
 
 
@@ -132,22 +146,16 @@ def test_write_order_and_old_nodes(base, batch):
     assert store.nodes == before  # update only returns nodes; persisting is the caller's job
     rev_root, rev_nodes = tree.update(root, dict(reversed(list(writes.items()))))
     assert (rev_root, rev_nodes) == (new_root, new_nodes)
-    # Every returned node is content-addressed and part of the new tree.
+    # Every returned node is content-addressed, part of the new tree and not of the old one.
+    old_reachable = reachable_nodes(store, root)
     store.put_nodes(new_nodes)
-    reachable = set()
-    stack = [new_root]
-    while stack:
-        n = stack.pop()
-        if n == EMPTY_HASH:
-            continue
-        reachable.add(n)
-        tag, a, b = decode_node(store.get_node(n))
-        if tag == 1:
-            stack += [a, b]
+    reachable = reachable_nodes(store, new_root)
     for node_hash, enc in new_nodes.items():
         tag, a, b = decode_node(enc)
         assert node_hash == (leaf_hash(a, b) if tag == 0 else internal_hash(a, b))
         assert node_hash in reachable
+        assert node_hash not in old_reachable
+    assert reachable <= old_reachable | set(new_nodes)
     if all(base.get(k) == v for k, v in writes.items()):
         assert new_root == root and new_nodes == {}
 
