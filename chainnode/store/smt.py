@@ -267,11 +267,13 @@ class _Update:
         keys, vals = self.keys, self.vals
         ks: list[bytes] = []
         vs: list[bytes] = []
-        kept = True  # the existing leaf survives unless a write names its key
+        kept = True  # no write names the existing leaf's key
+        survives = True  # the existing leaf node is part of the result
         for i in range(lo, hi):
             k, v = keys[i], vals[i]
             if k == key:
                 kept = False
+                survives = v == value
             if v is not None:
                 ks.append(k)
                 vs.append(v)
@@ -282,7 +284,7 @@ class _Update:
         if len(ks) == 1 and ks[0] == key and vs[0] == value:
             return node, _LEAF  # nothing changed here: emit no node
         result = self.build(ks, vs, 0, len(ks), depth)
-        if kept:  # the rebuilt subtree re-creates the old leaf, which the store already has
+        if survives:  # the rebuilt subtree re-creates the old leaf, which the store has
             self.new_nodes.pop(node, None)
         return result
 
