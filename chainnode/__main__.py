@@ -1,0 +1,3 @@
+from chainnode.cli import main
+
+raise SystemExit(main())

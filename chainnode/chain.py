@@ -1,0 +1,143 @@
+"""The block pipeline between consensus and storage: build, validate, commit.
+
+Consensus decides WHICH block; this module knows HOW a block is made and checked: execute its
+transactions on the committed head state, compute the roots, compare them with the header, and
+write the block with its certificate in one synced batch. One block is in flight at a time, so
+execution always starts from the committed head.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chainnode.core.block import Block, BlockHeader, Receipt, receipt_root, tx_root
+from chainnode.core.certificate import CommitCertificate
+from chainnode.core.genesis import Genesis, Validator, validators_hash
+from chainnode.core.tx import Transaction
+from chainnode.crypto import domain
+from chainnode.crypto.sm2 import PublicKey
+from chainnode.exec.executor import BlockOutcome, Executor, InvalidBlock
+from chainnode.store.db import ChainDB, Head
+
+log = logging.getLogger("chainnode.chain")
+
+MAX_FUTURE_DRIFT_MS = 30_000
+
+
+@dataclass(frozen=True)
+class Executed:
+    block: Block
+    outcome: BlockOutcome
+    nodes: dict[bytes, bytes]
+
+
+class Chain:
+    def __init__(self, db: ChainDB, genesis: Genesis) -> None:
+        self.db = db
+        self.genesis = genesis
+        self.executor = Executor(genesis)
+        self.lock = threading.Lock()  # execution and commit are serialized
+        head = db.head()
+        if head is None:
+            head = db.write_genesis(genesis.hash(), self.executor.genesis_writes())
+            log.info("initialised chain %s from genesis %s, state root %s", genesis.chain_id,
+                     genesis.hash().hex()[:16], head.state_root.hex()[:16])
+        elif db.genesis_hash() != genesis.hash():
+            raise RuntimeError("the data directory belongs to another genesis; refusing to start")
+        self.head: Head = head
+        self.validators: tuple[Validator, ...] = genesis.validators
+        self.vhash = validators_hash(self.validators)
+        self._last_ts = self._block_ts(head.height)
+
+    def _block_ts(self, height: int) -> int:
+        if height == 0:
+            return self.genesis.timestamp_ms
+        b = self.db.block(height)
+        return b.header.timestamp_ms if b else 0
+
+    def is_committed(self, tx_hash: bytes) -> bool:
+        return self.db.has_tx(tx_hash)
+
+    def validator_index(self, pub: bytes) -> int | None:
+        for i, v in enumerate(self.validators):
+            if v.public_key == pub:
+                return i
+        return None
+
+    def verify_vote(self, index: int, payload: bytes, sig: bytes, kind: str = "commit") -> bool:
+        if not 0 <= index < len(self.validators):
+            return False
+        return domain.verify(PublicKey(self.validators[index].public_key), kind,
+                             self.genesis.chain_id, payload, sig)
+
+    def check_certificate(self, cert: CommitCertificate, block: Block) -> None:
+        cert.check(len(self.validators), self.verify_vote, chain_id=self.genesis.chain_id,
+                   height=block.height, block_hash=block.hash)
+
+    # -- build (leader)
+    def build(self, txs: list[Transaction], view: int, proposer: int,
+              now_ms: int | None = None) -> Executed:
+        with self.lock:
+            head = self.head
+            height = head.height + 1
+            ts = max(now_ms if now_ms is not None else int(time.time() * 1000),
+                     self._last_ts + 1)
+            outcome = self.executor.execute_block(self.db, height, ts, txs, self.is_committed)
+            root, nodes = self.db.compute_state_update(head.state_root, outcome.writes)
+            header = BlockHeader(
+                chain_id=self.genesis.chain_id, height=height, prev_hash=head.block_hash,
+                timestamp_ms=ts, proposer=proposer, view=view, tx_root=tx_root(txs),
+                receipt_root=receipt_root(outcome.receipts), state_root=root,
+                validators_hash=self.vhash, next_validators_hash=self.vhash)
+            return Executed(Block(header, tuple(txs)), outcome, nodes)
+
+    # -- validate (replica)
+    def validate(self, block: Block, verify_tx: Callable[[Transaction], bool],
+                 now_ms: int | None = None) -> Executed:
+        """Re-execute a proposed block; raise InvalidBlock unless every root matches."""
+        with self.lock:
+            h = block.header
+            head = self.head
+            if h.chain_id != self.genesis.chain_id:
+                raise InvalidBlock("block is for another chain")
+            if h.height != head.height + 1 or h.prev_hash != head.block_hash:
+                raise InvalidBlock(f"block {h.height} does not extend head {head.height}")
+            if h.timestamp_ms <= self._last_ts:
+                raise InvalidBlock("block timestamp not after its parent's")
+            now = now_ms if now_ms is not None else int(time.time() * 1000)
+            if h.timestamp_ms > now + MAX_FUTURE_DRIFT_MS:
+                raise InvalidBlock("block timestamp too far in the future")
+            if h.validators_hash != self.vhash:
+                raise InvalidBlock("block names another validator set")
+            if h.tx_root != tx_root(block.txs):
+                raise InvalidBlock("tx_root does not match the transactions")
+            if len(block.txs) > self.genesis.param("max_block_txs"):
+                raise InvalidBlock("too many transactions in block")
+            for tx in block.txs:
+                if not verify_tx(tx):
+                    raise InvalidBlock(f"tx {tx.hash.hex()[:16]} has a bad signature")
+            outcome = self.executor.execute_block(self.db, h.height, h.timestamp_ms, block.txs,
+                                                  self.is_committed)
+            if receipt_root(outcome.receipts) != h.receipt_root:
+                raise InvalidBlock("receipt_root mismatch: execution diverged")
+            root, nodes = self.db.compute_state_update(head.state_root, outcome.writes)
+            if root != h.state_root:
+                raise InvalidBlock("state_root mismatch: execution diverged")
+            return Executed(block, outcome, nodes)
+
+    # -- commit
+    def commit(self, ex: Executed, cert: CommitCertificate) -> Head:
+        with self.lock:
+            if ex.block.height != self.head.height + 1:
+                raise InvalidBlock("commit out of order")
+            self.head = self.db.commit_block(ex.block, cert, list(ex.outcome.receipts),
+                                             ex.outcome.writes, ex.nodes)
+            self._last_ts = ex.block.header.timestamp_ms
+            return self.head
+
+    def receipt(self, tx_hash: bytes) -> Receipt | None:
+        return self.db.receipt(tx_hash)

@@ -1,0 +1,216 @@
+"""The `chainnode` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_URL = os.environ.get("CHAINNODE_URL", "http://127.0.0.1:26601")
+
+
+def _key(path: str | None):
+    from chainnode.crypto.keyfile import load_private_key
+
+    if not path:
+        raise SystemExit("error: --key is required (an SM2 PEM key file)")
+    pw = os.environ.get("CHAINNODE_KEY_PASSPHRASE")
+    return load_private_key(path, pw.encode() if pw else None)
+
+
+def _args(text: str) -> dict:
+    try:
+        v = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"error: --args is not valid JSON: {exc}") from exc
+    if not isinstance(v, dict):
+        raise SystemExit("error: --args must be a JSON object")
+    return v
+
+
+def _print(obj) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True))
+
+
+def cmd_keygen(a) -> int:
+    from chainnode.crypto.address import address_of
+    from chainnode.crypto.keyfile import save_private_key
+    from chainnode.crypto.sm2 import PrivateKey
+
+    out = Path(a.out)
+    if out.exists() and not a.force:
+        raise SystemExit(f"error: {out} exists (use --force to overwrite)")
+    k = PrivateKey.generate()
+    pw = os.environ.get(a.passphrase_env) if a.passphrase_env else None
+    save_private_key(out, k, pw.encode() if pw else None)
+    _print({"file": str(out), "address": address_of(k.public_key),
+            "public_key": k.public_key.hex(), "encrypted": bool(pw)})
+    return 0
+
+
+def cmd_testnet(a) -> int:
+    from chainnode import testnet
+
+    root = Path(a.dir)
+    if a.action == "init":
+        g = testnet.init(root, a.nodes, a.observers, a.chain_id, a.base_port,
+                         accounts=a.accounts)
+        print(f"testnet {g.chain_id}: {a.nodes} validators, {a.observers} observers in {root}")
+        for n in testnet.manifest(root)["nodes"]:
+            print(f"  {n['name']}: rpc {n['rpc']} p2p {n['p2p']}")
+        print(f"  admin key: {root / 'admin.key'}")
+        print(f"next: chainnode testnet up --dir {root}")
+    elif a.action == "up":
+        testnet.up(root, a.timeout)
+    elif a.action == "down":
+        testnet.down(root)
+    else:
+        sts = testnet.status(root)
+        return 0 if all(sts) else 1
+    return 0
+
+
+def cmd_start(a) -> int:
+    from chainnode.node import run_node
+
+    run_node(a.home)
+    return 0
+
+
+def _client(a, with_key: bool = True):
+    from chainnode.client import Client
+
+    return Client(a.url, _key(a.key) if with_key else None)
+
+
+def cmd_status(a) -> int:
+    _print(_client(a, False).status())
+    return 0
+
+
+def cmd_call(a) -> int:
+    c = _client(a)
+    res = c.call(a.contract, a.method, _args(a.args), wait=not a.no_wait, gas_limit=a.gas)
+    _print(res)
+    rc = res.get("receipt")
+    return 0 if rc is None or rc["status"] == "ok" else 2
+
+
+def cmd_deploy(a) -> int:
+    c = _client(a)
+    src = Path(a.file).read_text()
+    res = c.deploy(a.name, src, _args(a.args), gas_limit=a.gas)
+    _print(res)
+    return 0 if res["receipt"]["status"] == "ok" else 2
+
+
+def cmd_query(a) -> int:
+    from chainnode.client import ProofError
+
+    c = _client(a, False)
+    if a.state:
+        genesis = None
+        if a.prove:
+            from chainnode.core.genesis import Genesis
+
+            if not a.genesis:
+                raise SystemExit("error: --prove needs --genesis FILE (the trust root)")
+            genesis = Genesis.load(a.genesis)
+        key = json.loads(a.key_json) if a.key_json else a.method
+        try:
+            st = c.state(a.contract, key, genesis)
+        except ProofError as exc:
+            print(f"PROOF FAILED: {exc}", file=sys.stderr)
+            return 3
+        _print({"contract": st.contract, "key": key, "exists": st.exists, "value": st.value,
+                "height": st.height, "verified": genesis is not None,
+                "state_root": st.state_root.hex()})
+        return 0
+    _print(c.query(a.contract, a.method, _args(a.args)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="chainnode", description="Permissioned PBFT chain node")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    k = sub.add_parser("keygen", help="create an SM2 key file")
+    k.add_argument("--out", required=True)
+    k.add_argument("--passphrase-env", help="encrypt with the passphrase in this env variable")
+    k.add_argument("--force", action="store_true")
+    k.set_defaults(fn=cmd_keygen)
+
+    t = sub.add_parser("testnet", help="local multi-node testnet")
+    t.add_argument("action", choices=["init", "up", "down", "status"])
+    t.add_argument("--dir", required=True)
+    t.add_argument("--nodes", type=int, default=4)
+    t.add_argument("--observers", type=int, default=0)
+    t.add_argument("--accounts", type=int, default=0, help="extra member accounts to create")
+    t.add_argument("--chain-id", default="chainnode-local")
+    t.add_argument("--base-port", type=int, default=26600)
+    t.add_argument("--timeout", type=float, default=60.0)
+    t.set_defaults(fn=cmd_testnet)
+
+    s = sub.add_parser("start", help="run a node in the foreground")
+    s.add_argument("--home", required=True)
+    s.set_defaults(fn=cmd_start)
+
+    def client_args(sp, key=True):
+        sp.add_argument("--url", default=DEFAULT_URL)
+        if key:
+            sp.add_argument("--key", help="SM2 PEM key file of the sender")
+
+    st = sub.add_parser("status", help="node status")
+    client_args(st, key=False)
+    st.set_defaults(fn=cmd_status)
+
+    c = sub.add_parser("call", help="submit a contract or system call")
+    c.add_argument("contract")
+    c.add_argument("method")
+    c.add_argument("--args", default="{}")
+    c.add_argument("--gas", type=int, default=5_000_000)
+    c.add_argument("--no-wait", action="store_true")
+    client_args(c)
+    c.set_defaults(fn=cmd_call)
+
+    d = sub.add_parser("deploy", help="deploy a contract")
+    d.add_argument("name")
+    d.add_argument("file")
+    d.add_argument("--args", default="{}", help="constructor arguments (JSON object)")
+    d.add_argument("--gas", type=int, default=20_000_000)
+    client_args(d)
+    d.set_defaults(fn=cmd_deploy)
+
+    q = sub.add_parser("query", help="read-only call, or a state value with --state")
+    q.add_argument("contract")
+    q.add_argument("method", help="view method, or the state key with --state")
+    q.add_argument("--args", default="{}")
+    q.add_argument("--state", action="store_true", help="read a raw state value")
+    q.add_argument("--key-json", help="state key as JSON (for composite keys)")
+    q.add_argument("--prove", action="store_true", help="verify the SMT proof and certificate")
+    q.add_argument("--genesis", help="genesis file: the trust root for --prove")
+    client_args(q, key=False)
+    q.set_defaults(fn=cmd_query)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    from chainnode.client import RpcError
+
+    try:
+        return a.fn(a) or 0
+    except RpcError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, FileExistsError, TimeoutError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

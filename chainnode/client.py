@@ -1,0 +1,170 @@
+"""Python SDK: build and sign transactions, submit, wait for commit, read and verify state.
+
+Trust comes from the genesis file the client holds: a state answer is accepted only if its SMT
+proof checks against a header whose commit certificate carries a quorum of signatures from the
+genesis validators. A single lying node cannot forge that.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from chainnode import codec
+from chainnode.core.block import BlockHeader
+from chainnode.core.certificate import CommitCertificate
+from chainnode.core.genesis import Genesis
+from chainnode.core.tx import Transaction, build_tx
+from chainnode.crypto import domain
+from chainnode.crypto.hashing import sm3
+from chainnode.crypto.sm2 import PrivateKey, PublicKey
+from chainnode.store.db import state_key_hash
+from chainnode.store.smt import EMPTY_ROOT, SmtProof, verify_proof
+
+
+class RpcError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class ProofError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class VerifiedState:
+    contract: str
+    key: bytes
+    value: Any
+    exists: bool
+    height: int
+    state_root: bytes
+
+
+class Client:
+    def __init__(self, url: str, key: PrivateKey | None = None, *, chain_id: str | None = None,
+                 timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        self.key = key
+        self.timeout = timeout
+        self._chain_id = chain_id
+
+    # -- transport
+    def _request(self, method: str, path: str, body: bytes | None = None,
+                 ctype: str = "application/json", timeout: float | None = None) -> Any:
+        req = urllib.request.Request(self.url + path, data=body, method=method,
+                                     headers={"Content-Type": ctype} if body is not None else {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            try:
+                err = json.loads(raw)["error"]
+                raise RpcError(exc.code, err["code"], err["message"]) from None
+            except (ValueError, KeyError, TypeError):
+                raise RpcError(exc.code, "HTTP", raw[:200].decode(errors="replace")) from None
+
+    def get(self, path: str) -> Any:
+        return self._request("GET", path)
+
+    # -- reads
+    def status(self) -> dict:
+        return self.get("/status")
+
+    @property
+    def chain_id(self) -> str:
+        if self._chain_id is None:
+            self._chain_id = self.status()["chain_id"]
+        return self._chain_id
+
+    def height(self) -> int:
+        return self.status()["height"]
+
+    def tx(self, tx_hash: str) -> dict:
+        return self.get(f"/tx/{tx_hash}")
+
+    def block(self, height: int) -> dict:
+        return self.get(f"/blocks/{height}")
+
+    def query(self, contract: str, method: str, args: dict | None = None) -> Any:
+        body = json.dumps({"contract": contract, "method": method, "args": args or {}}).encode()
+        return self._request("POST", "/query", body)["value"]
+
+    # -- writes
+    def build(self, kind: str, contract: str, method: str, args: dict, *,
+              gas_limit: int = 5_000_000, expires_in: int = 500,
+              height: int | None = None) -> Transaction:
+        if self.key is None:
+            raise ValueError("this client has no signing key")
+        h = self.height() if height is None else height
+        return build_tx(self.key, self.chain_id, kind, contract, method, args,
+                        expires_at=h + expires_in, gas_limit=gas_limit)
+
+    def submit(self, tx: Transaction, *, wait: bool = True, timeout: float = 30.0) -> dict:
+        path = f"/tx?wait=commit&timeout={timeout}" if wait else "/tx"
+        return self._request("POST", path, tx.encode(), "application/msgpack",
+                             timeout=timeout + 10)
+
+    def call(self, contract: str, method: str, args: dict | None = None, *,
+             wait: bool = True, gas_limit: int = 5_000_000) -> dict:
+        kind = "system" if contract.startswith("sys.") else "call"
+        return self.submit(self.build(kind, contract, method, args or {}, gas_limit=gas_limit),
+                           wait=wait)
+
+    def deploy(self, name: str, source: str, init_args: dict | None = None, *,
+               gas_limit: int = 20_000_000) -> dict:
+        tx = self.build("deploy", name, "deploy",
+                        {"source": source, "init_args": init_args or {}}, gas_limit=gas_limit)
+        return self.submit(tx)
+
+    def register(self, address: str, roles: list[str], name: str = "") -> dict:
+        return self.call("sys.members", "register",
+                         {"address": address, "roles": roles, "name": name})
+
+    # -- verified reads
+    def state(self, contract: str, key: Any, genesis: Genesis | None = None) -> VerifiedState:
+        """Read a state value; with `genesis`, verify its proof against a certified header."""
+        raw_key = codec.encode(key)
+        doc = self.get(f"/state/{contract}/_?key_hex={raw_key.hex()}&prove=1")
+        if genesis is None:
+            value = codec.decode(bytes.fromhex(doc["value_hex"])) if doc["exists"] else None
+            return VerifiedState(contract, raw_key, value, doc["exists"], doc["height"], b"")
+        return verify_state_doc(doc, contract, raw_key, genesis)
+
+
+def verify_state_doc(doc: dict, contract: str, raw_key: bytes, genesis: Genesis) -> VerifiedState:
+    """Check an RPC state answer end to end; raise ProofError if anything does not add up."""
+    try:
+        proof = SmtProof.from_wire(codec.decode(bytes.fromhex(doc["proof"])))
+        value_raw = bytes.fromhex(doc["value_hex"]) if doc["exists"] else None
+        if doc["height"] == 0:
+            raise ProofError("state at genesis has no certified header; wait for block 1")
+        header = BlockHeader.from_wire(codec.decode(bytes.fromhex(doc["header_wire"])))
+        cert = CommitCertificate.decode(bytes.fromhex(doc["certificate"]))
+    except (KeyError, ValueError, codec.CodecError) as exc:
+        raise ProofError(f"malformed proof answer: {exc}") from exc
+    vals = genesis.validators
+
+    def verify(i: int, payload: bytes, sig: bytes) -> bool:
+        return domain.verify(PublicKey(vals[i].public_key), "commit", genesis.chain_id,
+                             payload, sig)
+
+    try:
+        cert.check(len(vals), verify, chain_id=genesis.chain_id, height=header.height,
+                   block_hash=header.hash())
+    except ValueError as exc:
+        raise ProofError(f"header not certified: {exc}") from exc
+    kh = state_key_hash(contract, raw_key)
+    vh = None if value_raw is None else sm3(value_raw)
+    root = header.state_root
+    if not verify_proof(root, kh, vh, proof) and not (root == EMPTY_ROOT and vh is None):
+        raise ProofError("SMT proof does not verify against the certified state root")
+    value = None if value_raw is None else codec.decode(value_raw)
+    return VerifiedState(contract, raw_key, value, value_raw is not None, header.height, root)

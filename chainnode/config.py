@@ -1,0 +1,66 @@
+"""Node configuration: `node.json` in the node's home directory.
+
+Relative paths inside it resolve against the home, so a testnet directory can be moved.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class NodeConfig:
+    name: str
+    chain_id: str
+    key_file: str = "node.key"
+    genesis_file: str = "genesis.json"
+    data_dir: str = "data"
+    rpc_host: str = "127.0.0.1"
+    rpc_port: int = 8545
+    p2p_host: str = "127.0.0.1"
+    p2p_port: int = 26656
+    peers: list[str] = field(default_factory=list)  # "host:port"
+    role: str = "validator"  # or "observer"
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    log_level: str = "INFO"
+    verify_threads: int = 0  # 0: one per core
+    home: Path = field(default=Path("."), repr=False, compare=False)
+
+    def path(self, rel: str) -> Path:
+        p = Path(rel)
+        return p if p.is_absolute() else self.home / p
+
+    def save(self) -> None:
+        d = asdict(self)
+        d.pop("home")
+        (self.home / "node.json").write_text(json.dumps(d, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, home: str | Path) -> NodeConfig:
+        home = Path(home)
+        f = home / "node.json"
+        try:
+            doc = json.loads(f.read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"no node.json in {home}: run `chainnode testnet init` or "
+                              "create one") from exc
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{f}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+        known = set(cls.__dataclass_fields__) - {"home"}
+        unknown = sorted(set(doc) - known)
+        if unknown:
+            raise ConfigError(f"{f}: unknown settings {unknown}")
+        try:
+            cfg = cls(**doc)
+        except TypeError as exc:
+            raise ConfigError(f"{f}: {exc}") from exc
+        cfg.home = home
+        return cfg

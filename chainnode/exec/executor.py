@@ -1,0 +1,190 @@
+"""Deterministic block execution: same block + same state = same receipts and state root.
+
+The executor never looks at the wall clock, never iterates sets, and turns every failure of a
+transaction into a receipt with a stable error code; only block-level faults (a tx that could
+never be valid in any block: wrong chain, expired, replayed) make the whole block invalid.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from chainnode.core.block import Receipt
+from chainnode.core.genesis import Genesis
+from chainnode.core.tx import Transaction
+from chainnode.exec import system
+from chainnode.exec.contracts import CONTRACTS, ContractHost, ContractRegistry, contracts_call
+from chainnode.exec.state import BlockState, StateReader, TxState
+from chainnode.exec.system import CallFailed, SysResult
+
+log = logging.getLogger("chainnode.exec")
+
+
+class InvalidBlock(Exception):
+    """The block can never be valid: replicas refuse to vote for it."""
+
+
+@dataclass(frozen=True)
+class BlockOutcome:
+    receipts: tuple[Receipt, ...]
+    writes: dict[tuple[str, bytes], bytes | None]
+    gas_used: int
+
+
+class Executor:
+    def __init__(self, genesis: Genesis) -> None:
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self.registry = ContractRegistry()
+
+    def genesis_writes(self) -> dict[tuple[str, bytes], bytes | None]:
+        bs = BlockState(_Empty())
+        ts = TxState(bs)
+        system.genesis_writes(self.genesis, ts)
+        ts.commit()
+        return bs.writes
+
+    def check_tx_static(self, tx: Transaction, height: int,
+                        is_committed: Callable[[bytes], bool]) -> None:
+        """Checks every node applies identically to a tx inside a proposed block."""
+        if tx.chain_id != self.chain_id:
+            raise InvalidBlock(f"tx {tx.hash.hex()[:16]} is for chain {tx.chain_id!r}")
+        if tx.expires_at < height:
+            raise InvalidBlock(f"tx {tx.hash.hex()[:16]} expired at {tx.expires_at}")
+        if tx.expires_at > height + self.genesis.param("max_expiry_window"):
+            raise InvalidBlock(f"tx {tx.hash.hex()[:16]} expires too far ahead")
+        if tx.gas_limit > self.genesis.param("tx_gas_limit"):
+            raise InvalidBlock(f"tx {tx.hash.hex()[:16]} gas limit above chain maximum")
+        if is_committed(tx.hash):
+            raise InvalidBlock(f"tx {tx.hash.hex()[:16]} already committed")
+
+    def execute_block(self, base: StateReader, height: int, timestamp_ms: int,
+                      txs: Sequence[Transaction], is_committed: Callable[[bytes], bool]
+                      ) -> BlockOutcome:
+        seen: set[bytes] = set()
+        total_gas_limit = 0
+        for tx in txs:
+            self.check_tx_static(tx, height, is_committed)
+            if tx.hash in seen:
+                raise InvalidBlock(f"tx {tx.hash.hex()[:16]} twice in one block")
+            seen.add(tx.hash)
+            total_gas_limit += tx.gas_limit
+        if total_gas_limit > self.genesis.param("block_gas_limit"):
+            raise InvalidBlock("sum of tx gas limits exceeds the block gas limit")
+        block_state = BlockState(base)
+        receipts = []
+        gas_total = 0
+        for tx in txs:
+            rc = self.execute_tx(block_state, tx, height, timestamp_ms)
+            gas_total += rc.gas_used
+            receipts.append(rc)
+        return BlockOutcome(tuple(receipts), block_state.writes, gas_total)
+
+    def execute_tx(self, block_state: BlockState, tx: Transaction, height: int,
+                   timestamp_ms: int) -> Receipt:
+        sender = tx.sender_address
+        ts = TxState(block_state)
+        if system.member(ts, sender) is None:
+            return _failed(tx, system.SYSTEM_GAS // 10, "TX_NOT_MEMBER",
+                           f"sender {sender} is not a registered member")
+        try:
+            if tx.kind == "system" or tx.kind == "deploy":
+                return self._system(block_state, ts, tx, sender, height, timestamp_ms)
+            return self._contract_call(block_state, tx, sender, height, timestamp_ms)
+        except CallFailed as exc:
+            return _failed(tx, min(tx.gas_limit, system.SYSTEM_GAS), exc.code, exc.message)
+
+    def _system(self, block_state: BlockState, ts: TxState, tx: Transaction, sender: str,
+                height: int, timestamp_ms: int) -> Receipt:
+        gas = system.SYSTEM_GAS
+        if tx.gas_limit < gas:
+            return _failed(tx, tx.gas_limit, "VM_OUT_OF_GAS", f"system calls need {gas} gas")
+        contract = CONTRACTS if tx.kind == "deploy" else tx.contract
+        init = None
+        if contract == system.MEMBERS:
+            res = system.members_call(ts, sender, height, tx.method, tx.args)
+        elif contract == CONTRACTS:
+            method = "deploy" if tx.kind == "deploy" else tx.method
+            args = dict(tx.args)
+            if tx.kind == "deploy":
+                args.setdefault("name", tx.contract)
+            res, init = contracts_call(self.registry, ts, sender, height, method, args)
+        else:
+            raise CallFailed("NO_CONTRACT", f"no system contract {contract!r}")
+        if init is not None:
+            init_args = tx.args.get("init_args", {})
+            if not isinstance(init_args, dict):
+                raise CallFailed("BAD_ARGS", "init_args must be a map")
+            child = BlockState(block_state)
+            child.apply((c, k, v) for (c, k), v in sorted(ts.writes.items()))
+            r = self._vm_run(child, init, "init", init_args, tx, sender, height, timestamp_ms,
+                             tx.gas_limit - gas, is_init=True)
+            if not r.ok:
+                return _failed(tx, gas + r.gas_used, r.error_code,
+                               f"constructor failed: {r.error_message}")
+            ts.commit()
+            block_state.apply(r.writes)
+            events = res.events + [(e.contract, e.name, e.fields) for e in r.events]
+            return Receipt(tx.hash, Receipt.OK, gas + r.gas_used, res.value, tuple(events))
+        ts.commit()
+        return _ok(tx, gas, res)
+
+    def _contract_call(self, block_state: BlockState, tx: Transaction, sender: str, height: int,
+                       timestamp_ms: int) -> Receipt:
+        ts = TxState(block_state)
+        rec = self.registry.record(ts, tx.contract)
+        if rec is None:
+            raise CallFailed("NO_CONTRACT", f"no contract {tx.contract!r}")
+        if rec.get("frozen"):
+            raise CallFailed("CONTRACT_FROZEN", f"contract {tx.contract!r} is frozen")
+        compiled = self.registry.load(ts, tx.contract)
+        r = self._vm_run(block_state, compiled, tx.method, tx.args, tx, sender, height,
+                         timestamp_ms, tx.gas_limit)
+        if not r.ok:
+            return _failed(tx, r.gas_used, r.error_code, r.error_message)
+        block_state.apply(r.writes)
+        return Receipt(tx.hash, Receipt.OK, r.gas_used, r.value,
+                       tuple((e.contract, e.name, e.fields) for e in r.events))
+
+    def _vm_run(self, state: BlockState, compiled, method: str, args: dict, tx: Transaction,
+                sender: str, height: int, timestamp_ms: int, gas_limit: int, *,
+                is_init: bool = False):
+        from chainnode.vm import CallContext, execute
+
+        ctx = CallContext(sender=sender, height=height, time_ms=timestamp_ms,
+                          tx_hash=tx.hash.hex(), chain_id=self.chain_id)
+        return execute(compiled, method, dict(args), ctx, ContractHost(state, self.registry),
+                       gas_limit, is_init=is_init)
+
+    def query(self, base: StateReader, contract: str, method: str, args: dict, height: int,
+              timestamp_ms: int, sender: str = "", gas_limit: int = 50_000_000):
+        """Run a @view read-only against committed state (POST /query)."""
+        from chainnode.vm import CallContext, execute
+
+        block_state = BlockState(base)
+        ts = TxState(block_state)
+        if contract == system.MEMBERS:
+            return system.members_call(ts, sender, height, "get", args)
+        compiled = self.registry.load(ts, contract)
+        if compiled is None:
+            raise CallFailed("NO_CONTRACT", f"no contract {contract!r}")
+        ctx = CallContext(sender=sender, height=height, time_ms=timestamp_ms, tx_hash="",
+                          chain_id=self.chain_id)
+        return execute(compiled, method, dict(args), ctx, ContractHost(block_state,
+                                                                       self.registry),
+                       gas_limit, readonly=True)
+
+
+def _ok(tx: Transaction, gas: int, res: SysResult) -> Receipt:
+    return Receipt(tx.hash, Receipt.OK, gas, res.value, tuple(res.events))
+
+
+def _failed(tx: Transaction, gas: int, code: str, message: str) -> Receipt:
+    return Receipt(tx.hash, Receipt.FAILED, gas, None, (), code, message)
+
+
+class _Empty:
+    def state_get(self, contract: str, key: bytes) -> bytes | None:
+        return None

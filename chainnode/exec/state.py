@@ -1,0 +1,59 @@
+"""Write buffers over committed state: one per block, one per transaction inside it.
+
+A transaction's writes land in its TxState; only a successful transaction merges them into the
+block's overlay, so a failed transaction leaves no trace while the rest of the block proceeds.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from chainnode import codec
+
+
+class StateReader(Protocol):
+    def state_get(self, contract: str, key: bytes) -> bytes | None: ...
+
+
+class BlockState:
+    def __init__(self, base: StateReader) -> None:
+        self.base = base
+        self.writes: dict[tuple[str, bytes], bytes | None] = {}
+
+    def state_get(self, contract: str, key: bytes) -> bytes | None:
+        k = (contract, key)
+        if k in self.writes:
+            return self.writes[k]
+        return self.base.state_get(contract, key)
+
+    def apply(self, writes) -> None:
+        for contract, key, value in writes:
+            self.writes[(contract, key)] = value
+
+
+class TxState:
+    """Typed get/set for native system contracts, buffered until the tx succeeds."""
+
+    def __init__(self, block: BlockState) -> None:
+        self.block = block
+        self.writes: dict[tuple[str, bytes], bytes | None] = {}
+
+    def get_raw(self, contract: str, key: bytes) -> bytes | None:
+        k = (contract, key)
+        if k in self.writes:
+            return self.writes[k]
+        return self.block.state_get(contract, key)
+
+    def get(self, contract: str, key: object, default: object = None) -> object:
+        raw = self.get_raw(contract, codec.encode(key))
+        return default if raw is None else codec.decode(raw)
+
+    def set(self, contract: str, key: object, value: object) -> None:
+        self.writes[(contract, codec.encode(key))] = codec.encode(value)
+
+    def delete(self, contract: str, key: object) -> None:
+        self.writes[(contract, codec.encode(key))] = None
+
+    def commit(self) -> None:
+        self.block.apply((c, k, v) for (c, k), v in sorted(self.writes.items()))
+        self.writes.clear()

@@ -1,0 +1,104 @@
+"""Native system contracts (trusted Python, like FISCO BCOS precompiles).
+
+`sys.members` keeps accounts and roles: only registered accounts may send transactions and only
+admins change membership. `sys.validators` holds the active validator set; `sys.contracts` the
+deployed contracts' code and lifecycle (chainnode.exec.contracts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from chainnode.core.genesis import ROLES, Genesis
+from chainnode.crypto.address import is_address
+from chainnode.exec.state import TxState
+
+MEMBERS = "sys.members"
+VALIDATORS = "sys.validators"
+PARAMS = "sys.params"
+
+SYSTEM_GAS = 20_000  # flat gas per system call: bounds block work without metering Python
+
+
+class CallFailed(Exception):
+    """A system call refused: becomes a failed receipt with this code and message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class SysResult:
+    value: Any = None
+    events: list[tuple[str, str, dict]] = field(default_factory=list)
+
+
+def member(state: TxState, address: str) -> dict | None:
+    rec = state.get(MEMBERS, address)
+    if isinstance(rec, dict) and rec.get("active"):
+        return rec
+    return None
+
+
+def has_role(state: TxState, address: str, role: str) -> bool:
+    rec = member(state, address)
+    return rec is not None and role in rec.get("roles", [])
+
+
+def genesis_writes(genesis: Genesis, state: TxState) -> None:
+    for m in genesis.members:
+        state.set(MEMBERS, m.address, {"roles": sorted(set(m.roles)), "name": m.name,
+                                       "active": True, "since": 0})
+    state.set(VALIDATORS, "set", [[v.name, v.public_key] for v in genesis.validators])
+    state.set(PARAMS, "chain", dict(sorted(genesis.params.items())))
+
+
+def _need(cond: bool, code: str, message: str) -> None:
+    if not cond:
+        raise CallFailed(code, message)
+
+
+def _roles_arg(args: dict) -> list[str]:
+    roles = args.get("roles")
+    _need(isinstance(roles, list) and all(isinstance(r, str) for r in roles), "BAD_ARGS",
+          "roles must be a list of strings")
+    bad = [r for r in roles if r not in ROLES]
+    _need(not bad, "BAD_ROLE", f"unknown roles {bad}; known: {', '.join(ROLES)}")
+    return sorted(set(roles))
+
+
+def _address_arg(args: dict) -> str:
+    addr = args.get("address")
+    _need(is_address(addr), "BAD_ARGS", "address must be 40 lowercase hex characters")
+    return addr
+
+
+def members_call(state: TxState, sender: str, height: int, method: str, args: dict) -> SysResult:
+    if method == "get":
+        return SysResult(state.get(MEMBERS, _address_arg(args)))
+    _need(method in ("register", "revoke", "set_roles"), "NO_METHOD",
+          f"sys.members has no method {method!r}")
+    _need(has_role(state, sender, "admin"), "PERMISSION_DENIED",
+          f"only admins may call sys.members.{method}")
+    addr = _address_arg(args)
+    existing = state.get(MEMBERS, addr)
+    if method == "register":
+        roles = _roles_arg(args)
+        name = args.get("name", "")
+        _need(isinstance(name, str) and len(name) <= 64, "BAD_ARGS", "name must be a short string")
+        _need(not (isinstance(existing, dict) and existing.get("active")), "ALREADY_MEMBER",
+              f"{addr} is already a member")
+        state.set(MEMBERS, addr, {"roles": roles, "name": name, "active": True, "since": height})
+        return SysResult(True, [(MEMBERS, "MemberRegistered", {"address": addr, "roles": roles})])
+    _need(isinstance(existing, dict) and existing.get("active"), "NOT_MEMBER",
+          f"{addr} is not an active member")
+    if method == "revoke":
+        _need(addr != sender, "BAD_ARGS", "an admin cannot revoke itself")
+        state.set(MEMBERS, addr, {**existing, "active": False, "revoked_at": height})
+        return SysResult(True, [(MEMBERS, "MemberRevoked", {"address": addr})])
+    roles = _roles_arg(args)
+    state.set(MEMBERS, addr, {**existing, "roles": roles})
+    return SysResult(True, [(MEMBERS, "RolesChanged", {"address": addr, "roles": roles})])

@@ -1,0 +1,168 @@
+"""Pending transactions: admission, dedupe, replay window, bounds.
+
+Admission order is cheapest first — size, decode, chain id, expiry window, duplicate/replay,
+membership, quotas — and SM2 verification last, in a thread pool (Tongsuo releases the GIL), so
+garbage never costs a signature check and the event loop never blocks on one. A tx is verified
+once per node: block validation asks `was_verified` and re-verifies only what the pool never saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+from chainnode.core.tx import Transaction
+from chainnode.errors import (
+    MEMPOOL_FULL,
+    SENDER_QUOTA,
+    TX_BAD_SIGNATURE,
+    TX_DUPLICATE,
+    TX_EXPIRED,
+    TX_EXPIRY_TOO_FAR,
+    TX_GAS_LIMIT,
+    TX_NOT_MEMBER,
+    TX_REPLAY,
+    TX_WRONG_CHAIN,
+    ChainError,
+)
+
+log = logging.getLogger("chainnode.mempool")
+
+
+class Mempool:
+    def __init__(self, *, chain_id: str, verify_pool: Executor, head_height: Callable[[], int],
+                 is_committed: Callable[[bytes], bool], is_member: Callable[[str], bool],
+                 max_txs: int = 50_000, max_per_sender: int = 10_000,
+                 max_expiry_window: int = 1000, max_tx_bytes: int = 256 * 1024,
+                 tx_gas_limit: int = 50_000_000) -> None:
+        self.chain_id = chain_id
+        self.verify_pool = verify_pool
+        self.head_height = head_height
+        self.is_committed = is_committed
+        self.is_member = is_member
+        self.max_txs = max_txs
+        self.max_per_sender = max_per_sender
+        self.max_expiry_window = max_expiry_window
+        self.max_tx_bytes = max_tx_bytes
+        self.tx_gas_limit = tx_gas_limit
+        self._txs: OrderedDict[bytes, Transaction] = OrderedDict()
+        self._per_sender: dict[bytes, int] = {}
+        self._verified: OrderedDict[bytes, None] = OrderedDict()
+        self._in_flight: set[bytes] = set()
+        self._nonempty = asyncio.Event()
+        self.rejected: dict[str, int] = {}
+        self.on_added: list[Callable[[Transaction], None]] = []
+
+    def __len__(self) -> int:
+        return len(self._txs)
+
+    def __contains__(self, tx_hash: bytes) -> bool:
+        return tx_hash in self._txs
+
+    def _reject(self, code: str, message: str) -> ChainError:
+        self.rejected[code] = self.rejected.get(code, 0) + 1
+        return ChainError(code, message)
+
+    def precheck(self, tx: Transaction) -> None:
+        """Everything but the signature: cheap, synchronous, state read only at head."""
+        if tx.chain_id != self.chain_id:
+            raise self._reject(TX_WRONG_CHAIN,
+                               f"transaction is for chain {tx.chain_id!r}, this is "
+                               f"{self.chain_id!r}")
+        head = self.head_height()
+        if tx.expires_at <= head:
+            raise self._reject(TX_EXPIRED, f"transaction expired at height {tx.expires_at}, "
+                                           f"chain is at {head}")
+        if tx.expires_at > head + self.max_expiry_window:
+            raise self._reject(TX_EXPIRY_TOO_FAR,
+                               f"expires_at may be at most {self.max_expiry_window} blocks "
+                               f"ahead of the head ({head})")
+        if tx.gas_limit > self.tx_gas_limit:
+            raise self._reject(TX_GAS_LIMIT, f"gas_limit above the chain maximum "
+                                             f"{self.tx_gas_limit}")
+        if tx.hash in self._txs or tx.hash in self._in_flight:
+            raise self._reject(TX_DUPLICATE, "transaction is already pending")
+        if self.is_committed(tx.hash):
+            raise self._reject(TX_REPLAY, "transaction was already committed")
+        if not self.is_member(tx.sender_address):
+            raise self._reject(TX_NOT_MEMBER,
+                               f"sender {tx.sender_address} is not a registered member")
+        if len(self._txs) + len(self._in_flight) >= self.max_txs:
+            raise self._reject(MEMPOOL_FULL, f"mempool holds {self.max_txs} transactions")
+        if self._per_sender.get(tx.sender, 0) >= self.max_per_sender:
+            raise self._reject(SENDER_QUOTA, f"sender has {self.max_per_sender} pending "
+                                             "transactions")
+
+    async def add(self, tx: Transaction) -> Transaction:
+        self.precheck(tx)
+        self._in_flight.add(tx.hash)
+        try:
+            if tx.hash not in self._verified:
+                ok = await asyncio.get_running_loop().run_in_executor(
+                    self.verify_pool, tx.verify_signature)
+                if not ok:
+                    raise self._reject(TX_BAD_SIGNATURE, "signature does not verify for the "
+                                                         "sender's public key")
+                self.mark_verified(tx.hash)
+        finally:
+            self._in_flight.discard(tx.hash)
+        if tx.hash in self._txs or self.is_committed(tx.hash):
+            raise self._reject(TX_DUPLICATE, "transaction is already pending or committed")
+        self._txs[tx.hash] = tx
+        self._per_sender[tx.sender] = self._per_sender.get(tx.sender, 0) + 1
+        self._nonempty.set()
+        for cb in self.on_added:
+            cb(tx)
+        return tx
+
+    def mark_verified(self, tx_hash: bytes) -> None:
+        self._verified[tx_hash] = None
+        if len(self._verified) > 4 * self.max_txs:
+            self._verified.popitem(last=False)
+
+    def was_verified(self, tx_hash: bytes) -> bool:
+        return tx_hash in self._verified
+
+    def take(self, max_txs: int, max_bytes: int, max_gas: int) -> list[Transaction]:
+        """Oldest first; drop what expired meanwhile."""
+        head = self.head_height()
+        out: list[Transaction] = []
+        size = gas = 0
+        expired = []
+        for h, tx in self._txs.items():
+            if tx.expires_at <= head:
+                expired.append(h)
+                continue
+            n = len(tx.encode())
+            if len(out) >= max_txs or size + n > max_bytes or gas + tx.gas_limit > max_gas:
+                break
+            out.append(tx)
+            size += n
+            gas += tx.gas_limit
+        for h in expired:
+            self._drop(h)
+        return out
+
+    def remove(self, tx_hashes) -> None:
+        for h in tx_hashes:
+            self._drop(h)
+
+    def _drop(self, h: bytes) -> None:
+        tx = self._txs.pop(h, None)
+        if tx is not None:
+            left = self._per_sender.get(tx.sender, 1) - 1
+            if left:
+                self._per_sender[tx.sender] = left
+            else:
+                self._per_sender.pop(tx.sender, None)
+        if not self._txs:
+            self._nonempty.clear()
+
+    async def wait_nonempty(self) -> None:
+        await self._nonempty.wait()
+
+    def pending(self) -> list[Transaction]:
+        return list(self._txs.values())

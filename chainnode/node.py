@@ -1,0 +1,198 @@
+"""Composition root: wires store, chain, mempool, consensus and RPC, and owns the asyncio loop.
+
+Heavy work leaves the event loop: SM2 verification goes to the verify pool (all cores, GIL
+released), block execution and commits to a single execution thread (they touch state in
+order). The loop only moves messages, so RPC stays responsive while blocks are executed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from chainnode.chain import Chain, Executed
+from chainnode.config import NodeConfig
+from chainnode.core.block import Block, Receipt
+from chainnode.core.certificate import CommitCertificate, vote_payload
+from chainnode.core.genesis import Genesis
+from chainnode.core.tx import Transaction
+from chainnode.crypto import domain
+from chainnode.crypto.keyfile import load_private_key
+from chainnode.crypto.sm2 import PrivateKey
+from chainnode.exec import system
+from chainnode.exec.state import BlockState, TxState
+from chainnode.mempool import Mempool
+from chainnode.store.db import ChainDB
+
+log = logging.getLogger("chainnode.node")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.txs_committed = 0
+        self.blocks_committed = 0
+        self.txs_failed = 0
+        self.started = time.monotonic()
+
+
+class CommitHub:
+    """Tells waiting clients and event subscribers what was committed."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[bytes, list[asyncio.Future]] = {}
+        self.subscribers: list[asyncio.Queue] = []
+
+    def wait_for(self, tx_hash: bytes) -> asyncio.Future:
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(tx_hash, []).append(fut)
+        return fut
+
+    def cancel(self, tx_hash: bytes, fut: asyncio.Future) -> None:
+        lst = self._waiters.get(tx_hash)
+        if lst and fut in lst:
+            lst.remove(fut)
+            if not lst:
+                del self._waiters[tx_hash]
+
+    def committed(self, block: Block, receipts: tuple[Receipt, ...]) -> None:
+        for tx, rc in zip(block.txs, receipts, strict=True):
+            for fut in self._waiters.pop(tx.hash, []):
+                if not fut.done():
+                    fut.set_result((block.height, rc))
+        for q in list(self.subscribers):
+            if q.qsize() < 10_000:
+                q.put_nowait((block, receipts))
+
+
+class Node:
+    def __init__(self, cfg: NodeConfig, key: PrivateKey | None = None) -> None:
+        self.cfg = cfg
+        self.genesis = Genesis.load(cfg.path(cfg.genesis_file))
+        if self.genesis.chain_id != cfg.chain_id:
+            raise RuntimeError(f"node.json says chain {cfg.chain_id!r} but genesis says "
+                               f"{self.genesis.chain_id!r}")
+        if key is None:
+            pw = os.environ.get("CHAINNODE_KEY_PASSPHRASE")
+            key = load_private_key(cfg.path(cfg.key_file), pw.encode() if pw else None)
+        self.key = key
+        self.db = ChainDB(cfg.path(cfg.data_dir) / "chain.ldb")
+        self.chain = Chain(self.db, self.genesis)
+        self.index = self.chain.validator_index(key.public_key.raw)
+        threads = cfg.verify_threads or (os.cpu_count() or 2)
+        self.verify_pool = ThreadPoolExecutor(threads, thread_name_prefix="sm2-verify")
+        self.exec_pool = ThreadPoolExecutor(1, thread_name_prefix="exec")
+        g = self.genesis
+        self.mempool = Mempool(
+            chain_id=g.chain_id, verify_pool=self.verify_pool,
+            head_height=lambda: self.chain.head.height, is_committed=self.chain.is_committed,
+            is_member=self.is_member, max_expiry_window=g.param("max_expiry_window"),
+            max_tx_bytes=g.param("max_tx_bytes"), tx_gas_limit=g.param("tx_gas_limit"))
+        self.hub = CommitHub()
+        self.metrics = Metrics()
+        self.view = 0
+        self._tasks: list[asyncio.Task] = []
+        self._stopping = asyncio.Event()
+        self.rpc = None
+
+    # -- queries used by mempool / rpc
+    def is_member(self, address: str) -> bool:
+        return system.member(TxState(BlockState(self.db)), address) is not None
+
+    @property
+    def chain_id(self) -> str:
+        return self.genesis.chain_id
+
+    async def submit(self, tx: Transaction) -> Transaction:
+        return await self.mempool.add(tx)
+
+    # -- lifecycle
+    async def start(self) -> None:
+        from chainnode.rpc.server import RpcServer
+
+        head = self.chain.head
+        log.info("node %s starting: chain %s, head %d (%s), validator index %s",
+                 self.cfg.name, self.chain_id, head.height, head.block_hash.hex()[:16],
+                 self.index)
+        self.rpc = RpcServer(self)
+        await self.rpc.start(self.cfg.rpc_host, self.cfg.rpc_port)
+        if self.index is not None and len(self.chain.validators) == 1:
+            self._tasks.append(asyncio.create_task(self._solo_loop(), name="solo-producer"))
+        else:
+            log.warning("multi-validator consensus is not wired into this node yet")
+        log.info("node %s ready: rpc http://%s:%d", self.cfg.name, self.cfg.rpc_host,
+                 self.rpc.port)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self.rpc:
+            await self.rpc.stop()
+        self.exec_pool.shutdown(wait=True)
+        self.verify_pool.shutdown(wait=False, cancel_futures=True)
+        self.db.close()
+        log.info("node %s stopped", self.cfg.name)
+
+    async def run_forever(self) -> None:
+        await self.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._stopping.set)
+        await self._stopping.wait()
+        await self.stop()
+
+    # -- single-validator production: propose -> execute -> commit with a 1-of-1 certificate
+    def sign_commit(self, height: int, view: int, block_hash: bytes) -> bytes:
+        payload = vote_payload("commit", self.chain_id, view, height, block_hash)
+        return domain.sign(self.key, "commit", self.chain_id, payload)
+
+    async def _solo_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        g = self.genesis
+        while not self._stopping.is_set():
+            await self.mempool.wait_nonempty()
+            txs = self.mempool.take(g.param("max_block_txs"), g.param("max_block_bytes"),
+                                    g.param("block_gas_limit"))
+            if not txs:
+                await asyncio.sleep(0.05)
+                continue
+            try:
+                ex = await loop.run_in_executor(self.exec_pool, self.chain.build, txs, self.view,
+                                                self.index)
+                sig = self.sign_commit(ex.block.height, self.view, ex.block.hash)
+                cert = CommitCertificate(self.chain_id, ex.block.height, self.view,
+                                         ex.block.hash, ((self.index, sig),))
+                await loop.run_in_executor(self.exec_pool, self.chain.commit, ex, cert)
+            except Exception:
+                log.exception("block production failed; dropping %d transactions", len(txs))
+                self.mempool.remove(tx.hash for tx in txs)
+                continue
+            self._after_commit(ex)
+
+    def _after_commit(self, ex: Executed) -> None:
+        block = ex.block
+        self.mempool.remove(tx.hash for tx in block.txs)
+        self.metrics.blocks_committed += 1
+        self.metrics.txs_committed += len(block.txs)
+        self.metrics.txs_failed += sum(1 for r in ex.outcome.receipts if not r.ok)
+        log.info("committed block %d (%s) with %d txs, state root %s", block.height,
+                 block.hash.hex()[:16], len(block.txs), block.header.state_root.hex()[:16])
+        self.hub.committed(block, ex.outcome.receipts)
+
+
+def run_node(home: str | Path) -> None:
+    cfg = NodeConfig.load(home)
+    logging.basicConfig(level=getattr(logging, cfg.log_level.upper(), logging.INFO),
+                        format=f"%(asctime)s {cfg.name} %(levelname)s %(name)s: %(message)s")
+    node = Node(cfg)
+    asyncio.run(node.run_forever())

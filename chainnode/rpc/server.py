@@ -1,0 +1,298 @@
+"""JSON/msgpack RPC over aiohttp (DESIGN §10).
+
+Every error is a JSON body {"error": {"code", "message"}} with a 4xx/5xx status from
+chainnode.errors.HTTP_STATUS, so scripts can branch on the code and people can read the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from chainnode import codec
+from chainnode.core.tx import Transaction, _jsonable
+from chainnode.crypto.hashing import sm3
+from chainnode.errors import BAD_REQUEST, HTTP_STATUS, NOT_FOUND, TIMEOUT, TX_TOO_LARGE, ChainError
+from chainnode.exec.system import CallFailed
+from chainnode.rpc.openapi import OPENAPI
+from chainnode.store.db import state_key_hash
+
+log = logging.getLogger("chainnode.rpc")
+
+
+def _err(code: str, message: str, status: int | None = None) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}},
+                             status=status or HTTP_STATUS.get(code, 400))
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except ChainError as exc:
+        return _err(exc.code, exc.message)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return _err(TX_TOO_LARGE, f"request body too large (limit {exc.max_size} bytes)", 413)
+    except web.HTTPException as exc:
+        if exc.status == 404:
+            return _err(NOT_FOUND, f"no route {request.method} {request.path}", 404)
+        if exc.status == 405:
+            return _err(BAD_REQUEST, f"method {request.method} not allowed here", 405)
+        raise
+    except Exception:
+        log.exception("internal error serving %s %s", request.method, request.path)
+        return _err("INTERNAL", "internal error; see the node log", 500)
+
+
+def _hex_arg(text: str, what: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError as exc:
+        raise ChainError(BAD_REQUEST, f"{what} must be hex") from exc
+    return raw
+
+
+class RpcServer:
+    def __init__(self, node) -> None:
+        self.node = node
+        max_body = node.genesis.param("max_tx_bytes") * 2 + 1024
+        self.app = web.Application(middlewares=[error_middleware], client_max_size=max_body)
+        r = self.app.router
+        r.add_get("/status", self.status)
+        r.add_post("/tx", self.post_tx)
+        r.add_get("/tx/{hash}", self.get_tx)
+        r.add_get("/blocks/{height}", self.get_block)
+        r.add_post("/query", self.query)
+        r.add_get("/state/{contract}/{key}", self.get_state)
+        r.add_get("/events", self.events)
+        r.add_get("/metrics", self.metrics)
+        r.add_get("/openapi.json", self.openapi)
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self, host: str, port: int) -> None:
+        self.runner = web.AppRunner(self.app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, host, port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
+
+    # -- handlers
+    async def status(self, request: web.Request) -> web.Response:
+        n = self.node
+        head = n.chain.head
+        return web.json_response({
+            "chain_id": n.chain_id, "node": n.cfg.name, "height": head.height,
+            "head_hash": head.block_hash.hex(), "state_root": head.state_root.hex(),
+            "view": n.view, "validator_index": n.index,
+            "validators": [v.to_json() for v in n.chain.validators],
+            "peers": n.peer_list() if hasattr(n, "peer_list") else [],
+            "syncing": bool(getattr(n, "syncing", False)), "mempool": len(n.mempool),
+            "genesis_hash": n.genesis.hash().hex(),
+        })
+
+    async def post_tx(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        ctype = request.content_type
+        if ctype == "application/json":
+            try:
+                doc = json.loads(body)
+                raw = _hex_arg(doc["tx"], "tx")
+            except (ValueError, KeyError, TypeError) as exc:
+                if isinstance(exc, ChainError):
+                    raise
+                raise ChainError("TX_MALFORMED", 'JSON body must be {"tx": "<hex of the '
+                                                 'msgpack-encoded transaction>"}') from exc
+        else:
+            raw = body
+        tx = Transaction.decode(raw, self.node.genesis.param("max_tx_bytes"))
+        wait = request.query.get("wait") == "commit"
+        fut = self.node.hub.wait_for(tx.hash) if wait else None
+        try:
+            await self.node.submit(tx)
+        except Exception:
+            if fut is not None:
+                self.node.hub.cancel(tx.hash, fut)
+            raise
+        if fut is None:
+            return web.json_response({"hash": tx.hash.hex(), "status": "pending"}, status=202)
+        timeout = min(float(request.query.get("timeout", "30")), 300.0)
+        try:
+            height, rc = await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            self.node.hub.cancel(tx.hash, fut)
+            return _err(TIMEOUT, f"not committed within {timeout} s; poll GET /tx/{{hash}}")
+        return web.json_response({"hash": tx.hash.hex(), "status": "committed",
+                                  "height": height, "receipt": rc.to_json()})
+
+    async def get_tx(self, request: web.Request) -> web.Response:
+        h = _hex_arg(request.match_info["hash"], "hash")
+        db = self.node.db
+        loc = db.tx_location(h)
+        if loc is None:
+            if h in self.node.mempool:
+                return web.json_response({"hash": h.hex(), "status": "pending"})
+            raise ChainError(NOT_FOUND, f"no transaction {h.hex()}")
+        height, idx = loc
+        block = db.block(height)
+        tx = block.txs[idx]
+        rc = db.receipt(h)
+        return web.json_response({"hash": h.hex(), "status": "committed", "height": height,
+                                  "index": idx, "tx": tx.to_json(), "receipt": rc.to_json()})
+
+    async def get_block(self, request: web.Request) -> web.Response:
+        try:
+            height = int(request.match_info["height"])
+        except ValueError as exc:
+            raise ChainError(BAD_REQUEST, "height must be an integer") from exc
+        db = self.node.db
+        block = db.block(height)
+        if block is None:
+            raise ChainError(NOT_FOUND, f"no block at height {height}")
+        cert = db.certificate(height)
+        return web.json_response({
+            "height": height, "hash": block.hash.hex(), "header": block.header.to_json(),
+            "header_wire": codec.encode(block.header.to_wire()).hex(),
+            "tx_hashes": [tx.hash.hex() for tx in block.txs],
+            "certificate": {"view": cert.view, "block_hash": cert.block_hash.hex(),
+                            "signatures": [[i, s.hex()] for i, s in cert.signatures],
+                            "wire": cert.encode().hex()},
+        })
+
+    async def query(self, request: web.Request) -> web.Response:
+        try:
+            doc = await request.json()
+            contract, method = doc["contract"], doc["method"]
+            args = doc.get("args", {})
+            if not isinstance(args, dict):
+                raise TypeError
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ChainError(BAD_REQUEST, 'body must be {"contract", "method", "args": {...}}'
+                             ) from exc
+        n = self.node
+        head = n.chain.head
+        ts = n.chain._last_ts
+        try:
+            res = await asyncio.get_running_loop().run_in_executor(
+                n.exec_pool, lambda: n.chain.executor.query(
+                    n.db, contract, method, args, head.height, ts, doc.get("sender", "")))
+        except CallFailed as exc:
+            raise ChainError(exc.code, exc.message) from exc
+        if hasattr(res, "ok"):
+            if not res.ok:
+                return _err(res.error_code, res.error_message, 400)
+            return web.json_response({"height": head.height, "value": _jsonable(res.value),
+                                      "gas_used": res.gas_used})
+        return web.json_response({"height": head.height, "value": _jsonable(res.value)})
+
+    async def get_state(self, request: web.Request) -> web.Response:
+        contract = request.match_info["contract"]
+        key_text = request.match_info["key"]
+        if "key_hex" in request.query:
+            key = _hex_arg(request.query["key_hex"], "key_hex")
+        else:
+            key = codec.encode(key_text)
+        db = self.node.db
+        prove = request.query.get("prove") in ("1", "true", "yes")
+        for _ in range(5):
+            head = self.node.chain.head
+            kh = state_key_hash(contract, key)
+            vh = db.smt.get(head.state_root, kh)
+            value = db.state_get(contract, key)
+            if (vh is None and value is None) or (value is not None and vh == sm3(value)):
+                break
+            await asyncio.sleep(0.01)  # a commit landed between the reads; read again
+        else:
+            raise ChainError("UNAVAILABLE", "state changing too fast to read consistently")
+        out: dict[str, Any] = {"contract": contract, "key_hex": key.hex(),
+                               "exists": value is not None, "height": head.height}
+        if value is not None:
+            out["value_hex"] = value.hex()
+            try:
+                out["value"] = _jsonable(codec.decode(value))
+            except codec.CodecError:
+                out["value"] = None
+        if prove:
+            proof = db.smt.prove(head.state_root, kh)
+            out["proof"] = codec.encode(proof.to_wire()).hex()
+            if head.height > 0:
+                block = db.block(head.height)
+                out["header_wire"] = codec.encode(block.header.to_wire()).hex()
+                out["certificate"] = db.certificate(head.height).encode().hex()
+        return web.json_response(out)
+
+    async def events(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=30)
+        await ws.prepare(request)
+        want_contract = request.query.get("contract")
+        want_name = request.query.get("name")
+        q: asyncio.Queue = asyncio.Queue()
+        self.node.hub.subscribers.append(q)
+        reader = asyncio.create_task(self._drain(ws))
+        try:
+            while not ws.closed:
+                getter = asyncio.create_task(q.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                block, receipts = getter.result()
+                for tx, rc in zip(block.txs, receipts, strict=True):
+                    for c, name, fields in rc.events:
+                        if want_contract and c != want_contract:
+                            continue
+                        if want_name and name != want_name:
+                            continue
+                        await ws.send_json({"height": block.height, "tx_hash": tx.hash.hex(),
+                                            "contract": c, "name": name,
+                                            "fields": _jsonable(fields)})
+        finally:
+            self.node.hub.subscribers.remove(q)
+            reader.cancel()
+        return ws
+
+    async def _drain(self, ws: web.WebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        n = self.node
+        m = n.metrics
+        lines = [
+            "# HELP chainnode_height Height of the last committed block.",
+            "# TYPE chainnode_height gauge",
+            f"chainnode_height {n.chain.head.height}",
+            "# HELP chainnode_txs_committed_total Transactions committed since start.",
+            "# TYPE chainnode_txs_committed_total counter",
+            f"chainnode_txs_committed_total {m.txs_committed}",
+            "# HELP chainnode_txs_failed_total Committed transactions whose receipt failed.",
+            "# TYPE chainnode_txs_failed_total counter",
+            f"chainnode_txs_failed_total {m.txs_failed}",
+            "# HELP chainnode_blocks_committed_total Blocks committed since start.",
+            "# TYPE chainnode_blocks_committed_total counter",
+            f"chainnode_blocks_committed_total {m.blocks_committed}",
+            "# HELP chainnode_mempool_size Transactions waiting in the mempool.",
+            "# TYPE chainnode_mempool_size gauge",
+            f"chainnode_mempool_size {len(n.mempool)}",
+            "# HELP chainnode_view Current consensus view.",
+            "# TYPE chainnode_view gauge",
+            f"chainnode_view {n.view}",
+            "# HELP chainnode_tx_rejected_total Transactions refused at admission, by code.",
+            "# TYPE chainnode_tx_rejected_total counter",
+        ]
+        for code, count in sorted(n.mempool.rejected.items()):
+            lines.append(f'chainnode_tx_rejected_total{{code="{code}"}} {count}')
+        return web.Response(text="\n".join(lines) + "\n",
+                            content_type="text/plain", charset="utf-8")
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(OPENAPI)

@@ -1,0 +1,176 @@
+"""One LevelDB per node home, split by key prefixes (DESIGN §4).
+
+A committed block and everything it changes (block, certificate, receipts, tx index, state
+values, SMT nodes, head pointer) goes into ONE synced WriteBatch, so after kill -9 at any
+instant the node restarts at a consistent head: either all of a block or none of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import plyvel
+
+from chainnode import codec
+from chainnode.core.block import Block, Receipt
+from chainnode.core.certificate import CommitCertificate
+from chainnode.crypto.hashing import sm3
+from chainnode.store.smt import EMPTY_ROOT, SparseMerkleTree
+
+log = logging.getLogger("chainnode.store")
+
+P_BLOCK = b"b/"  # height -> encoded block
+P_HASH = b"h/"  # block hash -> height
+P_TX = b"t/"  # tx hash -> [height, index]
+P_RECEIPT = b"r/"  # tx hash -> encoded receipt
+P_CERT = b"c/"  # height -> encoded certificate
+P_STATE = b"s/"  # state key hash -> encoded [contract, key, value]
+P_NODE = b"n/"  # SMT node hash -> encoded node
+P_META = b"m/"  # metadata: head, genesis
+P_WAL = b"w/"  # consensus WAL (chainnode.store.wal)
+HEAD_KEY = P_META + b"head"
+GENESIS_KEY = P_META + b"genesis"
+
+
+def h8(height: int) -> bytes:
+    return struct.pack(">Q", height)
+
+
+def state_key_hash(contract: str, key: bytes) -> bytes:
+    """SMT path of a state entry: contract name and key can never be confused."""
+    return sm3(codec.encode([contract, key]))
+
+
+@dataclass(frozen=True)
+class Head:
+    height: int
+    block_hash: bytes
+    state_root: bytes
+
+
+class ChainDB:
+    def __init__(self, path: str | Path) -> None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        self.path = Path(path)
+        self.db = plyvel.DB(str(path), create_if_missing=True)
+        self.smt = SparseMerkleTree(self)
+
+    def close(self) -> None:
+        if not self.db.closed:
+            self.db.close()
+
+    # -- SMT node reader
+    def get_node(self, node_hash: bytes) -> bytes | None:
+        return self.db.get(P_NODE + node_hash)
+
+    # -- head / genesis
+    def head(self) -> Head | None:
+        raw = self.db.get(HEAD_KEY)
+        if raw is None:
+            return None
+        height, block_hash, root = codec.decode(raw)
+        return Head(height, block_hash, root)
+
+    def genesis_hash(self) -> bytes | None:
+        return self.db.get(GENESIS_KEY)
+
+    # -- state
+    def state_get(self, contract: str, key: bytes) -> bytes | None:
+        raw = self.db.get(P_STATE + state_key_hash(contract, key))
+        if raw is None:
+            return None
+        return codec.decode(raw)[2]
+
+    def state_items(self, contract: str | None = None) -> Iterator[tuple[str, bytes, bytes]]:
+        for _, raw in self.db.iterator(prefix=P_STATE):
+            c, k, v = codec.decode(raw)
+            if contract is None or c == contract:
+                yield c, k, v
+
+    def compute_state_update(self, root: bytes, writes: Mapping[tuple[str, bytes], bytes | None]
+                             ) -> tuple[bytes, dict[bytes, bytes]]:
+        smt_writes = {state_key_hash(c, k): (None if v is None else sm3(v))
+                      for (c, k), v in writes.items()}
+        return self.smt.update(root, smt_writes)
+
+    # -- genesis and blocks
+    def write_genesis(self, genesis_hash: bytes, writes: Mapping[tuple[str, bytes], bytes | None]
+                      ) -> Head:
+        root, nodes = self.compute_state_update(EMPTY_ROOT, writes)
+        head = Head(0, genesis_hash, root)
+        with self.db.write_batch(sync=True) as wb:
+            self._put_state(wb, writes, nodes)
+            wb.put(GENESIS_KEY, genesis_hash)
+            wb.put(HEAD_KEY, codec.encode([0, genesis_hash, root]))
+        return head
+
+    def commit_block(self, block: Block, cert: CommitCertificate, receipts: list[Receipt],
+                     writes: Mapping[tuple[str, bytes], bytes | None],
+                     nodes: Mapping[bytes, bytes]) -> Head:
+        height = block.height
+        with self.db.write_batch(sync=True) as wb:
+            wb.put(P_BLOCK + h8(height), block.encode())
+            wb.put(P_HASH + block.hash, h8(height))
+            wb.put(P_CERT + h8(height), cert.encode())
+            for i, (tx, rc) in enumerate(zip(block.txs, receipts, strict=True)):
+                wb.put(P_TX + tx.hash, codec.encode([height, i]))
+                wb.put(P_RECEIPT + tx.hash, rc.encode())
+            self._put_state(wb, writes, nodes)
+            wb.put(HEAD_KEY, codec.encode([height, block.hash, block.header.state_root]))
+        return Head(height, block.hash, block.header.state_root)
+
+    def _put_state(self, wb, writes, nodes) -> None:
+        for (c, k), v in writes.items():
+            skey = P_STATE + state_key_hash(c, k)
+            if v is None:
+                wb.delete(skey)
+            else:
+                wb.put(skey, codec.encode([c, k, v]))
+        for h, n in nodes.items():
+            wb.put(P_NODE + h, n)
+
+    def block(self, height: int) -> Block | None:
+        raw = self.db.get(P_BLOCK + h8(height))
+        return None if raw is None else Block.decode(raw)
+
+    def block_bytes(self, height: int) -> bytes | None:
+        return self.db.get(P_BLOCK + h8(height))
+
+    def certificate(self, height: int) -> CommitCertificate | None:
+        raw = self.db.get(P_CERT + h8(height))
+        return None if raw is None else CommitCertificate.decode(raw)
+
+    def height_of(self, block_hash: bytes) -> int | None:
+        raw = self.db.get(P_HASH + block_hash)
+        return None if raw is None else struct.unpack(">Q", raw)[0]
+
+    def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        raw = self.db.get(P_TX + tx_hash)
+        if raw is None:
+            return None
+        h, i = codec.decode(raw)
+        return h, i
+
+    def has_tx(self, tx_hash: bytes) -> bool:
+        return self.db.get(P_TX + tx_hash) is not None
+
+    def receipt(self, tx_hash: bytes) -> Receipt | None:
+        raw = self.db.get(P_RECEIPT + tx_hash)
+        return None if raw is None else Receipt.decode(raw)
+
+    def recompute_state_root(self) -> bytes:
+        """Rebuild the root from the stored values alone (crash-consistency check)."""
+        writes = {(c, k): v for c, k, v in self.state_items()}
+        tmp = SparseMerkleTree(_NoNodes())
+        root, _ = tmp.update(EMPTY_ROOT, {state_key_hash(c, k): sm3(v)
+                                          for (c, k), v in writes.items()})
+        return root
+
+
+class _NoNodes:
+    def get_node(self, node_hash: bytes) -> bytes | None:
+        return None
