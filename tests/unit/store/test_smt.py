@@ -493,3 +493,16 @@ def test_verifier_enforces_placement_rules_on_its_own():
     assert not verify_proof(unlifted, a, va, SmtProof((a, va), (EMPTY_HASH,)))
     both_empty = internal_hash(EMPTY_HASH, EMPTY_HASH)
     assert not verify_proof(both_empty, a, None, SmtProof(None, (EMPTY_HASH,)))
+
+
+def test_building_from_the_empty_root_reads_no_nodes():
+    """Rebuilding a root from raw values (crash checks, genesis) needs no node store."""
+
+    class NoNodes:
+        def get_node(self, node_hash: bytes) -> bytes | None:
+            raise AssertionError("update from EMPTY_ROOT must not read nodes")
+
+    model = {k: VALUES[i % len(VALUES)] for i, k in enumerate(POOL)}
+    root, nodes = SparseMerkleTree(NoNodes()).update(EMPTY_ROOT, {**model, h(77): None})
+    assert root == model_root(model)
+    assert len(nodes) == len(reachable_nodes(MemoryNodeStore(nodes), root))
