@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Throughput benchmark: a real local testnet, pre-signed SM2 transactions, concurrent clients.
+
+Prints committed tps, p50/p99 commit latency, the SM2 verification rate measured in the same run
+on all cores, the ceiling that rate implies (every validator verifies every tx once), and the
+ratio tps / ceiling. Numbers on a shared machine are noisy: run it a few times, quote medians.
+
+    scripts/bench.py --nodes 1 --txs 3000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from chainnode import testnet  # noqa: E402
+from chainnode.core.tx import build_tx  # noqa: E402
+from chainnode.crypto import domain  # noqa: E402
+from chainnode.crypto.address import address_of  # noqa: E402
+from chainnode.crypto.keyfile import load_private_key  # noqa: E402
+from chainnode.crypto.sm2 import PrivateKey  # noqa: E402
+
+
+def sm2_verify_rate(seconds: float = 2.0, threads: int | None = None) -> float:
+    """Verifications per second on all cores (thread pool; Tongsuo releases the GIL)."""
+    threads = threads or os.cpu_count() or 2
+    key = PrivateKey.generate()
+    msgs = [os.urandom(200) for _ in range(64)]
+    sigs = [domain.sign(key, "tx", "bench", m) for m in msgs]
+    pub = key.public_key
+    count = [0] * threads
+    stop = time.perf_counter() + seconds
+
+    def work(i: int) -> None:
+        n = 0
+        while time.perf_counter() < stop:
+            for m, s in zip(msgs, sigs, strict=True):
+                if not domain.verify(pub, "tx", "bench", m, s):
+                    raise RuntimeError("verify failed")
+            n += len(msgs)
+        count[i] = n
+
+    t0 = time.perf_counter()
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return sum(count) / (time.perf_counter() - t0)
+
+
+def presign(admin: PrivateKey, chain_id: str, n: int, expires_at: int) -> list:
+    def one(_: int):
+        k = PrivateKey.generate()
+        return build_tx(admin, chain_id, "system", "sys.members", "register",
+                        {"address": address_of(k.public_key), "roles": ["member"]},
+                        expires_at=expires_at, gas_limit=100_000)
+
+    with ThreadPoolExecutor(os.cpu_count() or 2) as ex:
+        return list(ex.map(one, range(n)))
+
+
+async def submit_all(urls: list[str], txs: list, concurrency: int) -> tuple[list[float], float]:
+    lat: list[float] = []
+    sem = asyncio.Semaphore(concurrency)
+    errors: dict[str, int] = {}
+
+    async def one(i: int, session: aiohttp.ClientSession, tx) -> None:
+        async with sem:
+            t0 = time.perf_counter()
+            url = urls[i % len(urls)] + "/tx?wait=commit&timeout=120"
+            async with session.post(url, data=tx.encode(),
+                                    headers={"Content-Type": "application/msgpack"}) as r:
+                body = await r.json()
+                if r.status == 200 and body["receipt"]["status"] == "ok":
+                    lat.append(time.perf_counter() - t0)
+                else:
+                    code = body.get("error", {}).get("code") or body["receipt"]["error_code"]
+                    errors[code] = errors.get(code, 0) + 1
+
+    conn = aiohttp.TCPConnector(limit=concurrency)
+    t0 = time.perf_counter()
+    async with aiohttp.ClientSession(connector=conn) as session:
+        await asyncio.gather(*(one(i, session, tx) for i, tx in enumerate(txs)))
+    elapsed = time.perf_counter() - t0
+    if errors:
+        print(f"  errors: {errors}")
+    return lat, elapsed
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--nodes", type=int, default=1)
+    ap.add_argument("--txs", type=int, default=3000)
+    ap.add_argument("--concurrency", type=int, default=256)
+    ap.add_argument("--base-port", type=int, default=27400)
+    ap.add_argument("--dir", help="testnet directory (default: a temporary one)")
+    a = ap.parse_args()
+
+    print(f"chainnode bench: {a.nodes} validator(s), {a.txs} transactions, "
+          f"concurrency {a.concurrency}, {os.cpu_count()} cores")
+    print("measuring SM2 verify rate on all cores ...")
+    rate = sm2_verify_rate()
+    with tempfile.TemporaryDirectory(prefix="chainnode-bench-") as tmp:
+        root = Path(a.dir or tmp) / "testnet"
+        g = testnet.init(root, a.nodes, base_port=a.base_port,
+                         params={"max_block_txs": 2000})
+        admin = load_private_key(root / "admin.key")
+        print(f"pre-signing {a.txs} transactions ...")
+        txs = presign(admin, g.chain_id, a.txs, expires_at=900)
+        print("starting testnet ...")
+        testnet.up(root, out=open(os.devnull, "w"))  # noqa: SIM115
+        try:
+            urls = [n["rpc"] for n in testnet.manifest(root)["nodes"]]
+            lat, elapsed = asyncio.run(submit_all(urls, txs, a.concurrency))
+        finally:
+            testnet.down(root, out=open(os.devnull, "w"))  # noqa: SIM115
+    committed = len(lat)
+    tps = committed / elapsed if elapsed else 0.0
+    ceiling = rate  # each validator verifies every tx once, all validators share these cores
+    ceiling_per_net = rate / a.nodes
+    print()
+    print(f"committed            {committed}/{a.txs} txs in {elapsed:.2f} s")
+    print(f"committed tps        {tps:,.0f}")
+    if lat:
+        print(f"latency p50 / p99    {pct(lat, 50) * 1000:,.0f} ms / {pct(lat, 99) * 1000:,.0f} ms"
+              f" (mean {statistics.fmean(lat) * 1000:,.0f} ms)")
+    print(f"SM2 verify rate      {rate:,.0f} /s on {os.cpu_count()} cores (same run)")
+    print(f"ceiling              {ceiling_per_net:,.0f} tps (verify rate / {a.nodes} "
+          f"validator(s) on one machine)")
+    print(f"ratio tps/ceiling    {tps / ceiling_per_net:.1%}")
+    del ceiling
+    return 0 if committed == a.txs else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
