@@ -41,7 +41,7 @@ def param_defaults():
         "extra_workdays": [],
         "rollover_max_pct": 1000,
         "default_digits": 6,
-        "max_batch": 200,
+        "max_batch": 100,
         "default_tariff": "zj_res",
     }
 
@@ -169,21 +169,33 @@ def in_cut_window(time_ms):
 # ----------------------------------------------------------------- init / admin
 
 
-def init(**overrides):
+def init(warn_threshold=None, restore_threshold=None, warn_lead_hours=None, utc_offset_ms=None,
+         cut_start_min=None, cut_end_min=None, workdays=None, holidays=None, extra_workdays=None,
+         rollover_max_pct=None, default_digits=None, max_batch=None, tariff=None):
+    # Every argument left as None takes its param_defaults() value. `tariff`
+    # replaces the default Zhejiang tariff: {"flat", "bounds", "incs", "tou"}.
     storage.set(("role", ctx.sender, "admin"), True)
+    given = {
+        "warn_threshold": warn_threshold, "restore_threshold": restore_threshold,
+        "warn_lead_hours": warn_lead_hours, "utc_offset_ms": utc_offset_ms,
+        "cut_start_min": cut_start_min, "cut_end_min": cut_end_min, "workdays": workdays,
+        "holidays": holidays, "extra_workdays": extra_workdays,
+        "rollover_max_pct": rollover_max_pct, "default_digits": default_digits,
+        "max_batch": max_batch,
+    }
+    store_tariff("zj_res", 5380, [276000, 480000], [0, 500, 3000], {"peak": 5680, "valley": 2880})
+    if tariff is not None:
+        require(isinstance(tariff, dict), "BAD_INPUT", "tariff must be a dict")
+        tou = tariff.get("tou", {})
+        check_tariff(tariff.get("flat"), tariff.get("bounds"), tariff.get("incs"), tou)
+        store_tariff("zj_res", tariff["flat"], tariff["bounds"], tariff["incs"], tou)
     defaults = param_defaults()
     for name in sorted(defaults):
-        storage.set(("p", name), defaults[name])
-    store_tariff("zj_res", 5380, [276000, 480000], [0, 500, 3000], {"peak": 5680, "valley": 2880})
-    for name in sorted(overrides):
-        if name == "tariff":
-            t = overrides[name]
-            require(isinstance(t, dict), "BAD_INPUT", "tariff must be a dict")
-            check_tariff(t.get("flat"), t.get("bounds"), t.get("incs"), t.get("tou", {}))
-            store_tariff(t.get("id", "zj_res"), t["flat"], t["bounds"], t["incs"], t.get("tou", {}))
-        else:
-            check_param(name, overrides[name])
-            storage.set(("p", name), overrides[name])
+        value = given.get(name)
+        if value is None:
+            value = defaults[name]
+        check_param(name, value)
+        storage.set(("p", name), value)
 
 
 @export
@@ -424,7 +436,7 @@ def add_bill(customer, month, energy, items, label_sign):
     storage.set(key, b)
 
 
-def charge(customer, c, meter, energy, tou_energy, read_ms):
+def charge(customer, c, meter, energy, tou_energy, read_ms, quiet):
     # Price one interval against the year-to-date energy and debit the balance.
     year = local_date(read_ms) // 10000
     month = local_date(read_ms) // 100
@@ -435,7 +447,8 @@ def charge(customer, c, meter, energy, tou_energy, read_ms):
     storage.set(ytd_key, ytd + energy)
     c["balance"] = c["balance"] - amount
     add_bill(customer, month, energy, items, 1)
-    emit("charge", customer=customer, meter=meter, energy=energy, amount=amount, balance=c["balance"], month=month)
+    if not quiet:
+        emit("charge", customer=customer, meter=meter, energy=energy, amount=amount, balance=c["balance"], month=month)
     return {"energy": energy, "amount": amount, "year": year, "month": month, "items": items}
 
 
@@ -460,7 +473,7 @@ def scaled(m, delta, tou_delta):
     return [delta * mult, tou_energy]
 
 
-def process_reading(meter, value, tou, estimated, read_ms):
+def process_reading(meter, value, tou, estimated, read_ms, quiet):
     m = load_meter(meter)
     customer = m["customer"]
     c = load_customer(customer)
@@ -492,7 +505,7 @@ def process_reading(meter, value, tou, estimated, read_ms):
     trued_up = not estimated and len(m["prov"]) > 0
     if trued_up:
         reversed_amount = reverse_provisional(customer, c, m)
-    result = charge(customer, c, meter, energy, energy_tou[1], read_ms)
+    result = charge(customer, c, meter, energy, energy_tou[1], read_ms, quiet)
     m["last"], m["last_tou"], m["last_ms"] = value, tou, read_ms
     if estimated:
         m["prov"].append(result)
@@ -500,7 +513,7 @@ def process_reading(meter, value, tou, estimated, read_ms):
     else:
         m["actual"], m["actual_tou"] = value, tou
         status = "BILLED"
-        if trued_up:
+        if trued_up and not quiet:
             emit("true_up", meter=meter, customer=customer, provisional=reversed_amount, actual=result["amount"], difference=result["amount"] - reversed_amount)
     storage.set(("meter", meter), m)
     settle_state(customer, c)
@@ -511,18 +524,20 @@ def process_reading(meter, value, tou, estimated, read_ms):
 def submit_reading(meter, value, tou=None, estimated=False, read_ms=None):
     # value / tou registers in 0.01 kWh as shown on the meter (before multiplier).
     require_role(["terminal"])
-    return process_reading(meter, value, tou, bool(estimated), read_ms)
+    return process_reading(meter, value, tou, bool(estimated), read_ms, False)
 
 
 @export
 def submit_readings(readings):
     # Batch form: a list of {"meter", "value", optional "tou", "estimated", "read_ms"}.
+    # Per-reading charge / true_up events are left out (the VM caps events per
+    # call); the amounts are in the return value and the monthly bills.
     require_role(["terminal"])
     require(isinstance(readings, list) and len(readings) <= param("max_batch"), "BAD_INPUT", "batch too large")
     out = []
     for r in readings:
         require(isinstance(r, dict) and "meter" in r and "value" in r, "BAD_INPUT", "reading needs meter and value")
-        out.append(process_reading(r["meter"], r["value"], r.get("tou"), bool(r.get("estimated", False)), r.get("read_ms")))
+        out.append(process_reading(r["meter"], r["value"], r.get("tou"), bool(r.get("estimated", False)), r.get("read_ms"), True))
     return out
 
 
@@ -533,7 +548,7 @@ def daily_charge(customer, energy):
     require_role(["terminal"])
     c = load_customer(customer)
     require(is_int(energy) and energy >= 0, "BAD_INPUT", "energy must be a non-negative integer")
-    result = charge(customer, c, "", energy, {}, ctx.time_ms)
+    result = charge(customer, c, "", energy, {}, ctx.time_ms, False)
     settle_state(customer, c)
     return result["amount"]
 
@@ -569,7 +584,6 @@ def move(customer, c, state):
         lst[customer] = ctx.time_ms
         storage.set(("list", state), lst)
     c["state"] = state
-    emit("state", customer=customer, old=old, new=state, balance=c["balance"])
 
 
 def warn(customer, c):

@@ -11,13 +11,15 @@
 # Storage layout:
 #   ("p", name)                    parameter
 #   ("role", account, role)        contract role table (deployer is "admin")
-#   ("batch", party, date)         list of records submitted for that date
+#   ("n", party, date)             number of records submitted for that date
+#   ("rec", party, date, i)        the i-th record of that batch
 #   ("consumed", bank_date)        {str(index): source_date} bank records already
 #                                  classified by an earlier date's reconciliation
-#   ("result", date)               daily result (entries, summaries)
+#   ("result", date)               daily result summary (count, by_class, by_party)
+#   ("entry", "day"|"month", key, i) i-th result entry of a date or month
 #   ("locked", date)               set once the following date has been reconciled
 #   ("balance", party, month)      book (finance) / statement (bank) balance, fen
-#   ("month", month)               month-end result
+#   ("month", month)               month-end result summary and equation terms
 
 CLASSES = ["MATCHED", "AMOUNT_DIFF", "STATUS_DIFF", "ONLY_IN_BANK", "ONLY_IN_SYSTEM", "DUPLICATE", "IN_TRANSIT"]
 PARTIES = ["marketing", "finance", "bank"]
@@ -32,6 +34,7 @@ def param_defaults():
         "settled_status": "SUCCESS",
         "utc_offset_ms": 8 * 3600000,
         "max_batch": 500,
+        "max_events": 100,
     }
 
 
@@ -123,14 +126,22 @@ def today():
 # ----------------------------------------------------------------- init / admin
 
 
-def init(**overrides):
+def init(window_days=None, statuses=None, in_transit_statuses=None, settled_status=None,
+         utc_offset_ms=None, max_batch=None, max_events=None):
+    # Every argument left as None takes its param_defaults() value.
     storage.set(("role", ctx.sender, "admin"), True)
+    given = {
+        "window_days": window_days, "statuses": statuses,
+        "in_transit_statuses": in_transit_statuses, "settled_status": settled_status,
+        "utc_offset_ms": utc_offset_ms, "max_batch": max_batch, "max_events": max_events,
+    }
     defaults = param_defaults()
     for name in sorted(defaults):
-        storage.set(("p", name), defaults[name])
-    for name in sorted(overrides):
-        check_param(name, overrides[name])
-        storage.set(("p", name), overrides[name])
+        value = given.get(name)
+        if value is None:
+            value = defaults[name]
+        check_param(name, value)
+        storage.set(("p", name), value)
 
 
 @export
@@ -164,7 +175,7 @@ def clean_record(r, date):
     # defaults to the batch date.
     require(isinstance(r, dict), "BAD_INPUT", "record must be a dict")
     serial = r.get("serial")
-    require(isinstance(serial, str) and 0 < len(serial) <= 64, "BAD_INPUT", "serial must be a non-empty string")
+    require(isinstance(serial, str) and len(serial) > 0 and len(serial) <= 64, "BAD_INPUT", "serial must be a non-empty string")
     amount = r.get("amount")
     require(is_int(amount) and amount >= 0, "BAD_INPUT", "amount must be non-negative fen")
     status = r.get("status", param("settled_status"))
@@ -185,12 +196,13 @@ def submit_batch(party, date, records):
     require(valid_date(date), "BAD_INPUT", "date must be YYYYMMDD")
     require(not storage.has(("locked", date)), "LOCKED", "date already closed")
     require(isinstance(records, list) and len(records) <= param("max_batch"), "BAD_INPUT", "batch too large")
-    batch = storage.get(("batch", party, date), [])
+    n = storage.get(("n", party, date), 0)
     for r in records:
-        batch.append(clean_record(r, date))
-    storage.set(("batch", party, date), batch)
-    emit("batch", party=party, date=date, added=len(records), total=len(batch))
-    return len(batch)
+        storage.set(("rec", party, date, n), clean_record(r, date))
+        n = n + 1
+    storage.set(("n", party, date), n)
+    emit("batch", party=party, date=date, added=len(records), total=n)
+    return n
 
 
 @export
@@ -205,6 +217,25 @@ def submit_balance(party, month, balance):
 
 
 # ----------------------------------------------------------------- daily reconciliation
+
+
+def has_batch(party, date):
+    return storage.has(("n", party, date))
+
+
+def load_batch(party, date):
+    # Records are stored one per key so a day's batch never hits the value size cap.
+    n = storage.get(("n", party, date), 0)
+    return [storage.get(("rec", party, date, i)) for i in range(n)]
+
+
+def save_entries(kind, key, entries):
+    for i in range(len(entries)):
+        storage.set(("entry", kind, key, i), entries[i])
+
+
+def load_entries(kind, key, count):
+    return [storage.get(("entry", kind, key, i)) for i in range(count)]
 
 
 def ref(party, date, idx):
@@ -254,7 +285,7 @@ def later_bank(date, wanted):
     found = {}
     for k in range(1, param("window_days") + 1):
         d = add_days(date, k)
-        records = storage.get(("batch", "bank", d), [])
+        records = load_batch("bank", d)
         taken = storage.get(("consumed", d), {})
         for i in range(len(records)):
             s = records[i]["serial"]
@@ -267,7 +298,7 @@ def window_closed(date):
     # Unmatched system records stay IN_TRANSIT until the bank has delivered the
     # last batch of the window or the window has passed on the block clock.
     last = add_days(date, param("window_days"))
-    return storage.has(("batch", "bank", last)) or today() > last
+    return has_batch("bank", last) or today() > last
 
 
 def release_consumed(date):
@@ -290,8 +321,8 @@ def mark_consumed(date, hits):
 
 def classify_day(date):
     entries = []
-    system = storage.get(("batch", "marketing", date), [])
-    bank = storage.get(("batch", "bank", date), [])
+    system = load_batch("marketing", date)
+    bank = load_batch("bank", date)
     sys_first = index_side(system, "marketing", date, {}, entries)
     bank_first = index_side(bank, "bank", date, storage.get(("consumed", date), {}), entries)
     wanted = {}
@@ -355,7 +386,7 @@ def reconcile(date):
     require(valid_date(date), "BAD_INPUT", "date must be YYYYMMDD")
     require(not storage.has(("locked", date)), "LOCKED", "date already closed")
     prev = add_days(date, -1)
-    if storage.has(("batch", "marketing", prev)) or storage.has(("batch", "bank", prev)):
+    if has_batch("marketing", prev) or has_batch("bank", prev):
         require(storage.has(("result", prev)), "NOT_READY", "reconcile the previous date first")
         storage.set(("locked", prev), True)
     release_consumed(date)
@@ -363,10 +394,15 @@ def reconcile(date):
     entries = out[0]
     mark_consumed(date, out[1])
     sums = summarise(entries)
-    storage.set(("result", date), {"entries": entries, "by_class": sums[0], "by_party": sums[1], "ms": ctx.time_ms})
+    save_entries("day", date, entries)
+    storage.set(("result", date), {"count": len(entries), "by_class": sums[0], "by_party": sums[1], "ms": ctx.time_ms})
+    # One event per difference, capped (the VM limits events per call); the
+    # full list is always available through get_entries.
+    budget = param("max_events")
     for e in entries:
-        if e["class"] != "MATCHED" and e["class"] != "IN_TRANSIT":
+        if e["class"] != "MATCHED" and e["class"] != "IN_TRANSIT" and budget > 0:
             emit("difference", date=date, cls=e["class"], serial=e["serial"], amount=e["amount"], diff=e["diff"])
+            budget = budget - 1
     emit("reconciled", date=date, entries=len(entries), matched=sums[0]["MATCHED"]["entries"])
     return sums[0]
 
@@ -380,7 +416,7 @@ def month_records(party, month):
     for day in range(1, 32):
         date = month * 100 + day
         if valid_date(date):
-            records = storage.get(("batch", party, date), [])
+            records = load_batch(party, date)
             for i in range(len(records)):
                 out.append([records[i], ref(party, date, i)])
     return out
@@ -471,7 +507,8 @@ def month_end(month):
     sums = summarise(entries)
     result = {"book": book, "statement": statement, "terms": terms, "adjusted_book": adjusted_book,
               "adjusted_bank": adjusted_bank, "balanced": adjusted_book == adjusted_bank,
-              "entries": entries, "by_class": sums[0], "by_party": sums[1], "ms": ctx.time_ms}
+              "count": len(entries), "by_class": sums[0], "by_party": sums[1], "ms": ctx.time_ms}
+    save_entries("month", month, entries)
     storage.set(("month", month), result)
     emit("month_end", month=month, balanced=adjusted_book == adjusted_bank, adjusted_book=adjusted_book, adjusted_bank=adjusted_bank)
     if adjusted_book != adjusted_bank:
@@ -494,7 +531,7 @@ def has_contract_role(account, role):
 
 @view
 def get_batch(party, date):
-    return storage.get(("batch", party, date), [])
+    return load_batch(party, date)
 
 
 @view
@@ -519,20 +556,16 @@ def get_entries(date, cls=None, offset=0, limit=100):
     r = storage.get(("result", date))
     if r is None:
         return []
-    picked = [e for e in r["entries"] if cls is None or e["class"] == cls]
+    picked = [e for e in load_entries("day", date, r["count"]) if cls is None or e["class"] == cls]
     return picked[offset:offset + limit]
 
 
 @view
 def get_month(month, with_entries=False):
     r = storage.get(("month", month))
-    if r is None or with_entries:
-        return r
-    out = {}
-    for k in r:
-        if k != "entries":
-            out[k] = r[k]
-    return out
+    if r is not None and with_entries:
+        r["entries"] = load_entries("month", month, r["count"])
+    return r
 
 
 @view
@@ -543,7 +576,7 @@ def record_class(party, date, index):
     for k in range(0, param("window_days") + 1):
         r = storage.get(("result", add_days(date, -k)))
         if r is not None:
-            for e in r["entries"]:
+            for e in load_entries("day", add_days(date, -k), r["count"]):
                 if want in e["refs"]:
                     return e["class"]
     return None
