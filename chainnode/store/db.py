@@ -102,7 +102,7 @@ class ChainDB:
                       ) -> Head:
         root, nodes = self.compute_state_update(EMPTY_ROOT, writes)
         head = Head(0, genesis_hash, root)
-        with self.db.write_batch(sync=True) as wb:
+        with self.db.write_batch(sync=True, transaction=True) as wb:
             self._put_state(wb, writes, nodes)
             wb.put(GENESIS_KEY, genesis_hash)
             wb.put(HEAD_KEY, codec.encode([0, genesis_hash, root]))
@@ -112,7 +112,7 @@ class ChainDB:
                      writes: Mapping[tuple[str, bytes], bytes | None],
                      nodes: Mapping[bytes, bytes]) -> Head:
         height = block.height
-        with self.db.write_batch(sync=True) as wb:
+        with self.db.write_batch(sync=True, transaction=True) as wb:
             wb.put(P_BLOCK + h8(height), block.encode())
             wb.put(P_HASH + block.hash, h8(height))
             wb.put(P_CERT + h8(height), cert.encode())
