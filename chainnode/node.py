@@ -110,6 +110,20 @@ class Node:
     async def submit(self, tx: Transaction) -> Transaction:
         return await self.mempool.add(tx)
 
+    async def run_exec(self, fn, *args):
+        """Run on the single execution thread: state is touched in order, off the loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.exec_pool, fn, *args)
+
+    async def verify_txs(self, txs: list[Transaction]) -> dict[bytes, bool]:
+        """Verify signatures on all cores; remember the good ones (verify once per node)."""
+        loop = asyncio.get_running_loop()
+        res = await asyncio.gather(*(loop.run_in_executor(self.verify_pool, tx.verify_signature)
+                                     for tx in txs))
+        for tx, ok in zip(txs, res, strict=True):
+            if ok:
+                self.mempool.mark_verified(tx.hash)
+        return {tx.hash: ok for tx, ok in zip(txs, res, strict=True)}
+
     # -- lifecycle
     async def start(self) -> None:
         from chainnode.rpc.server import RpcServer
@@ -177,9 +191,9 @@ class Node:
                 log.exception("block production failed; dropping %d transactions", len(txs))
                 self.mempool.remove(tx.hash for tx in txs)
                 continue
-            self._after_commit(ex)
+            self.after_commit(ex)
 
-    def _after_commit(self, ex: Executed) -> None:
+    def after_commit(self, ex: Executed) -> None:
         block = ex.block
         self.mempool.remove(tx.hash for tx in block.txs)
         self.metrics.blocks_committed += 1

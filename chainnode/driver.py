@@ -1,0 +1,182 @@
+"""The asyncio shell around the sans-IO PBFT core.
+
+Events go through one queue and are handled one at a time; the actions the core returns run in
+order, so a Persist is durable before the Send after it. Slow actions (build, validate, commit,
+catch up) run as tasks whose answers come back through the same queue, so the core never waits
+on I/O and never runs two events at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from chainnode.chain import Executed
+from chainnode.consensus import actions as A
+from chainnode.consensus import events as E
+from chainnode.consensus.messages import decode_message, encode_message
+from chainnode.core.block import Block
+from chainnode.exec.executor import InvalidBlock
+
+log = logging.getLogger("chainnode.consensus")
+
+MSG = "pbft"
+
+
+class ConsensusDriver:
+    def __init__(self, node, core, wal, *, send: Callable[[int | None, str, object],
+                                                          Awaitable[None]]) -> None:
+        self.node = node
+        self.core = core
+        self.wal = wal
+        self.send = send
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self._timer: asyncio.TimerHandle | None = None
+        self._executed: dict[bytes, Executed] = {}
+        self._build_task: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.running = False
+
+    # -- inputs
+    def post(self, event) -> None:
+        self.queue.put_nowait(event)
+
+    def on_message(self, peer_index: int | None, payload: object) -> str | None:
+        """A consensus frame from a peer; returns a misbehaviour reason or None."""
+        if not isinstance(payload, bytes):
+            return "consensus payload is not bytes"
+        try:
+            msg = decode_message(payload)
+        except (ValueError, TypeError) as exc:
+            return f"undecodable consensus message: {exc}"
+        self.post(E.MessageReceived(msg))
+        return None
+
+    async def run(self) -> None:
+        self.running = True
+        self.post(E.Start())
+        while True:
+            event = await self.queue.get()
+            try:
+                out = self.core.handle(event)
+            except Exception:
+                log.exception("consensus core failed on %s", type(event).__name__)
+                continue
+            for action in out:
+                try:
+                    await self._do(action)
+                except Exception:
+                    log.exception("consensus action %s failed", type(action).__name__)
+
+    async def stop(self) -> None:
+        if self._timer:
+            self._timer.cancel()
+        for t in list(self._tasks):
+            t.cancel()
+
+    def _spawn(self, coro) -> asyncio.Task:
+        t = asyncio.create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+        return t
+
+    # -- actions
+    async def _do(self, a) -> None:
+        if isinstance(a, A.Persist):
+            await self.node.run_exec(self.wal.write, a.puts, a.deletes)
+        elif isinstance(a, A.Send):
+            await self.send(a.to, MSG, encode_message(a.message))
+        elif isinstance(a, A.SetTimer):
+            if self._timer:
+                self._timer.cancel()
+            token = a.token
+            self._timer = asyncio.get_running_loop().call_later(
+                a.delay_ms / 1000, self.post, E.TimerFired(token))
+        elif isinstance(a, A.CancelTimer):
+            if self._timer:
+                self._timer.cancel()
+                self._timer = None
+        elif isinstance(a, A.BuildProposal):
+            if self._build_task and not self._build_task.done():
+                self._build_task.cancel()
+            self._build_task = self._spawn(self._build(a.height, a.view))
+        elif isinstance(a, A.ValidateBlock):
+            self._spawn(self._validate(a))
+        elif isinstance(a, A.CommitBlock):
+            self._spawn(self._commit(a))
+        elif isinstance(a, A.CatchUp):
+            self._spawn(self._catch_up(a.height))
+        else:
+            log.error("unknown consensus action %r", a)
+
+    async def _build(self, height: int, view: int) -> None:
+        node = self.node
+        g = node.genesis
+        while not g.param("empty_blocks"):
+            if node.chain.head.height + 1 != height:
+                return
+            if len(node.mempool):
+                break
+            await node.mempool.wait_nonempty()
+        interval = g.param("block_interval_ms")
+        if interval:
+            await asyncio.sleep(interval / 1000)
+        txs = node.mempool.take(g.param("max_block_txs"), g.param("max_block_bytes"),
+                                g.param("block_gas_limit"))
+        if node.chain.head.height + 1 != height:
+            return
+        try:
+            ex = await node.run_exec(node.chain.build, txs, view, node.index)
+        except InvalidBlock as exc:
+            log.warning("could not build block %d: %s; dropping its transactions", height, exc)
+            node.mempool.remove(tx.hash for tx in txs)
+            return
+        self._executed[ex.block.hash] = ex
+        self.post(E.ProposalReady(height, view, ex.block.hash, ex.block.encode()))
+
+    async def _validate(self, a: A.ValidateBlock) -> None:
+        node = self.node
+        valid = False
+        try:
+            block = Block.decode(a.block)
+            if block.hash != a.block_hash or block.height != a.height:
+                raise InvalidBlock("block does not match its pre-prepare")
+            if a.block_hash in self._executed:
+                valid = True
+            else:
+                unverified = [tx for tx in block.txs if not node.mempool.was_verified(tx.hash)]
+                ok = await node.verify_txs(unverified)
+                ex = await node.run_exec(node.chain.validate, block, lambda tx: ok.get(tx.hash,
+                                                                                         True))
+                self._executed[block.hash] = ex
+                valid = True
+        except (InvalidBlock, ValueError) as exc:
+            log.warning("rejecting proposed block %d view %d: %s", a.height, a.view, exc)
+        self.post(E.BlockValidated(a.height, a.view, a.block_hash, valid))
+
+    async def _commit(self, a: A.CommitBlock) -> None:
+        node = self.node
+        ex = self._executed.get(a.block_hash)
+        try:
+            if ex is None or ex.block.height != node.chain.head.height + 1:
+                block = Block.decode(a.block)
+                ex = await node.run_exec(node.chain.validate, block, lambda tx: True,
+                                         block.header.timestamp_ms)
+            await node.run_exec(node.chain.commit, ex, a.certificate)
+        except Exception:
+            log.exception("commit of block %d failed; will catch up from peers", a.height)
+            self._spawn(self._catch_up(a.height))
+            return
+        self._executed.clear()
+        node.after_commit(ex)
+        self.post(E.BlockCommitted(a.height, a.block_hash))
+        self.post(E.TransactionsPending(len(node.mempool) > 0))
+
+    async def _catch_up(self, height: int) -> None:
+        node = self.node
+        h = await node.sync.catch_up(height)
+        if h > 0:
+            cert = node.db.certificate(h)
+            self._executed.clear()
+            self.post(E.SyncedTo(h, node.chain.head.block_hash, cert))
