@@ -56,6 +56,17 @@ def _hex_arg(text: str, what: str) -> bytes:
     return raw
 
 
+def _timeout_arg(text: str) -> float:
+    """?timeout= in seconds, checked BEFORE the tx is admitted (0 < t, capped at 300)."""
+    try:
+        t = float(text)
+    except ValueError as exc:
+        raise ChainError(BAD_REQUEST, "timeout must be a number of seconds") from exc
+    if not 0 < t < float("inf"):
+        raise ChainError(BAD_REQUEST, "timeout must be a positive number of seconds")
+    return min(t, 300.0)
+
+
 class RpcServer:
     def __init__(self, node) -> None:
         self.node = node
@@ -115,6 +126,7 @@ class RpcServer:
             raw = body
         tx = Transaction.decode(raw, self.node.genesis.param("max_tx_bytes"))
         wait = request.query.get("wait") == "commit"
+        timeout = _timeout_arg(request.query.get("timeout", "30")) if wait else 0.0
         fut = self.node.hub.wait_for(tx.hash) if wait else None
         try:
             await self.node.submit(tx)
@@ -124,7 +136,6 @@ class RpcServer:
             raise
         if fut is None:
             return web.json_response({"hash": tx.hash.hex(), "status": "pending"}, status=202)
-        timeout = min(float(request.query.get("timeout", "30")), 300.0)
         try:
             height, rc = await asyncio.wait_for(fut, timeout)
         except TimeoutError:
@@ -154,7 +165,7 @@ class RpcServer:
         except ValueError as exc:
             raise ChainError(BAD_REQUEST, "height must be an integer") from exc
         db = self.node.db
-        block = db.block(height)
+        block = db.block(height) if 0 <= height < 2**64 else None
         if block is None:
             raise ChainError(NOT_FOUND, f"no block at height {height}")
         cert = db.certificate(height)
