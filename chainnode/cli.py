@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import urllib.error
 from pathlib import Path
 
 DEFAULT_URL = os.environ.get("CHAINNODE_URL", "http://127.0.0.1:26601")
@@ -205,7 +206,11 @@ def main(argv: list[str] | None = None) -> int:
     except RpcError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return 1
-    except (FileNotFoundError, FileExistsError, TimeoutError, ValueError) as exc:
+    except urllib.error.URLError as exc:
+        print(f"error: cannot reach the node at {getattr(a, 'url', '?')}: {exc.reason}",
+              file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
