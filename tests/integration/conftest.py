@@ -1,0 +1,348 @@
+"""Fixtures for multi-process tests: testnet directories made by the real CLI, node processes
+started with `python -m chainnode start --home ...`, and reliable teardown.
+
+Every process a test starts is recorded in a ProcessGroup and stopped in fixture teardown
+(SIGTERM, then SIGKILL after a deadline), also when the test fails. Only those pids are ever
+signalled. Ports come from a random base below the kernel's ephemeral range, checked by binding.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chainnode.client import Client
+from chainnode.core.genesis import Genesis
+from chainnode.crypto.keyfile import load_private_key
+from chainnode.crypto.sm2 import PrivateKey
+
+CLI_TIMEOUT = 60.0
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+
+
+# -- outcome of the test, so teardown can show node logs when it failed
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
+
+
+def _failed(request: pytest.FixtureRequest) -> bool:
+    node = request.node
+    return any(getattr(getattr(node, f"rep_{w}", None), "failed", False)
+               for w in ("setup", "call"))
+
+
+# -- ports
+def free_base_port(span: int = 2, tries: int = 500) -> int:
+    """A base port such that base..base+span-1 can all be bound on 127.0.0.1 right now.
+
+    Chosen below the ephemeral range (32768+) so outgoing connections never take them."""
+    rng = random.Random()
+    for _ in range(tries):
+        base = rng.randrange(20_000, 32_000 - span)
+        socks = []
+        try:
+            for p in range(base, base + span):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port range found")
+
+
+# -- polling
+def wait_until(cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.05):
+    """Poll `cond` until it returns a truthy value; fail with `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while True:
+        try:
+            v = cond()
+            if v:
+                return v
+        except Exception as exc:  # noqa: BLE001 - keep polling, report the last error
+            last_exc = exc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}"
+                                 + (f" (last error: {last_exc!r})" if last_exc else ""))
+        time.sleep(interval)
+
+
+# -- raw HTTP (for bodies the SDK would never send)
+def http(method: str, url: str, body: bytes | None = None,
+         ctype: str = "application/msgpack", timeout: float = 30.0) -> tuple[int, Any]:
+    """(status, parsed JSON or text). Never raises for HTTP error statuses."""
+    headers = {"Content-Type": ctype} if body is not None else {}
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+# -- CLI
+def run_cli(*args: str, timeout: float = CLI_TIMEOUT, check: bool = True,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "chainnode", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"chainnode {' '.join(args)} exited {proc.returncode}\n"
+                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+# -- node processes
+class NodeProcess:
+    """One `python -m chainnode start --home HOME` child process we own."""
+
+    def __init__(self, home: Path, url: str) -> None:
+        self.home = home
+        self.url = url
+        self.proc: subprocess.Popen | None = None
+        self.log_path = home / "node.log"
+        self.starts = 0
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> NodeProcess:
+        assert not self.running(), "already running"
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n==== test harness: start #{self.starts + 1} ====\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "chainnode", "start", "--home", str(self.home)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.starts += 1
+        return self
+
+    def status(self) -> dict | None:
+        try:
+            with urllib.request.urlopen(self.url + "/status", timeout=2) as r:
+                return json.loads(r.read())
+        except (OSError, ValueError):
+            return None
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise AssertionError(f"node exited with {self.proc.returncode} before it was "
+                                     f"ready:\n{self.log_tail()}")
+            st = self.status()
+            if st is not None:
+                return st
+            time.sleep(0.05)
+        raise AssertionError(f"node not ready after {timeout:.0f}s:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout`. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        return self.proc.returncode
+
+    def kill9(self) -> None:
+        assert self.running()
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(STOP_TIMEOUT)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(text[-lines:])
+
+
+class ProcessGroup:
+    """Every node process a fixture hands out; stop_all() ends each of them."""
+
+    def __init__(self) -> None:
+        self.nodes: list[NodeProcess] = []
+        self.extra_pids: list[int] = []  # pids started indirectly (e.g. `testnet up`)
+
+    def add(self, node: NodeProcess) -> NodeProcess:
+        self.nodes.append(node)
+        return node
+
+    def stop_all(self) -> None:
+        for n in self.nodes:
+            try:
+                n.stop()
+            except Exception:  # noqa: BLE001 - keep stopping the others
+                if n.proc is not None and n.proc.poll() is None:
+                    n.proc.kill()
+        for pid in self.extra_pids:
+            _stop_pid(pid)
+
+    def report(self) -> str:
+        return "\n".join(f"--- {n.home.name} log tail ---\n{n.log_tail()}" for n in self.nodes)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)  # reap if it is our zombie child
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def _stop_pid(pid: int, timeout: float = STOP_TIMEOUT) -> None:
+    if not _alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+# -- a one-validator testnet made by the CLI
+@dataclass
+class SingleNode:
+    root: Path
+    base_port: int
+    genesis: Genesis
+    admin_key: PrivateKey
+    node: NodeProcess
+    group: ProcessGroup
+    manifest: dict = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.node.url
+
+    @property
+    def home(self) -> Path:
+        return self.node.home
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "data" / "chain.ldb"
+
+    @property
+    def chain_id(self) -> str:
+        return self.genesis.chain_id
+
+    def client(self, key: PrivateKey | None = None) -> Client:
+        return Client(self.url, key if key is not None else self.admin_key,
+                      chain_id=self.chain_id, timeout=60.0)
+
+    def http(self, method: str, path: str, body: bytes | None = None,
+             ctype: str = "application/msgpack") -> tuple[int, Any]:
+        return http(method, self.url + path, body, ctype)
+
+    def status(self) -> dict:
+        st = self.node.status()
+        assert st is not None, f"node not answering:\n{self.node.log_tail()}"
+        return st
+
+    def metrics(self) -> dict[str, float]:
+        status, text = http("GET", self.url + "/metrics")
+        assert status == 200
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
+
+
+def init_single_node(root: Path, group: ProcessGroup, start: bool = True,
+                     chain_id: str = "chainnode-test") -> SingleNode:
+    base = free_base_port(2)
+    run_cli("testnet", "init", "--nodes", "1", "--dir", str(root), "--base-port", str(base),
+            "--chain-id", chain_id)
+    manifest = json.loads((root / "testnet.json").read_text())
+    genesis = Genesis.load(root / "genesis.json")
+    admin = load_private_key(root / "admin.key")
+    entry = manifest["nodes"][0]
+    node = group.add(NodeProcess(root / entry["name"], entry["rpc"]))
+    net = SingleNode(root, base, genesis, admin, node, group, manifest)
+    if start:
+        node.start()
+        node.wait_ready()
+    return net
+
+
+@pytest.fixture
+def procs(request) -> Iterator[ProcessGroup]:
+    group = ProcessGroup()
+    try:
+        yield group
+    finally:
+        if _failed(request):
+            print(group.report())
+        group.stop_all()
+
+
+@pytest.fixture
+def single_node(tmp_path, procs) -> SingleNode:
+    """A fresh one-validator testnet (CLI `testnet init`) with its node running."""
+    return init_single_node(tmp_path / "testnet", procs)
+
+
+@pytest.fixture(scope="module")
+def module_procs() -> Iterator[ProcessGroup]:
+    group = ProcessGroup()
+    try:
+        yield group
+    finally:
+        group.stop_all()
+
+
+@pytest.fixture(scope="module")
+def shared_node(tmp_path_factory, module_procs) -> SingleNode:
+    """One running single-validator node shared by a module's tests."""
+    return init_single_node(tmp_path_factory.mktemp("shared") / "testnet", module_procs)
+
+
+# Test modules import the helpers above as `integration_harness` (a conftest module cannot be
+# imported by name: every test directory has one).
+sys.modules.setdefault("integration_harness", sys.modules[__name__])
