@@ -1,0 +1,176 @@
+"""compile_contract and execute: the VM's two entry points.
+
+Compiled code objects are cached by code hash (they are immutable and shared safely); module
+globals, host objects and the meter are created afresh for every call, so no contract can leave
+state behind in memory for the next transaction.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from types import CodeType, MappingProxyType
+
+from chainnode import codec
+from chainnode.crypto.hashing import sm3
+from chainnode.vm.api import CallContext, CompiledContract, ExecResult, Host
+from chainnode.vm.checker import FunctionInfo, check_source
+from chainnode.vm.errors import ContractRejected, HostFailure, OutOfGas, VMError
+from chainnode.vm.gas import GAS, MAX_IO_BYTES, MAX_MESSAGE_LEN, MAX_NAME_LEN
+from chainnode.vm.rewriter import rewrite
+from chainnode.vm.runtime import Runtime
+
+CONTRACT_FILENAME = "<contract>"
+_CACHE_SIZE = 256
+_ADDRESS_RE = re.compile(r"\s*at 0x[0-9a-fA-F]+|0x[0-9a-fA-F]{6,}")
+
+
+@dataclass(frozen=True)
+class Program:
+    code_hash: bytes
+    source: str
+    code: CodeType
+    functions: dict[str, FunctionInfo]
+
+
+_cache: OrderedDict[bytes, Program] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _build(source: str) -> Program:
+    checked = check_source(source)
+    tree = rewrite(checked.tree)
+    try:
+        code = compile(tree, CONTRACT_FILENAME, "exec", dont_inherit=True, optimize=0)
+    except SyntaxError as exc:
+        raise ContractRejected("syntax", exc.lineno or 0, exc.offset or 0, exc.msg) from None
+    except (RecursionError, MemoryError):
+        raise ContractRejected("too-complex", 0, 0, "source nests too deeply") from None
+    return Program(sm3(source.encode("utf-8")), source, code, checked.functions)
+
+
+def _program(source: str, code_hash: bytes | None = None) -> Program:
+    key = code_hash if code_hash is not None else sm3(source.encode("utf-8"))
+    with _cache_lock:
+        prog = _cache.get(key)
+        if prog is not None and prog.source == source:
+            _cache.move_to_end(key)
+            return prog
+    prog = _build(source)
+    with _cache_lock:
+        _cache[prog.code_hash] = prog
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return prog
+
+
+def compile_contract(name: str, source: str) -> CompiledContract:
+    """Check and compile `source`; raise ContractRejected naming the first violated rule."""
+    if type(name) is not str or not name:
+        raise ContractRejected("bad-name", 0, 0, "contract name must be a non-empty str")
+    prog = _program(source)
+    exports = {n: f.decorator for n, f in sorted(prog.functions.items()) if f.decorator}
+    init = prog.functions.get("init")
+    return CompiledContract(
+        name=name,
+        code_hash=prog.code_hash,
+        source=source,
+        exports=MappingProxyType(exports),
+        has_init=init is not None and not init.decorator,
+    )
+
+
+def _load(contract: CompiledContract) -> Program:
+    try:
+        return _program(contract.source, contract.code_hash)
+    except ContractRejected as exc:
+        raise VMError("VM_INTERNAL", f"stored contract does not compile: {exc.rule}") from None
+
+
+def _clean(message: str) -> str:
+    return _ADDRESS_RE.sub("", message)[:MAX_MESSAGE_LEN]
+
+
+def _where(exc: BaseException) -> str:
+    """'contract:line: ' of the innermost contract frame, for native errors."""
+    tb = exc.__traceback__
+    where = ""
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_filename == CONTRACT_FILENAME:
+            where = f"{frame.f_globals.get('__vm_contract__', '?')}:{tb.tb_lineno}: "
+        tb = tb.tb_next
+    return where
+
+
+_NATIVE_CODES: tuple[tuple[type[BaseException], str], ...] = (
+    (RecursionError, "VM_CALL_DEPTH"),
+    (ZeroDivisionError, "VM_ZERO_DIV"),
+    (KeyError, "VM_KEY_ERROR"),
+    (IndexError, "VM_INDEX_ERROR"),
+    (TypeError, "VM_TYPE_ERROR"),
+    (AttributeError, "VM_TYPE_ERROR"),
+    (NameError, "VM_TYPE_ERROR"),
+    (ValueError, "VM_VALUE_ERROR"),
+    (OverflowError, "VM_VALUE_ERROR"),
+    (MemoryError, "VM_SIZE_LIMIT"),
+)
+
+
+def _failure(rt: Runtime | None, gas_limit: int, code: str, message: str) -> ExecResult:
+    used = gas_limit if rt is None else min(gas_limit, max(0, gas_limit - rt.left))
+    return ExecResult(False, None, used, (), (), code, message)
+
+
+def execute(contract: CompiledContract, method: str, kwargs: dict, ctx: CallContext, host: Host,
+            gas_limit: int, *, readonly: bool = False, is_init: bool = False) -> ExecResult:
+    """Run one call. Never raises for contract misbehaviour; host exceptions propagate."""
+    rt: Runtime | None = None
+    try:
+        if type(gas_limit) is not int or gas_limit < 0:
+            raise VMError("VM_BAD_ARGS", "gas_limit must be a non-negative int")
+        rt = Runtime(host, ctx, gas_limit, _load)
+        rt.charge(GAS["call"])
+        prog = _load(contract)
+        if type(method) is not str:
+            raise VMError("VM_NO_METHOD", "method must be a str")
+        info = prog.functions.get(method)
+        if is_init:
+            if method != "init" or info is None or info.decorator:
+                raise VMError("VM_NO_METHOD", "the contract has no constructor 'init'")
+            kind = "export"
+        else:
+            kind = info.decorator if info is not None else ""
+            if not kind:
+                raise VMError("VM_NO_METHOD", f"no exported method {method[:MAX_NAME_LEN]!r}")
+        if readonly and kind == "export":
+            raise VMError("VM_READONLY", f"{method!r} is not a @view")
+        if type(kwargs) is not dict:
+            raise VMError("VM_BAD_ARGS", "arguments must be a dict")
+        try:
+            args = rt.copy_value(kwargs, MAX_IO_BYTES)
+        except VMError as exc:
+            raise VMError("VM_BAD_ARGS", exc.message) from None
+        value = rt.invoke(contract, contract.name, method, args, ctx.sender,
+                          readonly or kind == "view")
+        writes = tuple((c, k, v) for (c, k), v in sorted(rt.writes.items()))
+        used = gas_limit - rt.left
+        return ExecResult(True, value, used, tuple(rt.events), writes, "", "")
+    except OutOfGas:
+        return _failure(None, gas_limit, "VM_OUT_OF_GAS", f"out of gas (limit {gas_limit})")
+    except HostFailure as exc:
+        raise exc.original from None
+    except VMError as exc:
+        where = "" if not exc.code.startswith("VM_") else _where(exc)
+        return _failure(rt, gas_limit, exc.code, _clean(where + exc.message))
+    except codec.CodecError as exc:
+        return _failure(rt, gas_limit, "VM_VALUE_ERROR", _clean(_where(exc) + exc.message))
+    except Exception as exc:
+        code = next((c for k, c in _NATIVE_CODES if isinstance(exc, k)), "VM_INTERNAL")
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return _failure(rt, gas_limit, code, _clean(_where(exc) + text))
+
+
+__all__ = ["compile_contract", "execute"]
