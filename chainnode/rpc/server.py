@@ -36,7 +36,7 @@ async def error_middleware(request: web.Request, handler):
     except ChainError as exc:
         return _err(exc.code, exc.message)
     except web.HTTPRequestEntityTooLarge as exc:
-        return _err(TX_TOO_LARGE, f"request body too large (limit {exc.max_size} bytes)", 413)
+        return _err(TX_TOO_LARGE, f"request body too large: {exc.text}", 413)
     except web.HTTPException as exc:
         if exc.status == 404:
             return _err(NOT_FOUND, f"no route {request.method} {request.path}", 404)
