@@ -663,7 +663,9 @@ def execute_controls(customers=None):
     # Without a list it sweeps the PENDING_CUT and RESTORE_PENDING lists.
     require_role(["terminal", "operator"])
     if customers is None:
-        customers = sorted(storage.get(("list", "PENDING_CUT"), {})) + sorted(storage.get(("list", "RESTORE_PENDING"), {}))
+        # restores first (customers who paid), then pending cuts; one page per call
+        customers = sorted(storage.get(("list", "RESTORE_PENDING"), {})) + sorted(storage.get(("list", "PENDING_CUT"), {}))
+        customers = customers[0:param("max_batch")]
     require(isinstance(customers, list) and len(customers) <= param("max_batch"), "BAD_INPUT", "too many customers")
     return [control_one(cu) for cu in customers]
 

@@ -48,6 +48,11 @@ def load_source(name: str) -> str:
     return (CONTRACTS_DIR / f"{name}.py").read_text(encoding="utf-8")
 
 
+def exports(name: str) -> dict[str, str]:
+    """method -> "export" | "view" as the VM sees the contract."""
+    return dict(compile_contract(name, load_source(name)).exports)
+
+
 # ---------------------------------------------------------------- fallback host
 
 

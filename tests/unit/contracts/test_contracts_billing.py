@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from contracts_harness import Chain
+from contracts_harness import Chain, exports
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -357,3 +357,8 @@ def test_readings_never_bill_negative_and_down_is_never_billed(steps):
                 actual = value
     bill = chain.view("billing", "get_bill", customer="C1", month=202406) or {"amount": 0}
     assert bill["amount"] >= 0
+
+
+def test_permission_table_covers_every_state_changing_method():
+    table = {entry[0] for entry in STATE_CHANGING}
+    assert table == {m for m, kind in exports("billing").items() if kind == "export"}

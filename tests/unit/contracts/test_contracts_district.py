@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 
 import pytest
-from contracts_harness import Chain
+from contracts_harness import Chain, exports
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -341,3 +341,8 @@ def test_unauthorised_caller_is_denied(chain, method, kwargs, good):
         assert not res.ok and res.error_code == "PERMISSION_DENIED", (method, intruder)
     res = chain.call("district", method, good, **kwargs)
     assert res.ok, res
+
+
+def test_permission_table_covers_every_state_changing_method():
+    table = {entry[0] for entry in STATE_CHANGING}
+    assert table == {m for m, kind in exports("district").items() if kind == "export"}

@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from contracts_harness import Chain
+from contracts_harness import Chain, exports
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -258,3 +258,8 @@ def test_month_end_balances_whenever_balances_match_the_records(fin, bank, dirs)
     month = chain.view("reconciliation", "get_month", month=202406, with_entries=True)
     refs = sorted(r for e in month["entries"] for r in e["refs"])
     assert len(refs) == len(set(refs)) == len(fin[:6]) + len(bank[:6])
+
+
+def test_permission_table_covers_every_state_changing_method():
+    table = {entry[0] for entry in STATE_CHANGING}
+    assert table == {m for m, kind in exports("reconciliation").items() if kind == "export"}
