@@ -13,6 +13,7 @@ from gmssl import sm2 as gsm2
 from chainnode.crypto import sm2
 from chainnode.crypto.hashing import sm3
 from chainnode.crypto.sm2 import (
+    B,
     GmsslBackend,
     N,
     P,
@@ -49,6 +50,10 @@ def key_scalar(i: int) -> int:
 D1, D2 = key_scalar(0), key_scalar(1)
 PUB1, PUB2 = TONGSUO.public_from_private(D1), TONGSUO.public_from_private(D2)
 MSG = b"chainnode sm2 cross-check"
+
+
+# (0, sqrt(b)) is on the curve (p = 3 mod 4, so the root is b^((p+1)/4))
+Y_AT_X0 = pow(B, (P + 1) // 4, P)
 
 
 def flip(data: bytes, bit: int) -> bytes:
@@ -156,6 +161,13 @@ def test_invalid_public_points_do_not_verify(backend):
     assert backend.verify(b"\x00" * 64, MSG, sig) is False
 
 
+def test_point_with_x_zero_is_valid_only_in_reduced_form():
+    assert Y_AT_X0 * Y_AT_X0 % P == B
+    PublicKey(b"\x00" * 32 + Y_AT_X0.to_bytes(32, "big"))
+    with pytest.raises(SignatureError):
+        PublicKey(P.to_bytes(32, "big") + Y_AT_X0.to_bytes(32, "big"))
+
+
 def test_negated_point_is_valid_but_is_another_key():
     x, y = PUB1[:32], int.from_bytes(PUB1[32:], "big")
     neg = x + (P - y).to_bytes(32, "big")
@@ -166,8 +178,8 @@ def test_negated_point_is_valid_but_is_another_key():
 @pytest.mark.parametrize("raw", [
     b"\x00" * 64,
     PUB1[:32] + ((int.from_bytes(PUB1[32:], "big") + 1) % P).to_bytes(32, "big"),
-    P.to_bytes(32, "big") + PUB1[32:],  # x not reduced
-    PUB1[:32] + (int.from_bytes(PUB1[32:], "big") + P).to_bytes(33, "big")[1:],  # y + p
+    P.to_bytes(32, "big") + Y_AT_X0.to_bytes(32, "big"),  # x = p: the point (0, y) unreduced
+    PUB1[:32] + (int.from_bytes(PUB1[32:], "big") + P).to_bytes(33, "big")[1:],  # y + p wrapped mod 2**256
     b"\xff" * 64,
     PUB1[:63],
     PUB1 + b"\x00",
