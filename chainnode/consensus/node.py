@@ -1,0 +1,717 @@
+"""The PBFT state machine: `ConsensusCore.handle(event) -> list[Action]`.
+
+Sans-IO: no sockets, clocks, threads or randomness. One block is in flight at a time and its
+sequence number is its height. The core keeps:
+
+* the committed head it was told about (height, hash, certificate),
+* the durable state in `PersistedState` (view, own votes, prepared certificate, ...),
+* the message log (`VoteLog` for PREPARE/COMMIT quorums, `FutureBuffer` for early proposals,
+  `ViewChangeTracker` for VIEW-CHANGEs), all bounded by the config windows,
+* the current round: the accepted PRE-PREPARE and what the shell said about block bodies.
+
+See docs/consensus.md for the event/action protocol the shell follows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from chainnode.consensus.actions import (
+    Action,
+    BuildProposal,
+    CancelTimer,
+    CatchUp,
+    CommitBlock,
+    SetTimer,
+    ValidateBlock,
+)
+from chainnode.consensus.actions import Send as SendAction
+from chainnode.consensus.config import ConsensusConfig
+from chainnode.consensus.events import (
+    BlockCommitted,
+    BlockValidated,
+    Event,
+    MessageReceived,
+    ProposalReady,
+    Start,
+    SyncedTo,
+    TimerFired,
+    TransactionsPending,
+)
+from chainnode.consensus.log import FutureBuffer, VoteLog
+from chainnode.consensus.messages import (
+    Commit,
+    Message,
+    NewView,
+    Prepare,
+    PreparedCertificate,
+    PrePrepare,
+    ViewChange,
+)
+from chainnode.consensus.state import PersistedState
+from chainnode.consensus.verify import Checker, Sign, Verify
+from chainnode.consensus.viewchange import (
+    NewViewPlan,
+    ViewChangeTracker,
+    check_new_view_shape,
+    plan_new_view,
+    select_view_changes,
+)
+from chainnode.core.certificate import CommitCertificate
+
+MAX_FORWARDS = 3  # NEW-VIEW copies sent to one lagging peer per view
+MAX_BODIES = 8  # distinct block bodies remembered for the height in flight
+
+
+class ConsensusCore:
+    """One validator's (or observer's) PBFT replica.
+
+    Construct it from the committed head (as the block store has it) and the records loaded
+    from the consensus WAL, feed it `Start()` once, then every event; execute the returned
+    actions in order.
+    """
+
+    def __init__(self, config: ConsensusConfig, sign: Sign | None, verify: Verify, *,
+                 committed_height: int = 0, committed_hash: bytes = b"",
+                 committed_cert: CommitCertificate | None = None,
+                 records: Mapping[bytes, bytes] | None = None) -> None:
+        if committed_height > 0 and committed_cert is None:
+            raise ValueError("a committed height above 0 needs its certificate")
+        if config.is_validator and sign is None:
+            raise ValueError("a validator needs a signer")
+        self.cfg = config
+        self.me = config.own_index
+        self._sign = sign
+        self.checker = Checker(config.n, config.chain_id, verify)
+        self.st = PersistedState.load(records or {})
+        self.committed_height = committed_height
+        self.committed_hash = committed_hash
+        self.committed_cert = committed_cert
+        self.txs_pending = False
+        self.log = VoteLog()
+        self.future = FutureBuffer(config.buffer_per_sender, config.buffer_bytes_per_sender)
+        self.vcs = ViewChangeTracker(config.n, config.weak_quorum, config.quorum)
+        self.peer_height: dict[int, int] = {}
+        self._committed_block: bytes | None = None  # body of the last CommitBlock we made
+        self._catchup = committed_height
+        self._timer_token = 0
+        self._timer_armed = False
+        self._attempt = 0
+        self._forwarded: dict[int, tuple[int, int]] = {}
+        self._out: list[Action] = []
+        self._reset_round()
+        self._reset_view_scratch()
+        self._restore()
+
+    # -- public surface ----------------------------------------------------------------------
+
+    @property
+    def view(self) -> int:
+        return self.st.view
+
+    @property
+    def height(self) -> int:
+        """The height in flight (committed height + 1)."""
+        return self.committed_height + 1
+
+    @property
+    def in_view_change(self) -> bool:
+        """True between sending VIEW-CHANGE(view) and accepting NEW-VIEW(view)."""
+        return self.st.waiting_new_view
+
+    @property
+    def leader(self) -> int:
+        return self.cfg.leader(self.view, self.height)
+
+    def handle(self, event: Event) -> list[Action]:
+        self._out = []
+        if isinstance(event, MessageReceived):
+            self._on_message(event.message)
+        elif isinstance(event, TimerFired):
+            self._on_timer(event.token)
+        elif isinstance(event, BlockValidated):
+            self._on_validated(event)
+        elif isinstance(event, BlockCommitted):
+            self._on_committed(event.height, event.block_hash)
+        elif isinstance(event, ProposalReady):
+            self._on_proposal(event)
+        elif isinstance(event, TransactionsPending):
+            self.txs_pending = event.pending
+            self._maybe_propose()
+        elif isinstance(event, SyncedTo):
+            if event.height > self.committed_height:
+                self._committed_block = None
+                self._advance(event.height, event.block_hash, event.certificate)
+        elif isinstance(event, Start):
+            self._on_start()
+        else:
+            raise TypeError(f"not a consensus event: {event!r}")
+        self._refresh_timer()
+        self._flush()
+        return self._out
+
+    # -- output helpers ----------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        act = self.st.take_persist()
+        if act is not None:
+            self._out.append(act)
+
+    def _send(self, msg: Message, to: int | None = None) -> None:
+        """Persist-before-send: whatever the message relies on is flushed first."""
+        self._flush()
+        if self.cfg.n > 1:
+            self._out.append(SendAction(msg, to))
+
+    def _signed(self, msg: Message) -> Message | None:
+        return self.st.sign_once(msg, self._sign, self.cfg.chain_id)
+
+    def _arm(self) -> None:
+        if not self.cfg.is_validator:
+            return
+        self._timer_token += 1
+        self._timer_armed = True
+        self._out.append(SetTimer(self._timer_token, self.cfg.timeout_ms(self._attempt)))
+
+    def _work_expected(self) -> bool:
+        return (self.st.waiting_new_view or self._accepted is not None
+                or self._committing is not None or self.txs_pending or self.cfg.empty_blocks
+                or self._others_working)
+
+    def _refresh_timer(self) -> None:
+        if not self.cfg.is_validator:
+            return
+        if self._work_expected():
+            if not self._timer_armed:
+                self._arm()
+        elif self._timer_armed:
+            self._timer_armed = False
+            self._out.append(CancelTimer())
+
+    def _catch_up(self, height: int) -> None:
+        if height > self._catchup:
+            self._catchup = height
+            self._out.append(CatchUp(height))
+
+    # -- round and restart state -------------------------------------------------------------
+
+    def _reset_round(self) -> None:
+        """Forget everything about the height that was in flight."""
+        self._accepted: PrePrepare | None = None
+        self._bodies: dict[bytes, bytes] = {}
+        self._valid: set[bytes] = set()
+        self._invalid: set[bytes] = set()
+        self._validating: set[bytes] = set()
+        self._committing: bytes | None = None
+        self._committing_cert: CommitCertificate | None = None
+        self._proposing = False
+        self._others_working = False
+
+    def _reset_view_scratch(self) -> None:
+        """Forget what only mattered for the previous view."""
+        self._accepted = None
+        self._proposing = False
+        self._bad_attachments: set[int] = set()
+        self._nv_validating: tuple[bytes, int] | None = None
+
+    def _remember_body(self, block_hash: bytes, body: bytes) -> None:
+        if block_hash in self._bodies or len(self._bodies) < MAX_BODIES:
+            self._bodies[block_hash] = body
+
+    def _restore(self) -> None:
+        """Rebuild in-memory round state from the WAL after a restart."""
+        st, h = self.st, self.height
+        if st.prepared is not None and st.prepared.height != h:
+            st.set_prepared(None, None)
+        if st.accepted is not None and st.accepted.height != h:
+            st.set_accepted(None)
+        st.prune_votes(self.committed_height, st.view)
+        if st.prepared is not None and st.prepared_block is not None:
+            self._remember_body(st.prepared.block_hash, st.prepared_block)
+            self._valid.add(st.prepared.block_hash)
+        pp = st.accepted
+        if pp is not None:
+            # It is persisted together with our PREPARE for it, so we validated it.
+            self._remember_body(pp.block_hash, pp.block)
+            self._valid.add(pp.block_hash)
+            if pp.view == st.view and not st.waiting_new_view:
+                self._accepted = pp
+        for (kind, _view, height), msg in st.votes.items():
+            if kind in ("prepare", "commit") and height == h:
+                self.log.add(msg)
+            elif kind == "view-change":
+                self.vcs.store(msg)
+            elif kind == "pre-prepare" and height == h:
+                self._remember_body(msg.block_hash, msg.block)
+                self._valid.add(msg.block_hash)
+
+    def _on_start(self) -> None:
+        """Re-send, byte for byte, what we had signed for the current view and height."""
+        st = self.st
+        if self.cfg.is_validator:
+            if st.waiting_new_view:
+                vc = st.votes.get(("view-change", st.view, 0))
+                if vc is not None:
+                    self._send(vc)
+                self._try_new_view()
+            else:
+                nv = st.votes.get(("new-view", st.view, 0))
+                if nv is not None:
+                    self._send(nv)
+                for kind in ("pre-prepare", "prepare", "commit"):
+                    msg = st.votes.get((kind, st.view, self.height))
+                    if msg is not None:
+                        self._send(msg)
+        self._maybe_propose()
+        self._check_prepared()
+        self._check_committed()
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def _on_message(self, msg: Message) -> None:
+        if not 0 <= msg.sender < self.cfg.n or msg.sender == self.me:
+            return  # out of range, or our own (an echo, or a twin using our key)
+        if isinstance(msg, PrePrepare):
+            self._on_pre_prepare(msg)
+        elif isinstance(msg, (Prepare, Commit)):
+            self._on_vote(msg)
+        elif isinstance(msg, ViewChange):
+            self._on_view_change(msg)
+        elif isinstance(msg, NewView):
+            self._on_new_view(msg)
+
+    def _note_height(self, sender: int, height: int) -> None:
+        """Track the height each peer works on (one int per validator)."""
+        if height > self.peer_height.get(sender, 0):
+            self.peer_height[sender] = height
+            self._check_peers_ahead(2)
+
+    def _check_peers_ahead(self, margin: int) -> None:
+        """If f+1 peers work `margin` or more heights past what we committed, the network
+        is ahead of us (one of them is honest) and the sync layer should fetch blocks.
+        Normally margin 2, so that a peer that merely committed first does not count."""
+        hs = sorted(self.peer_height.values(), reverse=True)
+        if len(hs) >= self.cfg.weak_quorum:
+            ahead = hs[self.cfg.weak_quorum - 1] - 1  # f+1 peers committed at least this
+            if ahead >= self.committed_height + margin:
+                self._catch_up(ahead)
+
+    def _too_far(self, view: int, height: int) -> bool:
+        return (height > self.height + self.cfg.height_window
+                or view > self.view + self.cfg.view_window)
+
+    def _evidence_only(self, msg: PrePrepare | Prepare | Commit) -> None:
+        """A message too far ahead to keep: it still tells us where its sender is."""
+        if msg.height > self.peer_height.get(msg.sender, 0) and self.checker.signed(msg):
+            self._note_height(msg.sender, msg.height)
+
+    def _on_pre_prepare(self, pp: PrePrepare) -> None:
+        h = self.height
+        if pp.height < h or pp.view < self.view:
+            return
+        if self._too_far(pp.view, pp.height):
+            self._evidence_only(pp)
+            return
+        if pp.sender != self.cfg.leader(pp.view, pp.height) or not self.checker.signed(pp):
+            return
+        self._note_height(pp.sender, pp.height)
+        self._others_working = True
+        if (pp.view > self.view or self.st.waiting_new_view or pp.height > h
+                or self._committing is not None):
+            self.future.add(pp)
+            return
+        self._accept(pp)
+
+    def _accept(self, pp: PrePrepare) -> None:
+        """Take the (verified) proposal for the current view and height."""
+        st = self.st
+        if (st.new_view_choice is not None and st.new_view_base is not None
+                and pp.height == st.new_view_base + 1 and pp.block_hash != st.new_view_choice):
+            return  # the NEW-VIEW obliged this height to re-propose another block
+        if self._accepted is not None:
+            return  # a duplicate, or an equivocating leader: the first proposal stands
+        self._accepted = pp
+        self._remember_body(pp.block_hash, pp.block)
+        if pp.block_hash in self._valid:
+            self._vote_prepare()
+        elif pp.block_hash in self._invalid:
+            self._start_view_change(self.view + 1)
+        elif pp.block_hash not in self._validating:
+            self._validating.add(pp.block_hash)
+            self._out.append(ValidateBlock(pp.height, pp.view, pp.block_hash, pp.block))
+
+    def _help(self, pp: PrePrepare) -> None:
+        """The new view re-proposes the block we already committed at our head: vote for it
+        again so the peers still at that height can commit it."""
+        if (not self.cfg.is_validator or self.st.waiting_new_view or pp.view != self.view
+                or pp.block_hash != self.committed_hash):
+            return
+        for cls in (Prepare, Commit):
+            vote = self._signed(cls(pp.view, pp.height, pp.block_hash, self.me))
+            if vote is not None:
+                self._send(vote)
+
+    def _vote_prepare(self) -> None:
+        pp = self._accepted
+        if pp is None or not self.cfg.is_validator or self.st.waiting_new_view:
+            return
+        vote = self._signed(Prepare(pp.view, pp.height, pp.block_hash, self.me))
+        if vote is None:
+            return
+        self.st.set_accepted(pp)
+        self._send(vote)
+        self.log.add(vote)
+        self._check_prepared()
+
+    def _on_vote(self, vote: Prepare | Commit) -> None:
+        h = self.height
+        if vote.height < h or vote.view + self.cfg.view_window < self.view:
+            return
+        if self._too_far(vote.view, vote.height):
+            self._evidence_only(vote)
+            return
+        if not self.checker.signed(vote):
+            return
+        self._note_height(vote.sender, vote.height)
+        self._others_working = True
+        if not self.log.add(vote):
+            return
+        if vote.height == h:
+            if isinstance(vote, Prepare):
+                self._check_prepared()
+            else:
+                self._check_committed()
+        elif isinstance(vote, Commit):
+            need = self.cfg.quorum
+            if self.log.count(vote.KIND, vote.view, vote.height, vote.block_hash) >= need:
+                self._catch_up(vote.height)  # a quorum committed past us
+
+    def _check_prepared(self) -> None:
+        pp, h = self._accepted, self.height
+        if (pp is None or self.st.waiting_new_view or pp.block_hash not in self._valid
+                or not self.cfg.is_validator
+                or ("commit", pp.view, h) in self.st.votes
+                or ("prepare", pp.view, h) not in self.st.votes):
+            return
+        if self.log.count("prepare", pp.view, h, pp.block_hash) < self.cfg.quorum:
+            return
+        cert = PreparedCertificate(h, pp.view, pp.block_hash,
+                                   self.log.signatures("prepare", pp.view, h, pp.block_hash))
+        old = self.st.prepared
+        if old is None or old.view < cert.view:
+            self.st.set_prepared(cert, pp.block)
+        vote = self._signed(Commit(pp.view, h, pp.block_hash, self.me))
+        if vote is None:
+            return
+        self._send(vote)
+        self.log.add(vote)
+        self._check_committed()
+
+    def _check_committed(self) -> None:
+        if self._committing is not None:
+            return
+        h = self.height
+        for view, block_hash in self.log.quorums("commit", h, self.cfg.quorum):
+            cert = CommitCertificate(self.cfg.chain_id, h, view, block_hash,
+                                     self.log.signatures("commit", view, h, block_hash))
+            self._commit_with(cert)
+            return
+
+    def _commit_with(self, cert: CommitCertificate) -> None:
+        """A quorum committed `cert.height`: commit it ourselves if we hold the body, else
+        ask the sync layer for the certified block."""
+        if cert.height != self.height or cert.block_hash not in self._bodies:
+            self._catch_up(cert.height)
+            return
+        if self._committing is not None:
+            return
+        self._committing = cert.block_hash
+        self._committing_cert = cert
+        self._out.append(CommitBlock(cert.height, cert.block_hash, self._bodies[cert.block_hash],
+                                     cert))
+
+    # -- shell answers -----------------------------------------------------------------------
+
+    def _on_validated(self, ev: BlockValidated) -> None:
+        if ev.height != self.height:
+            return
+        self._validating.discard(ev.block_hash)
+        if self._nv_validating is not None and self._nv_validating[0] == ev.block_hash:
+            _, sender = self._nv_validating
+            self._nv_validating = None
+            if ev.valid:
+                att = self.vcs.for_view(self.view).get(sender)
+                if att is not None and att.prepared_block is not None:
+                    self._remember_body(ev.block_hash, att.prepared_block)
+            else:
+                self._bad_attachments.add(sender)
+        (self._valid if ev.valid else self._invalid).add(ev.block_hash)
+        pp = self._accepted
+        if pp is not None and pp.block_hash == ev.block_hash and not self.st.waiting_new_view:
+            if ev.valid:
+                self._vote_prepare()
+            else:
+                self._start_view_change(self.view + 1)
+        elif self.st.waiting_new_view:
+            self._try_new_view()
+
+    def _on_committed(self, height: int, block_hash: bytes) -> None:
+        if height != self.height or block_hash != self._committing:
+            return  # not what we asked for (the shell answers exactly our CommitBlock)
+        self._committed_block = self._bodies.get(block_hash)
+        self._advance(height, block_hash, self._committing_cert)
+
+    def _advance(self, height: int, block_hash: bytes, cert: CommitCertificate | None) -> None:
+        self.committed_height, self.committed_hash = height, block_hash
+        self.committed_cert = cert
+        self._catchup = max(self._catchup, height)
+        self._reset_round()
+        st = self.st
+        if st.prepared is not None and st.prepared.height <= height:
+            st.set_prepared(None, None)
+        st.set_accepted(None)
+        st.prune_votes(height, st.view)
+        self.log.prune(height + 1, st.view - self.cfg.view_window)
+        self._attempt = 0
+        if self._work_expected():
+            self._arm()  # a commit resets the progress timer
+        self._replay()
+        self._check_committed()
+        if st.waiting_new_view:
+            self._try_new_view()
+        else:
+            self._maybe_propose()
+
+    def _on_proposal(self, ev: ProposalReady) -> None:
+        st = self.st
+        if (not self.cfg.is_validator or ev.height != self.height or ev.view != st.view
+                or st.waiting_new_view or self._accepted is not None
+                or self._committing is not None
+                or self.cfg.leader(ev.view, ev.height) != self.me or self._obliged()):
+            return
+        pp = self._signed(PrePrepare(ev.view, ev.height, ev.block_hash, ev.block, self.me))
+        if pp is None:
+            return
+        self._proposing = False
+        self._valid.add(ev.block_hash)
+        self._send(pp)
+        self._accept(pp)
+
+    def _obliged(self) -> bool:
+        """The current NEW-VIEW fixed the block for this height: no fresh proposal."""
+        st = self.st
+        return st.new_view_choice is not None and st.new_view_base == self.committed_height
+
+    def _maybe_propose(self) -> None:
+        st, h = self.st, self.height
+        if (not self.cfg.is_validator or st.waiting_new_view or self._committing is not None
+                or self._accepted is not None or self._proposing
+                or self.cfg.leader(st.view, h) != self.me or self._obliged()):
+            return
+        own = st.votes.get(("pre-prepare", st.view, h))
+        if own is not None:  # signed before a restart: propose exactly that again
+            self._valid.add(own.block_hash)
+            self._send(own)
+            self._accept(own)
+            return
+        if self.txs_pending or self.cfg.empty_blocks:
+            self._proposing = True
+            self._out.append(BuildProposal(h, st.view))
+
+    def _replay(self) -> None:
+        h, view, waiting = self.height, self.view, self.st.waiting_new_view
+
+        def state_of(pp: PrePrepare) -> str:
+            if pp.view < view or pp.height < h:
+                return "stale"
+            if pp.view == view and pp.height == h and not waiting and self._committing is None:
+                return "ready"
+            return "future"
+
+        for pp in self.future.select(state_of):
+            self._on_pre_prepare(pp)
+
+    # -- timers and view changes -------------------------------------------------------------
+
+    def _on_timer(self, token: int) -> None:
+        if token != self._timer_token or not self._timer_armed:
+            return
+        self._timer_armed = False
+        self._catchup = self.committed_height  # let a failed sync be asked for again
+        if self.st.waiting_new_view:
+            if self.vcs.support(self.view) >= self.cfg.quorum:
+                self._start_view_change(self.view + 1)  # that view formed; its leader failed
+            else:
+                vc = self.st.votes.get(("view-change", self.view, 0))
+                if vc is not None:
+                    self._send(vc)  # links may have dropped it: byte-identical resend
+                self._arm()
+            return
+        self._check_peers_ahead(1)
+        self._start_view_change(self.view + 1)
+
+    def _new_view_number(self, view: int) -> None:
+        self._reset_view_scratch()
+        self.st.prune_votes(self.committed_height, view)
+        self.log.prune(self.height, view - self.cfg.view_window)
+        self.vcs.prune(view, view + self.cfg.view_window)
+
+    def _start_view_change(self, view: int) -> None:
+        """Leave the current view for `view` (> current): vote VIEW-CHANGE and wait."""
+        st = self.st
+        self._new_view_number(view)
+        st.set_view(view, True)
+        st.set_new_view(None)
+        self._attempt += 1
+        if self.cfg.is_validator:
+            vc = self._signed(ViewChange(view, self.committed_height, self.committed_cert,
+                                         st.prepared, self.me,
+                                         prepared_block=st.prepared_block))
+            if vc is not None:
+                self._send(vc)
+                self.vcs.store(vc)
+            self._arm()
+        self._replay()
+        self._try_new_view()
+
+    def _maybe_join(self) -> bool:
+        """f+1 validators asked for a higher view: at least one is honest, so follow."""
+        target = self.vcs.join_target()
+        if target is not None and target > self.view:
+            self._start_view_change(target)
+            return True
+        return False
+
+    def _on_view_change(self, vc: ViewChange) -> None:
+        if not self.checker.signed(vc):
+            return
+        self.vcs.note(vc.sender, vc.view)
+        cert = vc.committed_cert
+        if cert is not None and vc.committed_height > self.committed_height:
+            if self.checker.committed(cert):
+                self._note_height(vc.sender, vc.committed_height + 1)
+                self._commit_with(cert)
+        if vc.view < self.view or (vc.view == self.view and not self.st.waiting_new_view):
+            self._forward_new_view(vc.sender)
+            return
+        if vc.view > self.view + self.cfg.view_window:
+            self._maybe_join()
+            return
+        if not self.checker.view_change(vc):
+            return
+        self.vcs.store(vc)
+        if not self._maybe_join() and vc.view == self.view:
+            self._try_new_view()
+
+    def _forward_new_view(self, to: int) -> None:
+        """A peer is still asking for a view we are already in: show it the NEW-VIEW."""
+        nv = self.st.new_view
+        if nv is None or nv.view != self.view or not self.cfg.is_validator:
+            return
+        view, count = self._forwarded.get(to, (self.view, 0))
+        if view != self.view:
+            count = 0
+        if count < MAX_FORWARDS:
+            self._forwarded[to] = (self.view, count + 1)
+            self._send(nv, to)
+
+    def _try_new_view(self) -> None:
+        """As the new view's leader, send NEW-VIEW once 2f+1 VIEW-CHANGEs are in."""
+        st = self.st
+        if not self.cfg.is_validator or not st.waiting_new_view:
+            return
+        own = st.votes.get(("new-view", st.view, 0))
+        if own is not None:  # signed before a restart: send exactly that again
+            self._send(own)
+            self._enter_view(own, check_new_view_shape(own, self.cfg.n, self.cfg.quorum))
+            return
+        stored = self.vcs.for_view(st.view)
+        chosen = select_view_changes(stored, self.cfg.quorum)
+        if not chosen:
+            return
+        plan = plan_new_view(chosen)
+        if self.cfg.leader(st.view, plan.height) != self.me:
+            return
+        if plan.base > self.committed_height:
+            self._commit_with(plan.base_cert)  # catch up first, then lead
+            return
+        pp = None
+        if plan.choice is not None:
+            body = self._reproposal_body(plan, stored)
+            if body is None:
+                return
+            pp = self._signed(PrePrepare(st.view, plan.height, plan.choice.block_hash, body,
+                                         self.me))
+            if pp is None:
+                return
+        nv = self._signed(NewView(st.view, tuple(vc.stripped() for vc in chosen), pp, self.me))
+        if nv is None:
+            return
+        self._send(nv)
+        self._enter_view(nv, plan)
+
+    def _reproposal_body(self, plan: NewViewPlan,
+                         stored: dict[int, ViewChange]) -> bytes | None:
+        """The body of the block the new view must re-propose, once known to be valid.
+
+        Ours if we hold it; otherwise a VIEW-CHANGE's attachment, checked by the shell
+        first (an attachment is unsigned, so a faulty peer may send garbage with a real
+        certificate; such a sender's attachment is skipped next time).
+        """
+        target = plan.choice.block_hash
+        if plan.height == self.committed_height:
+            return self._committed_block if target == self.committed_hash else None
+        if plan.height != self.height:
+            return None
+        if target in self._valid and target in self._bodies:
+            return self._bodies[target]
+        if self._nv_validating is not None or target in self._validating:
+            return None
+        for sender in sorted(stored):
+            vc = stored[sender]
+            if (sender not in self._bad_attachments and vc.prepared is not None
+                    and vc.prepared.block_hash == target and vc.prepared_block is not None):
+                self._nv_validating = (target, sender)
+                self._validating.add(target)
+                self._out.append(ValidateBlock(plan.height, self.view, target,
+                                               vc.prepared_block))
+                return None
+        return None
+
+    def _on_new_view(self, nv: NewView) -> None:
+        st = self.st
+        if nv.view < st.view or (nv.view == st.view and not st.waiting_new_view):
+            return
+        plan = check_new_view_shape(nv, self.cfg.n, self.cfg.quorum)
+        if (plan is None or nv.sender != self.cfg.leader(nv.view, plan.height)
+                or not self.checker.signed(nv)
+                or not all(self.checker.view_change(vc) for vc in nv.view_changes)
+                or (nv.pre_prepare is not None and not self.checker.signed(nv.pre_prepare))):
+            return
+        self._enter_view(nv, plan)
+
+    def _enter_view(self, nv: NewView, plan: NewViewPlan) -> None:
+        """Start normal operation in nv.view, bound by the plan the NEW-VIEW proved."""
+        st = self.st
+        if nv.view > st.view:
+            self._new_view_number(nv.view)
+        else:
+            self._reset_view_scratch()
+        st.set_view(nv.view, False, plan.base,
+                    plan.choice.block_hash if plan.choice is not None else None)
+        st.set_new_view(nv)
+        for vc in nv.view_changes:
+            self.vcs.note(vc.sender, vc.view)
+        self._arm()
+        if plan.base > self.committed_height and plan.base_cert is not None:
+            self._commit_with(plan.base_cert)
+        pp = nv.pre_prepare
+        if pp is not None:
+            if pp.height == self.committed_height:
+                self._help(pp)
+            elif pp.sender != self.me:
+                self._on_pre_prepare(pp)
+            elif pp.height == self.height:
+                self._accept(pp)
+        self._replay()
+        self._maybe_propose()

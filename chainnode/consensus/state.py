@@ -1,0 +1,194 @@
+"""What the core must remember across a crash, and the rule that it never votes twice.
+
+The persisted state is small: the current view (and whether we are still waiting for its
+NEW-VIEW), every message this node signed that may still matter, the highest prepared
+certificate for the next height (with its block, to re-propose it), the proposal accepted in
+the current round (with its block, to commit it after a restart) and the NEW-VIEW that opened
+the current view. Changes are collected as dirty records and handed to the shell as one
+Persist action, which the core always emits before any Send that relies on it.
+
+Records are key/value pairs under the WAL's prefix (see chainnode.store.wal):
+
+  b"meta"                         [view, waiting_new_view, new_view_base, new_view_choice]
+  b"vote/" + [kind, view, height] the signed message, exactly as sent
+  b"prepared"                     [prepared certificate, block]
+  b"accepted"                     the accepted PRE-PREPARE
+  b"new-view"                     the NEW-VIEW of the current view
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from chainnode import codec
+from chainnode.consensus.actions import Persist
+from chainnode.consensus.messages import (
+    Message,
+    NewView,
+    PreparedCertificate,
+    PrePrepare,
+    ViewChange,
+    decode_message,
+    encode_message,
+)
+from chainnode.consensus.verify import Sign
+
+META = b"meta"
+VOTE = b"vote/"
+PREPARED = b"prepared"
+ACCEPTED = b"accepted"
+NEW_VIEW = b"new-view"
+
+VoteSlot = tuple[str, int, int]  # (kind, view, height); height 0 for view-change/new-view
+PER_HEIGHT_KINDS = ("pre-prepare", "prepare", "commit")
+
+
+def vote_slot(msg: Message) -> VoteSlot:
+    if isinstance(msg, (ViewChange, NewView)):
+        return (msg.KIND, msg.view, 0)
+    return (msg.KIND, msg.view, msg.height)
+
+
+def _unsigned(msg: Message) -> Message:
+    msg = replace(msg, signature=b"")
+    return msg.stripped() if isinstance(msg, ViewChange) else msg
+
+
+class PersistedState:
+    """The core's durable state; mutate through the methods so changes reach the WAL."""
+
+    def __init__(self) -> None:
+        self.view = 0
+        self.waiting_new_view = False
+        self.new_view_base: int | None = None  # committed height the NEW-VIEW built on
+        self.new_view_choice: bytes | None = None  # block it had to re-propose, if any
+        self.votes: dict[VoteSlot, Message] = {}
+        self.prepared: PreparedCertificate | None = None
+        self.prepared_block: bytes | None = None
+        self.accepted: PrePrepare | None = None
+        self.new_view: NewView | None = None
+        self._puts: dict[bytes, bytes] = {}
+        self._deletes: set[bytes] = set()
+
+    # -- loading ---------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, records: Mapping[bytes, bytes]) -> PersistedState:
+        """Rebuild from WAL records; ValueError if any record is corrupt (never guess)."""
+        st = cls()
+        for key, value in records.items():
+            if key == META:
+                w = codec.decode(value)
+                if not (isinstance(w, list) and len(w) == 4 and type(w[0]) is int
+                        and type(w[1]) is bool and (w[2] is None or type(w[2]) is int)
+                        and (w[3] is None or type(w[3]) is bytes)):
+                    raise ValueError("corrupt consensus meta record")
+                st.view, st.waiting_new_view, st.new_view_base, st.new_view_choice = w
+            elif key.startswith(VOTE):
+                msg = decode_message(value)
+                if key != _vote_key(vote_slot(msg)):
+                    raise ValueError("vote record stored under the wrong key")
+                st.votes[vote_slot(msg)] = msg
+            elif key == PREPARED:
+                w = codec.decode(value)
+                if not (isinstance(w, list) and len(w) == 2 and type(w[1]) is bytes):
+                    raise ValueError("corrupt prepared record")
+                st.prepared = PreparedCertificate.from_wire(w[0])
+                st.prepared_block = w[1]
+            elif key == ACCEPTED:
+                msg = decode_message(value)
+                if not isinstance(msg, PrePrepare):
+                    raise ValueError("accepted record is not a pre-prepare")
+                st.accepted = msg
+            elif key == NEW_VIEW:
+                msg = decode_message(value)
+                if not isinstance(msg, NewView):
+                    raise ValueError("new-view record is not a new-view")
+                st.new_view = msg
+            else:
+                raise ValueError(f"unknown consensus WAL record {key!r}")
+        return st
+
+    # -- mutation --------------------------------------------------------------------------
+
+    def set_view(self, view: int, waiting: bool, base: int | None = None,
+                 choice: bytes | None = None) -> None:
+        if view < self.view:
+            raise ValueError("views never go back")
+        self.view, self.waiting_new_view = view, waiting
+        self.new_view_base, self.new_view_choice = base, choice
+        self._put(META, codec.encode([view, waiting, base, choice]))
+
+    def set_prepared(self, cert: PreparedCertificate | None, block: bytes | None) -> None:
+        self.prepared, self.prepared_block = cert, block
+        if cert is None:
+            self._delete(PREPARED)
+        else:
+            self._put(PREPARED, codec.encode([cert.to_wire(), block]))
+
+    def set_accepted(self, pp: PrePrepare | None) -> None:
+        if pp == self.accepted:
+            return
+        self.accepted = pp
+        if pp is None:
+            self._delete(ACCEPTED)
+        else:
+            self._put(ACCEPTED, encode_message(pp))
+
+    def set_new_view(self, nv: NewView | None) -> None:
+        self.new_view = nv
+        if nv is None:
+            self._delete(NEW_VIEW)
+        else:
+            self._put(NEW_VIEW, encode_message(nv))
+
+    def sign_once(self, msg: Message, sign: Sign, chain_id: str) -> Message | None:
+        """Sign `msg` unless this node already signed its (kind, view, height).
+
+        Returns the stored message if it says the same thing (so a resend is byte-identical),
+        the newly signed one otherwise, or None if we signed something different there: an
+        honest node never does, even after a restart, so the caller must not send anything.
+        """
+        slot = vote_slot(msg)
+        old = self.votes.get(slot)
+        if old is not None:
+            if _unsigned(old) != _unsigned(msg):
+                return None
+            if isinstance(msg, ViewChange) and msg.prepared_block != old.prepared_block:
+                return replace(old, prepared_block=msg.prepared_block)
+            return old
+        signed = replace(msg, signature=sign(msg.DOMAIN, msg.signing_payload(chain_id)))
+        self.votes[slot] = signed
+        self._put(_vote_key(slot), encode_message(signed))
+        return signed
+
+    def prune_votes(self, min_height: int, min_view: int) -> None:
+        """Drop own votes that can never be asked for again: views only grow, and heights
+        below the committed one are final."""
+        for slot in list(self.votes):
+            kind, view, height = slot
+            if view < min_view or (kind in PER_HEIGHT_KINDS and height < min_height):
+                del self.votes[slot]
+                self._delete(_vote_key(slot))
+
+    def take_persist(self) -> Persist | None:
+        """The pending changes as one Persist action (None if nothing changed)."""
+        if not self._puts and not self._deletes:
+            return None
+        act = Persist(tuple(sorted(self._puts.items())), tuple(sorted(self._deletes)))
+        self._puts.clear()
+        self._deletes.clear()
+        return act
+
+    def _put(self, key: bytes, value: bytes) -> None:
+        self._deletes.discard(key)
+        self._puts[key] = value
+
+    def _delete(self, key: bytes) -> None:
+        self._puts.pop(key, None)
+        self._deletes.add(key)
+
+
+def _vote_key(slot: VoteSlot) -> bytes:
+    return VOTE + codec.encode(list(slot))

@@ -1,0 +1,1 @@
+"""Seeded deterministic simulator for the PBFT core (virtual network, clock and shells)."""

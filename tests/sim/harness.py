@@ -1,0 +1,390 @@
+"""The simulated world: a virtual clock, a lossy network, and a toy shell per node.
+
+Everything random comes from one `random.Random(seed)`, and events at equal times run in
+the order they were scheduled, so a seed replays exactly. The shells drive the real
+ConsensusCore: messages go through encode/decode on the wire, every Persist goes to a WAL
+(in memory, or plyvel when a test passes a factory) before the next action runs, and a
+crash can tear an action list after any prefix, which is what persist-before-send guards.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from chainnode.consensus import (
+    BlockCommitted,
+    BlockValidated,
+    BuildProposal,
+    CancelTimer,
+    CatchUp,
+    CommitBlock,
+    ConsensusConfig,
+    ConsensusCore,
+    MessageReceived,
+    Persist,
+    ProposalReady,
+    Send,
+    SetTimer,
+    Start,
+    SyncedTo,
+    TimerFired,
+    TransactionsPending,
+    ValidateBlock,
+    decode_message,
+    encode_message,
+)
+from chainnode.core.certificate import CommitCertificate
+from chainnode.store.wal import MemoryWAL
+
+from .fakes import GENESIS_HASH, FakeKeys, block_hash, make_block, parse_block
+
+
+class SafetyViolation(AssertionError):
+    pass
+
+
+class ShellError(AssertionError):
+    """The core asked the shell for something a correct core never asks for."""
+
+
+@dataclass
+class LinkPolicy:
+    loss: float = 0.0
+    dup: float = 0.0
+    min_delay: int = 1
+    max_delay: int = 20
+
+
+@dataclass
+class ChainEntry:
+    height: int
+    block_hash: bytes
+    block: bytes
+    cert: CommitCertificate | None
+
+
+class SimNode:
+    """One node instance: the core plus a toy shell (block store, mempool, WAL, timer)."""
+
+    def __init__(self, sim: Simulation, node_id: int, index: int | None, cfg: ConsensusConfig,
+                 wal, tag: str, faulty: bool) -> None:
+        self.sim, self.node_id, self.index, self.cfg = sim, node_id, index, cfg
+        self.wal, self.tag, self.faulty = wal, tag, faulty
+        self.chain = [ChainEntry(0, GENESIS_HASH, b"", None)]
+        self.mempool: dict[bytes, None] = {}
+        self.committed_txs: set[bytes] = set()
+        self.alive = False
+        self.incarnation = 0
+        self.core: ConsensusCore | None = None
+        self.timer_token: int | None = None
+        self.pending_build: tuple[int, int] | None = None
+        self.told_pending = False
+        self.tear_next = False
+        self.restarts = 0
+
+    @property
+    def head(self) -> ChainEntry:
+        return self.chain[-1]
+
+    def __repr__(self) -> str:
+        return f"node{self.node_id}(index={self.index}{', faulty' if self.faulty else ''})"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.incarnation += 1
+        head = self.head
+        sign = self.sim.keys.signer(self.index) if self.index is not None else None
+        self.core = ConsensusCore(self.cfg, sign, self.sim.keys.verify,
+                                  committed_height=head.height, committed_hash=head.block_hash,
+                                  committed_cert=head.cert, records=self.wal.load())
+        self.alive = True
+        self.timer_token = None
+        self.pending_build = None
+        self.told_pending = False
+        self.handle(Start())
+        self.update_pending()
+
+    def crash(self, torn: bool = False) -> None:
+        """Stop now, or (torn) part-way through the action list of the next event."""
+        if not self.alive:
+            return
+        if torn:
+            self.tear_next = True
+            return
+        self._die()
+
+    def _die(self) -> None:
+        self.alive = False
+        self.core = None
+        self.timer_token = None
+        self.pending_build = None
+        self.tear_next = False
+        self.sim.trace(self, "crash")
+
+    def restart(self) -> None:
+        if self.alive:
+            return
+        self.restarts += 1
+        self.sim.trace(self, "restart")
+        self.start()
+
+    # -- events in, actions out ------------------------------------------------------------
+
+    def later(self, delay: int, fn: Callable[[], None]) -> None:
+        """Run fn after delay if this incarnation is still alive then."""
+        inc = self.incarnation
+
+        def guarded() -> None:
+            if self.alive and self.incarnation == inc:
+                fn()
+
+        self.sim.at(self.sim.now + delay, guarded)
+
+    def handle(self, event) -> None:
+        actions = self.core.handle(event)
+        cut = len(actions)
+        if self.tear_next:
+            cut = self.sim.rng.randrange(len(actions) + 1)
+        for act in actions[:cut]:
+            self.execute(act)
+            if not self.alive:
+                return
+        if self.tear_next:
+            self._die()
+
+    def execute(self, act) -> None:
+        sim = self.sim
+        if isinstance(act, Persist):
+            self.wal.apply(act.puts, act.deletes)
+        elif isinstance(act, Send):
+            sim.send(self, act.message, act.to)
+        elif isinstance(act, SetTimer):
+            self.timer_token = act.token
+
+            def fire(token=act.token) -> None:
+                if self.timer_token == token:
+                    self.timer_token = None
+                    self.handle(TimerFired(token))
+
+            self.later(act.delay_ms, fire)
+        elif isinstance(act, CancelTimer):
+            self.timer_token = None
+        elif isinstance(act, BuildProposal):
+            self.pending_build = (act.height, act.view)
+            self.try_build()
+        elif isinstance(act, ValidateBlock):
+            ok = self.check_block(act.height, act.block_hash, act.block)
+            ev = BlockValidated(act.height, act.view, act.block_hash, ok)
+            self.later(sim.rng.randint(1, 5), lambda: self.handle(ev))
+        elif isinstance(act, CommitBlock):
+            self.commit(act)
+        elif isinstance(act, CatchUp):
+            self.later(sim.rng.randint(10, 60), lambda: sim.sync(self))
+        else:
+            raise ShellError(f"unknown action {act!r}")
+
+    # -- the toy shell ---------------------------------------------------------------------
+
+    def check_block(self, height: int, bhash: bytes, block: bytes) -> bool:
+        try:
+            h, prev, txs, _tag = parse_block(block)
+        except ValueError:
+            return False
+        return (h == height == self.head.height + 1 and prev == self.head.block_hash
+                and block_hash(block) == bhash and all(type(t) is bytes for t in txs)
+                and b"invalid" not in txs)
+
+    def try_build(self) -> None:
+        if self.pending_build is None:
+            return
+        height, view = self.pending_build
+        if height != self.head.height + 1:
+            self.pending_build = None
+            return
+        txs = list(self.mempool)[:20]
+        if not txs and not self.cfg.empty_blocks:
+            return  # answer once transactions arrive
+        self.pending_build = None
+        block = make_block(height, self.head.block_hash, txs, self.tag)
+        ev = ProposalReady(height, view, block_hash(block), block)
+        self.later(1, lambda: self.handle(ev))
+
+    def commit(self, act: CommitBlock) -> None:
+        if not self.check_block(act.height, act.block_hash, act.block):
+            raise ShellError(f"{self} asked to commit a block that does not extend its head")
+        self.sim.check_cert(act.certificate, act.height, act.block_hash)
+        self.append(ChainEntry(act.height, act.block_hash, act.block, act.certificate))
+        ev = BlockCommitted(act.height, act.block_hash)
+        self.later(1, lambda: (self.handle(ev), self.update_pending()))
+
+    def append(self, entry: ChainEntry) -> None:
+        self.chain.append(entry)
+        _, _, txs, _ = parse_block(entry.block)
+        for t in txs:
+            self.committed_txs.add(t)
+            self.mempool.pop(t, None)
+        self.sim.record_commit(self, entry)
+
+    def add_tx(self, tx: bytes) -> None:
+        if tx in self.committed_txs or tx in self.mempool:
+            return
+        self.mempool[tx] = None
+        if self.alive:
+            self.try_build()
+            self.update_pending()
+
+    def update_pending(self) -> None:
+        pending = bool(self.mempool)
+        if self.alive and pending != self.told_pending:
+            self.told_pending = pending
+            self.handle(TransactionsPending(pending))
+
+
+class Simulation:
+    """Nodes, network, clock and invariant checks for one seeded run."""
+
+    def __init__(self, n: int, seed: int, *, cfg: dict | None = None, twins: tuple[int, ...] = (),
+                 observers: int = 0, wal_factory: Callable[[int], object] = lambda _i: MemoryWAL(),
+                 chain_id: str = "sim", trace: bool = False) -> None:
+        self.n, self.seed = n, seed
+        self.rng = random.Random(seed)
+        self.now = 0
+        self._queue: list[tuple[int, int, Callable[[], None]]] = []
+        self._seq = 0
+        self.keys = FakeKeys(n, seed)
+        self.policy = LinkPolicy()
+        self.groups: list[set[int]] | None = None
+        self.commits: dict[int, bytes] = {}
+        self.messages_sent = 0
+        self.tracing = trace
+        self.log: list[str] = []
+        base = dict(cfg or {})
+        self.nodes: list[SimNode] = []
+        for i in range(n):
+            c = ConsensusConfig(n=n, own_index=i, chain_id=chain_id, **base)
+            self.nodes.append(SimNode(self, i, i, c, wal_factory(i), f"n{i}", i in twins))
+        for t in twins:
+            c = ConsensusConfig(n=n, own_index=t, chain_id=chain_id, **base)
+            self.nodes.append(SimNode(self, len(self.nodes), t, c, wal_factory(len(self.nodes)),
+                                      f"twin{t}", True))
+        for _ in range(observers):
+            c = ConsensusConfig(n=n, own_index=None, chain_id=chain_id, **base)
+            self.nodes.append(SimNode(self, len(self.nodes), None, c, MemoryWAL(),
+                                      "observer", False))
+        self.chain_id = chain_id
+
+    # -- clock -----------------------------------------------------------------------------
+
+    def at(self, t: int, fn: Callable[[], None]) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (t, self._seq, fn))
+
+    def run_until(self, t: int, stop: Callable[[], bool] | None = None) -> bool:
+        """Advance to time t (or until `stop()` holds); True if stopped early."""
+        while self._queue and self._queue[0][0] <= t:
+            when, _, fn = heapq.heappop(self._queue)
+            self.now = when
+            fn()
+            if stop is not None and stop():
+                return True
+        self.now = max(self.now, t)
+        return False
+
+    def trace(self, node: SimNode, what: str) -> None:
+        if self.tracing:
+            self.log.append(f"{self.now:>8} {node}: {what}")
+
+    # -- network ---------------------------------------------------------------------------
+
+    def can_talk(self, a: int, b: int) -> bool:
+        if self.groups is None:
+            return True
+        return any(a in g and b in g for g in self.groups)
+
+    def send(self, src: SimNode, msg, to: int | None) -> None:
+        data = encode_message(msg)
+        self.messages_sent += 1
+        if self.tracing:
+            self.trace(src, f"send {msg.KIND} v={msg.view} "
+                            f"h={getattr(msg, 'height', '-')} to={to}")
+        for dst in self.nodes:
+            if dst is src or (to is not None and dst.index != to):
+                continue
+            if to is None and dst.index is not None and dst.index == src.index:
+                continue  # a twin's broadcast skips its sibling, as the real net layer would
+            copies = 1 + (self.rng.random() < self.policy.dup)
+            for _ in range(copies):
+                if not self.can_talk(src.node_id, dst.node_id) or \
+                        self.rng.random() < self.policy.loss:
+                    continue
+                delay = self.rng.randint(self.policy.min_delay, self.policy.max_delay)
+                self.at(self.now + delay, lambda d=dst, s=src, b=data: self.deliver(s, d, b))
+
+    def deliver(self, src: SimNode, dst: SimNode, data: bytes) -> None:
+        if not dst.alive or not self.can_talk(src.node_id, dst.node_id):
+            return
+        dst.handle(MessageReceived(decode_message(data)))
+
+    def submit(self, tx: bytes) -> None:
+        """A client sends tx to every node (each copy delayed independently, none lost)."""
+        for node in self.nodes:
+            self.at(self.now + self.rng.randint(1, 50), lambda nd=node: nd.add_tx(tx))
+
+    # -- sync ------------------------------------------------------------------------------
+
+    def sync(self, node: SimNode) -> None:
+        """Fetch certified blocks from the reachable peer with the longest chain."""
+        peers = [p for p in self.nodes if p is not node and p.alive
+                 and self.can_talk(p.node_id, node.node_id)
+                 and p.head.height > node.head.height]
+        if not peers:
+            return
+        peer = max(peers, key=lambda p: (p.head.height, -p.node_id))
+        for entry in peer.chain[node.head.height + 1:]:
+            if parse_block(entry.block)[1] != node.head.block_hash:
+                raise SafetyViolation(f"{peer} chain does not extend {node} at {entry.height}")
+            self.check_cert(entry.cert, entry.height, entry.block_hash)
+            node.append(entry)
+        head = node.head
+        self.trace(node, f"synced to {head.height}")
+        node.handle(SyncedTo(head.height, head.block_hash, head.cert))
+        node.update_pending()
+
+    # -- invariants ------------------------------------------------------------------------
+
+    def check_cert(self, cert: CommitCertificate, height: int, bhash: bytes) -> None:
+        try:
+            cert.check(self.n, self.keys.verify_commit, chain_id=self.chain_id, height=height,
+                       block_hash=bhash)
+        except ValueError as exc:
+            raise ShellError(f"bad commit certificate at height {height}: {exc}") from exc
+
+    def record_commit(self, node: SimNode, entry: ChainEntry) -> None:
+        """Every instance's commits, twins included, must agree: a certificate for a
+        conflicting block would need honest nodes to commit-vote twice."""
+        self.trace(node, f"commit h={entry.height} {entry.block_hash.hex()[:8]}")
+        known = self.commits.setdefault(entry.height, entry.block_hash)
+        if known != entry.block_hash:
+            raise SafetyViolation(
+                f"seed {self.seed}: {node} committed {entry.block_hash.hex()[:16]} at height "
+                f"{entry.height}, another node committed {known.hex()[:16]}")
+
+    def honest(self) -> list[SimNode]:
+        return [nd for nd in self.nodes if not nd.faulty and nd.index is not None]
+
+    def has_committed(self, tx: bytes, nodes: list[SimNode]) -> bool:
+        return all(tx in nd.committed_txs for nd in nodes)
+
+
+@dataclass
+class RunResult:
+    seed: int
+    n: int
+    heights: list[int]
+    recovery_ms: int | None
+    messages: int
+    notes: list[str] = field(default_factory=list)
