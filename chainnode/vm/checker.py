@@ -315,6 +315,8 @@ class _Checker:
 
     def visit_Delete(self, node: ast.Delete) -> None:
         for t in node.targets:
+            if not isinstance(t, (ast.Name, ast.Subscript, ast.Attribute)):
+                self.fail("bad-target", "del takes names and subscripts, one at a time", t)
             self.target(t, allow_subscript=True)
 
     def visit_For(self, node: ast.For) -> None:

@@ -22,9 +22,14 @@ GAS = MappingProxyType(
         "node": 1,  # one AST node of a charged region
         # data-dependent work done by guards
         "op": 1,  # a guarded operator or builtin call
-        "item": 1,  # one element copied, visited, compared or hashed
-        "chunk": 1,  # 64 bytes of str/bytes, or one 64-bit limb of an int, touched
-        "sort_factor": 2,  # sorting n items costs n * ceil(log2(n + 1)) * this
+        "item": 1,  # one element copied or produced
+        "chunk": 1,  # 64 bytes of str/bytes copied or produced
+        "scan": 1,  # 16 bytes of str/bytes searched (find, count, in, split, replace...)
+        "limb2": 1,  # big-int multiply/divide: per 16 products of 64-bit limbs
+        "walk": 4,  # start of a deep visit (compare, format, hash of a tuple, encode)
+        "walk_node": 2,  # one node of a deep visit
+        "codec_node": 4,  # one node encoded or decoded by the canonical codec
+        "sort_factor": 2,  # sorting n items costs n * bit_length(n) * this
         # host API
         "storage_read": 200,
         "storage_write": 400,
@@ -35,7 +40,7 @@ GAS = MappingProxyType(
         "event_byte": 2,
         "has_role": 300,
         "sm3": 50,
-        "sm3_chunk": 2,  # per 64 bytes hashed
+        "sm3_chunk": 8,  # per 64 bytes hashed
         "cross_call": 500,  # plus "call" and argument/return copying
     }
 )

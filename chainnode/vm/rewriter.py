@@ -21,6 +21,7 @@ GUARDED_BINOPS: dict[type, str] = {
     ast.LShift: "_vm_lshift",
     ast.Mod: "_vm_mod",
     ast.BitOr: "_vm_or",
+    ast.FloorDiv: "_vm_floordiv",
 }
 INPLACE_BINOPS: dict[type, str] = {**GUARDED_BINOPS, ast.Add: "_vm_iadd", ast.BitOr: "_vm_ior"}
 COMPARE_GUARDS: dict[type, str] = {
@@ -176,6 +177,16 @@ class Rewriter(ast.NodeTransformer):
             value=_call(guard, [current, value]),
         )
         return [ast.copy_location(first, node), ast.copy_location(second, node)]
+
+    def visit_Delete(self, node: ast.Delete) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        for target in node.targets:
+            if isinstance(target, ast.Subscript):
+                call = _call("_vm_delitem", [self.visit(target.value), self.visit(target.slice)])
+                out.append(ast.copy_location(ast.Expr(value=call), node))
+            else:
+                out.append(ast.copy_location(ast.Delete(targets=[self.visit(target)]), node))
+        return out
 
     # -- expressions -----------------------------------------------------------------------
 

@@ -44,6 +44,10 @@ _G_NODE = GAS["node"]
 _G_ITEM = GAS["item"]
 _G_CHUNK = GAS["chunk"]
 _G_OP = GAS["op"]
+_G_SCAN = GAS["scan"]
+_G_LIMB2 = GAS["limb2"]
+_G_WALK_NODE = GAS["walk_node"]
+_G_CODEC_NODE = GAS["codec_node"]
 _NO_DEFAULT = object()
 _SEQ = (str, bytes, list, tuple)
 _HASHABLE_LEAVES = (int, str, bytes, bool, type(None))
@@ -107,6 +111,7 @@ class Runtime:
         self.left = gas_limit
         self.depth = 0
         self.cross_depth = 0
+        self.nodes = 0  # node count of the last walk(), for codec pricing
         self.host = host
         self.ctx = ctx
         self.load_program = load_program
@@ -146,8 +151,8 @@ class Runtime:
         as a tree runs out of gas here instead of hanging there.
 
         Returns (encoded-size estimate, repr-length estimate)."""
-        enc = rep = 0
-        pending = 0
+        enc = rep = nodes = 0
+        pending = GAS["walk"]
         stack: list[tuple[Any, int]] = [(obj, 0)]
         pop = stack.pop
         push = stack.append
@@ -184,10 +189,12 @@ class Runtime:
                 raise _type(f"{type_name(o)} is not a data value")
             else:
                 pending += 1
+            nodes += 1
             if pending >= 64:
-                self.charge(pending)
+                self.charge(pending * _G_WALK_NODE)
                 pending = 0
-        self.charge(pending)
+        self.charge(pending * _G_WALK_NODE)
+        self.nodes = nodes
         return enc, rep
 
     def key(self, k: Any) -> Any:
@@ -276,7 +283,7 @@ class Runtime:
         if ia and ib:
             if a.bit_length() + b.bit_length() - 1 > MAX_INT_BITS:
                 raise _size(f"integer result wider than {MAX_INT_BITS} bits")
-            self.charge(_G_OP + ((_limbs(a) * _limbs(b)) >> 4))
+            self.charge(_G_OP + ((_limbs(a) * _limbs(b)) >> 4) * _G_LIMB2)
             return _check_int(a * b)
         if ia and type(b) in _SEQ:
             a, b = b, a
@@ -314,10 +321,33 @@ class Runtime:
             raise _size(f"integer result wider than {MAX_INT_BITS} bits")
         return a << b
 
+    def _div_cost(self, a: int, b: int) -> None:
+        if a.bit_length() > 64:
+            self.charge(_G_OP + ((_limbs(a) * _limbs(b)) >> 4) * _G_LIMB2)
+
     def mod(self, a: Any, b: Any) -> int:
         if not (_is_int(a) and _is_int(b)):
             raise _type("% is only for integers (no string formatting)")
+        self._div_cost(a, b)
         return a % b
+
+    def floordiv(self, a: Any, b: Any) -> int:
+        if not (_is_int(a) and _is_int(b)):
+            raise _type("// is only for integers")
+        self._div_cost(a, b)
+        return a // b
+
+    def b_divmod(self, a: Any, b: Any) -> tuple[int, int]:
+        if not (_is_int(a) and _is_int(b)):
+            raise _type("divmod() is only for integers")
+        self._div_cost(a, b)
+        return divmod(a, b)
+
+    def delitem(self, obj: Any, k: Any) -> None:
+        """`del x[k]`: deleting from the front of a list moves every later item."""
+        if type(obj) is list:
+            self.charge(_G_OP + (len(obj) >> 4))
+        del obj[self.key(k)]
 
     def or_(self, a: Any, b: Any) -> Any:
         if type(a) is dict and type(b) is dict:
@@ -373,7 +403,7 @@ class Runtime:
             return self.key(x) in c
         if tc is str or tc is bytes:
             if type(x) is tc:
-                self.charge(_G_OP + ((len(c) + len(x)) >> 6) * _G_CHUNK)
+                self.charge(_G_OP + ((len(c) + len(x)) >> 4) * _G_SCAN)
             return x in c
         if tc is list or tc is tuple:
             self.walk(c)
@@ -577,6 +607,7 @@ class Runtime:
             return int(x)
         if ndigits < -(MAX_INT_BITS // 3 + 8):
             return 0
+        self.charge(_G_OP + ((_limbs(x) * _limbs(x)) >> 3) * _G_LIMB2)
         return round(int(x), ndigits)
 
     # -- fixed-point helpers -----------------------------------------------------------------
@@ -597,6 +628,7 @@ class Runtime:
     def isqrt(self, n: Any) -> int:
         if not _is_int(n):
             raise _type("isqrt() is only for integers")
+        self.charge(_G_OP + ((_limbs(n) * _limbs(n)) >> 3) * _G_LIMB2)
         return math.isqrt(n)
 
     def pow10(self, n: Any) -> int:
@@ -671,6 +703,7 @@ class Runtime:
         enc, _ = self.walk(v, max_depth=max_depth, data_only=True)
         if enc > 2 * max_bytes + 64:
             raise _size(f"value larger than {max_bytes} bytes")
+        self.charge(self.nodes * _G_CODEC_NODE)
         try:
             raw = codec.encode(v, max_depth=max_depth)
         except codec.CodecError as exc:
@@ -685,7 +718,7 @@ class Runtime:
         """Deep copy through the canonical codec: nothing mutable crosses a contract boundary,
         and tuples become lists exactly as they would after a round trip through state."""
         raw = self.encode_value(v, max_bytes, max_depth)
-        self.charge((len(raw) >> 6) * _G_CHUNK)
+        self.charge(self.nodes * _G_CODEC_NODE + (len(raw) >> 6) * _G_CHUNK)
         return codec.decode(raw, max_depth=max_depth)
 
     def _read(self, frame: Frame, k: Any) -> tuple[bytes, bytes | None]:
@@ -840,6 +873,8 @@ class Runtime:
             "_vm_pow": self.pow,
             "_vm_lshift": self.lshift,
             "_vm_mod": self.mod,
+            "_vm_floordiv": self.floordiv,
+            "_vm_delitem": self.delitem,
             "_vm_or": self.or_,
             "_vm_ior": self.ior,
             "_vm_eq": self.eq,
@@ -864,7 +899,7 @@ class Runtime:
             "len": len,
             "range": range,
             "abs": abs,
-            "divmod": divmod,
+            "divmod": self.b_divmod,
             "hex": hex,
             "ord": ord,
             "chr": chr,
@@ -895,7 +930,7 @@ class Runtime:
         for a in args:
             if type(a) is str or type(a) is bytes:
                 n += len(a)
-        self.charge(_G_OP + (n >> 6) * _G_CHUNK)
+        self.charge(_G_OP + (n >> 4) * _G_SCAN)
 
     def m_str_encode(self, s: str, encoding: Any = "utf-8") -> bytes:
         if encoding not in ("utf-8", "utf8"):
@@ -915,6 +950,7 @@ class Runtime:
             n = min(n, count)
         result = len(s) + n * (len(new) - len(old))
         self._grow(s, result)
+        self.charge(n * _G_ITEM)
         return s.replace(old, new, count)
 
     @staticmethod
@@ -929,6 +965,7 @@ class Runtime:
 
     def m_join(self, sep: Any, it: Any) -> Any:
         items = self.take(it)
+        self.charge(len(items) * _G_ITEM)
         total = len(sep) * max(0, len(items) - 1)
         for x in items:
             if type(x) is not type(sep):
