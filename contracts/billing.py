@@ -253,6 +253,21 @@ def set_tariff(tariff_id, flat, bounds, incs, tou=None):
 @export
 def add_customer(customer, name="", tariff=None, prepaid=True, protected=False, balance=0):
     require_role([])
+    new_customer(customer, name, tariff, prepaid, protected, balance, False)
+
+
+@export
+def add_customers(customers):
+    # Batch registration: [{"customer", "name"?, "tariff"?, "prepaid"?, "protected"?, "balance"?}].
+    require_role([])
+    require(isinstance(customers, list) and len(customers) <= param("max_batch"), "BAD_INPUT", "batch too large")
+    for it in customers:
+        require(isinstance(it, dict), "BAD_INPUT", "item must be a dict")
+        new_customer(it.get("customer"), it.get("name", ""), it.get("tariff"), it.get("prepaid", True), it.get("protected", False), it.get("balance", 0), True)
+    return len(customers)
+
+
+def new_customer(customer, name, tariff, prepaid, protected, balance, quiet):
     require(isinstance(customer, str) and len(customer) > 0, "BAD_INPUT", "customer id")
     require(not storage.has(("cust", customer)), "BAD_INPUT", "customer exists")
     if tariff is None:
@@ -265,7 +280,8 @@ def add_customer(customer, name="", tariff=None, prepaid=True, protected=False, 
         "warned_at": None, "meters": [],
     }
     storage.set(("cust", customer), c)
-    emit("customer_added", customer=customer, prepaid=bool(prepaid), protected=bool(protected))
+    if not quiet:
+        emit("customer_added", customer=customer, prepaid=bool(prepaid), protected=bool(protected))
     settle_state(customer, c)
 
 
@@ -288,6 +304,21 @@ def set_customer(customer, tariff=None, protected=None, prepaid=None):
 def add_meter(meter, customer, ct=1, pt=1, digits=None, reading=0, tou=None):
     # Multiplier = CT ratio x PT ratio; digits = integer digits of the register.
     require_role([])
+    new_meter(meter, customer, ct, pt, digits, reading, tou, False)
+
+
+@export
+def add_meters(meters):
+    # Batch registration: [{"meter", "customer", "ct"?, "pt"?, "digits"?, "reading"?, "tou"?}].
+    require_role([])
+    require(isinstance(meters, list) and len(meters) <= param("max_batch"), "BAD_INPUT", "batch too large")
+    for it in meters:
+        require(isinstance(it, dict), "BAD_INPUT", "item must be a dict")
+        new_meter(it.get("meter"), it.get("customer"), it.get("ct", 1), it.get("pt", 1), it.get("digits"), it.get("reading", 0), it.get("tou"), True)
+    return len(meters)
+
+
+def new_meter(meter, customer, ct, pt, digits, reading, tou, quiet):
     require(isinstance(meter, str) and len(meter) > 0, "BAD_INPUT", "meter id")
     require(not storage.has(("meter", meter)), "BAD_INPUT", "meter exists")
     c = load_customer(customer)
@@ -309,7 +340,8 @@ def add_meter(meter, customer, ct=1, pt=1, digits=None, reading=0, tou=None):
     storage.set(("meter", meter), m)
     c["meters"].append(meter)
     storage.set(("cust", customer), c)
-    emit("meter_added", meter=meter, customer=customer, multiplier=ct * pt)
+    if not quiet:
+        emit("meter_added", meter=meter, customer=customer, multiplier=ct * pt)
 
 
 def check_register(value, digits):

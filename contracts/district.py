@@ -237,6 +237,25 @@ def add_meter(meter, district, transformer, phase="A", nominal="220"):
     # phase is "A", "B", "C" for single-phase meters or "ABC" for three-phase.
     require_role([])
     d = load_district(district)
+    new_meter(d, meter, district, transformer, phase, nominal)
+    storage.set(("district", district), d)
+    emit("meter_added", meter=meter, district=district, transformer=transformer, phase=phase)
+
+
+@export
+def add_meters(district, meters):
+    # Batch registration: [{"meter", "transformer", "phase"?, "nominal"?}].
+    require_role([])
+    d = load_district(district)
+    require(isinstance(meters, list) and len(meters) <= param("max_batch"), "BAD_INPUT", "batch too large")
+    for it in meters:
+        require(isinstance(it, dict), "BAD_INPUT", "item must be a dict")
+        new_meter(d, it.get("meter"), district, it.get("transformer"), it.get("phase", "A"), it.get("nominal", "220"))
+    storage.set(("district", district), d)
+    return len(d["meters"])
+
+
+def new_meter(d, meter, district, transformer, phase, nominal):
     require(isinstance(meter, str) and len(meter) > 0, "BAD_INPUT", "meter id")
     require(not storage.has(("meter", meter)), "BAD_INPUT", "meter exists")
     t = load_transformer(transformer)
@@ -246,8 +265,6 @@ def add_meter(meter, district, transformer, phase="A", nominal="220"):
     storage.set(("meter", meter), {"district": district, "transformer": transformer, "phase": phase,
                                    "nominal": nominal, "last_reading": None})
     d["meters"].append(meter)
-    storage.set(("district", district), d)
-    emit("meter_added", meter=meter, district=district, transformer=transformer, phase=phase)
 
 
 def load_district(district):

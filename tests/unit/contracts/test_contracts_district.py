@@ -317,6 +317,7 @@ STATE_CHANGING = [
     ("add_district", dict(district="D9"), ADMIN),
     ("add_transformer", dict(transformer="T9", district="D1", rated_kva=50), ADMIN),
     ("add_meter", dict(meter="M99", district="D1", transformer="T1"), ADMIN),
+    ("add_meters", dict(district="D1", meters=[{"meter": "M98", "transformer": "T1"}]), ADMIN),
     ("submit_master", dict(district="D1", date=DAY, supply=1), TERM),
     ("submit_meter_days", dict(district="D1", date=DAY, items=[{"meter": "M0", "energy": 1}]), TERM),
     ("evaluate_line_loss", dict(district="D1", date=DAY), OPER),
