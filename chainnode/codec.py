@@ -49,7 +49,7 @@ def _enc(obj: Any, out: bytearray, depth: int, max_depth: int) -> None:
     elif type(obj) is int:
         _enc_int(obj, out)
     elif type(obj) is str:
-        raw = obj.encode("utf-8")
+        raw = _utf8(obj)
         n = len(raw)
         if n < 32:
             out.append(0xA0 | n)
@@ -85,7 +85,7 @@ def _enc(obj: Any, out: bytearray, depth: int, max_depth: int) -> None:
         for k, v in obj.items():
             if type(k) is not str:
                 raise CodecError("CODEC_BAD_KEY", f"map keys must be str, not {type(k).__name__}")
-            items.append((k.encode("utf-8"), k, v))
+            items.append((_utf8(k), k, v))
         items.sort(key=lambda t: t[0])
         n = len(items)
         if n < 16:
@@ -101,6 +101,13 @@ def _enc(obj: Any, out: bytearray, depth: int, max_depth: int) -> None:
         raise CodecError("CODEC_FLOAT", "floats are not allowed in canonical data")
     else:
         raise CodecError("CODEC_TYPE", f"type {type(obj).__name__} cannot be encoded")
+
+
+def _utf8(s: str) -> bytes:
+    try:
+        return s.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates, e.g. from JSON "\ud800"
+        raise CodecError("CODEC_UTF8", "string is not valid Unicode (lone surrogate)") from exc
 
 
 def _enc_int(v: int, out: bytearray) -> None:
@@ -137,7 +144,7 @@ def _enc_int(v: int, out: bytearray) -> None:
 
 
 def _bigint_bytes(v: int) -> bytes:
-    n = (v.bit_length() + 8) // 8  # room for the sign bit
+    n = (v if v >= 0 else ~v).bit_length() // 8 + 1  # minimal two's complement
     return v.to_bytes(n, "big", signed=True)
 
 

@@ -14,6 +14,7 @@ from chainnode import codec
 from chainnode.core.tx import Transaction
 from chainnode.crypto.hashing import sm3
 from chainnode.crypto.merkle import merkle_root
+from chainnode.errors import ChainError
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class BlockHeader:
         for v, t in zip(w, types, strict=True):
             if type(v) is not t:
                 raise ValueError("header field has the wrong type")
+        if w[1] < 0 or w[3] < 0 or w[4] < 0 or w[5] < 0:
+            raise ValueError("header height, timestamp, proposer and view are non-negative")
         for v in w[6:] + [w[2]]:
             if len(v) != 32:
                 raise ValueError("header hash fields must be 32 bytes")
@@ -87,7 +90,10 @@ class Block:
         if not isinstance(w, list) or len(w) != 2 or not isinstance(w[1], list):
             raise ValueError("block must be [header, txs]")
         header = BlockHeader.from_wire(w[0])
-        txs = tuple(Transaction.from_wire(t) for t in w[1])
+        try:
+            txs = tuple(Transaction.from_wire(t) for t in w[1])
+        except ChainError as exc:
+            raise ValueError(f"block holds a malformed transaction: {exc.message}") from exc
         return cls(header, txs)
 
     def computed_tx_root(self) -> bytes:
@@ -119,7 +125,19 @@ class Receipt:
     def from_wire(cls, w: Any) -> Receipt:
         if not isinstance(w, list) or len(w) != 7:
             raise ValueError("receipt must be a 7-element list")
-        return cls(w[0], w[1], w[2], w[3], tuple((e[0], e[1], e[2]) for e in w[4]), w[5], w[6])
+        tx_hash, status, gas, value, events, code, message = w
+        if not (isinstance(tx_hash, bytes) and len(tx_hash) == 32 and status in (0, 1)
+                and type(status) is int and type(gas) is int and gas >= 0
+                and isinstance(events, list) and isinstance(code, str)
+                and isinstance(message, str)):
+            raise ValueError("receipt fields have wrong types")
+        evs = []
+        for e in events:
+            if not (isinstance(e, list) and len(e) == 3 and isinstance(e[0], str)
+                    and isinstance(e[1], str) and isinstance(e[2], dict)):
+                raise ValueError("receipt event must be [contract, name, fields]")
+            evs.append((e[0], e[1], e[2]))
+        return cls(tx_hash, status, gas, value, tuple(evs), code, message)
 
     def encode(self) -> bytes:
         return codec.encode(self.to_wire())

@@ -49,7 +49,8 @@ class CommitCertificate:
             raise ValueError("certificate must be a 5-element list")
         chain_id, height, view, block_hash, sigs = w
         if not (isinstance(chain_id, str) and type(height) is int and type(view) is int
-                and isinstance(block_hash, bytes) and isinstance(sigs, list)):
+                and isinstance(block_hash, bytes) and len(block_hash) == 32
+                and height >= 0 and view >= 0 and isinstance(sigs, list)):
             raise ValueError("certificate fields have wrong types")
         pairs = []
         for p in sigs:

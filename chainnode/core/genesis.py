@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from chainnode import codec
+from chainnode.core.tx import CHAIN_ID_RE
 from chainnode.crypto.address import address_of, is_address
 from chainnode.crypto.hashing import sm3
 from chainnode.crypto.sm2 import PublicKey, SignatureError
@@ -103,8 +104,9 @@ class Genesis:
     def from_json(cls, doc: dict) -> Genesis:
         try:
             chain_id = doc["chain_id"]
-            if not isinstance(chain_id, str) or not chain_id or len(chain_id) > 64:
-                raise GenesisError("chain_id must be a non-empty string of at most 64 chars")
+            if not isinstance(chain_id, str) or CHAIN_ID_RE.fullmatch(chain_id) is None:
+                raise GenesisError("chain_id must be 1-64 characters of A-Z a-z 0-9 . _ - "
+                                   "starting with a letter or digit")
             if doc.get("crypto", CRYPTO_SUITE) != CRYPTO_SUITE:
                 raise GenesisError(f"unsupported crypto suite {doc.get('crypto')!r}")
             vals = []

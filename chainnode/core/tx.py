@@ -24,6 +24,7 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
 METHOD_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 MAX_TX_BYTES = 256 * 1024
 NONCE_LEN = 16
+CHAIN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class Transaction:
     gas_limit: int
     signature: bytes = b""
     hash: bytes = field(default=b"", compare=False, repr=False)
+
+    def __hash__(self) -> int:  # args is a dict: hash by the tx hash instead
+        return hash(self.hash or self.compute_hash())
 
     def body(self) -> list:
         return [self.chain_id, self.nonce, self.expires_at, self.sender, self.kind,
@@ -66,13 +70,13 @@ class Transaction:
             raise ChainError(TX_MALFORMED, "transaction must be a 10-element list")
         chain_id, nonce, expires_at, sender, kind, contract, method, args, gas, sig = w
         checks = [
-            (isinstance(chain_id, str) and 0 < len(chain_id) <= 64, "chain_id"),
+            (isinstance(chain_id, str) and CHAIN_ID_RE.fullmatch(chain_id) is not None, "chain_id"),
             (isinstance(nonce, bytes) and len(nonce) == NONCE_LEN, "nonce (16 bytes)"),
             (type(expires_at) is int and expires_at >= 0, "expires_at"),
             (isinstance(sender, bytes) and len(sender) == 64, "sender public key (64 bytes)"),
             (kind in KINDS, f"kind (one of {', '.join(KINDS)})"),
-            (isinstance(contract, str) and NAME_RE.match(contract) is not None, "contract name"),
-            (isinstance(method, str) and METHOD_RE.match(method) is not None, "method name"),
+            (isinstance(contract, str) and NAME_RE.fullmatch(contract) is not None, "contract name"),
+            (isinstance(method, str) and METHOD_RE.fullmatch(method) is not None, "method name"),
             (isinstance(args, dict), "args (a map)"),
             (type(gas) is int and gas > 0, "gas_limit"),
             (isinstance(sig, bytes) and len(sig) == 64, "signature (64 bytes)"),

@@ -27,14 +27,18 @@ def dumps_private_key(key: PrivateKey, passphrase: bytes | None = None) -> bytes
 
 def loads_private_key(pem: bytes, passphrase: bytes | None = None) -> PrivateKey:
     from tongsuopy.crypto import serialization
+    from tongsuopy.crypto.asymciphers import ec
+    from tongsuopy.crypto.exceptions import UnsupportedAlgorithm
 
     encrypted = b"ENCRYPTED" in pem.split(b"\n", 1)[0]
     if encrypted and not passphrase:
         raise KeyFileError("key file is encrypted: a passphrase is required")
     try:
         k = serialization.load_pem_private_key(pem, passphrase if encrypted else None)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise KeyFileError(f"cannot load key: {exc.args[0] if exc.args else exc}") from exc
+    if not (isinstance(k, ec.EllipticCurvePrivateKey) and isinstance(k.curve, ec.SM2)):
+        raise KeyFileError("key file does not hold an SM2 private key")
     return PrivateKey(k.private_numbers().private_value)
 
 
@@ -42,6 +46,7 @@ def save_private_key(path: str | Path, key: PrivateKey, passphrase: bytes | None
     path = Path(path)
     data = dumps_private_key(key, passphrase)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply when overwriting an existing file
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
 

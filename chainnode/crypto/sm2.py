@@ -60,7 +60,8 @@ class GmsslBackend:
     def sign(self, d: int, pub: bytes, msg: bytes) -> bytes:
         from gmssl import sm2 as gsm2
 
-        c = gsm2.CryptSM2(private_key=f"{d:064x}", public_key=pub.hex())
+        c = gsm2.CryptSM2(private_key=f"{d:064x}", public_key="")
+        c.public_key = pub.hex()  # gmssl's constructor lstrip("04")s keys that start with 04
         k = f"{secrets.randbelow(N - 2) + 1:064x}"
         return bytes.fromhex(c.sign_with_sm3(msg, k))
 
@@ -73,7 +74,8 @@ class GmsslBackend:
         s = int.from_bytes(sig[32:], "big")
         if not (0 < r < N and 0 < s < N):
             return False
-        c = gsm2.CryptSM2(private_key="", public_key=pub.hex())
+        c = gsm2.CryptSM2(private_key="", public_key="")
+        c.public_key = pub.hex()  # see sign(): never let gmssl strip a leading "04"
         try:
             return bool(c.verify_with_sm3(sig.hex(), msg))
         except Exception:
@@ -160,6 +162,8 @@ class PublicKey:
 
     @classmethod
     def from_hex(cls, text: str) -> PublicKey:
+        if not isinstance(text, str):
+            raise SignatureError("public key must be a hex string")
         try:
             raw = bytes.fromhex(text)
         except ValueError as exc:
