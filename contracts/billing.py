@@ -43,6 +43,7 @@ def param_defaults():
         "default_digits": 6,
         "max_batch": 100,
         "default_tariff": "zj_res",
+        "max_estimates": 62,
     }
 
 
@@ -171,7 +172,8 @@ def in_cut_window(time_ms):
 
 def init(warn_threshold=None, restore_threshold=None, warn_lead_hours=None, utc_offset_ms=None,
          cut_start_min=None, cut_end_min=None, workdays=None, holidays=None, extra_workdays=None,
-         rollover_max_pct=None, default_digits=None, max_batch=None, tariff=None):
+         rollover_max_pct=None, default_digits=None, max_batch=None, max_estimates=None,
+         tariff=None):
     # Every argument left as None takes its param_defaults() value. `tariff`
     # replaces the default Zhejiang tariff: {"flat", "bounds", "incs", "tou"}.
     storage.set(("role", ctx.sender, "admin"), True)
@@ -181,7 +183,7 @@ def init(warn_threshold=None, restore_threshold=None, warn_lead_hours=None, utc_
         "cut_start_min": cut_start_min, "cut_end_min": cut_end_min, "workdays": workdays,
         "holidays": holidays, "extra_workdays": extra_workdays,
         "rollover_max_pct": rollover_max_pct, "default_digits": default_digits,
-        "max_batch": max_batch,
+        "max_batch": max_batch, "max_estimates": max_estimates,
     }
     store_tariff("zj_res", 5380, [276000, 480000], [0, 500, 3000], {"peak": 5680, "valley": 2880})
     if tariff is not None:
@@ -349,12 +351,14 @@ def check_register(value, digits):
 
 
 def load_customer(customer):
+    require(isinstance(customer, str), "BAD_INPUT", "customer id must be a string")
     c = storage.get(("cust", customer))
     require(c is not None, "NOT_FOUND", "unknown customer")
     return c
 
 
 def load_meter(meter):
+    require(isinstance(meter, str), "BAD_INPUT", "meter id must be a string")
     m = storage.get(("meter", meter))
     require(m is not None, "NOT_FOUND", "unknown meter")
     return m
@@ -521,6 +525,8 @@ def process_reading(meter, value, tou, estimated, read_ms, quiet):
     # Estimated readings continue from the last reading of any kind; an actual
     # reading is measured from the last actual one so estimates can be trued up.
     if estimated:
+        # the meter record keeps every provisional charge until the true-up
+        require(len(m["prov"]) < param("max_estimates"), "BAD_INPUT", "too many consecutive estimated readings")
         base, base_tou = m["last"], m["last_tou"]
     else:
         base, base_tou = m["actual"], m["actual_tou"]

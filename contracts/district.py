@@ -268,18 +268,21 @@ def new_meter(d, meter, district, transformer, phase, nominal):
 
 
 def load_district(district):
+    require(isinstance(district, str), "BAD_INPUT", "district id must be a string")
     d = storage.get(("district", district))
     require(d is not None, "NOT_FOUND", "unknown district")
     return d
 
 
 def load_transformer(transformer):
+    require(isinstance(transformer, str), "BAD_INPUT", "transformer id must be a string")
     t = storage.get(("xfmr", transformer))
     require(t is not None, "NOT_FOUND", "unknown transformer")
     return t
 
 
 def load_meter(meter):
+    require(isinstance(meter, str), "BAD_INPUT", "meter id must be a string")
     m = storage.get(("meter", meter))
     require(m is not None, "NOT_FOUND", "unknown meter")
     return m

@@ -147,6 +147,17 @@ def test_estimated_reading_is_provisional_then_trued_up(chain):
     assert chain.view("billing", "get_bill", customer="C1", month=202406)["amount"] == 430
 
 
+def test_consecutive_estimates_are_bounded():
+    chain = make_chain(max_estimates=2)
+    add_customer(chain, balance=0, prepaid=False)
+    add_meter(chain, reading=0)
+    read(chain, "M1", 100, estimated=True)
+    read(chain, "M1", 200, estimated=True)
+    res = chain.call("billing", "submit_reading", TERM, meter="M1", value=300, estimated=True)
+    assert res.error_code == "BAD_INPUT"
+    assert read(chain, "M1", 300).value["energy"] == 300  # the actual reading clears them
+
+
 # ---------------------------------------------------------------- prepaid cost control
 
 
