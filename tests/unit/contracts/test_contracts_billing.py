@@ -102,12 +102,14 @@ def test_monthly_reading_bills_tiered_amount_and_month_bill(chain):
     assert chain.view("billing", "get_ytd", customer="C1", year=2024) == 290000
 
 
-def test_tou_customer_reading_uses_period_registers(chain):
+def test_tou_customer_reading_is_the_tou_plus_tier_vector(chain):
     add_customer(chain, balance=0, prepaid=False)
     add_meter(chain, reading=100000, tou={"peak": 60000, "valley": 40000})
-    chain.call("billing", "daily_charge", TERM, customer="C1", energy=170000)  # ytd 1,700 kWh
+    chain.call("billing", "daily_charge", TERM, customer="C1", energy=270000)  # ytd 2,700 kWh
     res = read(chain, "M1", 120000, tou={"peak": 72000, "valley": 48000})
-    assert res.value["amount"] == 12000 * 5680 // 10000 + 8000 * 2880 // 10000
+    assert res.value["energy"] == 20000 and res.value["amount"] == 9820  # 98.20 yuan
+    items = chain.view("billing", "get_bill", customer="C1", month=202406)["items"]
+    assert items["peak"] == 6816 and items["valley"] == 2304 and items["tier2_inc"] == 700
 
 
 def test_ytd_resets_each_calendar_year(chain):
