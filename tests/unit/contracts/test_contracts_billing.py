@@ -318,8 +318,10 @@ AUTHORISED = {
 def test_unauthorised_caller_is_denied(chain, method, kwargs):
     _setup_for_permissions(chain)
     for intruder in [EVE, BANK if method != "pay" else TERM]:
+        before = dict(chain.store)
         res = chain.call("billing", method, intruder, **kwargs)
         assert not res.ok and res.error_code == "PERMISSION_DENIED", (method, intruder)
+        assert chain.store == before  # a failed call writes nothing
     res = chain.call("billing", method, AUTHORISED.get(method, ADMIN), **kwargs)
     assert res.ok, res
 

@@ -338,8 +338,10 @@ def test_unauthorised_caller_is_denied(chain, method, kwargs, good):
     chain.call("district", "set_param", ADMIN, name="billing_contract", value="")
     intruders = [EVE] + ([OPER] if good in (TERM, ADMIN) else []) + ([TERM] if good == ADMIN else [])
     for intruder in intruders:
+        before = dict(chain.store)
         res = chain.call("district", method, intruder, **kwargs)
         assert not res.ok and res.error_code == "PERMISSION_DENIED", (method, intruder)
+        assert chain.store == before  # a failed call writes nothing
     res = chain.call("district", method, good, **kwargs)
     assert res.ok, res
 

@@ -196,8 +196,10 @@ def test_unauthorised_caller_is_denied(chain, method, kwargs, good):
     chain.call("reconciliation", "submit_balance", BANK, party="bank", month=202406, balance=0)
     intruders = [EVE, MKT] + ([ADMIN] if method.startswith("submit") else [])
     for intruder in intruders:
+        before = dict(chain.store)
         res = chain.call("reconciliation", method, intruder, **kwargs)
         assert not res.ok and res.error_code == "PERMISSION_DENIED", (method, intruder)
+        assert chain.store == before  # a failed call writes nothing
     res = chain.call("reconciliation", method, good, **kwargs)
     assert res.ok, res
 
