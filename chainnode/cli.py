@@ -43,8 +43,11 @@ def cmd_keygen(a) -> int:
     out = Path(a.out)
     if out.exists() and not a.force:
         raise SystemExit(f"error: {out} exists (use --force to overwrite)")
-    k = PrivateKey.generate()
     pw = os.environ.get(a.passphrase_env) if a.passphrase_env else None
+    if a.passphrase_env and not pw:
+        raise SystemExit(f"error: --passphrase-env {a.passphrase_env}: that environment "
+                         "variable is unset or empty; refusing to write an unencrypted key")
+    k = PrivateKey.generate()
     save_private_key(out, k, pw.encode() if pw else None)
     _print({"file": str(out), "address": address_of(k.public_key),
             "public_key": k.public_key.hex(), "encrypted": bool(pw)})
