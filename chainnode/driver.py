@@ -84,7 +84,7 @@ class ConsensusDriver:
     # -- actions
     async def _do(self, a) -> None:
         if isinstance(a, A.Persist):
-            await self.node.run_exec(self.wal.write, a.puts, a.deletes)
+            await self.node.run_exec(self.wal.apply, a.puts, a.deletes)
         elif isinstance(a, A.Send):
             await self.send(a.to, MSG, encode_message(a.message))
         elif isinstance(a, A.SetTimer):

@@ -18,7 +18,6 @@ from pathlib import Path
 from chainnode.chain import Chain, Executed
 from chainnode.config import NodeConfig
 from chainnode.core.block import Block, Receipt
-from chainnode.core.certificate import CommitCertificate, vote_payload
 from chainnode.core.genesis import Genesis
 from chainnode.core.tx import Transaction
 from chainnode.crypto import domain
@@ -94,10 +93,14 @@ class Node:
             max_tx_bytes=g.param("max_tx_bytes"), tx_gas_limit=g.param("tx_gas_limit"))
         self.hub = CommitHub()
         self.metrics = Metrics()
-        self.view = 0
         self._tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
         self.rpc = None
+        self.consensus = None
+
+    @property
+    def view(self) -> int:
+        return self.consensus.core.view if self.consensus is not None else 0
 
     # -- queries used by mempool / rpc
     def is_member(self, address: str) -> bool:
@@ -134,15 +137,20 @@ class Node:
                  self.index)
         self.rpc = RpcServer(self)
         await self.rpc.start(self.cfg.rpc_host, self.cfg.rpc_port)
-        if self.index is not None and len(self.chain.validators) == 1:
-            self._tasks.append(asyncio.create_task(self._solo_loop(), name="solo-producer"))
-        else:
-            log.warning("multi-validator consensus is not wired into this node yet")
+        from chainnode.sync import BlockSync
+
+        self.sync = BlockSync(self.chain, self._net_send, self._net_peers, self.run_exec,
+                              self.after_commit, self._report)
+        self.consensus = self._make_consensus()
+        self.mempool.on_added.append(self._on_tx_added)
+        self._tasks.append(asyncio.create_task(self.consensus.run(), name="consensus"))
         log.info("node %s ready: rpc http://%s:%d", self.cfg.name, self.cfg.rpc_host,
                  self.rpc.port)
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self.consensus is not None:
+            await self.consensus.stop()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -165,33 +173,61 @@ class Node:
         await self._stopping.wait()
         await self.stop()
 
-    # -- single-validator production: propose -> execute -> commit with a 1-of-1 certificate
-    def sign_commit(self, height: int, view: int, block_hash: bytes) -> bytes:
-        payload = vote_payload("commit", self.chain_id, view, height, block_hash)
-        return domain.sign(self.key, "commit", self.chain_id, payload)
+    # -- consensus wiring
+    def _make_consensus(self):
+        from chainnode.consensus.config import ConsensusConfig
+        from chainnode.consensus.node import ConsensusCore
+        from chainnode.driver import ConsensusDriver
+        from chainnode.store.wal import ConsensusWAL
 
-    async def _solo_loop(self) -> None:
-        loop = asyncio.get_running_loop()
         g = self.genesis
-        while not self._stopping.is_set():
-            await self.mempool.wait_nonempty()
-            txs = self.mempool.take(g.param("max_block_txs"), g.param("max_block_bytes"),
-                                    g.param("block_gas_limit"))
-            if not txs:
-                await asyncio.sleep(0.05)
-                continue
-            try:
-                ex = await loop.run_in_executor(self.exec_pool, self.chain.build, txs, self.view,
-                                                self.index)
-                sig = self.sign_commit(ex.block.height, self.view, ex.block.hash)
-                cert = CommitCertificate(self.chain_id, ex.block.height, self.view,
-                                         ex.block.hash, ((self.index, sig),))
-                await loop.run_in_executor(self.exec_pool, self.chain.commit, ex, cert)
-            except Exception:
-                log.exception("block production failed; dropping %d transactions", len(txs))
-                self.mempool.remove(tx.hash for tx in txs)
-                continue
-            self.after_commit(ex)
+        head = self.chain.head
+        cfg = ConsensusConfig(
+            n=len(self.chain.validators), own_index=self.index, chain_id=self.chain_id,
+            base_timeout_ms=g.param("view_timeout_ms"),
+            max_timeout_ms=g.param("max_view_timeout_ms"), empty_blocks=g.param("empty_blocks"))
+        wal = ConsensusWAL(self.db.db)
+        sign = None
+        if self.index is not None:
+            def sign(dom: str, payload: bytes) -> bytes:
+                return domain.sign(self.key, dom, self.chain_id, payload)
+        core = ConsensusCore(
+            cfg, sign, self.chain.verify_vote_any, committed_height=head.height,
+            committed_hash=head.block_hash,
+            committed_cert=self.db.certificate(head.height) if head.height else None,
+            records=wal.load() if self.index is not None else {})
+        return ConsensusDriver(self, core, wal, send=self._send_consensus)
+
+    async def _send_consensus(self, to: int | None, msg_type: str, payload: object) -> None:
+        net = getattr(self, "net", None)
+        if net is None:
+            return
+        if to is None:
+            for v in self.chain.validators:
+                if v.public_key != self.key.public_key.raw:
+                    await net.send(v.public_key, msg_type, payload)
+        else:
+            await net.send(self.chain.validators[to].public_key, msg_type, payload)
+
+    async def _net_send(self, peer: bytes, msg_type: str, payload: object) -> bool:
+        net = getattr(self, "net", None)
+        return False if net is None else await net.send(peer, msg_type, payload)
+
+    def _net_peers(self) -> list[bytes]:
+        net = getattr(self, "net", None)
+        return [] if net is None else list(net.connected())
+
+    def _report(self, peer: bytes, reason: str) -> None:
+        log.warning("peer %s misbehaved: %s", peer[:4].hex(), reason)
+        net = getattr(self, "net", None)
+        if net is not None:
+            net.report_misbehaviour(peer, reason)
+
+    def _on_tx_added(self, tx: Transaction) -> None:
+        if self.consensus is not None and len(self.mempool) == 1:
+            from chainnode.consensus.events import TransactionsPending
+
+            self.consensus.post(TransactionsPending(True))
 
     def after_commit(self, ex: Executed) -> None:
         block = ex.block
