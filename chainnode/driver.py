@@ -58,11 +58,15 @@ class ConsensusDriver:
         self.post(E.Start())
         while True:
             event = await self.queue.get()
+            view_before = self.core.view
             try:
                 out = self.core.handle(event)
             except Exception:
                 log.exception("consensus core failed on %s", type(event).__name__)
                 continue
+            if self.core.view != view_before:
+                log.info("view %d -> %d at height %d (leader now validator %d)", view_before,
+                         self.core.view, self.core.height, self.core.leader)
             for action in out:
                 try:
                     await self._do(action)
@@ -106,6 +110,7 @@ class ConsensusDriver:
         elif isinstance(a, A.CommitBlock):
             self._spawn(self._commit(a))
         elif isinstance(a, A.CatchUp):
+            log.info("consensus evidence: network is at height >= %d; catching up", a.height)
             self._spawn(self._catch_up(a.height))
         else:
             log.error("unknown consensus action %r", a)

@@ -97,6 +97,8 @@ class Node:
         self._stopping = asyncio.Event()
         self.rpc = None
         self.consensus = None
+        self.net = None
+        self.sync = None
 
     @property
     def view(self) -> int:
@@ -111,7 +113,11 @@ class Node:
         return self.genesis.chain_id
 
     async def submit(self, tx: Transaction) -> Transaction:
-        return await self.mempool.add(tx)
+        """A client's tx: admit it, then forward it so whichever validator leads can include it."""
+        await self.mempool.add(tx)
+        if self.net is not None:
+            await self.net.broadcast("tx", tx.encode(), role="validator")
+        return tx
 
     async def run_exec(self, fn, *args):
         """Run on the single execution thread: state is touched in order, off the loop."""
@@ -139,11 +145,14 @@ class Node:
         await self.rpc.start(self.cfg.rpc_host, self.cfg.rpc_port)
         from chainnode.sync import BlockSync
 
+        await self._start_net()
         self.sync = BlockSync(self.chain, self._net_send, self._net_peers, self.run_exec,
                               self.after_commit, self._report)
         self.consensus = self._make_consensus()
         self.mempool.on_added.append(self._on_tx_added)
         self._tasks.append(asyncio.create_task(self.consensus.run(), name="consensus"))
+        if self.net is not None:
+            self._tasks.append(asyncio.create_task(self._sync_loop(), name="sync"))
         log.info("node %s ready: rpc http://%s:%d", self.cfg.name, self.cfg.rpc_host,
                  self.rpc.port)
 
@@ -160,6 +169,8 @@ class Node:
                 pass
         if self.rpc:
             await self.rpc.stop()
+        if self.net is not None:
+            await self.net.stop()
         self.exec_pool.shutdown(wait=True)
         self.verify_pool.shutdown(wait=False, cancel_futures=True)
         self.db.close()
@@ -199,7 +210,7 @@ class Node:
         return ConsensusDriver(self, core, wal, send=self._send_consensus)
 
     async def _send_consensus(self, to: int | None, msg_type: str, payload: object) -> None:
-        net = getattr(self, "net", None)
+        net = self.net
         if net is None:
             return
         if to is None:
@@ -209,19 +220,114 @@ class Node:
         else:
             await net.send(self.chain.validators[to].public_key, msg_type, payload)
 
+    # -- network
+    def authorize(self, pub: bytes) -> str | None:
+        """Only genesis validators, and registered members as observers, may connect."""
+        if self.chain.validator_index(pub) is not None:
+            return "validator"
+        from chainnode.crypto.address import address_of
+
+        return "observer" if self.is_member(address_of(pub)) else None
+
+    async def _start_net(self) -> None:
+        cfg = self.cfg
+        if not (cfg.tls_ca and cfg.tls_cert and cfg.tls_key):
+            if len(self.chain.validators) > 1 or cfg.peers:
+                raise RuntimeError("node.json needs tls_ca, tls_cert and tls_key to join peers")
+            return
+        from chainnode.net.peers import PeerManager
+        from chainnode.net.tls import load_node_tls
+
+        tls = load_node_tls(cfg.path(cfg.tls_ca), cfg.path(cfg.tls_cert), cfg.path(cfg.tls_key))
+        peers = []
+        for p in cfg.peers:
+            host, _, port = p.rpartition(":")
+            peers.append((host, int(port)))
+        self.net = PeerManager(
+            self.chain_id, self.genesis.hash(), self.key, cfg.p2p_host, cfg.p2p_port, peers, tls,
+            self.authorize, self._on_peer_message,
+            message_types=("pbft", "tx", "sync/req", "sync/resp"),
+            role="validator" if self.index is not None else "observer",
+            on_connect=self._on_peer_connect)
+        await self.net.start()
+        log.info("p2p listening on %s:%d, %d configured peers", cfg.p2p_host, cfg.p2p_port,
+                 len(peers))
+
+    def peer_list(self) -> list[dict]:
+        if self.net is None:
+            return []
+        return [{"public_key": p.public_key.hex(), "role": p.role,
+                 "remote": f"{p.remote[0]}:{p.remote[1]}" if p.remote else None}
+                for p in self.net.peer_info()]
+
+    @property
+    def syncing(self) -> bool:
+        return self.sync is not None and self.sync.syncing
+
+    async def _on_peer_message(self, peer: bytes, msg_type: str, payload: object) -> None:
+        if msg_type == "pbft":
+            if self.consensus is None or self.chain.validator_index(peer) is None:
+                return
+            reason = self.consensus.on_message(None, payload)
+            if reason:
+                self._report(peer, reason)
+        elif msg_type == "tx":
+            await self._on_forwarded_tx(peer, payload)
+        elif msg_type == "sync/req":
+            if self.sync is not None:
+                reply = self.sync.serve(payload)
+                if reply is None:
+                    self._report(peer, "malformed sync request")
+                else:
+                    await self.net.send(peer, "sync/resp", reply)
+        elif msg_type == "sync/resp" and self.sync is not None:
+            self.sync.on_response(peer, payload)
+
+    async def _on_forwarded_tx(self, peer: bytes, payload: object) -> None:
+        from chainnode.errors import ChainError
+
+        if not isinstance(payload, bytes):
+            self._report(peer, "forwarded tx is not bytes")
+            return
+        try:
+            await self.mempool.add(Transaction.decode(payload, self.genesis.param("max_tx_bytes")))
+        except ChainError as exc:
+            if exc.code in ("TX_MALFORMED", "TX_BAD_SIGNATURE", "TX_WRONG_CHAIN"):
+                self._report(peer, f"forwarded an invalid tx: {exc.code}")
+
+    def _on_peer_connect(self, peer: bytes, *args) -> None:
+        if self.sync is not None:
+            asyncio.get_running_loop().create_task(self._sync_and_tell())
+
+    async def _sync_and_tell(self) -> None:
+        before = self.chain.head.height
+        try:
+            h = await self.sync.catch_up()
+        except Exception:
+            log.exception("sync round failed")
+            return
+        if h > before and self.consensus is not None:
+            from chainnode.consensus.events import SyncedTo
+
+            self.consensus.post(SyncedTo(h, self.chain.head.block_hash, self.db.certificate(h)))
+
+    async def _sync_loop(self) -> None:
+        """Observers follow by polling; validators use it as a safety net when idle."""
+        period = 1.0 if self.index is None else 5.0
+        while not self._stopping.is_set():
+            await asyncio.sleep(period)
+            await self._sync_and_tell()
+
     async def _net_send(self, peer: bytes, msg_type: str, payload: object) -> bool:
-        net = getattr(self, "net", None)
-        return False if net is None else await net.send(peer, msg_type, payload)
+        return False if self.net is None else await self.net.send(peer, msg_type, payload)
 
     def _net_peers(self) -> list[bytes]:
-        net = getattr(self, "net", None)
-        return [] if net is None else list(net.connected())
+        return [] if self.net is None else list(self.net.connected(role="validator"))
 
     def _report(self, peer: bytes, reason: str) -> None:
         log.warning("peer %s misbehaved: %s", peer[:4].hex(), reason)
-        net = getattr(self, "net", None)
-        if net is not None:
-            net.report_misbehaviour(peer, reason)
+        if self.net is not None:
+            self.net.report_misbehaviour(peer, reason)
 
     def _on_tx_added(self, tx: Transaction) -> None:
         if self.consensus is not None and len(self.mempool) == 1:

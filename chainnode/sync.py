@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from chainnode.chain import Chain, Executed
 from chainnode.core.block import Block
 from chainnode.core.certificate import CommitCertificate
+from chainnode.exec.executor import InvalidBlock
 
 log = logging.getLogger("chainnode.sync")
 
@@ -131,6 +132,8 @@ class BlockSync:
                             continue
                         await self._apply(peer, nxt, blocks)
                         failures = 0
+                    except InvalidBlock:
+                        failures += 1  # consensus committed that height meanwhile
                     except (SyncError, TimeoutError) as exc:
                         failures += 1
                         log.warning("sync from %s failed: %s", peer[:4].hex(), exc)

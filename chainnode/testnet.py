@@ -39,7 +39,7 @@ def init(root: Path, nodes: int, observers: int = 0, chain_id: str = "chainnode-
         k = PrivateKey.generate()
         save_private_key(root / f"account{i}.key", k)
         members.append(Member(address_of(k.public_key), ("member",), f"account{i}"))
-    for i, k in enumerate(keys[:nodes]):
+    for i, k in enumerate(keys):  # node keys are members: observers authenticate as members
         members.append(Member(address_of(k.public_key), ("member",), f"node{i}"))
     validators = tuple(Validator(f"node{i}", k.public_key.raw) for i, k in enumerate(keys[:nodes]))
     p = {k: v for k, v in (params or {}).items() if k in DEFAULT_PARAMS}

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
-NODES="${CHAINNODE_DEMO_NODES:-1}"
+NODES="${CHAINNODE_DEMO_NODES:-4}"
 if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv"
     "$PY" -m venv .venv
