@@ -55,6 +55,7 @@ class HandshakeError(Exception):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.told_peer = False  # a REJECT went out: linger so the peer can read it
 
 
 def short_key(public_key: bytes) -> str:
@@ -308,5 +309,21 @@ async def _send_reject(writer: asyncio.StreamWriter, exc: HandshakeError) -> Non
     try:
         writer.write(encode_frame(REJECT, {"reason": exc.reason, "detail": exc.detail[:200]}))
         await asyncio.wait_for(writer.drain(), 1.0)
+        exc.told_peer = True
     except (ConnectionError, OSError, TimeoutError, FrameError):
+        pass
+
+
+async def linger(reader: asyncio.StreamReader, timeout: float = 0.5) -> None:
+    """Discard input until EOF or `timeout`, before closing after a REJECT.
+
+    Closing a TCP socket with unread input sends a reset, and a reset makes the peer's
+    kernel discard what it has not yet read, REJECT included; so read what the peer still
+    sends (its AUTH, typically) until it has read our REJECT and hung up.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            while await reader.read(4096):
+                pass
+    except (TimeoutError, ConnectionError, OSError):
         pass
