@@ -18,15 +18,24 @@ MAX_SOURCE_BYTES = 64 * 1024
 class ContractHost:
     """The VM's view of the chain: reads through the block overlay, roles from sys.members."""
 
-    def __init__(self, block_state: BlockState, registry: ContractRegistry) -> None:
+    def __init__(self, block_state: BlockState, registry: ContractRegistry, *,
+                 allow_frozen: bool = False) -> None:
         self.block_state = block_state
         self.registry = registry
+        self.allow_frozen = allow_frozen  # read-only queries may still read a frozen contract
 
     def storage_get(self, contract: str, key: bytes) -> bytes | None:
         return self.block_state.state_get(contract, key)
 
     def load_contract(self, name: str):
-        return self.registry.load(TxState(self.block_state), name)
+        """A cross-contract call's target. A frozen one refuses transactions however they
+        reach it; CallFailed passes through the VM and fails the whole transaction."""
+        state = TxState(self.block_state)
+        if not self.allow_frozen:
+            rec = self.registry.record(state, name)
+            if rec is not None and rec.get("frozen"):
+                raise CallFailed("CONTRACT_FROZEN", f"contract {name!r} is frozen")
+        return self.registry.load(state, name)
 
     def has_role(self, address: str, role: str) -> bool:
         return has_role(TxState(self.block_state), address, role)

@@ -172,9 +172,8 @@ class Executor:
             raise CallFailed("NO_CONTRACT", f"no contract {contract!r}")
         ctx = CallContext(sender=sender, height=height, time_ms=timestamp_ms, tx_hash="",
                           chain_id=self.chain_id)
-        return execute(compiled, method, dict(args), ctx, ContractHost(block_state,
-                                                                       self.registry),
-                       gas_limit, readonly=True)
+        host = ContractHost(block_state, self.registry, allow_frozen=True)
+        return execute(compiled, method, dict(args), ctx, host, gas_limit, readonly=True)
 
 
 def _ok(tx: Transaction, gas: int, res: SysResult) -> Receipt:
