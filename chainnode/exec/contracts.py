@@ -100,7 +100,8 @@ def contracts_call(registry: ContractRegistry, state: TxState, sender: str, heig
         compiled = registry.compile(name, source)
         version = 1 if rec is None else rec["version"] + 1
         new = {"code_hash": compiled.code_hash, "version": version,
-               "owner": sender if rec is None else rec["owner"], "frozen": False,
+               "owner": sender if rec is None else rec["owner"],
+               "frozen": False if rec is None else bool(rec.get("frozen")),
                "deployed_at": height if rec is None else rec["deployed_at"], "updated_at": height}
         state.set(CONTRACTS, name, new)
         state.set(CONTRACTS, ["code", compiled.code_hash], source)
