@@ -111,6 +111,9 @@ class Executor:
             if tx.kind == "deploy":
                 args.setdefault("name", tx.contract)
             res, init = contracts_call(self.registry, ts, sender, height, method, args)
+            if method == "deploy" and init is None and tx.args.get("init_args"):
+                raise CallFailed("BAD_ARGS", "init_args given but the contract has no "
+                                 "constructor (a plain top-level def init(...))")
         else:
             raise CallFailed("NO_CONTRACT", f"no system contract {contract!r}")
         if init is not None:
