@@ -25,7 +25,7 @@ GAS = MappingProxyType(
         "item": 1,  # one element copied or produced
         "chunk": 1,  # 64 bytes of str/bytes copied or produced
         "scan": 1,  # 16 bytes of str/bytes searched (find, count, in, split, replace...)
-        "limb2": 1,  # big-int multiply/divide: per 16 products of 64-bit limbs
+        "limb2": 2,  # big-int multiply/divide: per 16 products of 64-bit limbs
         "walk": 4,  # start of a deep visit (compare, format, hash of a tuple, encode)
         "walk_node": 2,  # one node of a deep visit
         "codec_node": 4,  # one node encoded or decoded by the canonical codec

@@ -119,3 +119,19 @@ def test_gas_table_is_documented():
     doc = (Path(__file__).resolve().parents[3] / "docs" / "contracts.md").read_text("utf-8")
     for name, cost in GAS.items():
         assert f"| `{name}` | {cost} |" in doc, name
+
+
+def test_documented_example_runs():
+    """The worked example in docs/contracts.md deploys and behaves as described."""
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "contracts.md").read_text("utf-8")
+    source = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    h = MemoryHost()
+    assert h.deploy("prepaid", source, sender="op", operator="op").ok
+    r = h.call("prepaid", "top_up", sender="alice", meter="m1", fen=5000)
+    assert r.ok and r.value == 5000
+    denied = h.call("prepaid", "charge", sender="alice", meter="m1", kwh_centi=1200,
+                    price_per_kwh=5380)
+    assert denied.error_code == "PERMISSION_DENIED"
+    r = h.call("prepaid", "charge", sender="op", meter="m1", kwh_centi=1200, price_per_kwh=5380)
+    assert r.value == {"charged": 646, "balance": 4354}
+    assert h.call("prepaid", "get", meter="m1", readonly=True).value == 4354
