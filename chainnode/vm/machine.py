@@ -90,6 +90,7 @@ def _load(contract: CompiledContract) -> Program:
 
 
 def _clean(message: str) -> str:
+    """Native exception text: drop anything that looks like a memory address."""
     return _ADDRESS_RE.sub("", message)[:MAX_MESSAGE_LEN]
 
 
@@ -107,6 +108,7 @@ def _where(exc: BaseException) -> str:
 
 _NATIVE_CODES: tuple[tuple[type[BaseException], str], ...] = (
     (RecursionError, "VM_CALL_DEPTH"),
+    (RuntimeError, "VM_VALUE_ERROR"),  # e.g. a dict changed size during iteration
     (ZeroDivisionError, "VM_ZERO_DIV"),
     (KeyError, "VM_KEY_ERROR"),
     (IndexError, "VM_INDEX_ERROR"),
@@ -164,7 +166,7 @@ def execute(contract: CompiledContract, method: str, kwargs: dict, ctx: CallCont
         raise exc.original from None
     except VMError as exc:
         where = "" if not exc.code.startswith("VM_") else _where(exc)
-        return _failure(rt, gas_limit, exc.code, _clean(where + exc.message))
+        return _failure(rt, gas_limit, exc.code, (where + exc.message)[:MAX_MESSAGE_LEN])
     except codec.CodecError as exc:
         return _failure(rt, gas_limit, "VM_VALUE_ERROR", _clean(_where(exc) + exc.message))
     except Exception as exc:

@@ -121,7 +121,9 @@ class Rewriter(ast.NodeTransformer):
         return node
 
     def _loop(self, node: ast.For | ast.While) -> ast.stmt:
-        cost = GAS["loop_iter"] + GAS["node"] * count_nodes(node.body)
+        # a while test is evaluated and a for target assigned on every iteration
+        again = node.test if isinstance(node, ast.While) else node.target
+        cost = GAS["loop_iter"] + GAS["node"] * count_nodes([*node.body, again])
         self.generic_visit_fields(node, exclude=("body", "orelse"))
         node.body = [ast.copy_location(_charge(cost), node), *self._stmts(node.body)]
         node.orelse = self._stmts(node.orelse)
