@@ -524,7 +524,7 @@ class Runtime:
     def b_tuple(self, x: Any = ()) -> tuple:
         return tuple(self.take(x))
 
-    def b_dict(self, x: Any = None, **kwargs: Any) -> dict:
+    def b_dict(self, x: Any = None, /, **kwargs: Any) -> dict:
         out: dict = {}
         if x is not None:
             if type(x) is dict:
@@ -1045,18 +1045,18 @@ class Runtime:
     def m_list_sort(self, lst: list, *, key: Any = None, reverse: Any = False) -> None:
         lst[:] = self._sorted_list(list(lst), key, reverse)
 
-    def m_dict_get(self, d: dict, k: Any, default: Any = None) -> Any:
-        return d.get(self.key(k), default)
+    def m_dict_get(self, d: dict, key: Any, default: Any = None, /) -> Any:
+        return d.get(self.key(key), default)
 
-    def m_dict_pop(self, d: dict, k: Any, *default: Any) -> Any:
-        return d.pop(self.key(k), *default)
+    def m_dict_pop(self, d: dict, key: Any, /, *default: Any) -> Any:
+        return d.pop(self.key(key), *default)
 
-    def m_dict_setdefault(self, d: dict, k: Any, default: Any = None) -> Any:
+    def m_dict_setdefault(self, d: dict, key: Any, default: Any = None, /) -> Any:
         if len(d) >= MAX_COLLECTION_LEN:
             raise _size(f"dict longer than {MAX_COLLECTION_LEN}")
-        return d.setdefault(self.key(k), default)
+        return d.setdefault(self.key(key), default)
 
-    def m_dict_update(self, d: dict, other: Any = None, **kwargs: Any) -> None:
+    def m_dict_update(self, d: dict, other: Any = None, /, **kwargs: Any) -> None:
         d.update(self.b_dict(other, **kwargs))
         if len(d) > MAX_COLLECTION_LEN:
             raise _size(f"dict longer than {MAX_COLLECTION_LEN}")
@@ -1073,26 +1073,26 @@ class Runtime:
         self.charge(_G_OP + 2 * len(d) * _G_ITEM)
         return list(d.items())
 
-    def m_storage_get(self, s: Storage, k: Any, default: Any = None) -> Any:
-        return self.storage_get(s.frame, k, default)
+    def m_storage_get(self, s: Storage, key: Any, default: Any = None) -> Any:
+        return self.storage_get(s.frame, key, default)
 
-    def m_storage_set(self, s: Storage, k: Any, v: Any) -> None:
-        self.storage_set(s.frame, k, v)
+    def m_storage_set(self, s: Storage, key: Any, value: Any) -> None:
+        self.storage_set(s.frame, key, value)
 
-    def m_storage_delete(self, s: Storage, k: Any) -> None:
-        self.storage_delete(s.frame, k)
+    def m_storage_delete(self, s: Storage, key: Any) -> None:
+        self.storage_delete(s.frame, key)
 
-    def m_storage_has(self, s: Storage, k: Any) -> bool:
-        return self.storage_has(s.frame, k)
+    def m_storage_has(self, s: Storage, key: Any) -> bool:
+        return self.storage_has(s.frame, key)
 
-    def m_map_get(self, m: Map, k: Any, default: Any = None) -> Any:
-        return self.storage_get(m.frame, m.full_key(self.key(k)), default)
+    def m_map_get(self, m: Map, key: Any, default: Any = None) -> Any:
+        return self.storage_get(m.frame, m.full_key(self.key(key)), default)
 
-    def m_map_has(self, m: Map, k: Any) -> bool:
-        return self.storage_has(m.frame, m.full_key(self.key(k)))
+    def m_map_has(self, m: Map, key: Any) -> bool:
+        return self.storage_has(m.frame, m.full_key(self.key(key)))
 
-    def m_map_delete(self, m: Map, k: Any) -> None:
-        self.storage_delete(m.frame, m.full_key(self.key(k)))
+    def m_map_delete(self, m: Map, key: Any) -> None:
+        self.storage_delete(m.frame, m.full_key(self.key(key)))
 
 
 def _decorator_stub(fn: Any) -> Any:

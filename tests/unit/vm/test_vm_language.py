@@ -119,3 +119,10 @@ def test_messages_never_contain_addresses():
                  "return [sq] < [ctx]", "return ctx[0]"):
         r = run(body)
         assert not r.ok and "0x" not in r.error_message, (body, r.error_message)
+
+
+def test_keyword_names_do_not_collide_with_guard_parameters():
+    assert value("return dict(x=1, other=2)") == {"x": 1, "other": 2}
+    assert value("d = {}\nd.update(other=1, d=2)\nreturn d") == {"other": 1, "d": 2}
+    r = run("storage.set(key='k', value=3)\nreturn storage.get(key='k'), storage.has(key='k')")
+    assert r.ok and r.value == [3, True]
