@@ -6,6 +6,7 @@ cached per code hash because compilation is deterministic.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from chainnode.exec.state import BlockState, TxState
@@ -67,6 +68,10 @@ class ContractRegistry:
         if compiled is None:
             source = state.get(CONTRACTS, ["code", code_hash])
             compiled = self.compile(name, source)
+        if compiled.name != name:
+            # The cache is per code hash, but a contract runs (storage, events) under its own
+            # name: two contracts deployed from the same source must not share one.
+            compiled = dataclasses.replace(compiled, name=name)
         return compiled
 
     def record(self, state: TxState, name: str) -> dict | None:
