@@ -295,20 +295,36 @@ class SingleNode:
 
 
 def init_single_node(root: Path, group: ProcessGroup, start: bool = True,
-                     chain_id: str = "chainnode-test") -> SingleNode:
-    base = free_base_port(2)
-    run_cli("testnet", "init", "--nodes", "1", "--dir", str(root), "--base-port", str(base),
-            "--chain-id", chain_id)
-    manifest = json.loads((root / "testnet.json").read_text())
-    genesis = Genesis.load(root / "genesis.json")
-    admin = load_private_key(root / "admin.key")
-    entry = manifest["nodes"][0]
-    node = group.add(NodeProcess(root / entry["name"], entry["rpc"]))
-    net = SingleNode(root, base, genesis, admin, node, group, manifest)
-    if start:
+                     chain_id: str = "chainnode-test", attempts: int = 3) -> SingleNode:
+    """`chainnode testnet init --nodes 1` into `root` and (optionally) start the node.
+
+    A port found free can be taken by someone else before the node binds it; then the testnet
+    is made again on other ports (in a sibling directory), up to `attempts` times."""
+    for attempt in range(attempts):
+        where = root if attempt == 0 else root.with_name(f"{root.name}-retry{attempt}")
+        base = free_base_port(2)
+        run_cli("testnet", "init", "--nodes", "1", "--dir", str(where), "--base-port",
+                str(base), "--chain-id", chain_id)
+        manifest = json.loads((where / "testnet.json").read_text())
+        genesis = Genesis.load(where / "genesis.json")
+        admin = load_private_key(where / "admin.key")
+        entry = manifest["nodes"][0]
+        node = group.add(NodeProcess(where / entry["name"], entry["rpc"]))
+        net = SingleNode(where, base, genesis, admin, node, group, manifest)
+        if not start:
+            return net
         node.start()
-        node.wait_ready()
-    return net
+        try:
+            node.wait_ready()
+            return net
+        except AssertionError:
+            node.stop()
+            tail = node.log_tail().lower()
+            if attempt + 1 < attempts and ("address already in use" in tail
+                                           or "errno 98" in tail):
+                continue
+            raise
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture
