@@ -283,6 +283,8 @@ class PeerManager:
         addr = (host, int(port))
         if addr not in self.peer_addrs:
             self.peer_addrs.append(addr)
+        if self.limits.exempt_hosts is None:
+            self._exempt.add(host)
         if self._stopping or addr in self._dialers:
             return
         if self._sock is not None and addr == (self.listen_host, self.listen_port):
@@ -529,6 +531,8 @@ class PeerManager:
             log("cannot connect to peer %s:%d: %s", host, port, _describe(exc))
             return None
         peername = writer.get_extra_info("peername") or addr
+        if self.limits.exempt_hosts is None:
+            self._exempt.add(peername[0])  # a configured peer's address, as resolved
         conn = _Conn(reader, writer, outbound=True, remote=(peername[0], peername[1]),
                      dial_addr=addr)
         if await self._authenticate(conn):

@@ -91,7 +91,7 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 10.0,
 
 
 
-def _fast_limits():
+def fast_limits():
     from chainnode.net.peers import NetLimits
 
     return NetLimits(
@@ -134,7 +134,7 @@ class Cluster:
             peers=list(peers or []), tls=ident.tls, authorizer=self.authorizer,
             on_message=rec.on_message, message_types=self.message_types, role=role,
             on_connect=rec.on_connect, on_disconnect=rec.on_disconnect,
-            limits=_fast_limits(),
+            limits=fast_limits(),
         )
         kwargs.update(overrides)
         mgr = PeerManager(**kwargs)

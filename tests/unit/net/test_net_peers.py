@@ -143,9 +143,9 @@ async def test_misbehaving_peer_is_banned_then_readmitted(cluster, caplog):
 
 
 async def test_slow_peer_overflowing_its_queue_is_disconnected(cluster, caplog):
-    from chainnode.net.testing import _fast_limits
+    from chainnode.net.testing import fast_limits
 
-    lim = _fast_limits()
+    lim = fast_limits()
     import dataclasses
 
     a, ra = await cluster.node("a", limits=dataclasses.replace(lim, send_queue_frames=8))
@@ -228,9 +228,9 @@ async def test_stop_is_bounded_and_peers_see_it(cluster):
 async def test_idle_link_survives_on_pings(cluster):
     import dataclasses
 
-    from chainnode.net.testing import _fast_limits
+    from chainnode.net.testing import fast_limits
 
-    lim = dataclasses.replace(_fast_limits(), ping_interval=0.1, idle_timeout=0.5)
+    lim = dataclasses.replace(fast_limits(), ping_interval=0.1, idle_timeout=0.5)
     a, ra = await cluster.node("a", limits=lim)
     b, rb = await cluster.node("b", peers=[addr(a)], limits=lim)
     await ra.wait(lambda: a.connected() == [b.public_key])
