@@ -38,6 +38,8 @@ from chainnode.vm.gas import (
 from chainnode.vm.hostobjs import CTX_FIELDS, Ctx, Map, Storage, TypeProxy
 
 INT_LIMIT = 1 << MAX_INT_BITS
+_HASH_INJECTIVE = (1 << 61) - 1  # |k| below this: int hashes are distinct (but -1/-2)
+MAX_HASH_TWINS = 8
 CODE_RE = re.compile(r"[A-Z][A-Z0-9_]{0,47}\Z")
 EVENT_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 _G_NODE = GAS["node"]
@@ -112,6 +114,7 @@ class Runtime:
         self.depth = 0
         self.cross_depth = 0
         self.nodes = 0  # node count of the last walk(), for codec pricing
+        self.hashes: dict[bytes, list] = {}  # hash -> distinct int/tuple keys seen
         self.host = host
         self.ctx = ctx
         self.load_program = load_program
@@ -201,14 +204,31 @@ class Runtime:
         """Guard every hashing site: only small immutable values may be dict keys (tuple hashing
         recurses in C without a depth check, and is not cached)."""
         t = type(k)
-        if t is int or t is str:
+        if t is str:
+            return k
+        if t is int:
+            if -_HASH_INJECTIVE < k < _HASH_INJECTIVE:
+                return k
+            self._track_hash(k)
             return k
         if t is tuple:
             self.walk(k, max_depth=MAX_KEY_PARTS, hashable=True)
+            self._track_hash(k)
             return k
         if t in _HASHABLE_LEAVES:
             return k
         raise _type(f"unhashable key type {type_name(k)}")
+
+    def _track_hash(self, k: Any) -> None:
+        """Ints hash to themselves modulo 2**61 - 1 and tuple hashing is unseeded, so a contract
+        could build thousands of distinct keys with one hash and make every dict probe linear
+        (quadratic time for constant gas). Count distinct keys per full hash value; no honest
+        key set comes near the threshold."""
+        slot = self.hashes.setdefault(hash(k).to_bytes(8, "little", signed=True), [])
+        if k not in slot:
+            if len(slot) >= MAX_HASH_TWINS:
+                raise _value("too many distinct dict keys with the same hash")
+            slot.append(k)
 
     # -- collections from iterables -----------------------------------------------------------
 

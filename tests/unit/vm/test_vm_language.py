@@ -126,3 +126,8 @@ def test_keyword_names_do_not_collide_with_guard_parameters():
     assert value("d = {}\nd.update(other=1, d=2)\nreturn d") == {"other": 1, "d": 2}
     r = run("storage.set(key='k', value=3)\nreturn storage.get(key='k'), storage.has(key='k')")
     assert r.ok and r.value == [3, True]
+
+
+def test_many_distinct_tuple_and_big_int_keys_are_fine():
+    body = "d = {}\nfor i in range(3000):\n    d[(i, 'a')] = i\n    d[10 ** 20 + i] = i\nreturn len(d)"
+    assert value(body) == 6000
