@@ -112,6 +112,8 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=256)
     ap.add_argument("--base-port", type=int, default=27400)
     ap.add_argument("--dir", help="testnet directory (default: a temporary one)")
+    ap.add_argument("--no-failover", action="store_true",
+                    help="skip the leader-kill measurement (multi-validator runs only)")
     a = ap.parse_args()
 
     print(f"chainnode bench: {a.nodes} validator(s), {a.txs} transactions, "
@@ -130,6 +132,9 @@ def main() -> int:
         try:
             urls = [n["rpc"] for n in testnet.manifest(root)["nodes"]]
             lat, elapsed = asyncio.run(submit_all(urls, txs, a.concurrency))
+            failover = None
+            if a.nodes >= 4 and not a.no_failover:
+                failover = leader_failover(root, admin, g.chain_id)
         finally:
             testnet.down(root, out=open(os.devnull, "w"))  # noqa: SIM115
     committed = len(lat)
@@ -147,7 +152,34 @@ def main() -> int:
           f"validator(s) on one machine)")
     print(f"ratio tps/ceiling    {tps / ceiling_per_net:.1%}")
     del ceiling
+    if failover is not None:
+        print(f"leader kill -> commit {failover * 1000:,.0f} ms (view timeout "
+              f"{g.param('view_timeout_ms')} ms)")
     return 0 if committed == a.txs else 1
+
+
+def leader_failover(root: Path, admin: PrivateKey, chain_id: str) -> float:
+    """kill -9 the current leader, then time until a new transaction commits."""
+    import json
+    import signal
+    import urllib.request
+
+    from chainnode.client import Client
+
+    nodes = testnet.manifest(root)["nodes"]
+    with urllib.request.urlopen(nodes[0]["rpc"] + "/status", timeout=5) as r:
+        st = json.loads(r.read())
+    leader = st["view"] % len(st["validators"])
+    pid = int((root / nodes[leader]["name"] / "node.pid").read_text())
+    survivor = nodes[(leader + 1) % len(nodes)]["rpc"]
+    c = Client(survivor, admin, chain_id=chain_id)
+    k = PrivateKey.generate()
+    tx = c.build("system", "sys.members", "register",
+                 {"address": address_of(k.public_key), "roles": ["member"]})
+    t0 = time.perf_counter()
+    os.kill(pid, signal.SIGKILL)
+    c.submit(tx, timeout=120)
+    return time.perf_counter() - t0
 
 
 if __name__ == "__main__":
