@@ -127,6 +127,7 @@ class _Conn:
         self.drain = False  # replaced by another link: keep reading until the peer's BYE
         self.in_callback = False
         self.dropped_as_duplicate = False  # the peer said it kept another link to us
+        self.last_rx = time.monotonic()
 
     def request_close(self, reason: str, notify: str | None = None, drain: bool = False) -> None:
         if not self.closing.is_set():
@@ -285,11 +286,13 @@ class PeerManager:
             self.peer_addrs.append(addr)
         if self.limits.exempt_hosts is None:
             self._exempt.add(host)
-        if self._stopping or addr in self._dialers:
-            return
+        if not self._running or self._stopping or addr in self._dialers:
+            return  # before start(): start() dials every configured address
         if self._sock is not None and addr == (self.listen_host, self.listen_port):
             return
-        task = asyncio.get_running_loop().create_task(self._dial_loop(addr))
+        task = asyncio.get_running_loop().create_task(self._dial_loop(addr),
+                                                      name=f"net:dial:{host}:{port}")
+        task.add_done_callback(self._task_done)
         self._dialers[addr] = task
 
     # ---------------------------------------------------------------- public API
@@ -617,7 +620,11 @@ class PeerManager:
             self._peers[conn.pub] = peer
             return True
         old = peer.conn
-        if old is not None and not old.closing.is_set():
+        # a link silent for half the idle timeout is presumed dead (the peer host crashed
+        # and came back before we noticed): it must not block the peer's new link
+        stale = old is not None and (
+            time.monotonic() - old.last_rx > self.limits.idle_timeout / 2)
+        if old is not None and not old.closing.is_set() and not stale:
             preferred = min(self.public_key, conn.pub)
             if old.initiator == preferred and conn.initiator != preferred:
                 logger.debug("duplicate link to %s: keeping the one %s initiated", conn.label,
@@ -738,9 +745,11 @@ class PeerManager:
                     conn.request_close(f"idle: nothing received for {lim.idle_timeout:g} s")
                     return
                 if not data:
-                    dec.close()
-                    conn.request_close("connection closed by peer")
+                    # a frame cut off by EOF is a crash or a reset, not an attack
+                    cut = f" mid-frame ({dec.buffered} bytes)" if dec.buffered else ""
+                    conn.request_close(f"connection closed by peer{cut}")
                     return
+                conn.last_rx = time.monotonic()
                 dec.feed(data)
         except FrameError as exc:
             self._frame_misbehaviour(conn, exc)

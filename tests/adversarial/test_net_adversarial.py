@@ -364,3 +364,14 @@ async def test_configured_peer_address_is_not_banned(cluster, caplog):
     await rb.wait(lambda: rb.disconnects)
     # b, on the same address, gets back in
     await wait_until(lambda: a.connected() == [b.public_key] and b.connected(), timeout=DEADLINE)
+
+
+async def test_frame_cut_off_by_a_crash_is_not_a_ban(cluster, pki, caplog):
+    a, ra = await cluster.node("a")
+    rogue, reader, writer = await authenticated_rogue(cluster, pki, a)
+    writer.write(encode_frame("msg", b"x" * 1000)[:500])  # then the process "dies"
+    await writer.drain()
+    writer.transport.abort()
+    await ra.wait(lambda: ra.disconnects)
+    assert "mid-frame" in ra.disconnects[0][1]
+    assert a.ban_remaining(rogue.pub) == 0
