@@ -173,6 +173,9 @@ def execute(contract: CompiledContract, method: str, kwargs: dict, ctx: CallCont
         code = next((c for k, c in _NATIVE_CODES if isinstance(exc, k)), "VM_INTERNAL")
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return _failure(rt, gas_limit, code, _clean(_where(exc) + text))
+    finally:
+        if rt is not None:
+            rt.close()
 
 
 __all__ = ["compile_contract", "execute"]

@@ -98,13 +98,12 @@ def _seq_cap(x: Any) -> int:
 class Frame:
     """One active contract call: whose storage, who called, and whether writes are allowed."""
 
-    __slots__ = ("contract", "caller", "readonly", "globals")
+    __slots__ = ("contract", "caller", "readonly")
 
     def __init__(self, contract: str, caller: str, readonly: bool) -> None:
         self.contract = contract
         self.caller = caller
         self.readonly = readonly
-        self.globals: dict[str, Any] = {}
 
 
 class Runtime:
@@ -115,12 +114,22 @@ class Runtime:
         self.cross_depth = 0
         self.nodes = 0  # node count of the last walk(), for codec pricing
         self.hashes: dict[bytes, list] = {}  # hash -> distinct int/tuple keys seen
+        self.modules: list[dict[str, Any]] = []  # globals of every module instance
         self.host = host
         self.ctx = ctx
         self.load_program = load_program
         self.writes: dict[tuple[str, bytes], bytes | None] = {}
         self.events: list[Event] = []
         self.builtins = self._make_builtins()
+
+    def close(self) -> None:
+        """Break the reference cycles (module globals <-> functions, runtime <-> builtins) so
+        a call's memory is released at once rather than at the next cyclic GC."""
+        for g in self.modules:
+            g.clear()
+        self.modules.clear()
+        self.builtins.clear()
+        self.hashes.clear()
 
     # -- gas -------------------------------------------------------------------------------
 
@@ -850,7 +859,7 @@ class Runtime:
             "emit": self._emit_factory(frame),
             "call": self._call_factory(frame),
         }
-        frame.globals = g
+        self.modules.append(g)
         exec(program.code, g)  # noqa: S102 - checked, rewritten, metered contract code
         return g
 
