@@ -41,6 +41,8 @@ from chainnode.store.wal import MemoryWAL
 
 from .fakes import GENESIS_HASH, FakeKeys, block_hash, make_block, parse_block
 
+EMPTY_BLOCK_INTERVAL_MS = 300
+
 
 class SafetyViolation(AssertionError):
     pass
@@ -56,6 +58,8 @@ class LinkPolicy:
     dup: float = 0.0
     min_delay: int = 1
     max_delay: int = 20
+    commit_loss: float = 0.0  # extra loss for COMMITs: leaves nodes split on what committed
+    isolate_on_commit: float = 0.0  # chance a node is cut off right after it commits
 
 
 @dataclass
@@ -126,6 +130,8 @@ class SimNode:
         self.sim.trace(self, "crash")
 
     def restart(self) -> None:
+        if self.alive and self.tear_next:
+            self._die()  # a torn crash that had not struck yet: make it happen now
         if self.alive:
             return
         self.restarts += 1
@@ -146,14 +152,14 @@ class SimNode:
 
     def handle(self, event) -> None:
         actions = self.core.handle(event)
-        cut = len(actions)
-        if self.tear_next:
-            cut = self.sim.rng.randrange(len(actions) + 1)
+        # a torn crash strikes inside the first action list that sends something
+        tear = self.tear_next and any(isinstance(a, Send) for a in actions)
+        cut = self.sim.rng.randrange(len(actions)) if tear else len(actions)
         for act in actions[:cut]:
             self.execute(act)
             if not self.alive:
                 return
-        if self.tear_next:
+        if tear:
             self._die()
 
     def execute(self, act) -> None:
@@ -211,7 +217,8 @@ class SimNode:
         self.pending_build = None
         block = make_block(height, self.head.block_hash, txs, self.tag)
         ev = ProposalReady(height, view, block_hash(block), block)
-        self.later(1, lambda: self.handle(ev))
+        # an idle chain with empty blocks is paced by the shell, not by the core
+        self.later(1 if txs else EMPTY_BLOCK_INTERVAL_MS, lambda: self.handle(ev))
 
     def commit(self, act: CommitBlock) -> None:
         if not self.check_block(act.height, act.block_hash, act.block):
@@ -249,7 +256,7 @@ class Simulation:
 
     def __init__(self, n: int, seed: int, *, cfg: dict | None = None, twins: tuple[int, ...] = (),
                  observers: int = 0, wal_factory: Callable[[int], object] = lambda _i: MemoryWAL(),
-                 chain_id: str = "sim", trace: bool = False) -> None:
+                 chain_id: str = "sim", trace: Callable[[str], None] | None = None) -> None:
         self.n, self.seed = n, seed
         self.rng = random.Random(seed)
         self.now = 0
@@ -260,8 +267,10 @@ class Simulation:
         self.groups: list[set[int]] | None = None
         self.commits: dict[int, bytes] = {}
         self.messages_sent = 0
+        self.syncs = 0
+        self.votes_seen: dict[tuple, tuple[bytes, bytes]] = {}
+        self.proposals: dict[tuple[int, int, int], set[bytes]] = {}  # (index, view, height)
         self.tracing = trace
-        self.log: list[str] = []
         base = dict(cfg or {})
         self.nodes: list[SimNode] = []
         for i in range(n):
@@ -295,8 +304,8 @@ class Simulation:
         return False
 
     def trace(self, node: SimNode, what: str) -> None:
-        if self.tracing:
-            self.log.append(f"{self.now:>8} {node}: {what}")
+        if self.tracing is not None:
+            self.tracing(f"{self.now:>8} {node}: {what}")
 
     # -- network ---------------------------------------------------------------------------
 
@@ -308,7 +317,12 @@ class Simulation:
     def send(self, src: SimNode, msg, to: int | None) -> None:
         data = encode_message(msg)
         self.messages_sent += 1
-        if self.tracing:
+        if not src.faulty:
+            self.check_single_vote(src, msg)
+        if msg.KIND == "pre-prepare":
+            self.proposals.setdefault((msg.sender, msg.view, msg.height), set()).add(
+                msg.block_hash)
+        if self.tracing is not None:
             self.trace(src, f"send {msg.KIND} v={msg.view} "
                             f"h={getattr(msg, 'height', '-')} to={to}")
         for dst in self.nodes:
@@ -317,9 +331,11 @@ class Simulation:
             if to is None and dst.index is not None and dst.index == src.index:
                 continue  # a twin's broadcast skips its sibling, as the real net layer would
             copies = 1 + (self.rng.random() < self.policy.dup)
+            loss = self.policy.loss
+            if msg.KIND == "commit":
+                loss = 1 - (1 - loss) * (1 - self.policy.commit_loss)
             for _ in range(copies):
-                if not self.can_talk(src.node_id, dst.node_id) or \
-                        self.rng.random() < self.policy.loss:
+                if not self.can_talk(src.node_id, dst.node_id) or self.rng.random() < loss:
                     continue
                 delay = self.rng.randint(self.policy.min_delay, self.policy.max_delay)
                 self.at(self.now + delay, lambda d=dst, s=src, b=data: self.deliver(s, d, b))
@@ -350,6 +366,7 @@ class Simulation:
             self.check_cert(entry.cert, entry.height, entry.block_hash)
             node.append(entry)
         head = node.head
+        self.syncs += 1
         self.trace(node, f"synced to {head.height}")
         node.handle(SyncedTo(head.height, head.block_hash, head.cert))
         node.update_pending()
@@ -363,10 +380,29 @@ class Simulation:
         except ValueError as exc:
             raise ShellError(f"bad commit certificate at height {height}: {exc}") from exc
 
+    def check_single_vote(self, src: SimNode, msg) -> None:
+        """An honest validator never signs two different messages for one (kind, view,
+        height), crashes and restarts included; a resend must be the same statement."""
+        if msg.sender != src.index:
+            return  # a forwarded NEW-VIEW
+        slot = (msg.sender, msg.KIND, msg.view, getattr(msg, "height", 0))
+        payload = (msg.signing_payload(self.chain_id), msg.signature)
+        first = self.votes_seen.setdefault(slot, payload)
+        if first != payload:
+            raise SafetyViolation(f"seed {self.seed}: {src} signed two different {msg.KIND} "
+                                  f"messages for view {msg.view}, height {slot[3]}")
+
     def record_commit(self, node: SimNode, entry: ChainEntry) -> None:
         """Every instance's commits, twins included, must agree: a certificate for a
         conflicting block would need honest nodes to commit-vote twice."""
         self.trace(node, f"commit h={entry.height} {entry.block_hash.hex()[:8]}")
+        if self.groups is None and self.rng.random() < self.policy.isolate_on_commit:
+            # the first to commit vanishes before the others hear the last COMMITs: the
+            # next view must re-propose this block without its help
+            self.groups = [{node.node_id}, {nd.node_id for nd in self.nodes} - {node.node_id}]
+            self.at(self.now + self.rng.randint(500, 5000),
+                    lambda g=self.groups: setattr(self, "groups", None)
+                    if self.groups is g else None)
         known = self.commits.setdefault(entry.height, entry.block_hash)
         if known != entry.block_hash:
             raise SafetyViolation(

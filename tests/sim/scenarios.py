@@ -1,0 +1,138 @@
+"""Random fault schedules derived from a seed, and the invariants checked on each run.
+
+One seed fixes everything: cluster size and config, which validators are faulty for good
+(a crashed node or an equivocating twin: at most f), and a chaos phase of message loss,
+duplication, reordering delays, partitions and crash/restarts of honest nodes (some torn
+part-way through an action list). Then the network heals, crashed honest nodes restart from
+their WAL, and a marker transaction must be committed by every honest node within a bound
+derived from the timeouts. Safety (no two commits differ at a height, every certificate
+verifies) is checked at every commit, all through the run.
+"""
+
+from __future__ import annotations
+
+import random
+
+from .harness import LinkPolicy, RunResult, Simulation
+
+CHAOS_MS = 20_000
+
+
+def recovery_bound_ms(max_timeout_ms: int) -> int:
+    """How long after healing commits must resume: a few capped timeouts to line views up
+    plus one to replace a faulty leader, and slack for sync and delays."""
+    return 8 * max_timeout_ms + 10_000
+
+
+class LivenessFailure(AssertionError):
+    pass
+
+
+def build(seed: int, *, trace=None, wal_factory=None) -> tuple[Simulation, dict]:
+    rng = random.Random(seed)
+    n = rng.choice([4] * 10 + [1, 1, 5, 7, 7])
+    f = (n - 1) // 3
+    cfg = dict(base_timeout_ms=rng.choice([200, 500, 1000]),
+               max_timeout_ms=rng.choice([2000, 4000, 8000]),
+               rotation_interval=rng.choice([0, 0, 0, 1, 3]),
+               empty_blocks=rng.random() < 0.1)
+    faulty = rng.sample(range(n), rng.randint(0, f))
+    twins = tuple(i for i in faulty if rng.random() < 0.5)
+    dead = [i for i in faulty if i not in twins]
+    kwargs = dict(cfg=cfg, twins=twins, observers=int(rng.random() < 0.2), trace=trace)
+    if wal_factory is not None:
+        kwargs["wal_factory"] = wal_factory
+    sim = Simulation(n, seed, **kwargs)
+    for i in dead:
+        sim.nodes[i].faulty = True
+    meta = dict(n=n, cfg=cfg, twins=twins, dead=dead)
+    return sim, meta
+
+
+def schedule_chaos(sim: Simulation, meta: dict, rng: random.Random) -> None:
+    n = meta["n"]
+    t = 0
+    while t < CHAOS_MS:  # client load
+        sim.at(t, lambda t=t: sim.submit(b"tx-%d" % t))
+        t += rng.randint(100, 900)
+    t = 0
+    while t < CHAOS_MS:  # link weather
+        pol = LinkPolicy(loss=rng.choice([0.0, 0.0, 0.05, 0.2, 0.4]),
+                         dup=rng.choice([0.0, 0.05, 0.2]), min_delay=1,
+                         max_delay=rng.choice([5, 30, 100, 400]),
+                         commit_loss=rng.choice([0.0, 0.0, 0.3, 0.7]),
+                         isolate_on_commit=rng.choice([0.0, 0.0, 0.2, 0.5]))
+        sim.at(t, lambda p=pol: setattr(sim, "policy", p))
+        t += rng.randint(1000, 5000)
+    if n > 1:
+        for _ in range(rng.randint(0, 3)):  # partitions
+            start = rng.randint(0, CHAOS_MS - 1000)
+            ids = [nd.node_id for nd in sim.nodes]
+            rng.shuffle(ids)
+            cut = rng.randint(1, len(ids) - 1)
+            groups = [set(ids[:cut]), set(ids[cut:])]
+            sim.at(start, lambda g=groups: setattr(sim, "groups", g))
+            sim.at(min(start + rng.randint(500, 8000), CHAOS_MS),
+                   lambda: setattr(sim, "groups", None))
+    honest = [nd for nd in sim.nodes if not nd.faulty and nd.index is not None]
+    for _ in range(rng.randint(0, 6)):  # crash and restart honest nodes, often the leader
+        start = rng.randint(0, CHAOS_MS - 500)
+        torn = rng.random() < 0.7
+        down = rng.randint(200, 6000)
+        pick = rng.choice(honest) if rng.random() < 0.5 else None
+        sim.at(start, lambda nd=pick, torn=torn, down=down: crash(sim, nd, torn, down))
+    for i in meta["dead"]:
+        sim.at(rng.randint(0, CHAOS_MS), lambda nd=sim.nodes[i]: nd.crash())
+
+
+def crash(sim: Simulation, node, torn: bool, down: int) -> None:
+    """Crash `node`, or the node the live honest majority sees as leader (None)."""
+    if node is None:
+        alive = [nd for nd in sim.honest() if nd.alive]
+        if not alive:
+            return
+        leader = alive[0].core.leader
+        cands = [nd for nd in alive if nd.index == leader]
+        if not cands:
+            return
+        node = cands[0]
+    node.crash(torn)
+    if sim.now + down < CHAOS_MS:
+        sim.at(sim.now + down, node.restart)
+
+
+def run_seed(seed: int, *, trace=None, wal_factory=None) -> RunResult:
+    """Run one seeded scenario; raises SafetyViolation / LivenessFailure / ShellError.
+
+    `trace`, if given, is called with one line per send, commit, crash and sync.
+    """
+    sim, meta = build(seed, trace=trace, wal_factory=wal_factory)
+    rng = random.Random(seed ^ 0xC0FFEE)
+    for nd in sim.nodes:
+        nd.start()
+    schedule_chaos(sim, meta, rng)
+    sim.run_until(CHAOS_MS)
+    # heal: reliable (still reordering, duplicating) links, no partition, honest nodes back
+    sim.policy = LinkPolicy(loss=0.0, dup=0.05, min_delay=1, max_delay=50)
+    sim.groups = None
+    for nd in sim.nodes:
+        if nd.index is None or nd.index not in meta["dead"]:
+            nd.restart()
+    marker = b"marker-%d" % seed
+    healed = sim.now
+    sim.at(healed + 1, lambda: sim.submit(marker))
+    live = [nd for nd in sim.honest()]
+    bound = recovery_bound_ms(meta["cfg"]["max_timeout_ms"])
+    done = sim.run_until(healed + bound, stop=lambda: sim.has_committed(marker, live))
+    if not done:
+        state = ", ".join(f"{nd}: h={nd.head.height} " + (
+            f"v={nd.core.view}{'*' if nd.core.in_view_change else ''}" if nd.alive else "down")
+            for nd in live)
+        raise LivenessFailure(f"seed {seed}: marker not committed {bound} ms after healing "
+                              f"({meta}); {state}")
+    views = max(nd.core.view for nd in sim.nodes if nd.alive)
+    restarts = sum(nd.restarts for nd in sim.nodes)
+    return RunResult(seed, meta["n"], [nd.head.height for nd in sim.nodes], sim.now - healed,
+                     sim.messages_sent,
+                     [f"view={views}", f"restarts={restarts}", f"syncs={sim.syncs}",
+                      f"twins={meta['twins']}", f"dead={meta['dead']}"])
