@@ -128,7 +128,10 @@ def cmd_query(a) -> int:
         except ProofError as exc:
             print(f"PROOF FAILED: {exc}", file=sys.stderr)
             return 3
-        _print({"contract": st.contract, "key": key, "exists": st.exists, "value": st.value,
+        from chainnode.core.tx import _jsonable
+
+        _print({"contract": st.contract, "key": key, "exists": st.exists,
+                "value": _jsonable(st.value),
                 "height": st.height, "verified": genesis is not None,
                 "state_root": st.state_root.hex()})
         return 0
