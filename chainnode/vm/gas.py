@@ -27,7 +27,7 @@ GAS = MappingProxyType(
         "scan": 1,  # 16 bytes of str/bytes searched (find, count, in, split, replace...)
         "limb2": 2,  # big-int multiply/divide: per 16 products of 64-bit limbs
         "walk": 4,  # start of a deep visit (compare, format, hash of a tuple, encode)
-        "walk_node": 2,  # one node of a deep visit
+        "walk_node": 3,  # one node of a deep visit
         "codec_node": 4,  # one node encoded or decoded by the canonical codec
         "sort_factor": 2,  # sorting n items costs n * bit_length(n) * this
         # host API
