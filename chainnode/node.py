@@ -85,6 +85,8 @@ class Node:
         threads = cfg.verify_threads or (os.cpu_count() or 2)
         self.verify_pool = ThreadPoolExecutor(threads, thread_name_prefix="sm2-verify")
         self.exec_pool = ThreadPoolExecutor(1, thread_name_prefix="exec")
+        # block validation must not queue behind thousands of admission checks
+        self.block_verify_pool = ThreadPoolExecutor(threads, thread_name_prefix="sm2-block")
         g = self.genesis
         self.mempool = Mempool(
             chain_id=g.chain_id, verify_pool=self.verify_pool,
@@ -125,9 +127,15 @@ class Node:
 
     async def verify_txs(self, txs: list[Transaction]) -> dict[bytes, bool]:
         """Verify signatures on all cores; remember the good ones (verify once per node)."""
+        if not txs:
+            return {}
         loop = asyncio.get_running_loop()
-        res = await asyncio.gather(*(loop.run_in_executor(self.verify_pool, tx.verify_signature)
-                                     for tx in txs))
+        n = max(1, min(64, len(txs) // (2 * (os.cpu_count() or 2)) or 1))
+        chunks = [txs[i:i + n] for i in range(0, len(txs), n)]
+        parts = await asyncio.gather(*(loop.run_in_executor(
+            self.block_verify_pool, lambda c=c: [tx.verify_signature() for tx in c])
+            for c in chunks))
+        res = [ok for part in parts for ok in part]
         for tx, ok in zip(txs, res, strict=True):
             if ok:
                 self.mempool.mark_verified(tx.hash)
@@ -173,14 +181,15 @@ class Node:
             await self.net.stop()
         self.exec_pool.shutdown(wait=True)
         self.verify_pool.shutdown(wait=False, cancel_futures=True)
+        self.block_verify_pool.shutdown(wait=False, cancel_futures=True)
         self.db.close()
         log.info("node %s stopped", self.cfg.name)
 
     async def run_forever(self) -> None:
-        await self.start()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM):  # before start: a stop during it is clean
             loop.add_signal_handler(sig, self._stopping.set)
+        await self.start()
         await self._stopping.wait()
         await self.stop()
 

@@ -109,7 +109,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--nodes", type=int, default=1)
     ap.add_argument("--txs", type=int, default=3000)
-    ap.add_argument("--concurrency", type=int, default=256)
+    ap.add_argument("--concurrency", type=int, default=1000,
+                    help="clients waiting for commit at once (closed loop: tps <= this / latency)")
     ap.add_argument("--base-port", type=int, default=27400)
     ap.add_argument("--dir", help="testnet directory (default: a temporary one)")
     ap.add_argument("--no-failover", action="store_true",
