@@ -723,6 +723,13 @@ def test_proved_state_of_a_contract_key_verifies_against_the_genesis(shared_node
                 "--prove", "--genesis", str(net.root / "genesis.json"), "--url", net.url)
     doc = json.loads(p.stdout)
     assert doc["verified"] is True and doc["value"] == {"kwh": 1234, "ok": True}
+    # a contract's record (it holds bytes) through the CLI, verified
+    p = run_cli("query", "sys.contracts", "proof_ledger", "--state", "--prove", "--genesis",
+                str(net.root / "genesis.json"), "--url", net.url)
+    doc = json.loads(p.stdout)
+    assert doc["verified"] is True and doc["exists"] is True
+    assert doc["value"]["code_hash"] == {"hex": sm3(LEDGER.encode()).hex()}
+    assert doc["value"]["version"] == 1 and doc["height"] >= rec.height
     # against another chain's genesis the proof is refused
     other = tmp_path / "other"
     run_cli("testnet", "init", "--nodes", "1", "--dir", str(other), "--chain-id",
