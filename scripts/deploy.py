@@ -199,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     except DeployFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
     except RpcError as exc:
-        print(f"error: {entries[done].name}: node refused: {exc.code}: {exc.message}",
+        hint = ("; it may still commit: rerun the script (it skips what is already deployed)"
+                if exc.code == "TIMEOUT" else "")
+        print(f"error: {entries[done].name}: node refused: {exc.code}: {exc.message}{hint}",
               file=sys.stderr)
     except ProofError as exc:
         print(f"error: {entries[done].name}: record failed verification: {exc}",
