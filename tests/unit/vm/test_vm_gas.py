@@ -135,3 +135,49 @@ def test_documented_example_runs():
     r = h.call("prepaid", "charge", sender="op", meter="m1", kwh_centi=1200, price_per_kwh=5380)
     assert r.value == {"charged": 646, "balance": 4354}
     assert h.call("prepaid", "get", meter="m1", readonly=True).value == 4354
+
+
+def test_out_of_gas_propagates_through_every_callback_path():
+    src = '''
+def burn(x):
+    while True:
+        pass
+
+
+@export
+def via_sorted():
+    return sorted([1, 2, 3], key=burn)
+
+
+@export
+def via_max():
+    return max([1, 2], key=burn)
+
+
+@export
+def via_list_sort():
+    xs = [2, 1]
+    xs.sort(key=burn)
+
+
+@export
+def via_bound_method():
+    f = [1].index
+    return sorted([1], key=f)[0] + burn(0)
+
+
+@export
+def via_call():
+    return call("g2", "spin_view")
+
+
+@view
+def spin_view():
+    while True:
+        pass
+'''
+    h = MemoryHost()
+    h.deploy("g2", src)
+    for method in ("via_sorted", "via_max", "via_list_sort", "via_bound_method", "via_call"):
+        r = h.call("g2", method, gas=30_000)
+        assert (r.ok, r.error_code, r.gas_used) == (False, "VM_OUT_OF_GAS", 30_000), method
