@@ -58,9 +58,16 @@ from chainnode.consensus.viewchange import (
     select_view_changes,
 )
 from chainnode.core.certificate import CommitCertificate
+from chainnode.crypto.hashing import sm3
 
 MAX_FORWARDS = 3  # NEW-VIEW copies sent to one lagging peer per view
-MAX_BODIES = 8  # distinct block bodies remembered for the height in flight
+MAX_BODIES = 16  # block bodies / verdicts remembered for the height in flight
+
+
+def _cap(d: dict) -> None:
+    """Keep a per-height cache bounded, forgetting the oldest entries first."""
+    while len(d) > MAX_BODIES:
+        del d[next(iter(d))]
 
 
 class ConsensusCore:
@@ -198,10 +205,12 @@ class ConsensusCore:
     def _reset_round(self) -> None:
         """Forget everything about the height that was in flight."""
         self._accepted: PrePrepare | None = None
-        self._bodies: dict[bytes, bytes] = {}
-        self._valid: set[bytes] = set()
-        self._invalid: set[bytes] = set()
-        self._validating: set[bytes] = set()
+        # Verdicts are about a body, not just a hash: a faulty proposer or an unsigned
+        # VIEW-CHANGE attachment can pair an honest block's hash with garbage.
+        self._valid: dict[bytes, bytes] = {}  # hash -> body the shell found valid
+        self._invalid: dict[tuple[bytes, bytes], None] = {}  # (hash, sm3(body))
+        self._validating: dict[tuple[int, bytes], bytes] = {}  # (view, hash) -> body asked
+        self._bodies: dict[bytes, bytes] = {}  # bodies of accepted proposals, unchecked
         self._committing: bytes | None = None
         self._committing_cert: CommitCertificate | None = None
         self._proposing = False
@@ -214,9 +223,14 @@ class ConsensusCore:
         self._bad_attachments: set[int] = set()
         self._nv_validating: tuple[bytes, int] | None = None
 
-    def _remember_body(self, block_hash: bytes, body: bytes) -> None:
-        if block_hash in self._bodies or len(self._bodies) < MAX_BODIES:
-            self._bodies[block_hash] = body
+    def _mark_valid(self, block_hash: bytes, body: bytes) -> None:
+        self._valid[block_hash] = body
+        _cap(self._valid)
+
+    def _body(self, block_hash: bytes) -> bytes | None:
+        """Best body known for `block_hash` at the height in flight: a validated one first."""
+        body = self._valid.get(block_hash)
+        return body if body is not None else self._bodies.get(block_hash)
 
     def _restore(self) -> None:
         """Rebuild in-memory round state from the WAL after a restart."""
@@ -227,13 +241,11 @@ class ConsensusCore:
             st.set_accepted(None)
         st.prune_votes(self.committed_height, st.view)
         if st.prepared is not None and st.prepared_block is not None:
-            self._remember_body(st.prepared.block_hash, st.prepared_block)
-            self._valid.add(st.prepared.block_hash)
+            self._mark_valid(st.prepared.block_hash, st.prepared_block)
         pp = st.accepted
         if pp is not None:
             # It is persisted together with our PREPARE for it, so we validated it.
-            self._remember_body(pp.block_hash, pp.block)
-            self._valid.add(pp.block_hash)
+            self._mark_valid(pp.block_hash, pp.block)
             if pp.view == st.view and not st.waiting_new_view:
                 self._accepted = pp
         for (kind, _view, height), msg in st.votes.items():
@@ -242,8 +254,7 @@ class ConsensusCore:
             elif kind == "view-change":
                 self.vcs.store(msg)
             elif kind == "pre-prepare" and height == h:
-                self._remember_body(msg.block_hash, msg.block)
-                self._valid.add(msg.block_hash)
+                self._mark_valid(msg.block_hash, msg.block)
 
     def _on_start(self) -> None:
         """Re-send, byte for byte, what we had signed for the current view and height."""
@@ -331,14 +342,20 @@ class ConsensusCore:
         if self._accepted is not None:
             return  # a duplicate, or an equivocating leader: the first proposal stands
         self._accepted = pp
-        self._remember_body(pp.block_hash, pp.block)
-        if pp.block_hash in self._valid:
+        self._bodies[pp.block_hash] = pp.block
+        _cap(self._bodies)
+        if self._valid.get(pp.block_hash) == pp.block:
             self._vote_prepare()
-        elif pp.block_hash in self._invalid:
+        elif (pp.block_hash, sm3(pp.block)) in self._invalid:
             self._start_view_change(self.view + 1)
-        elif pp.block_hash not in self._validating:
-            self._validating.add(pp.block_hash)
-            self._out.append(ValidateBlock(pp.height, pp.view, pp.block_hash, pp.block))
+        else:
+            self._validate(pp.view, pp.block_hash, pp.block)
+
+    def _validate(self, view: int, block_hash: bytes, body: bytes) -> None:
+        """Ask the shell about `body`, once per (view, hash) at a time."""
+        if (view, block_hash) not in self._validating:
+            self._validating[(view, block_hash)] = body
+            self._out.append(ValidateBlock(self.height, view, block_hash, body))
 
     def _help(self, pp: PrePrepare) -> None:
         """The new view re-proposes the block we already committed at our head: vote for it
@@ -388,7 +405,7 @@ class ConsensusCore:
 
     def _check_prepared(self) -> None:
         pp, h = self._accepted, self.height
-        if (pp is None or self.st.waiting_new_view or pp.block_hash not in self._valid
+        if (pp is None or self.st.waiting_new_view or self._valid.get(pp.block_hash) != pp.block
                 or not self.cfg.is_validator
                 or ("commit", pp.view, h) in self.st.votes
                 or ("prepare", pp.view, h) not in self.st.votes):
@@ -420,34 +437,35 @@ class ConsensusCore:
     def _commit_with(self, cert: CommitCertificate) -> None:
         """A quorum committed `cert.height`: commit it ourselves if we hold the body, else
         ask the sync layer for the certified block."""
-        if cert.height != self.height or cert.block_hash not in self._bodies:
+        body = self._body(cert.block_hash) if cert.height == self.height else None
+        if body is None:
             self._catch_up(cert.height)
             return
         if self._committing is not None:
             return
         self._committing = cert.block_hash
         self._committing_cert = cert
-        self._out.append(CommitBlock(cert.height, cert.block_hash, self._bodies[cert.block_hash],
-                                     cert))
+        self._out.append(CommitBlock(cert.height, cert.block_hash, body, cert))
 
     # -- shell answers -----------------------------------------------------------------------
 
     def _on_validated(self, ev: BlockValidated) -> None:
-        if ev.height != self.height:
-            return
-        self._validating.discard(ev.block_hash)
-        if self._nv_validating is not None and self._nv_validating[0] == ev.block_hash:
-            _, sender = self._nv_validating
+        body = self._validating.pop((ev.view, ev.block_hash), None)
+        if ev.height != self.height or body is None:
+            return  # not (or no longer) asked
+        if ev.valid:
+            self._mark_valid(ev.block_hash, body)
+        else:
+            self._invalid[(ev.block_hash, sm3(body))] = None
+            _cap(self._invalid)
+        nv = self._nv_validating
+        if nv is not None and nv[0] == ev.block_hash and ev.view == self.view:
             self._nv_validating = None
-            if ev.valid:
-                att = self.vcs.for_view(self.view).get(sender)
-                if att is not None and att.prepared_block is not None:
-                    self._remember_body(ev.block_hash, att.prepared_block)
-            else:
-                self._bad_attachments.add(sender)
-        (self._valid if ev.valid else self._invalid).add(ev.block_hash)
+            if not ev.valid:
+                self._bad_attachments.add(nv[1])
         pp = self._accepted
-        if pp is not None and pp.block_hash == ev.block_hash and not self.st.waiting_new_view:
+        if (pp is not None and pp.view == ev.view and pp.block_hash == ev.block_hash
+                and pp.block == body and not self.st.waiting_new_view):
             if ev.valid:
                 self._vote_prepare()
             else:
@@ -458,7 +476,7 @@ class ConsensusCore:
     def _on_committed(self, height: int, block_hash: bytes) -> None:
         if height != self.height or block_hash != self._committing:
             return  # not what we asked for (the shell answers exactly our CommitBlock)
-        self._committed_block = self._bodies.get(block_hash)
+        self._committed_block = self._body(block_hash)
         self._advance(height, block_hash, self._committing_cert)
 
     def _advance(self, height: int, block_hash: bytes, cert: CommitCertificate | None) -> None:
@@ -493,7 +511,7 @@ class ConsensusCore:
         if pp is None:
             return
         self._proposing = False
-        self._valid.add(ev.block_hash)
+        self._mark_valid(ev.block_hash, ev.block)
         self._send(pp)
         self._accept(pp)
 
@@ -510,7 +528,7 @@ class ConsensusCore:
             return
         own = st.votes.get(("pre-prepare", st.view, h))
         if own is not None:  # signed before a restart: propose exactly that again
-            self._valid.add(own.block_hash)
+            self._mark_valid(own.block_hash, own.block)
             self._send(own)
             self._accept(own)
             return
@@ -663,18 +681,19 @@ class ConsensusCore:
             return self._committed_block if target == self.committed_hash else None
         if plan.height != self.height:
             return None
-        if target in self._valid and target in self._bodies:
-            return self._bodies[target]
-        if self._nv_validating is not None or target in self._validating:
+        if target in self._valid:
+            return self._valid[target]
+        if self._nv_validating is not None or (self.view, target) in self._validating:
             return None
         for sender in sorted(stored):
             vc = stored[sender]
             if (sender not in self._bad_attachments and vc.prepared is not None
                     and vc.prepared.block_hash == target and vc.prepared_block is not None):
+                if (target, sm3(vc.prepared_block)) in self._invalid:
+                    self._bad_attachments.add(sender)
+                    continue
                 self._nv_validating = (target, sender)
-                self._validating.add(target)
-                self._out.append(ValidateBlock(plan.height, self.view, target,
-                                               vc.prepared_block))
+                self._validate(self.view, target, vc.prepared_block)
                 return None
         return None
 
