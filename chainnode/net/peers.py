@@ -345,6 +345,11 @@ class PeerManager:
         self._drop_peer(peer, reason, notify=reason)
         return True
 
+    def pending(self, peer_pubkey: bytes) -> tuple[int, int]:
+        """(frames, bytes) queued for a peer: lets a bulk sender (sync) pace itself."""
+        peer = self._peers.get(peer_pubkey)
+        return (len(peer.queue), peer.queued_bytes) if peer else (0, 0)
+
     def ban_remaining(self, peer_pubkey: bytes) -> float:
         return self._bans.remaining(("id", peer_pubkey), self.clock())
 

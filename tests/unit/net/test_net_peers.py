@@ -152,8 +152,14 @@ async def test_slow_peer_overflowing_its_queue_is_disconnected(cluster, caplog):
     b, rb = await cluster.node("b", peers=[addr(a)])
     await ra.wait(lambda: a.connected() == [b.public_key])
     # no await in between: the writer never runs, so the queue must hit its bound
-    results = [await a.send(b.public_key, "blob", b"x" * 1000) for _ in range(20)]
+    results = []
+    for _ in range(20):
+        results.append(await a.send(b.public_key, "blob", b"x" * 1000))
+        if len(results) == 8:
+            frames, size = a.pending(b.public_key)
+            assert frames == 8 and size > 8000
     assert results[:8] == [True] * 8 and not any(results[8:])
+    assert a.pending(b.public_key) == (0, 0)  # dropped with the peer
     await ra.wait(lambda: ra.disconnects)
     assert "send queue full" in ra.disconnects[0][1]
     assert "too slow" in caplog.text
