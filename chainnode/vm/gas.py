@@ -22,8 +22,8 @@ GAS = MappingProxyType(
         "node": 1,  # one AST node of a charged region
         # data-dependent work done by guards
         "op": 1,  # a guarded operator or builtin call
-        "item": 1,  # one element copied or produced
-        "chunk": 1,  # 64 bytes of str/bytes copied or produced
+        "item": 2,  # one element copied or produced
+        "chunk": 4,  # 64 bytes of str/bytes copied or produced
         "scan": 1,  # 16 bytes of str/bytes searched (find, count, in, split, replace...)
         "limb2": 2,  # big-int multiply/divide: per 16 products of 64-bit limbs
         "walk": 4,  # start of a deep visit (compare, format, hash of a tuple, encode)
