@@ -163,3 +163,32 @@ def test_attack_fails_within_gas(host, body, codes):
 def test_peak_memory_stayed_bounded():
     # ru_maxrss is KiB on Linux: the whole corpus must not have needed more than ~1.5 GiB.
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 1_500_000
+
+
+MEMORY_HOGS = {
+    "big-strings": "xs = []\nwhile True:\n    xs.append('a' * 100000)",
+    "int-lists": "xs = []\nwhile True:\n    xs.append(list(range(10000)))",
+    "dict-growth": "d = {}\ni = 0\nwhile True:\n    d[i] = i\n    i += 1",
+    "comprehensions": "xs = []\nwhile True:\n    xs.append([i for i in range(1000)])",
+    "case-expansion": "xs = []\ns = '\ufb03' * 30000\nwhile True:\n    xs.append(s.upper())",
+    "dict-items": "xs = []\nd = {i: i for i in range(1000)}\nwhile True:\n    xs.append(d.items())",
+}
+
+
+@pytest.mark.parametrize("body", list(MEMORY_HOGS.values()), ids=list(MEMORY_HOGS))
+def test_memory_is_paid_for(body):
+    """Everything a call keeps alive was paid for: peak allocation stays under 24 bytes/gas."""
+    import tracemalloc
+
+    h = MemoryHost()
+    lines = "\n".join("    " + line for line in body.split("\n"))
+    h.deploy("hog", f"@export\ndef f():\n{lines}\n")
+    gas = 1_000_000
+    tracemalloc.start()
+    try:
+        r = h.call("hog", "f", gas=gas)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert r.error_code in ("VM_OUT_OF_GAS", "VM_SIZE_LIMIT")
+    assert peak < 24 * gas, peak
