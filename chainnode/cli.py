@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot reach the node at {getattr(a, 'url', '?')}: {exc.reason}",
               file=sys.stderr)
         return 1
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

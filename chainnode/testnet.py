@@ -104,6 +104,8 @@ def _rpc_ok(url: str) -> dict | None:
 
 def up(root: Path, timeout: float = 60.0, out=sys.stdout) -> list[int]:
     m = manifest(root)
+    want = Genesis.load(root / "genesis.json").hash().hex()
+    procs: dict[str, subprocess.Popen] = {}
     pids = []
     for n in m["nodes"]:
         home = root / n["name"]
@@ -116,13 +118,21 @@ def up(root: Path, timeout: float = 60.0, out=sys.stdout) -> list[int]:
         proc = subprocess.Popen([sys.executable, "-m", "chainnode", "start", "--home", str(home)],
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         pidf.write_text(str(proc.pid))
+        procs[n["name"]] = proc
         pids.append(proc.pid)
         print(f"{n['name']}: started pid {proc.pid}, log {home / 'node.log'}", file=out)
     deadline = time.monotonic() + timeout
     pending = {n["name"]: n["rpc"] for n in m["nodes"]}
     while pending and time.monotonic() < deadline:
         for name, url in list(pending.items()):
+            p = procs.get(name)
+            if p is not None and p.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {p.returncode} before its RPC was "
+                                   f"ready; see {root / name / 'node.log'}")
             st = _rpc_ok(url)
+            if st is not None and st.get("genesis_hash") not in (None, want):
+                raise RuntimeError(f"{url} answers for another chain: is another testnet using "
+                                   "these ports? (choose --base-port)")
             if st is not None:
                 print(f"{name}: ready at {url} (height {st['height']})", file=out)
                 del pending[name]
