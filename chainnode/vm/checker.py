@@ -181,8 +181,6 @@ class _Checker:
             self.fail("no-underscore", f"{what} {name!r} starts with an underscore", node)
         if not IDENT_RE.match(name):
             self.fail("identifier", f"{what} {name!r} is not a plain ASCII identifier", node)
-        if name in FORBIDDEN_NAMES:
-            self.fail("forbidden-name", f"{name!r} is not available to contracts", node)
 
     def binding(self, name: str, node: ast.AST) -> None:
         self.ident(name, node, "name")
@@ -361,6 +359,9 @@ class _Checker:
             self.binding(node.id, node)
         elif not self.in_annotation and node.id not in VISIBLE_NAMES and \
                 node.id not in self.bound:
+            if node.id in FORBIDDEN_NAMES:
+                # a contract may name its own variable `type`; only Python's is unavailable
+                self.fail("forbidden-name", f"{node.id!r} is not available to contracts", node)
             self.fail("unknown-name", f"name {node.id!r} is not defined", node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
