@@ -120,13 +120,42 @@ def _check_tokens(source: str) -> None:
     skip = {tokenize.STRING, tokenize.COMMENT}
     try:
         for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-            if tok.type not in skip and not tok.string.isascii():
+            text = tok.string
+            if tok.type == tokenize.STRING and not text.isascii():
+                text = _fstring_fields(text)
+            elif tok.type in skip:
+                continue
+            if not text.isascii():
                 line, col = tok.start
                 raise ContractRejected(
                     "ascii-identifiers", line, col + 1, "identifiers and code must be ASCII"
                 )
     except (tokenize.TokenError, SyntaxError) as exc:
         raise ContractRejected("syntax", 0, 0, f"tokenizer: {exc}") from None
+
+
+def _fstring_fields(token: str) -> str:
+    """The replacement-field text of an f-string token (Python 3.11 tokenizes an f-string as
+    one STRING, and names inside its fields are NFKC-normalised like any other)."""
+    prefix = token[: len(token) - len(token.lstrip("rRbBuUfF"))]
+    if "f" not in prefix.lower():
+        return ""
+    out = []
+    depth = 0
+    i = len(prefix)
+    while i < len(token):
+        ch = token[i]
+        if depth == 0 and ch in "{}" and token[i : i + 2] in ("{{", "}}"):
+            i += 2
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}" and depth:
+            depth -= 1
+        elif depth:
+            out.append(ch)
+        i += 1
+    return "".join(out)
 
 
 def _check_shape(tree: ast.AST) -> None:

@@ -45,6 +45,7 @@ DEPLOY_REJECTS = [
     ("math-bold-import", fn("return __\U0001d422\U0001d426\U0001d429\U0001d428\U0001d42b\U0001d42d__('os')"),
      "ascii-identifiers"),
     ("math-italic-storage", fn("\U0001d460torage = 1"), "ascii-identifiers"),
+    ("fullwidth-in-fstring", fn("return f'{ｃｔｘ.__ｃｌａｓｓ__}'"), "ascii-identifiers"),
     ("fullwidth-decorator", "@ｅｘｐｏｒｔ\ndef f():\n    pass\n", "ascii-identifiers"),
     # --- frames via generators, coroutines and tracebacks
     ("genexp", fn("return list(a for a in [1])"), "no-generator"),

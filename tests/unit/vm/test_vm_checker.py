@@ -215,7 +215,7 @@ def test_parser_recursion_is_a_rejection_not_a_crash():
 
 
 def test_non_ascii_in_strings_and_comments_is_fine():
-    src = '# 电费合约\n@view\ndef f():\n    return "千瓦时"\n'
+    src = '# 电费合约\n@view\ndef f():\n    return "千瓦时" + f"电费 {{x}} {len(\'ab\')}"\n'
     assert compile_contract("cn", src).exports == {"f": "view"}
 
 
