@@ -6,12 +6,7 @@ import re
 from typing import Any
 
 from chainnode.vm.errors import VMError
-from chainnode.vm.gas import (
-    GAS,
-    MAX_COLLECTION_LEN,
-    MAX_INT_BITS,
-    MAX_STR_LEN,
-)
+from chainnode.vm.gas import GAS, MAX_COLLECTION_LEN, MAX_INT_BITS, MAX_STR_LEN
 from chainnode.vm.hostobjs import Ctx, Map, Storage, TypeProxy
 
 INT_LIMIT = 1 << MAX_INT_BITS

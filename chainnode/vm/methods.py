@@ -9,20 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chainnode.vm.common import (
-    G_ITEM,
-    G_OP,
-    G_SCAN,
-    is_int,
-    size_error,
-    type_error,
-    value_error,
-)
-from chainnode.vm.gas import (
-    MAX_COLLECTION_LEN,
-    MAX_INT_BITS,
-    MAX_STR_LEN,
-)
+from chainnode.vm.common import G_ITEM, G_OP, G_SCAN, is_int, size_error, type_error, value_error
+from chainnode.vm.gas import MAX_COLLECTION_LEN, MAX_INT_BITS, MAX_STR_LEN
 from chainnode.vm.hostobjs import Map, Storage
 
 

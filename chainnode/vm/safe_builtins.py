@@ -19,13 +19,7 @@ from chainnode.vm.common import (
     type_name,
     value_error,
 )
-from chainnode.vm.gas import (
-    GAS,
-    MAX_COLLECTION_LEN,
-    MAX_INT_BITS,
-    MAX_INT_STR,
-    MAX_STR_LEN,
-)
+from chainnode.vm.gas import GAS, MAX_COLLECTION_LEN, MAX_INT_BITS, MAX_INT_STR, MAX_STR_LEN
 from chainnode.vm.hostobjs import TypeProxy
 
 
