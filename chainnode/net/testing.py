@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from chainnode.crypto.sm2 import PrivateKey
+from chainnode.net.peers import NetLimits, PeerManager
 from chainnode.net.tls import NodeTLS, create_ca, issue_cert, load_node_tls
 
 
@@ -88,12 +89,8 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 10.0,
             await asyncio.sleep(poll)
 
 
-
-
-
-def fast_limits():
-    from chainnode.net.peers import NetLimits
-
+def fast_limits() -> NetLimits:
+    """Timeouts, backoffs and bans scaled down so loopback tests finish in seconds."""
     return NetLimits(
         handshake_timeout=3.0, connect_timeout=2.0, ping_interval=0.5, idle_timeout=5.0,
         write_timeout=5.0, backoff_base=0.05, backoff_cap=0.5, stable_after=2.0,
@@ -112,7 +109,7 @@ class Cluster:
         self.genesis_hash = genesis_hash
         self.message_types = message_types
         self.allowed: dict[bytes, str] = {}
-        self.managers: list[Any] = []
+        self.managers: list[PeerManager] = []
 
     def authorizer(self, pub: bytes) -> str | None:
         return self.allowed.get(pub)
@@ -122,8 +119,6 @@ class Cluster:
                    identity: Identity | None = None, authorise: bool = True,
                    start: bool = True, **overrides: Any):
         """A started manager on 127.0.0.1 and its Recorder; overrides go to PeerManager."""
-        from chainnode.net.peers import PeerManager
-
         ident = identity or self.pki.identity(name)
         if authorise:
             self.allowed[ident.pub] = role
