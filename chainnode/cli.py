@@ -76,7 +76,20 @@ def cmd_testnet(a) -> int:
     return 0
 
 
+PINNED_HASHSEED = "0"
+
+
 def cmd_start(a) -> int:
+    """Run a node with the hash seed pinned (DESIGN §6): re-exec once if it is not.
+
+    CHAINNODE_UNPINNED_HASHSEED=1 keeps the inherited seed: the determinism tests use it to
+    show that execution does not depend on the seed at all (pinning is defence in depth).
+    """
+    if (os.environ.get("PYTHONHASHSEED") != PINNED_HASHSEED
+            and os.environ.get("CHAINNODE_UNPINNED_HASHSEED") != "1"):
+        env = dict(os.environ, PYTHONHASHSEED=PINNED_HASHSEED)
+        os.execve(sys.executable, [sys.executable, "-m", "chainnode", "start", "--home",
+                                   a.home], env)
     from chainnode.node import run_node
 
     run_node(a.home)

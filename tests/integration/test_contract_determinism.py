@@ -343,7 +343,8 @@ class SeededNode(NodeProcess):
 
     def start(self) -> SeededNode:
         assert not self.running(), "already running"
-        env = {**os.environ, "PYTHONHASHSEED": self.seed}
+        env = {**os.environ, "PYTHONHASHSEED": self.seed,
+               "CHAINNODE_UNPINNED_HASHSEED": "1"}  # nodes pin the seed unless told not to
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "chainnode", "start", "--home", str(self.home)],
