@@ -96,10 +96,12 @@ def worst_case(gas: int) -> list[tuple[str, str, float]]:
     for name, body in WORST_CASES.items():
         src = f"@export\ndef f():\n    {body}\n\ndef g():\n    return 1\n\n@view\ndef v():\n    return 1\n"
         host.deploy("worst", src)
-        t0 = time.perf_counter()
-        r = host.call("worst", "f", gas=gas)
-        dt = time.perf_counter() - t0
-        rows.append((name, r.error_code or "ok", dt * 1e6 / max(1, r.gas_used)))
+        best = float("inf")
+        for _ in range(3):  # best of three: other load on the machine only adds time
+            t0 = time.perf_counter()
+            r = host.call("worst", "f", gas=gas)
+            best = min(best, (time.perf_counter() - t0) * 1e6 / max(1, r.gas_used))
+        rows.append((name, r.error_code or "ok", best))
     return rows
 
 

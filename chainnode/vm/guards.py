@@ -42,6 +42,17 @@ from chainnode.vm.gas import (
 from chainnode.vm.hostobjs import CTX_FIELDS, Ctx, Map, Storage, TypeProxy
 from chainnode.vm.methods import METHODS
 
+_INT_TYPES = frozenset({int, bool})
+_STR_TYPES = frozenset({str})
+
+
+def _flat_ints(seq: Any) -> bool:
+    return set(map(type, seq)) <= _INT_TYPES
+
+
+def _flat_strs(seq: Any) -> bool:
+    return set(map(type, seq)) <= _STR_TYPES
+
 
 class Guards:
     """Mixin of Runtime: the meter state (left, depth, nodes, hashes) lives there."""
@@ -109,6 +120,20 @@ class Guards:
                     for k, v in o.items():
                         push((k, d + 1))
                         push((v, d + 1))
+                elif n > 8 and _flat_ints(o):
+                    # fast path, same accounting: n int leaves at C speed
+                    extra = n + (sum(map(int.bit_length, o)) >> 6)
+                    pending += extra
+                    enc += 9 * extra
+                    rep += 20 * extra
+                    nodes += n
+                elif n > 8 and _flat_strs(o):
+                    size = sum(map(len, o))
+                    ascii_ = all(map(str.isascii, o))
+                    pending += n + (size >> 6)
+                    enc += 5 * n + (size if ascii_ else 4 * size)
+                    rep += 3 * n + (2 * size if ascii_ else 10 * size)
+                    nodes += n
                 else:
                     for x in o:
                         push((x, d + 1))
