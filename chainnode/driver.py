@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from chainnode.chain import Executed
@@ -24,13 +25,40 @@ log = logging.getLogger("chainnode.consensus")
 MSG = "pbft"
 
 
+class VerifiedSignatures:
+    """The core's verifier, fronted by the signature checks the shell already made.
+
+    A peer's consensus message is verified in a thread pool before it reaches the core (so
+    SM2 stays off the event loop and a bad signature can be blamed on the peer that sent it);
+    the core's check of that same signature is then a lookup. Bounded: oldest forgotten first.
+    """
+
+    def __init__(self, verify: Callable[[int, str, bytes, bytes], bool],
+                 size: int = 4096) -> None:
+        self.verify = verify
+        self.size = size
+        self._ok: OrderedDict[tuple[int, str, bytes, bytes], None] = OrderedDict()
+
+    def remember(self, check: tuple[int, str, bytes, bytes]) -> None:
+        self._ok[check] = None
+        if len(self._ok) > self.size:
+            self._ok.popitem(last=False)
+
+    def __call__(self, index: int, dom: str, payload: bytes, sig: bytes) -> bool:
+        if (index, dom, payload, sig) in self._ok:
+            return True
+        return self.verify(index, dom, payload, sig)
+
+
 class ConsensusDriver:
     def __init__(self, node, core, wal, *, send: Callable[[int | None, str, object],
-                                                          Awaitable[None]]) -> None:
+                                                          Awaitable[None]],
+                 verified: VerifiedSignatures | None = None) -> None:
         self.node = node
         self.core = core
         self.wal = wal
         self.send = send
+        self.verified = verified
         self.queue: asyncio.Queue = asyncio.Queue()
         self._timer: asyncio.TimerHandle | None = None
         self._executed: dict[bytes, Executed] = {}
@@ -42,14 +70,28 @@ class ConsensusDriver:
     def post(self, event) -> None:
         self.queue.put_nowait(event)
 
-    def on_message(self, peer_index: int | None, payload: object) -> str | None:
-        """A consensus frame from a peer; returns a misbehaviour reason or None."""
+    async def on_message(self, peer_index: int | None, payload: object) -> str | None:
+        """A consensus frame from a peer; returns a misbehaviour reason or None.
+
+        The sender's signature is checked here, off the event loop: honest nodes only send
+        or relay messages whose signature verifies, so one that does not (forged, corrupted,
+        signed in another domain) convicts the peer that sent it (DESIGN §8).
+        """
         if not isinstance(payload, bytes):
             return "consensus payload is not bytes"
         try:
             msg = decode_message(payload)
         except (ValueError, TypeError) as exc:
             return f"undecodable consensus message: {exc}"
+        check = (msg.sender, msg.DOMAIN, msg.signing_payload(self.core.cfg.chain_id),
+                 msg.signature)
+        ok = await asyncio.get_running_loop().run_in_executor(
+            self.node.block_verify_pool, self.node.chain.verify_vote_any, *check)
+        if not ok:
+            return (f"{msg.KIND} for view {msg.view} claiming validator {msg.sender} has a "
+                    "bad signature")
+        if self.verified is not None:
+            self.verified.remember(check)
         self.post(E.MessageReceived(msg))
         return None
 

@@ -30,6 +30,8 @@ from chainnode.store.db import ChainDB
 
 log = logging.getLogger("chainnode.node")
 
+MAX_FORWARDED_IN_FLIGHT = 8192  # forwarded txs being admitted at once
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -101,6 +103,7 @@ class Node:
         self.consensus = None
         self.net = None
         self.sync = None
+        self._admitting: set[asyncio.Task] = set()
 
     @property
     def view(self) -> int:
@@ -197,7 +200,7 @@ class Node:
     def _make_consensus(self):
         from chainnode.consensus.config import ConsensusConfig
         from chainnode.consensus.node import ConsensusCore
-        from chainnode.driver import ConsensusDriver
+        from chainnode.driver import ConsensusDriver, VerifiedSignatures
         from chainnode.store.wal import ConsensusWAL
 
         g = self.genesis
@@ -211,12 +214,13 @@ class Node:
         if self.index is not None:
             def sign(dom: str, payload: bytes) -> bytes:
                 return domain.sign(self.key, dom, self.chain_id, payload)
+        verified = VerifiedSignatures(self.chain.verify_vote_any)
         core = ConsensusCore(
-            cfg, sign, self.chain.verify_vote_any, committed_height=head.height,
+            cfg, sign, verified, committed_height=head.height,
             committed_hash=head.block_hash,
             committed_cert=self.db.certificate(head.height) if head.height else None,
             records=wal.load() if self.index is not None else {})
-        return ConsensusDriver(self, core, wal, send=self._send_consensus)
+        return ConsensusDriver(self, core, wal, send=self._send_consensus, verified=verified)
 
     async def _send_consensus(self, to: int | None, msg_type: str, payload: object) -> None:
         net = self.net
@@ -277,11 +281,16 @@ class Node:
         if msg_type == "pbft":
             if self.consensus is None or self.chain.validator_index(peer) is None:
                 return
-            reason = self.consensus.on_message(None, payload)
+            reason = await self.consensus.on_message(None, payload)
             if reason:
                 self._report(peer, reason)
         elif msg_type == "tx":
-            await self._on_forwarded_tx(peer, payload)
+            # never await verification inside the peer's read loop: admit concurrently, bounded
+            if len(self._admitting) >= MAX_FORWARDED_IN_FLIGHT:
+                return  # the origin keeps it in its pool; it reaches the leader from there
+            t = asyncio.get_running_loop().create_task(self._on_forwarded_tx(peer, payload))
+            self._admitting.add(t)
+            t.add_done_callback(self._admitting.discard)
         elif msg_type == "sync/req":
             if self.sync is not None:
                 reply = self.sync.serve(payload)
