@@ -699,13 +699,20 @@ class ConsensusCore:
 
     def _on_new_view(self, nv: NewView) -> None:
         st = self.st
-        if nv.view < st.view or (nv.view == st.view and not st.waiting_new_view):
+        current = nv.view == st.view and not st.waiting_new_view
+        if nv.view < st.view or (current and (nv == st.new_view or nv.pre_prepare is None
+                                              or nv.pre_prepare.height != self.height)):
             return
         plan = check_new_view_shape(nv, self.cfg.n, self.cfg.quorum)
         if (plan is None or nv.sender != self.cfg.leader(nv.view, plan.height)
                 or not self.checker.signed(nv)
                 or not all(self.checker.view_change(vc) for vc in nv.view_changes)
                 or (nv.pre_prepare is not None and not self.checker.signed(nv.pre_prepare))):
+            return
+        if current:
+            # With rotation, another VIEW-CHANGE set can make another validator the leader
+            # of a later height in this view; its NEW-VIEW carries that height's proposal.
+            self._on_pre_prepare(nv.pre_prepare)
             return
         self._enter_view(nv, plan)
 

@@ -88,6 +88,8 @@ class SimNode:
         self.told_pending = False
         self.tear_next = False
         self.restarts = 0
+        self.withhold = False
+        self.propose_invalid = False
 
     @property
     def head(self) -> ChainEntry:
@@ -212,9 +214,11 @@ class SimNode:
             self.pending_build = None
             return
         txs = list(self.mempool)[:20]
-        if not txs and not self.cfg.empty_blocks:
+        if (not txs and not self.cfg.empty_blocks) or self.withhold:
             return  # answer once transactions arrive
         self.pending_build = None
+        if self.propose_invalid:
+            txs = txs + [b"invalid"]
         block = make_block(height, self.head.block_hash, txs, self.tag)
         ev = ProposalReady(height, view, block_hash(block), block)
         # an idle chain with empty blocks is paced by the shell, not by the core

@@ -36,16 +36,21 @@ def build(seed: int, *, trace=None, wal_factory=None) -> tuple[Simulation, dict]
                max_timeout_ms=rng.choice([2000, 4000, 8000]),
                rotation_interval=rng.choice([0, 0, 0, 1, 3]),
                empty_blocks=rng.random() < 0.1)
-    faulty = rng.sample(range(n), rng.randint(0, f))
-    twins = tuple(i for i in faulty if rng.random() < 0.5)
-    dead = [i for i in faulty if i not in twins]
+    faults = {i: rng.choice(["twin", "twin", "dead", "dead", "withhold", "invalid"])
+              for i in rng.sample(range(n), rng.randint(0, f))}
+    twins = tuple(i for i, k in faults.items() if k == "twin")
     kwargs = dict(cfg=cfg, twins=twins, observers=int(rng.random() < 0.2), trace=trace)
     if wal_factory is not None:
         kwargs["wal_factory"] = wal_factory
     sim = Simulation(n, seed, **kwargs)
-    for i in dead:
-        sim.nodes[i].faulty = True
-    meta = dict(n=n, cfg=cfg, twins=twins, dead=dead)
+    for i, kind in faults.items():
+        nd = sim.nodes[i]
+        nd.faulty = True
+        nd.withhold = kind == "withhold"  # never answers BuildProposal
+        nd.propose_invalid = kind == "invalid"  # proposes blocks its peers reject
+    dead = [i for i, k in faults.items() if k == "dead"]
+    meta = dict(n=n, cfg=cfg, twins=twins, dead=dead,
+                other_faults={i: k for i, k in faults.items() if k not in ("twin", "dead")})
     return sim, meta
 
 
@@ -135,4 +140,5 @@ def run_seed(seed: int, *, trace=None, wal_factory=None) -> RunResult:
     return RunResult(seed, meta["n"], [nd.head.height for nd in sim.nodes], sim.now - healed,
                      sim.messages_sent,
                      [f"view={views}", f"restarts={restarts}", f"syncs={sim.syncs}",
-                      f"twins={meta['twins']}", f"dead={meta['dead']}"])
+                      f"twins={meta['twins']}", f"dead={meta['dead']}",
+                      f"other={meta['other_faults']}"])

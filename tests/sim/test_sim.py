@@ -16,7 +16,7 @@ from chainnode.consensus.viewchange import NewViewPlan, plan_new_view
 from chainnode.store.wal import ConsensusWAL
 
 from .harness import LinkPolicy, SafetyViolation, Simulation
-from .scenarios import build, run_seed
+from .scenarios import LivenessFailure, build, run_seed
 
 SEEDS = range(200)
 
@@ -118,3 +118,21 @@ def test_sim_catches_send_before_persist(monkeypatch) -> None:
 
     monkeypatch.setattr(node_mod.ConsensusCore, "_send", careless_send)
     assert _first_failure(range(60)) is not None
+
+
+def test_sim_catches_view_changes_that_are_never_resent(monkeypatch) -> None:
+    """Without byte-identical VIEW-CHANGE resends, links that lost them never line views
+    up again: the liveness bound after healing must then fail."""
+    real = node_mod.ConsensusCore._on_timer
+
+    def quiet(self, token):
+        if (self.st.waiting_new_view and token == self._timer_token
+                and self.vcs.support(self.view) < self.cfg.quorum):
+            self._arm()  # wait again, but stay silent
+            return
+        real(self, token)
+
+    monkeypatch.setattr(node_mod.ConsensusCore, "_on_timer", quiet)
+    with pytest.raises(LivenessFailure):
+        for seed in range(30):
+            run_seed(seed)
