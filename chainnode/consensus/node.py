@@ -566,6 +566,8 @@ class ConsensusCore:
                 self._arm()
             return
         self._check_peers_ahead(1)
+        if self._committing is not None:
+            self._catch_up(self.height)  # the shell could not commit it: fetch it certified
         self._start_view_change(self.view + 1)
 
     def _new_view_number(self, view: int) -> None:

@@ -437,3 +437,19 @@ def test_commit_certificate_for_the_block_in_flight_commits_directly():
     acts = d.recv(d.view_change(1, 2, committed=(1, cert)))
     (cb,) = of(acts, CommitBlock)
     assert cb.certificate == cert and of(acts, CatchUp) == []
+
+
+def test_commit_the_shell_never_confirms_is_fetched_by_sync_on_timeout():
+    d = Driver(n=4, me=1)
+    d.feed(Start())
+    a, body = block(1)
+    acts = d.recv(d.pre_prepare(0, 1, body))
+    acts = d.feed(BlockValidated(1, 0, a, True))
+    for i in (0, 2):
+        acts = d.recv(d.prepare(0, 1, a, i))
+    for i in (0, 2):
+        acts = d.recv(d.commit(0, 1, a, i))
+    assert of(acts, CommitBlock)
+    acts = d.feed(TimerFired(d.core._timer_token))  # no BlockCommitted came back
+    assert of(acts, CatchUp) == [CatchUp(1)]
+    assert sent(acts, ViewChange)
