@@ -16,15 +16,19 @@ from chainnode.consensus.viewchange import NewViewPlan, plan_new_view
 from chainnode.store.wal import ConsensusWAL
 
 from .harness import LinkPolicy, SafetyViolation, Simulation
-from .scenarios import LivenessFailure, build, run_seed
+from .scenarios import LivenessFailure, build, recovery_bound_ms, run_seed
 
 SEEDS = range(200)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_seed(seed: int) -> None:
-    res = run_seed(seed)
-    assert res.recovery_ms is not None
+    try:
+        res = run_seed(seed)
+    except AssertionError as exc:
+        raise AssertionError(f"seed {seed} failed; replay it with "
+                             f"`python -m tests.sim.run --seed {seed} --trace`: {exc}") from exc
+    assert res.recovery_ms <= recovery_bound_ms(build(seed)[1]["cfg"]["max_timeout_ms"])
 
 
 def test_same_seed_same_run() -> None:
