@@ -183,7 +183,7 @@ class ConsensusCore:
     def _work_expected(self) -> bool:
         return (self.st.waiting_new_view or self._accepted is not None
                 or self._committing is not None or self.txs_pending or self.cfg.empty_blocks
-                or self._others_working)
+                or len(self._workers) >= self.cfg.weak_quorum)
 
     def _refresh_timer(self) -> None:
         if not self.cfg.is_validator:
@@ -214,7 +214,9 @@ class ConsensusCore:
         self._committing: bytes | None = None
         self._committing_cert: CommitCertificate | None = None
         self._proposing = False
-        self._others_working = False
+        # Peers seen proposing or voting at our height or above: f+1 of them (so one is
+        # honest) mean the network expects progress from us even if our mempool is empty.
+        self._workers: set[int] = set()
 
     def _reset_view_scratch(self) -> None:
         """Forget what only mattered for the previous view."""
@@ -326,7 +328,7 @@ class ConsensusCore:
         if pp.sender != self.cfg.leader(pp.view, pp.height) or not self.checker.signed(pp):
             return
         self._note_height(pp.sender, pp.height)
-        self._others_working = True
+        self._workers.add(pp.sender)
         if (pp.view > self.view or self.st.waiting_new_view or pp.height > h
                 or self._committing is not None):
             self.future.add(pp)
@@ -390,7 +392,7 @@ class ConsensusCore:
         if not self.checker.signed(vote):
             return
         self._note_height(vote.sender, vote.height)
-        self._others_working = True
+        self._workers.add(vote.sender)
         if not self.log.add(vote):
             return
         if vote.height == h:

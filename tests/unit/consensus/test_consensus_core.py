@@ -453,3 +453,11 @@ def test_commit_the_shell_never_confirms_is_fetched_by_sync_on_timeout():
     acts = d.feed(TimerFired(d.core._timer_token))  # no BlockCommitted came back
     assert of(acts, CatchUp) == [CatchUp(1)]
     assert sent(acts, ViewChange)
+
+
+def test_one_peer_cannot_make_an_idle_node_time_out():
+    d = Driver(n=4, me=1)
+    d.feed(Start())
+    x, _ = block(1, tag="bogus")
+    assert of(d.recv(d.prepare(0, 1, x, 3)), SetTimer) == []  # a lone vote: still idle
+    assert of(d.recv(d.prepare(0, 1, x, 2)), SetTimer)  # f+1 peers are at work: expect it
