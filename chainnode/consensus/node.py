@@ -337,9 +337,7 @@ class ConsensusCore:
 
     def _accept(self, pp: PrePrepare) -> None:
         """Take the (verified) proposal for the current view and height."""
-        st = self.st
-        if (st.new_view_choice is not None and st.new_view_base is not None
-                and pp.height == st.new_view_base + 1 and pp.block_hash != st.new_view_choice):
+        if self._obliged() and pp.block_hash != self.st.new_view_choice:
             return  # the NEW-VIEW obliged this height to re-propose another block
         if self._accepted is not None:
             return  # a duplicate, or an equivocating leader: the first proposal stands
@@ -357,6 +355,7 @@ class ConsensusCore:
         """Ask the shell about `body`, once per (view, hash) at a time."""
         if (view, block_hash) not in self._validating:
             self._validating[(view, block_hash)] = body
+            _cap(self._validating)
             self._out.append(ValidateBlock(self.height, view, block_hash, body))
 
     def _help(self, pp: PrePrepare) -> None:
@@ -408,9 +407,10 @@ class ConsensusCore:
     def _check_prepared(self) -> None:
         pp, h = self._accepted, self.height
         if (pp is None or self.st.waiting_new_view or self._valid.get(pp.block_hash) != pp.block
-                or not self.cfg.is_validator
-                or ("commit", pp.view, h) in self.st.votes
-                or ("prepare", pp.view, h) not in self.st.votes):
+                or not self.cfg.is_validator or ("commit", pp.view, h) in self.st.votes):
+            return
+        own = self.st.votes.get(("prepare", pp.view, h))
+        if own is None or own.block_hash != pp.block_hash:
             return
         if self.log.count("prepare", pp.view, h, pp.block_hash) < self.cfg.quorum:
             return
