@@ -60,7 +60,7 @@ from chainnode.consensus.viewchange import (
 from chainnode.core.certificate import CommitCertificate
 from chainnode.crypto.hashing import sm3
 
-MAX_FORWARDS = 3  # NEW-VIEW copies sent to one lagging peer per view
+MAX_FORWARDS = 3  # copies of one piece of help (NEW-VIEW, head certificate) per peer
 MAX_BODIES = 16  # block bodies / verdicts remembered for the height in flight
 
 
@@ -104,7 +104,7 @@ class ConsensusCore:
         self._timer_token = 0
         self._timer_armed = False
         self._attempt = 0
-        self._forwarded: dict[int, tuple[int, int]] = {}
+        self._helped: dict[tuple[int, str], tuple[int, int]] = {}  # (peer, what) -> (at, count)
         self._out: list[Action] = []
         self._reset_round()
         self._reset_view_scratch()
@@ -566,6 +566,7 @@ class ConsensusCore:
                 if vc is not None:
                     self._send(vc)  # links may have dropped it: byte-identical resend
                 self._arm()
+                self._check_peers_ahead(1)
             return
         self._check_peers_ahead(1)
         if self._committing is not None:
@@ -608,6 +609,8 @@ class ConsensusCore:
         if not self.checker.signed(vc):
             return
         self.vcs.note(vc.sender, vc.view)
+        if vc.committed_height < self.committed_height:
+            self._send_head_certificate(vc.sender)
         cert = vc.committed_cert
         if cert is not None and vc.committed_height > self.committed_height:
             if self.checker.committed(cert):
@@ -625,17 +628,31 @@ class ConsensusCore:
         if not self._maybe_join() and vc.view == self.view:
             self._try_new_view()
 
+    def _may_help(self, peer: int, what: str, at: int) -> bool:
+        """Rate limit for unsolicited help: MAX_FORWARDS times per peer and view/height."""
+        if not self.cfg.is_validator:
+            return False
+        last, count = self._helped.get((peer, what), (at, 0))
+        count = count if last == at else 0
+        if count >= MAX_FORWARDS:
+            return False
+        self._helped[(peer, what)] = (at, count + 1)
+        return True
+
     def _forward_new_view(self, to: int) -> None:
         """A peer is still asking for a view we are already in: show it the NEW-VIEW."""
         nv = self.st.new_view
-        if nv is None or nv.view != self.view or not self.cfg.is_validator:
-            return
-        view, count = self._forwarded.get(to, (self.view, 0))
-        if view != self.view:
-            count = 0
-        if count < MAX_FORWARDS:
-            self._forwarded[to] = (self.view, count + 1)
+        if nv is not None and nv.view == self.view and self._may_help(to, "nv", self.view):
             self._send(nv, to)
+
+    def _send_head_certificate(self, to: int) -> None:
+        """A peer's VIEW-CHANGE shows it behind our head: send it the COMMITs of our head's
+        certificate (each signed by its own validator), which make it catch up."""
+        cert = self.committed_cert
+        if cert is None or not self._may_help(to, "cert", cert.height):
+            return
+        for index, sig in cert.signatures:
+            self._send(Commit(cert.view, cert.height, cert.block_hash, index, sig), to)
 
     def _try_new_view(self) -> None:
         """As the new view's leader, send NEW-VIEW once 2f+1 VIEW-CHANGEs are in."""

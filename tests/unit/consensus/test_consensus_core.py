@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from cons_util import CHAIN, Driver, block, of, sent
 
+from chainnode import codec
 from chainnode.consensus import (
     BlockCommitted,
     BlockValidated,
@@ -26,6 +27,7 @@ from chainnode.consensus import (
     TransactionsPending,
     ValidateBlock,
     ViewChange,
+    encode_message,
 )
 from chainnode.consensus.config import ConsensusConfig
 
@@ -461,3 +463,26 @@ def test_one_peer_cannot_make_an_idle_node_time_out():
     x, _ = block(1, tag="bogus")
     assert of(d.recv(d.prepare(0, 1, x, 3)), SetTimer) == []  # a lone vote: still idle
     assert of(d.recv(d.prepare(0, 1, x, 2)), SetTimer)  # f+1 peers are at work: expect it
+
+
+def test_peer_behind_our_head_gets_the_head_certificate():
+    a, _ = block(1)
+    helper = Driver(n=4, me=1)
+    cert = helper.commit_cert(0, 1, a, [0, 1, 2])
+    helper = Driver(n=4, me=1, keys=helper.keys, committed=(1, a, cert))
+    helper.wal.apply([(b"vote/" + codec.encode(["commit", 0, 1]),
+                       encode_message(helper.commit(0, 1, a, 1)))])  # 1 signed it, durably
+    helper = Driver(n=4, me=1, keys=helper.keys, committed=(1, a, cert), wal=helper.wal)
+    helper.feed(Start())
+    acts = helper.recv(helper.view_change(1, 3))  # 3 still shows height 0
+    forwarded = sent(acts, Commit)
+    assert [(c.sender, c.height, c.block_hash) for c in forwarded] == [(0, 1, a), (1, 1, a),
+                                                                       (2, 1, a)]
+    # ... and those COMMITs are enough for the laggard (here: validator 3) to catch up
+    lag = Driver(n=4, me=3, keys=helper.keys)
+    lag.feed(Start())
+    acts = [x for c in forwarded for x in lag.recv(c)]
+    assert of(acts, CatchUp) == [CatchUp(1)]
+    for _ in range(5):
+        helper.recv(helper.view_change(1, 3))
+    assert sent(helper.recv(helper.view_change(1, 3))) == []  # rate-limited
