@@ -227,3 +227,4 @@ class ConsensusDriver:
             cert = node.db.certificate(h)
             self._executed.clear()
             self.post(E.SyncedTo(h, node.chain.head.block_hash, cert))
+            self.post(E.TransactionsPending(len(node.mempool) > 0))

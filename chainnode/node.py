@@ -325,9 +325,12 @@ class Node:
             log.exception("sync round failed")
             return
         if h > before and self.consensus is not None:
-            from chainnode.consensus.events import SyncedTo
+            from chainnode.consensus.events import SyncedTo, TransactionsPending
 
             self.consensus.post(SyncedTo(h, self.chain.head.block_hash, self.db.certificate(h)))
+            # synced blocks emptied the pool of what they carried: the core must not keep
+            # expecting work (and time the leader out) for transactions that are committed
+            self.consensus.post(TransactionsPending(len(self.mempool) > 0))
 
     async def _sync_loop(self) -> None:
         """Observers follow by polling; validators use it as a safety net when idle."""
