@@ -25,19 +25,18 @@ class VoteLog:
     """
 
     def __init__(self) -> None:
-        self._first: dict[tuple[str, int, int, int], bytes] = {}
+        self._voted: set[tuple[str, int, int, int]] = set()  # (kind, view, height, sender)
         self._buckets: dict[VoteKey, dict[int, bytes]] = {}
 
     def __len__(self) -> int:
-        return len(self._first)
+        return len(self._voted)
 
     def add(self, vote: Vote) -> bool:
         """Record `vote`; False if it is a duplicate or conflicts with the sender's first."""
         slot = (vote.KIND, vote.view, vote.height, vote.sender)
-        first = self._first.get(slot)
-        if first is not None:
+        if slot in self._voted:
             return False
-        self._first[slot] = vote.block_hash
+        self._voted.add(slot)
         key = (vote.KIND, vote.view, vote.height, vote.block_hash)
         self._buckets.setdefault(key, {})[vote.sender] = vote.signature
         return True
@@ -64,7 +63,7 @@ class VoteLog:
         def keep(kind: str, view: int, height: int) -> bool:
             return height >= min_height and (view >= min_view or kind == Commit.KIND)
 
-        self._first = {s: h for s, h in self._first.items() if keep(s[0], s[1], s[2])}
+        self._voted = {s for s in self._voted if keep(s[0], s[1], s[2])}
         self._buckets = {k: v for k, v in self._buckets.items() if keep(k[0], k[1], k[2])}
 
 
