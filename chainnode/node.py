@@ -31,6 +31,8 @@ from chainnode.store.db import ChainDB
 log = logging.getLogger("chainnode.node")
 
 MAX_FORWARDED_IN_FLIGHT = 8192  # forwarded txs being admitted at once
+FORWARD_ON_CONNECT_TXS = 1024  # pending txs handed to a validator when it connects
+FORWARD_ON_CONNECT_BYTES = 8 * 1024 * 1024
 
 
 class Metrics:
@@ -313,9 +315,27 @@ class Node:
             if exc.code in ("TX_MALFORMED", "TX_BAD_SIGNATURE", "TX_WRONG_CHAIN"):
                 self._report(peer, f"forwarded an invalid tx: {exc.code}")
 
-    def _on_peer_connect(self, peer: bytes, *args) -> None:
+    def _on_peer_connect(self, peer: bytes, role: str = "", *args) -> None:
+        loop = asyncio.get_running_loop()
+        if role == "validator" and self.net is not None and len(self.mempool):
+            loop.create_task(self._forward_pending(peer))
         if self.sync is not None:
-            asyncio.get_running_loop().create_task(self._sync_and_tell())
+            loop.create_task(self._sync_and_tell())
+
+    async def _forward_pending(self, peer: bytes) -> None:
+        """A validator (re)connected: hand it our pending transactions, oldest first.
+
+        `submit` forwards a transaction once, to the validators linked at that moment; one
+        admitted while the links were down (a node just started, a validator restarting)
+        would otherwise stay in this pool only, never proposed by another leader. Bounded so
+        the burst cannot overflow the peer's send queue; the peer drops duplicates quietly.
+        """
+        budget = FORWARD_ON_CONNECT_BYTES
+        for tx in self.mempool.pending()[:FORWARD_ON_CONNECT_TXS]:
+            raw = tx.encode()
+            budget -= len(raw)
+            if budget < 0 or self.net is None or not await self.net.send(peer, "tx", raw):
+                break
 
     async def _sync_and_tell(self) -> None:
         before = self.chain.head.height
