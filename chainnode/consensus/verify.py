@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from chainnode.consensus.messages import Message, NewView, PreparedCertificate, ViewChange
 from chainnode.core.certificate import CommitCertificate, vote_payload
+from chainnode.crypto.hashing import sm3
 
 Sign = Callable[[str, bytes], bytes]
 Verify = Callable[[int, str, bytes, bytes], bool]
@@ -55,12 +56,12 @@ class Checker:
         self.chain_id = chain_id
         self._verify = verify
         self._need = n - (n - 1) // 3
-        self._ok: OrderedDict[SignatureCheck, None] = OrderedDict()
+        self._ok: OrderedDict[tuple[int, str, bytes, bytes], None] = OrderedDict()
 
     def _check(self, index: int, domain: str, payload: bytes, signature: bytes) -> bool:
         if not 0 <= index < self.n:
             return False
-        key = (index, domain, payload, signature)
+        key = (index, domain, sm3(payload), signature)  # a digest: NEW-VIEW payloads are big
         if key in self._ok:
             return True
         if not self._verify(index, domain, payload, signature):
