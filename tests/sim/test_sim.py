@@ -18,7 +18,7 @@ from chainnode.store.wal import ConsensusWAL
 from .harness import LinkPolicy, SafetyViolation, Simulation
 from .scenarios import LivenessFailure, build, recovery_bound_ms, run_seed
 
-SEEDS = range(200)
+SEEDS = range(300)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -41,7 +41,7 @@ def test_same_seed_same_run() -> None:
 
 
 def test_seed_mix_covers_the_faults() -> None:
-    """The 200 CI seeds include twins, permanent crashes, n=1 and n=7 clusters."""
+    """The CI seeds include twins, permanent crashes, n=1 and n=7 clusters."""
     metas = [build(s)[1] for s in SEEDS]
     assert sum(1 for m in metas if m["twins"]) >= 20
     assert sum(1 for m in metas if m["dead"]) >= 20
