@@ -7,11 +7,14 @@ the current round (with its block, to commit it after a restart) and the NEW-VIE
 the current view. Changes are collected as dirty records and handed to the shell as one
 Persist action, which the core always emits before any Send that relies on it.
 
+The prepared block is usually the accepted one: the prepared record then stores None for the
+body and points at the accepted record, so a block is written once, not twice, per round.
+
 Records are key/value pairs under the WAL's prefix (see chainnode.store.wal):
 
   b"meta"                         [view, waiting_new_view, new_view_base, new_view_choice]
   b"vote/" + [kind, view, height] the signed message, exactly as sent
-  b"prepared"                     [prepared certificate, block]
+  b"prepared"                     [prepared certificate, block or None]
   b"accepted"                     the accepted PRE-PREPARE
   b"new-view"                     the NEW-VIEW of the current view
 """
@@ -66,6 +69,7 @@ class PersistedState:
         self.votes: dict[VoteSlot, Message] = {}
         self.prepared: PreparedCertificate | None = None
         self.prepared_block: bytes | None = None
+        self._prepared_by_ref = False  # the prepared record relies on the accepted record
         self.accepted: PrePrepare | None = None
         self.new_view: NewView | None = None
         self._puts: dict[bytes, bytes] = {}
@@ -92,10 +96,12 @@ class PersistedState:
                 st.votes[vote_slot(msg)] = msg
             elif key == PREPARED:
                 w = codec.decode(value)
-                if not (isinstance(w, list) and len(w) == 2 and type(w[1]) is bytes):
+                if not (isinstance(w, list) and len(w) == 2
+                        and (w[1] is None or type(w[1]) is bytes)):
                     raise ValueError("corrupt prepared record")
                 st.prepared = PreparedCertificate.from_wire(w[0])
                 st.prepared_block = w[1]
+                st._prepared_by_ref = w[1] is None
             elif key == ACCEPTED:
                 msg = decode_message(value)
                 if not isinstance(msg, PrePrepare):
@@ -108,6 +114,11 @@ class PersistedState:
                 st.new_view = msg
             else:
                 raise ValueError(f"unknown consensus WAL record {key!r}")
+        if st._prepared_by_ref:
+            acc = st.accepted
+            if acc is None or acc.block_hash != st.prepared.block_hash:
+                raise ValueError("prepared record points at a missing accepted block")
+            st.prepared_block = acc.block
         return st
 
     # -- mutation --------------------------------------------------------------------------
@@ -122,14 +133,22 @@ class PersistedState:
 
     def set_prepared(self, cert: PreparedCertificate | None, block: bytes | None) -> None:
         self.prepared, self.prepared_block = cert, block
+        acc = self.accepted
+        self._prepared_by_ref = (cert is not None and acc is not None
+                                 and acc.block_hash == cert.block_hash and acc.block == block)
         if cert is None:
             self._delete(PREPARED)
         else:
-            self._put(PREPARED, codec.encode([cert.to_wire(), block]))
+            self._put(PREPARED, codec.encode([cert.to_wire(),
+                                              None if self._prepared_by_ref else block]))
 
     def set_accepted(self, pp: PrePrepare | None) -> None:
         if pp == self.accepted:
             return
+        if self._prepared_by_ref and self.prepared is not None:
+            # the body the prepared record points at is going: store it there instead
+            self._prepared_by_ref = False
+            self._put(PREPARED, codec.encode([self.prepared.to_wire(), self.prepared_block]))
         self.accepted = pp
         if pp is None:
             self._delete(ACCEPTED)

@@ -486,3 +486,21 @@ def test_peer_behind_our_head_gets_the_head_certificate():
     for _ in range(5):
         helper.recv(helper.view_change(1, 3))
     assert sent(helper.recv(helper.view_change(1, 3))) == []  # rate-limited
+
+
+def test_prepared_block_is_written_once_and_survives_a_new_proposal():
+    from chainnode.consensus.state import PREPARED, PersistedState
+    d = Driver()
+    st = PersistedState()
+    a, body_a = block(1, tag="a")
+    b, body_b = block(1, tag="b")
+    st.set_accepted(d.pre_prepare(0, 1, body_a))
+    st.set_prepared(d.prepared_cert(0, 1, a, [0, 1, 2]), body_a)
+    records = dict(st.take_persist().puts)
+    assert body_a not in records[PREPARED]  # points at the accepted record instead
+    assert PersistedState.load(records).prepared_block == body_a
+    st.set_accepted(d.pre_prepare(1, 1, body_b))  # a later view proposes another block
+    records.update(st.take_persist().puts)
+    assert body_a in records[PREPARED]
+    loaded = PersistedState.load(records)
+    assert loaded.prepared_block == body_a and loaded.accepted.block == body_b
