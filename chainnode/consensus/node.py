@@ -99,6 +99,7 @@ class ConsensusCore:
         self.future = FutureBuffer(config.buffer_per_sender, config.buffer_bytes_per_sender)
         self.vcs = ViewChangeTracker(config.n, config.weak_quorum, config.quorum)
         self.peer_height: dict[int, int] = {}
+        self.peer_view: dict[int, int] = {}  # highest view each peer was seen working in
         self._committed_block: bytes | None = None  # body of the last CommitBlock we made
         self._catchup = committed_height
         self._timer_token = 0
@@ -220,6 +221,7 @@ class ConsensusCore:
 
     def _reset_view_scratch(self) -> None:
         """Forget what only mattered for the previous view."""
+        self._asked_for_view = False
         self._accepted = None
         self._proposing = False
         self._bad_attachments: set[int] = set()
@@ -299,6 +301,26 @@ class ConsensusCore:
             self.peer_height[sender] = height
             self._check_peers_ahead(2)
 
+    def _note_view(self, sender: int, view: int) -> None:
+        """If f+1 peers work in views above ours (so one honest peer is there), ask for the
+        view now instead of after a timeout: a VIEW-CHANGE below a peer's view makes it
+        forward its NEW-VIEW. This is how a node that was away or syncing rejoins."""
+        if view <= self.peer_view.get(sender, -1):
+            return
+        self.peer_view[sender] = view
+        if (not self.cfg.is_validator or self._asked_for_view or view <= self.view
+                or sum(1 for v in self.peer_view.values() if v > self.view)
+                < self.cfg.weak_quorum):
+            return
+        if self.st.waiting_new_view:
+            self._asked_for_view = True
+            vc = self.st.votes.get(("view-change", self.view, 0))
+            if vc is not None:
+                self._send(vc)
+        else:
+            self._start_view_change(self.view + 1)
+        self._asked_for_view = True
+
     def _check_peers_ahead(self, margin: int) -> None:
         """If f+1 peers work `margin` or more heights past what we committed, the network
         is ahead of us (one of them is honest) and the sync layer should fetch blocks.
@@ -328,6 +350,7 @@ class ConsensusCore:
         if pp.sender != self.cfg.leader(pp.view, pp.height) or not self.checker.signed(pp):
             return
         self._note_height(pp.sender, pp.height)
+        self._note_view(pp.sender, pp.view)
         self._workers.add(pp.sender)
         if (pp.view > self.view or self.st.waiting_new_view or pp.height > h
                 or self._committing is not None):
@@ -391,6 +414,7 @@ class ConsensusCore:
         if not self.checker.signed(vote):
             return
         self._note_height(vote.sender, vote.height)
+        self._note_view(vote.sender, vote.view)
         self._workers.add(vote.sender)
         if not self.log.add(vote):
             return
