@@ -581,7 +581,8 @@ class ConsensusCore:
         if token != self._timer_token or not self._timer_armed:
             return
         self._timer_armed = False
-        self._catchup = self.committed_height  # let a failed sync be asked for again
+        self._catchup = self.committed_height  # let a failed sync be asked for again...
+        self._check_committed()  # ...if we still hold a quorum's COMMITs for a missing body
         if self.st.waiting_new_view:
             if self.vcs.support(self.view) >= self.cfg.quorum:
                 self._start_view_change(self.view + 1)  # that view formed; its leader failed

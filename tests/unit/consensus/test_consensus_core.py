@@ -517,3 +517,16 @@ def test_node_behind_in_view_asks_for_it_when_f_plus_one_peers_work_there():
     nv = d.new_view(3, [d.view_change(3, i) for i in (0, 2, 3)], None, 3)
     d.recv(nv)
     assert d.core.view == 3 and not d.core.in_view_change
+
+
+def test_catch_up_is_asked_again_on_timeout_while_the_evidence_stands():
+    d = Driver(n=4, me=1)
+    d.feed(Start())
+    a, _ = block(1)
+    acts = []
+    for i in (0, 2, 3):  # a quorum committed a block we never received
+        acts += d.recv(d.commit(0, 1, a, i))
+    assert of(acts, CatchUp) == [CatchUp(1)]
+    assert of(d.recv(d.commit(0, 1, a, 0)), CatchUp) == []  # no duplicate request
+    acts = d.feed(TimerFired(d.core._timer_token))  # that sync found nothing: ask again
+    assert of(acts, CatchUp) == [CatchUp(1)]
