@@ -160,19 +160,23 @@ class ConsensusDriver:
     async def _build(self, height: int, view: int) -> None:
         node = self.node
         g = node.genesis
-        while not g.param("empty_blocks"):
+        interval = g.param("block_interval_ms")
+        while True:
+            while not g.param("empty_blocks"):
+                if node.chain.head.height + 1 != height:
+                    return
+                if len(node.mempool):
+                    break
+                await node.mempool.wait_nonempty()
+            if interval:
+                await asyncio.sleep(interval / 1000)
+            txs = node.mempool.take(g.param("max_block_txs"), g.param("max_block_bytes"),
+                                    g.param("block_gas_limit"))
             if node.chain.head.height + 1 != height:
                 return
-            if len(node.mempool):
+            if txs or g.param("empty_blocks"):
                 break
-            await node.mempool.wait_nonempty()
-        interval = g.param("block_interval_ms")
-        if interval:
-            await asyncio.sleep(interval / 1000)
-        txs = node.mempool.take(g.param("max_block_txs"), g.param("max_block_bytes"),
-                                g.param("block_gas_limit"))
-        if node.chain.head.height + 1 != height:
-            return
+            # everything taken had expired (take() dropped it): wait for real work again
         try:
             ex = await node.run_exec(node.chain.build, txs, view, node.index)
         except InvalidBlock as exc:

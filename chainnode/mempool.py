@@ -146,6 +146,15 @@ class Mempool:
             self._drop(h)
         return out
 
+    def evict_expired(self) -> int:
+        """Drop what can no longer commit (every node, not only the leader, after each commit):
+        a stale tx would keep the view timer running on a node that never leads."""
+        head = self.head_height()
+        stale = [h for h, tx in self._txs.items() if tx.expires_at <= head]
+        for h in stale:
+            self._drop(h)
+        return len(stale)
+
     def remove(self, tx_hashes) -> None:
         for h in tx_hashes:
             self._drop(h)

@@ -379,6 +379,9 @@ class Node:
     def after_commit(self, ex: Executed) -> None:
         block = ex.block
         self.mempool.remove(tx.hash for tx in block.txs)
+        expired = self.mempool.evict_expired()
+        if expired:
+            log.info("dropped %d expired transactions from the mempool", expired)
         self.metrics.blocks_committed += 1
         self.metrics.txs_committed += len(block.txs)
         self.metrics.txs_failed += sum(1 for r in ex.outcome.receipts if not r.ok)

@@ -266,3 +266,26 @@ def test_verified_set_is_bounded(env):
         mp.mark_verified(h)
     assert sum(mp.was_verified(h) for h in hashes) == 8  # 4 * max_txs
     assert mp.was_verified(hashes[-1]) and not mp.was_verified(hashes[0])
+
+
+async def test_evict_expired_drops_only_what_can_no_longer_commit(tmp_path):
+    """Every node evicts expired txs after a commit (not only the leader inside take())."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chainnode.core.tx import build_tx
+    from chainnode.crypto.sm2 import PrivateKey
+    from chainnode.mempool import Mempool
+
+    head = [10]
+    key = PrivateKey.generate()
+    with ThreadPoolExecutor(2) as pool:
+        mp = Mempool(chain_id="c", verify_pool=pool, head_height=lambda: head[0],
+                     is_committed=lambda h: False, is_member=lambda a: True)
+        soon = build_tx(key, "c", "system", "sys.members", "get", {}, expires_at=12)
+        later = build_tx(key, "c", "system", "sys.members", "get", {}, expires_at=50)
+        await mp.add(soon)
+        await mp.add(later)
+        assert mp.evict_expired() == 0 and len(mp) == 2
+        head[0] = 12  # a block at height 12 committed: `soon` can never be included now
+        assert mp.evict_expired() == 1
+        assert soon.hash not in mp and later.hash in mp
