@@ -50,7 +50,7 @@ FAST_PARAMS = {"view_timeout_ms": 1000, "max_view_timeout_ms": 4000}
 
 
 # -- ports and polling
-def free_base_port(span: int, tries: int = 500) -> int:
+def free_base_port(span: int = 2, tries: int = 500) -> int:
     """A base port such that base..base+span-1 can all be bound on 127.0.0.1 right now.
 
     Chosen below the kernel's ephemeral range (32768+) so outgoing connections never take

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cluster import free_base_port, wait_until  # noqa: F401 - re-exported to test modules
 
 from chainnode.client import Client
 from chainnode.core.genesis import Genesis
@@ -50,47 +49,6 @@ def _failed(request: pytest.FixtureRequest) -> bool:
 
 
 # -- ports
-def free_base_port(span: int = 2, tries: int = 500) -> int:
-    """A base port such that base..base+span-1 can all be bound on 127.0.0.1 right now.
-
-    Chosen below the ephemeral range (32768+) so outgoing connections never take them."""
-    rng = random.Random()
-    for _ in range(tries):
-        base = rng.randrange(20_000, 32_000 - span)
-        socks = []
-        try:
-            for p in range(base, base + span):
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range found")
-
-
-# -- polling
-def wait_until(cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.05):
-    """Poll `cond` until it returns a truthy value; fail with `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    last_exc: Exception | None = None
-    while True:
-        try:
-            v = cond()
-            if v:
-                return v
-        except Exception as exc:  # noqa: BLE001 - keep polling, report the last error
-            last_exc = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}"
-                                 + (f" (last error: {last_exc!r})" if last_exc else ""))
-        time.sleep(interval)
-
-
-# -- raw HTTP (for bodies the SDK would never send)
 def http(method: str, url: str, body: bytes | None = None,
          ctype: str = "application/msgpack", timeout: float = 30.0) -> tuple[int, Any]:
     """(status, parsed JSON or text). Never raises for HTTP error statuses."""
