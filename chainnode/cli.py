@@ -60,7 +60,7 @@ def cmd_testnet(a) -> int:
     root = Path(a.dir)
     if a.action == "init":
         g = testnet.init(root, a.nodes, a.observers, a.chain_id, a.base_port,
-                         accounts=a.accounts)
+                         accounts=a.accounts, params=_genesis_params(a.param))
         print(f"testnet {g.chain_id}: {a.nodes} validators, {a.observers} observers in {root}")
         for n in testnet.manifest(root)["nodes"]:
             print(f"  {n['name']}: rpc {n['rpc']} p2p {n['p2p']}")
@@ -77,6 +77,27 @@ def cmd_testnet(a) -> int:
 
 
 PINNED_HASHSEED = "0"
+
+
+def _genesis_params(items: list[str]) -> dict:
+    from chainnode.core.genesis import DEFAULT_PARAMS
+
+    out: dict = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or key not in DEFAULT_PARAMS:
+            raise SystemExit(f"error: --param wants KEY=VALUE with KEY one of "
+                             f"{', '.join(sorted(DEFAULT_PARAMS))}; got {item!r}")
+        if type(DEFAULT_PARAMS[key]) is bool:
+            if text not in ("true", "false"):
+                raise SystemExit(f"error: --param {key} takes true or false")
+            out[key] = text == "true"
+        else:
+            try:
+                out[key] = int(text)
+            except ValueError:
+                raise SystemExit(f"error: --param {key} takes an integer") from None
+    return out
 
 
 def cmd_start(a) -> int:
@@ -171,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--chain-id", default="chainnode-local")
     t.add_argument("--base-port", type=int, default=26600)
     t.add_argument("--timeout", type=float, default=60.0)
+    t.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="genesis parameter for init, e.g. view_timeout_ms=1000 (repeatable)")
     t.set_defaults(fn=cmd_testnet)
 
     s = sub.add_parser("start", help="run a node in the foreground")

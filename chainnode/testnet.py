@@ -42,7 +42,10 @@ def init(root: Path, nodes: int, observers: int = 0, chain_id: str = "chainnode-
     for i, k in enumerate(keys):  # node keys are members: observers authenticate as members
         members.append(Member(address_of(k.public_key), ("member",), f"node{i}"))
     validators = tuple(Validator(f"node{i}", k.public_key.raw) for i, k in enumerate(keys[:nodes]))
-    p = {k: v for k, v in (params or {}).items() if k in DEFAULT_PARAMS}
+    unknown = sorted(set(params or {}) - set(DEFAULT_PARAMS))
+    if unknown:
+        raise ValueError(f"unknown genesis params {unknown}")
+    p = dict(params or {})
     genesis = Genesis(chain_id, timestamp_ms if timestamp_ms is not None
                       else int(time.time() * 1000), validators, tuple(members), p)
     genesis.save(root / "genesis.json")

@@ -253,7 +253,8 @@ class SingleNode:
 
 
 def init_single_node(root: Path, group: ProcessGroup, start: bool = True,
-                     chain_id: str = "chainnode-test", attempts: int = 3) -> SingleNode:
+                     chain_id: str = "chainnode-test", attempts: int = 3,
+                     params: dict | None = None) -> SingleNode:
     """`chainnode testnet init --nodes 1` into `root` and (optionally) start the node.
 
     A port found free can be taken by someone else before the node binds it; then the testnet
@@ -261,8 +262,9 @@ def init_single_node(root: Path, group: ProcessGroup, start: bool = True,
     for attempt in range(attempts):
         where = root if attempt == 0 else root.with_name(f"{root.name}-retry{attempt}")
         base = free_base_port(2)
+        extra = [f"--param={k}={str(v).lower()}" for k, v in (params or {}).items()]
         run_cli("testnet", "init", "--nodes", "1", "--dir", str(where), "--base-port",
-                str(base), "--chain-id", chain_id)
+                str(base), "--chain-id", chain_id, *extra)
         manifest = json.loads((where / "testnet.json").read_text())
         genesis = Genesis.load(where / "genesis.json")
         admin = load_private_key(where / "admin.key")

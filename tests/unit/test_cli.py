@@ -231,3 +231,21 @@ def test_missing_key_and_unknown_command(tmp_path, capsys):
         main(["frobnicate"])
     assert ei.value.code == 2  # argparse usage error
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_testnet_init_param_sets_genesis_params_and_rejects_unknown(tmp_path, capsys):
+    import json as _json
+
+    from chainnode.cli import main as _main
+
+    d = tmp_path / "tn"
+    assert _main(["testnet", "init", "--nodes", "1", "--dir", str(d), "--param",
+                  "view_timeout_ms=1000", "--param", "empty_blocks=true"]) == 0
+    params = _json.loads((d / "genesis.json").read_text())["params"]
+    assert params == {"empty_blocks": True, "view_timeout_ms": 1000}
+    for bad in ("nonsense=1", "view_timeout_ms=soon", "empty_blocks=maybe", "view_timeout_ms"):
+        with pytest.raises(SystemExit) as ei:
+            _main(["testnet", "init", "--nodes", "1", "--dir", str(tmp_path / "x"),
+                   "--param", bad])
+        assert "--param" in str(ei.value)
+    assert not (tmp_path / "x" / "genesis.json").exists()
