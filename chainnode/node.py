@@ -106,6 +106,8 @@ class Node:
         self.net = None
         self.sync = None
         self._admitting: set[asyncio.Task] = set()
+        self._member_cache: dict[str, bool] = {}
+        self._member_cache_height = -1
 
     @property
     def view(self) -> int:
@@ -113,7 +115,17 @@ class Node:
 
     # -- queries used by mempool / rpc
     def is_member(self, address: str) -> bool:
-        return system.member(TxState(BlockState(self.db)), address) is not None
+        """Admission check at the committed head, cached until the head moves."""
+        head = self.chain.head.height
+        if self._member_cache_height != head:
+            self._member_cache.clear()
+            self._member_cache_height = head
+        ok = self._member_cache.get(address)
+        if ok is None:
+            ok = system.member(TxState(BlockState(self.db)), address) is not None
+            if len(self._member_cache) < 100_000:
+                self._member_cache[address] = ok
+        return ok
 
     @property
     def chain_id(self) -> str:

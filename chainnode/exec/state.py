@@ -19,12 +19,19 @@ class BlockState:
     def __init__(self, base: StateReader) -> None:
         self.base = base
         self.writes: dict[tuple[str, bytes], bytes | None] = {}
+        # the committed base cannot change while a block executes (one block in flight, under
+        # the chain lock), so its reads are cached for the block's lifetime
+        self._reads: dict[tuple[str, bytes], bytes | None] = {}
 
     def state_get(self, contract: str, key: bytes) -> bytes | None:
         k = (contract, key)
         if k in self.writes:
             return self.writes[k]
-        return self.base.state_get(contract, key)
+        if k in self._reads:
+            return self._reads[k]
+        v = self.base.state_get(contract, key)
+        self._reads[k] = v
+        return v
 
     def apply(self, writes) -> None:
         for contract, key, value in writes:

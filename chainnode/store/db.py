@@ -56,7 +56,10 @@ class ChainDB:
     def __init__(self, path: str | Path) -> None:
         Path(path).mkdir(parents=True, exist_ok=True)
         self.path = Path(path)
-        self.db = plyvel.DB(str(path), create_if_missing=True)
+        # bloom filters: most point reads are misses (replay checks of new txs); a block cache
+        # and a larger write buffer for the per-block batches
+        self.db = plyvel.DB(str(path), create_if_missing=True, bloom_filter_bits=10,
+                            lru_cache_size=64 * 1024 * 1024, write_buffer_size=16 * 1024 * 1024)
         self.smt = SparseMerkleTree(self)
 
     def close(self) -> None:
