@@ -112,6 +112,16 @@ class Client:
         return self._request("POST", path, tx.encode(), "application/msgpack",
                              timeout=timeout + 10)
 
+    def submit_many(self, txs: list[Transaction], *, wait: bool = True,
+                    timeout: float = 30.0) -> list[dict]:
+        """POST /txs: one request for many transactions; per-tx results in order."""
+        from chainnode import codec as _codec
+
+        path = f"/txs?wait=commit&timeout={timeout}" if wait else "/txs"
+        body = _codec.encode([tx.encode() for tx in txs])
+        return self._request("POST", path, body, "application/msgpack",
+                             timeout=timeout + 10)["results"]
+
     def call(self, contract: str, method: str, args: dict | None = None, *,
              wait: bool = True, gas_limit: int = 5_000_000) -> dict:
         kind = "system" if contract.startswith("sys.") else "call"

@@ -72,7 +72,11 @@ def presign(admin: PrivateKey, chain_id: str, n: int, expires_at: int) -> list:
         return list(ex.map(one, range(n)))
 
 
-async def submit_all(urls: list[str], txs: list, concurrency: int) -> tuple[list[float], float]:
+async def submit_all(urls: list[str], txs: list, concurrency: int,
+                     batch: int = 1) -> tuple[list[float], float]:
+    """Closed loop: `concurrency` txs in flight, one per request or `batch` per POST /txs."""
+    if batch > 1:
+        return await _submit_batches(urls, txs, concurrency, batch)
     lat: list[float] = []
     sem = asyncio.Semaphore(concurrency)
     errors: dict[str, int] = {}
@@ -100,6 +104,40 @@ async def submit_all(urls: list[str], txs: list, concurrency: int) -> tuple[list
     return lat, elapsed
 
 
+async def _submit_batches(urls: list[str], txs: list, concurrency: int,
+                          batch: int) -> tuple[list[float], float]:
+    from chainnode import codec
+
+    lat: list[float] = []
+    errors: dict[str, int] = {}
+    groups = [txs[i:i + batch] for i in range(0, len(txs), batch)]
+    sem = asyncio.Semaphore(max(1, concurrency // batch))
+
+    async def one(i: int, session: aiohttp.ClientSession, group: list) -> None:
+        async with sem:
+            t0 = time.perf_counter()
+            url = urls[i % len(urls)] + "/txs?wait=commit&timeout=120"
+            body = codec.encode([tx.encode() for tx in group])
+            async with session.post(url, data=body,
+                                    headers={"Content-Type": "application/msgpack"}) as r:
+                doc = await r.json()
+            dt = time.perf_counter() - t0
+            for res in doc.get("results", []):
+                if res.get("status") == "committed" and res["receipt"]["status"] == "ok":
+                    lat.append(dt)
+                else:
+                    code = (res.get("error") or {}).get("code") or res["receipt"]["error_code"]
+                    errors[code] = errors.get(code, 0) + 1
+
+    t0 = time.perf_counter()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as s:
+        await asyncio.gather(*(one(i, s, g) for i, g in enumerate(groups)))
+    elapsed = time.perf_counter() - t0
+    if errors:
+        print(f"  errors: {errors}")
+    return lat, elapsed
+
+
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
@@ -113,12 +151,14 @@ def main() -> int:
                     help="clients waiting for commit at once (closed loop: tps <= this / latency)")
     ap.add_argument("--base-port", type=int, default=27400)
     ap.add_argument("--dir", help="testnet directory (default: a temporary one)")
+    ap.add_argument("--batch", type=int, default=1,
+                    help="transactions per request (>1 uses POST /txs)")
     ap.add_argument("--no-failover", action="store_true",
                     help="skip the leader-kill measurement (multi-validator runs only)")
     a = ap.parse_args()
 
     print(f"chainnode bench: {a.nodes} validator(s), {a.txs} transactions, "
-          f"concurrency {a.concurrency}, {os.cpu_count()} cores")
+          f"concurrency {a.concurrency}, {a.batch} per request, {os.cpu_count()} cores")
     print("measuring SM2 verify rate on all cores ...")
     rate = sm2_verify_rate()
     with tempfile.TemporaryDirectory(prefix="chainnode-bench-") as tmp:
@@ -132,7 +172,7 @@ def main() -> int:
         testnet.up(root, out=open(os.devnull, "w"))  # noqa: SIM115
         try:
             urls = [n["rpc"] for n in testnet.manifest(root)["nodes"]]
-            lat, elapsed = asyncio.run(submit_all(urls, txs, a.concurrency))
+            lat, elapsed = asyncio.run(submit_all(urls, txs, a.concurrency, a.batch))
             failover = None
             if a.nodes >= 4 and not a.no_failover:
                 failover = leader_failover(root, admin, g.chain_id)

@@ -39,6 +39,14 @@ OPENAPI: dict = {
                          "application/json": {"schema": {"type": "object", "properties": {
                              "tx": {"type": "string", "description": "hex of the encoding"}}}}}},
             (400, 401, 403, 409, 413, 429, 504))},
+        "/txs": {"post": _op(
+            "Submit up to 1,000 signed transactions at once; per-item results in order",
+            "results", [_p("wait", "query", "'commit' to wait for the receipts", required=False),
+                        _p("timeout", "query", "seconds to wait (default 30)", "number", False)],
+            {"content": {"application/msgpack": {"schema": {
+                "type": "string", "format": "binary",
+                "description": "msgpack list of encoded transactions"}}}},
+            (400, 413))},
         "/tx/{hash}": {"get": _op("Transaction, receipt and height", "transaction",
                                   [_p("hash", "path", "tx hash (hex)")], errors=(400, 404))},
         "/blocks/{height}": {"get": _op("Header, tx hashes and commit certificate", "block",

@@ -23,6 +23,9 @@ from chainnode.store.db import state_key_hash
 
 log = logging.getLogger("chainnode.rpc")
 
+MAX_BATCH_TXS = 1000  # POST /txs: transactions per request
+MAX_BATCH_BYTES = 16 * 1024 * 1024
+
 
 def _err(code: str, message: str, status: int | None = None) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}},
@@ -70,11 +73,12 @@ def _timeout_arg(text: str) -> float:
 class RpcServer:
     def __init__(self, node) -> None:
         self.node = node
-        max_body = node.genesis.param("max_tx_bytes") * 2 + 1024
+        max_body = max(node.genesis.param("max_tx_bytes") * 2 + 1024, MAX_BATCH_BYTES)
         self.app = web.Application(middlewares=[error_middleware], client_max_size=max_body)
         r = self.app.router
         r.add_get("/status", self.status)
         r.add_post("/tx", self.post_tx)
+        r.add_post("/txs", self.post_txs)
         r.add_get("/tx/{hash}", self.get_tx)
         r.add_get("/blocks/{height}", self.get_block)
         r.add_post("/query", self.query)
@@ -143,6 +147,69 @@ class RpcServer:
             return _err(TIMEOUT, f"not committed within {timeout} s; poll GET /tx/{{hash}}")
         return web.json_response({"hash": tx.hash.hex(), "status": "committed",
                                   "height": height, "receipt": rc.to_json()})
+
+    async def post_txs(self, request: web.Request) -> web.Response:
+        """Many signed transactions in one request (an edge site uploading a batch).
+
+        Body: msgpack list of encoded transactions. Each item is admitted on its own; the answer
+        lists, in order, either {"hash", "status", ...} or {"error": {"code", "message"}}.
+        """
+        body = await request.read()
+        if len(body) > MAX_BATCH_BYTES:
+            raise ChainError(TX_TOO_LARGE, f"batch larger than {MAX_BATCH_BYTES} bytes")
+        try:
+            items = codec.decode(body, max_size=MAX_BATCH_BYTES, max_depth=2)
+        except codec.CodecError as exc:
+            raise ChainError("TX_MALFORMED", f"batch body is not canonical msgpack: "
+                                             f"{exc.message}") from exc
+        if not isinstance(items, list) or not all(isinstance(x, bytes) for x in items):
+            raise ChainError("TX_MALFORMED", "batch body must be a list of encoded transactions")
+        if not 0 < len(items) <= MAX_BATCH_TXS:
+            raise ChainError(BAD_REQUEST, f"a batch holds 1 to {MAX_BATCH_TXS} transactions")
+        wait = request.query.get("wait") == "commit"
+        timeout = _timeout_arg(request.query.get("timeout", "30")) if wait else 0.0
+        max_tx = self.node.genesis.param("max_tx_bytes")
+        hub = self.node.hub
+
+        async def admit(raw: bytes):
+            tx = Transaction.decode(raw, max_tx)
+            fut = hub.wait_for(tx.hash) if wait else None
+            try:
+                await self.node.submit(tx)
+            except Exception:
+                if fut is not None:
+                    hub.cancel(tx.hash, fut)
+                raise
+            return tx, fut
+
+        admitted = await asyncio.gather(*(admit(raw) for raw in items), return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        results: list[dict] = []
+        for res in admitted:
+            if isinstance(res, ChainError):
+                results.append({"error": res.to_json()})
+                continue
+            if isinstance(res, BaseException):
+                log.error("batch item failed: %r", res)
+                results.append({"error": {"code": "INTERNAL", "message": "internal error"}})
+                continue
+            tx, fut = res
+            if fut is None:
+                results.append({"hash": tx.hash.hex(), "status": "pending"})
+                continue
+            try:
+                height, rc = await asyncio.wait_for(fut, max(0.0, deadline - loop.time()))
+                results.append({"hash": tx.hash.hex(), "status": "committed", "height": height,
+                                "receipt": rc.to_json()})
+            except TimeoutError:
+                hub.cancel(tx.hash, fut)
+                results.append({"hash": tx.hash.hex(), "status": "pending",
+                                "error": {"code": TIMEOUT,
+                                          "message": f"not committed within {timeout} s"}})
+        accepted = sum(1 for r in results if "hash" in r)
+        return web.json_response({"accepted": accepted, "rejected": len(results) - accepted,
+                                  "results": results})
 
     async def get_tx(self, request: web.Request) -> web.Response:
         h = _hex_arg(request.match_info["hash"], "hash")

@@ -59,7 +59,7 @@ def garbage_json(net) -> Attempt:
 
 
 def oversized_body(net) -> Attempt:
-    limit = net.genesis.param("max_tx_bytes") * 2 + 1024  # the server's body cap
+    limit = net.genesis.param("max_tx_bytes") * 2 + 1024  # well above max_tx_bytes
     return Attempt(secrets.token_bytes(limit + 4096), 413, "TX_TOO_LARGE")
 
 
