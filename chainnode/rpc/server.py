@@ -128,16 +128,9 @@ class RpcServer:
                                                  'msgpack-encoded transaction>"}') from exc
         else:
             raw = body
-        tx = Transaction.decode(raw, self.node.genesis.param("max_tx_bytes"))
         wait = request.query.get("wait") == "commit"
         timeout = _timeout_arg(request.query.get("timeout", "30")) if wait else 0.0
-        fut = self.node.hub.wait_for(tx.hash) if wait else None
-        try:
-            await self.node.submit(tx)
-        except Exception:
-            if fut is not None:
-                self.node.hub.cancel(tx.hash, fut)
-            raise
+        tx, fut = await self._admit(raw, wait)
         if fut is None:
             return web.json_response({"hash": tx.hash.hex(), "status": "pending"}, status=202)
         try:
@@ -147,6 +140,21 @@ class RpcServer:
             return _err(TIMEOUT, f"not committed within {timeout} s; poll GET /tx/{{hash}}")
         return web.json_response({"hash": tx.hash.hex(), "status": "committed",
                                   "height": height, "receipt": rc.to_json()})
+
+    async def _admit(self, raw: bytes, wait: bool) -> tuple[Transaction, asyncio.Future | None]:
+        """Decode and admit one tx; with `wait`, the future resolves when it commits.
+
+        The waiter is registered before admission so a commit racing the reply is not missed.
+        """
+        tx = Transaction.decode(raw, self.node.genesis.param("max_tx_bytes"))
+        fut = self.node.hub.wait_for(tx.hash) if wait else None
+        try:
+            await self.node.submit(tx)
+        except Exception:
+            if fut is not None:
+                self.node.hub.cancel(tx.hash, fut)
+            raise
+        return tx, fut
 
     async def post_txs(self, request: web.Request) -> web.Response:
         """Many signed transactions in one request (an edge site uploading a batch).
@@ -168,21 +176,9 @@ class RpcServer:
             raise ChainError(BAD_REQUEST, f"a batch holds 1 to {MAX_BATCH_TXS} transactions")
         wait = request.query.get("wait") == "commit"
         timeout = _timeout_arg(request.query.get("timeout", "30")) if wait else 0.0
-        max_tx = self.node.genesis.param("max_tx_bytes")
         hub = self.node.hub
-
-        async def admit(raw: bytes):
-            tx = Transaction.decode(raw, max_tx)
-            fut = hub.wait_for(tx.hash) if wait else None
-            try:
-                await self.node.submit(tx)
-            except Exception:
-                if fut is not None:
-                    hub.cancel(tx.hash, fut)
-                raise
-            return tx, fut
-
-        admitted = await asyncio.gather(*(admit(raw) for raw in items), return_exceptions=True)
+        admitted = await asyncio.gather(*(self._admit(raw, wait) for raw in items),
+                                        return_exceptions=True)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         results: list[dict] = []
