@@ -68,12 +68,6 @@ class Chain:
                 return i
         return None
 
-    def verify_vote(self, index: int, payload: bytes, sig: bytes, kind: str = "commit") -> bool:
-        if not 0 <= index < len(self.validators):
-            return False
-        return domain.verify(PublicKey(self.validators[index].public_key), kind,
-                             self.genesis.chain_id, payload, sig)
-
     def verify_vote_any(self, index: int, dom: str, payload: bytes, sig: bytes) -> bool:
         """The consensus core's verifier: any domain, validator by index."""
         if not 0 <= index < len(self.validators):
@@ -82,7 +76,9 @@ class Chain:
                              self.genesis.chain_id, payload, sig)
 
     def check_certificate(self, cert: CommitCertificate, block: Block) -> None:
-        cert.check(len(self.validators), self.verify_vote, chain_id=self.genesis.chain_id,
+        cert.check(len(self.validators),
+                   lambda i, payload, sig: self.verify_vote_any(i, "commit", payload, sig),
+                   chain_id=self.genesis.chain_id,
                    height=block.height, block_hash=block.hash)
 
     # -- build (leader)
