@@ -128,22 +128,16 @@ class Mempool:
 
     def take(self, max_txs: int, max_bytes: int, max_gas: int) -> list[Transaction]:
         """Oldest first; drop what expired meanwhile."""
-        head = self.head_height()
+        self.evict_expired()
         out: list[Transaction] = []
         size = gas = 0
-        expired = []
-        for h, tx in self._txs.items():
-            if tx.expires_at <= head:
-                expired.append(h)
-                continue
+        for tx in self._txs.values():
             n = len(tx.encode())
             if len(out) >= max_txs or size + n > max_bytes or gas + tx.gas_limit > max_gas:
                 break
             out.append(tx)
             size += n
             gas += tx.gas_limit
-        for h in expired:
-            self._drop(h)
         return out
 
     def evict_expired(self) -> int:
