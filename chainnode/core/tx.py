@@ -40,6 +40,10 @@ class Transaction:
     gas_limit: int
     signature: bytes = b""
     hash: bytes = field(default=b"", compare=False, repr=False)
+    # canonical encodings, computed once: a frozen tx encodes to the same bytes every time,
+    # and the mempool, forwarding and hashing/verification would otherwise redo them per use
+    _raw: bytes = field(default=b"", init=False, compare=False, repr=False)
+    _body_raw: bytes = field(default=b"", init=False, compare=False, repr=False)
 
     def __hash__(self) -> int:  # args is a dict: hash by the tx hash instead
         return hash(self.hash or self.compute_hash())
@@ -49,7 +53,9 @@ class Transaction:
                 self.contract, self.method, self.args, self.gas_limit]
 
     def body_bytes(self) -> bytes:
-        return codec.encode(self.body())
+        if not self._body_raw:
+            object.__setattr__(self, "_body_raw", codec.encode(self.body()))
+        return self._body_raw
 
     def compute_hash(self) -> bytes:
         return sm3(self.body_bytes())
@@ -62,7 +68,9 @@ class Transaction:
         return self.body() + [self.signature]
 
     def encode(self) -> bytes:
-        return codec.encode(self.to_wire())
+        if not self._raw:
+            object.__setattr__(self, "_raw", codec.encode(self.to_wire()))
+        return self._raw
 
     @classmethod
     def from_wire(cls, w: Any) -> Transaction:
@@ -100,7 +108,9 @@ class Transaction:
             w = codec.decode(data, max_size=max_bytes)
         except codec.CodecError as exc:
             raise ChainError(TX_MALFORMED, f"undecodable transaction: {exc.message}") from exc
-        return cls.from_wire(w)
+        tx = cls.from_wire(w)
+        object.__setattr__(tx, "_raw", bytes(data))  # codec.decode accepts canonical bytes only
+        return tx
 
     def verify_signature(self) -> bool:
         return domain.verify(PublicKey(self.sender), "tx", self.chain_id, self.body_bytes(),
