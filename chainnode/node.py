@@ -237,15 +237,12 @@ class Node:
         return ConsensusDriver(self, core, wal, send=self._send_consensus, verified=verified)
 
     async def _send_consensus(self, to: int | None, msg_type: str, payload: object) -> None:
-        net = self.net
-        if net is None:
+        if self.net is None:
             return
-        if to is None:
-            for v in self.chain.validators:
-                if v.public_key != self.key.public_key.raw:
-                    await net.send(v.public_key, msg_type, payload)
+        if to is None:  # only genesis validators are ever admitted with the validator role
+            await self.net.broadcast(msg_type, payload, role="validator")
         else:
-            await net.send(self.chain.validators[to].public_key, msg_type, payload)
+            await self.net.send(self.chain.validators[to].public_key, msg_type, payload)
 
     # -- network
     def authorize(self, pub: bytes) -> str | None:
