@@ -167,10 +167,9 @@ class ChainDB:
 
     def recompute_state_root(self) -> bytes:
         """Rebuild the root from the stored values alone (crash-consistency check)."""
-        writes = {(c, k): v for c, k, v in self.state_items()}
         tmp = SparseMerkleTree(_NoNodes())
         root, _ = tmp.update(EMPTY_ROOT, {state_key_hash(c, k): sm3(v)
-                                          for (c, k), v in writes.items()})
+                                          for c, k, v in self.state_items()})
         return root
 
 
