@@ -113,7 +113,7 @@ def up(root: Path, timeout: float = 60.0, out=sys.stdout) -> list[int]:
     for n in m["nodes"]:
         home = root / n["name"]
         pidf = home / "node.pid"
-        if pidf.exists() and _alive(int(pidf.read_text())):
+        if pidf.exists() and pid_alive(int(pidf.read_text())):
             print(f"{n['name']}: already running (pid {pidf.read_text().strip()})", file=out)
             pids.append(int(pidf.read_text()))
             continue
@@ -154,13 +154,8 @@ def down(root: Path, timeout: float = 20.0, out=sys.stdout) -> None:
         if not pidf.exists():
             continue
         pid = int(pidf.read_text())
-        if _alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        if pid_alive(pid):
+            if stop_pid(pid, timeout):
                 print(f"{n['name']}: killed pid {pid} after {timeout:.0f}s", file=out)
             else:
                 print(f"{n['name']}: stopped pid {pid}", file=out)
@@ -181,7 +176,21 @@ def status(root: Path, out=sys.stdout) -> list[dict | None]:
     return res
 
 
-def _alive(pid: int) -> bool:
+def stop_pid(pid: int, timeout: float = 20.0) -> bool:
+    """SIGTERM, then SIGKILL if still alive after `timeout`; True if it had to kill."""
+    if not pid_alive(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        return True
+    return False
+
+
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

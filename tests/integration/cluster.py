@@ -103,12 +103,13 @@ def get_json(url: str, timeout: float = 5.0) -> dict | None:
 class NodeProc:
     """One validator of a LocalNet and the child process running it (if any)."""
 
-    def __init__(self, name: str, index: int, home: Path, url: str, p2p: str) -> None:
+    def __init__(self, name: str, index: int, home: Path, url: str,
+                 p2p: str | None = None) -> None:
         self.name = name
         self.index = index
         self.home = home
         self.url = url
-        host, _, port = p2p.rpartition(":")
+        host, _, port = (p2p or ":0").rpartition(":")
         self.p2p = (host, int(port))
         self.proc: subprocess.Popen | None = None
         self.log_path = home / "node.log"
@@ -124,6 +125,10 @@ class NodeProc:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def env(self) -> dict[str, str]:
+        """The child's environment (the node pins this seed itself; setting it saves a re-exec)."""
+        return {**os.environ, "PYTHONHASHSEED": "0"}
+
     def start(self) -> NodeProc:
         assert not self.running(), f"{self.name} already running"
         with open(self.log_path, "ab") as log:
@@ -131,8 +136,7 @@ class NodeProc:
             log.flush()
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "chainnode", "start", "--home", str(self.home)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONHASHSEED": "0"})
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env())
         (self.home / "node.pid").write_text(str(self.proc.pid))
         self.starts += 1
         return self

@@ -9,11 +9,8 @@ signalled. Ports come from a random base below the kernel's ephemeral range, che
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -22,16 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import free_base_port, wait_until  # noqa: F401 - re-exported to test modules
+
+# free_base_port and wait_until are re-exported to test modules via integration_harness
+from cluster import STOP_TIMEOUT, NodeProc, free_base_port, wait_until  # noqa: F401
 
 from chainnode.client import Client
 from chainnode.core.genesis import Genesis
 from chainnode.crypto.keyfile import load_private_key
 from chainnode.crypto.sm2 import PrivateKey
+from chainnode.testnet import stop_pid
 
 CLI_TIMEOUT = 60.0
-READY_TIMEOUT = 30.0
-STOP_TIMEOUT = 15.0
 
 
 # -- outcome of the test, so teardown can show node logs when it failed
@@ -77,78 +75,11 @@ def run_cli(*args: str, timeout: float = CLI_TIMEOUT, check: bool = True,
 
 
 # -- node processes
-class NodeProcess:
-    """One `python -m chainnode start --home HOME` child process we own."""
+class NodeProcess(NodeProc):
+    """One `python -m chainnode start --home HOME` child process we own (single-node tests)."""
 
     def __init__(self, home: Path, url: str) -> None:
-        self.home = home
-        self.url = url
-        self.proc: subprocess.Popen | None = None
-        self.log_path = home / "node.log"
-        self.starts = 0
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def start(self) -> NodeProcess:
-        assert not self.running(), "already running"
-        with open(self.log_path, "ab") as log:
-            log.write(f"\n==== test harness: start #{self.starts + 1} ====\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "chainnode", "start", "--home", str(self.home)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.starts += 1
-        return self
-
-    def status(self) -> dict | None:
-        try:
-            with urllib.request.urlopen(self.url + "/status", timeout=2) as r:
-                return json.loads(r.read())
-        except (OSError, ValueError):
-            return None
-
-    def wait_ready(self, timeout: float = READY_TIMEOUT) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.running():
-                raise AssertionError(f"node exited with {self.proc.returncode} before it was "
-                                     f"ready:\n{self.log_tail()}")
-            st = self.status()
-            if st is not None:
-                return st
-            time.sleep(0.05)
-        raise AssertionError(f"node not ready after {timeout:.0f}s:\n{self.log_tail()}")
-
-    def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
-        """SIGTERM, then SIGKILL after `timeout`. Returns the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
-        return self.proc.returncode
-
-    def kill9(self) -> None:
-        assert self.running()
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(STOP_TIMEOUT)
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join(text[-lines:])
+        super().__init__(home.name, 0, home, url)
 
 
 class ProcessGroup:
@@ -170,35 +101,10 @@ class ProcessGroup:
                 if n.proc is not None and n.proc.poll() is None:
                     n.proc.kill()
         for pid in self.extra_pids:
-            _stop_pid(pid)
+            stop_pid(pid, STOP_TIMEOUT)
 
     def report(self) -> str:
         return "\n".join(f"--- {n.home.name} log tail ---\n{n.log_tail()}" for n in self.nodes)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)  # reap if it is our zombie child
-        return done == 0
-    except ChildProcessError:
-        return True
-
-
-def _stop_pid(pid: int, timeout: float = STOP_TIMEOUT) -> None:
-    if not _alive(pid):
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
 
 
 # -- a one-validator testnet made by the CLI

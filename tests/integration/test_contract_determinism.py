@@ -341,16 +341,9 @@ class SeededNode(NodeProcess):
         super().__init__(home, url)
         self.seed = seed
 
-    def start(self) -> SeededNode:
-        assert not self.running(), "already running"
-        env = {**os.environ, "PYTHONHASHSEED": self.seed,
-               "CHAINNODE_UNPINNED_HASHSEED": "1"}  # nodes pin the seed unless told not to
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "chainnode", "start", "--home", str(self.home)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-        self.starts += 1
-        return self
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONHASHSEED": self.seed,
+                "CHAINNODE_UNPINNED_HASHSEED": "1"}  # nodes pin the seed unless told not to
 
 
 def _seeded_twin(net, root: Path, seed: str, group) -> SeededNode:
