@@ -33,6 +33,15 @@ def _check_pub(raw: bytes) -> None:
         raise SignatureError("SM2 public key is not a point on the curve")
 
 
+def _signature_scalars(sig: bytes) -> tuple[int, int] | None:
+    """(r, s) of a 64-byte r||s signature, or None unless both lie in [1, n-1] (GB/T 32918)."""
+    if len(sig) != 64:
+        return None
+    r = int.from_bytes(sig[:32], "big")
+    s = int.from_bytes(sig[32:], "big")
+    return (r, s) if 0 < r < N and 0 < s < N else None
+
+
 class Backend(Protocol):
     name: str
 
@@ -68,11 +77,7 @@ class GmsslBackend:
     def verify(self, pub: bytes, msg: bytes, sig: bytes) -> bool:
         from gmssl import sm2 as gsm2
 
-        if len(sig) != 64:
-            return False
-        r = int.from_bytes(sig[:32], "big")
-        s = int.from_bytes(sig[32:], "big")
-        if not (0 < r < N and 0 < s < N):
+        if _signature_scalars(sig) is None:
             return False
         c = gsm2.CryptSM2(private_key="", public_key="")
         c.public_key = pub.hex()  # see sign(): never let gmssl strip a leading "04"
@@ -130,12 +135,10 @@ class TongsuoBackend:
         return key
 
     def verify(self, pub: bytes, msg: bytes, sig: bytes) -> bool:
-        if len(sig) != 64:
+        rs = _signature_scalars(sig)
+        if rs is None:
             return False
-        r = int.from_bytes(sig[:32], "big")
-        s = int.from_bytes(sig[32:], "big")
-        if not (0 < r < N and 0 < s < N):
-            return False
+        r, s = rs
         try:
             self._pub(pub).verify(self._der_encode(r, s), msg, self._alg)
             return True
