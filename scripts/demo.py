@@ -510,6 +510,7 @@ class Net:
         return list(self.pool.map(lambda c: self.q(c[0], c[1], **c[2]), calls))
 
     def block_time(self, height: int) -> int:
+        self.settle(height)  # the round-robin node may not have applied `height` yet
         return self.client().block(height)["header"]["timestamp_ms"]
 
 
@@ -1078,6 +1079,7 @@ def main() -> int:
     step("cluster status")
     testnet.status(root)
     h1 = Client(urls[0]).height()
+    net.settle(h1)  # blocks are read round-robin: every node must have them
     on_chain = sum(len(b["tx_hashes"]) for b in net.pool.map(
         lambda h: Client(urls[h % len(urls)]).block(h), range(h0 + 1, h1 + 1)))
     check(on_chain == net.sent, f"the blocks hold the {net.sent} transactions sent "
