@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chainnode.clock import wall_ms
 from chainnode.core.block import Block, BlockHeader, Receipt, receipt_root, tx_root
 from chainnode.core.certificate import CommitCertificate
 from chainnode.core.genesis import Genesis, Validator, validators_hash
@@ -87,7 +87,7 @@ class Chain:
         with self.lock:
             head = self.head
             height = head.height + 1
-            ts = max(now_ms if now_ms is not None else int(time.time() * 1000),
+            ts = max(now_ms if now_ms is not None else wall_ms(),
                      self._last_ts + 1)
             outcome = self.executor.execute_block(self.db, height, ts, txs, self.is_committed)
             root, nodes = self.db.compute_state_update(head.state_root, outcome.writes)
@@ -111,7 +111,7 @@ class Chain:
                 raise InvalidBlock(f"block {h.height} does not extend head {head.height}")
             if h.timestamp_ms <= self._last_ts:
                 raise InvalidBlock("block timestamp not after its parent's")
-            now = now_ms if now_ms is not None else int(time.time() * 1000)
+            now = now_ms if now_ms is not None else wall_ms()
             if h.timestamp_ms > now + MAX_FUTURE_DRIFT_MS:
                 raise InvalidBlock("block timestamp too far in the future")
             if h.validators_hash != self.vhash:

@@ -41,3 +41,7 @@ HTTP_STATUS = {
     TX_NOT_MEMBER: 403, TX_GAS_LIMIT: 400, MEMPOOL_FULL: 429, SENDER_QUOTA: 429,
     NOT_FOUND: 404, BAD_REQUEST: 400, TIMEOUT: 504, UNAVAILABLE: 503,
 }
+
+
+# process exit codes of `chainnode start` (operators' supervisors key on these)
+EXIT_STORAGE_FAILURE = 74  # sysexits EX_IOERR: a store or WAL write failed; restart after fixing the disk
