@@ -18,73 +18,21 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from chainnode import codec
 from chainnode.core.tx import Transaction, _jsonable
 from chainnode.crypto.hashing import sm3
-from chainnode.errors import (
-    BAD_REQUEST,
-    HTTP_STATUS,
-    NOT_FOUND,
-    TIMEOUT,
-    TX_TOO_LARGE,
-    UNAVAILABLE,
-    ChainError,
-)
+from chainnode.errors import BAD_REQUEST, NOT_FOUND, TIMEOUT, TX_TOO_LARGE, UNAVAILABLE, ChainError
 from chainnode.exec.system import CallFailed
 from chainnode.hub import CLOSED
-from chainnode.rpc.body import RULES, BodyError, check_body
+from chainnode.rpc.errors import CLIENT_GONE, ServerLog, error_middleware, json_error
 from chainnode.rpc.openapi import OPENAPI
 from chainnode.store.db import state_key_hash
-from chainnode.store.failure import StorageFailure
 
 log = logging.getLogger("chainnode.rpc")
 
 MAX_BATCH_TXS = 1000  # POST /txs: transactions per request
 MAX_BATCH_BYTES = 16 * 1024 * 1024
 SHUTDOWN_GRACE_S = 2.0  # how long stop waits for a handler still running (waiters are answered)
-CLIENT_GONE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 
 
-def _err(code: str, message: str, status: int | None = None) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}},
-                             status=status or HTTP_STATUS.get(code, 400))
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler):
-    try:
-        if request.method == "POST" and request.path in RULES:
-            body = await request.read()
-            request["json"] = check_body(request.path, request.content_type, body)
-        return await handler(request)
-    except ChainError as exc:
-        log.debug("%s %s refused: %s", request.method, request.path, exc)
-        return _err(exc.code, exc.message, exc.status if isinstance(exc, BodyError) else None)
-    except StorageFailure as exc:
-        return _err(UNAVAILABLE, f"node stopping: storage failed ({exc.detail})", 503)
-    except web.HTTPException as exc:
-        return _http_error(request, exc)
-    except CLIENT_GONE as exc:
-        log.debug("client went away during %s %s: %r", request.method, request.path, exc)
-        return web.Response(status=499)  # nobody reads it
-    except Exception:
-        log.exception("internal error serving %s %s", request.method, request.path)
-        return _err("INTERNAL", "internal error; see the node log", 500)
-
-
-def _http_error(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
-    """aiohttp's own 4xx (no route, wrong method, body too large, bad upgrade) as JSON."""
-    if exc.status == 404:
-        return _err(NOT_FOUND, f"no route {request.method} {request.path}", 404)
-    if exc.status == 405:
-        resp = _err(BAD_REQUEST, f"method {request.method} not allowed here", 405)
-        allow = exc.headers.get("Allow")
-        if allow is not None:
-            resp.headers["Allow"] = allow
-        return resp
-    if exc.status == 413:
-        return _err(TX_TOO_LARGE, f"request body too large: {exc.text}", 413)
-    if 400 <= exc.status < 500:
-        log.debug("%s %s refused: %d %s", request.method, request.path, exc.status, exc.text)
-        return _err(BAD_REQUEST, exc.text or exc.reason, exc.status)
-    raise exc
+_err = json_error
 
 
 def _hex_arg(text: str, what: str) -> bytes:
@@ -128,7 +76,8 @@ class RpcServer:
     async def start(self, host: str, port: int) -> None:
         # waiters are answered before stop (CommitHub.close), so handlers end at once; the
         # grace only bounds one stuck on a slow client
-        self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
+        self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S,
+                                    logger=ServerLog())
         await self.runner.setup()
         site = web.TCPSite(self.runner, host, port)
         await site.start()
