@@ -181,6 +181,7 @@ class Node:
         """
         t0 = time.monotonic()
         self._stopping.set()
+        log.info("node %s stopping", self.cfg.name)
         answered = self.hub.close("node stopping")
         if answered:
             log.info("answered %d waiting clients: node stopping", answered)
