@@ -116,8 +116,12 @@ RULES: dict[str, BodyRule] = {
 }
 
 
-def check_body(path: str, content_type: str, body: bytes) -> Any:
-    """Check a POST body against its route's rule; returns the parsed JSON (or None)."""
+def check_body(path: str, content_type: str, body: bytes, charset: str | None = None) -> Any:
+    """Check a POST body against its route's rule; returns the parsed JSON (or None).
+
+    JSON is read as UTF-8 only: a handler that honoured a declared charset (UTF-7, say) would
+    read other text than was checked here — a shallow document can be deep in UTF-7.
+    """
     rule = RULES.get(path)
     if rule is None:
         return None
@@ -127,6 +131,9 @@ def check_body(path: str, content_type: str, body: bytes) -> Any:
                         UNSUPPORTED_MEDIA_TYPE)
     if content_type != JSON:
         return None
+    if charset is not None and charset.lower().replace("-", "") != "utf8":
+        raise BodyError(BAD_REQUEST, f"JSON bodies are UTF-8, not {charset}",
+                        UNSUPPORTED_MEDIA_TYPE)
     doc = parse_json(body, code=rule.code)
     rule.check_fields(doc)
     return doc

@@ -38,7 +38,8 @@ async def error_middleware(request: web.Request, handler):
     try:
         if request.method == "POST" and request.path in RULES:
             body = await request.read()
-            request["json"] = check_body(request.path, request.content_type, body)
+            request["json"] = check_body(request.path, request.content_type, body,
+                                         request.charset)
         return await handler(request)
     except ChainError as exc:
         log.debug("%s %s refused: %s", request.method, request.path, exc)

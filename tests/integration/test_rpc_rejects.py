@@ -460,3 +460,25 @@ def test_fuzz_every_route_no_5xx_quiet_log_and_node_keeps_working(single_node):
     noisy = [line for line in log.splitlines()
              if " ERROR " in line or " CRITICAL " in line or "Traceback" in line]
     assert not noisy, "\n".join(noisy[:20])
+
+
+def _utf7_smuggled_nesting() -> bytes:
+    """Shallow JSON in UTF-8 whose UTF-7 reading closes a string early and nests 5,000 deep."""
+    tail = '", "z": ' + "[" * 5000 + "]" * 5000 + ', "q": "'
+    hidden = "+" + base64.b64encode(tail.encode("utf-16-be")).decode().rstrip("=") + "-"
+    return ('{"contract": "sys.members", "method": "get", "args": {}, "sender": "'
+            + hidden + '"}').encode()
+
+
+@pytest.mark.parametrize("route", JSON_ROUTES)
+@pytest.mark.parametrize("charset", ["utf-7", "utf-16", "latin-1", "no-such-codec"])
+def test_json_in_another_charset_is_refused(shared_node, route, charset):
+    """The body is checked as UTF-8; a handler must never read it in another charset (UTF-7
+    would turn this shallow document into 5,000 nested arrays)."""
+    st, doc = shared_node.http("POST", route, _utf7_smuggled_nesting(),
+                               f"application/json; charset={charset}")
+    assert st == 415, doc
+    assert "UTF-8" in doc["error"]["message"]
+    st, doc = shared_node.http("POST", route, _utf7_smuggled_nesting(),
+                               "application/json; charset=UTF-8")
+    assert 400 <= st < 500, doc  # in UTF-8 it is just a (wrong) document
