@@ -135,3 +135,20 @@ def test_disk_full_under_load_exits_74_and_resumes_from_the_durable_head(tmp_pat
                   f"resumed at height {st['height']}")
         finally:
             net.node.stop()  # before the unmount, also when the test failed
+
+
+def test_a_new_node_on_a_full_disk_exits_74_before_serving(tmp_path, procs):
+    net = init_single_node(tmp_path / "testnet", procs, start=False)
+    with tmpfs.mounted_tmpfs(net.home / "data", "1m") as data:
+        try:
+            tmpfs.fill(data)
+            net.node.start()
+            assert net.node.proc.wait(60) == EXIT_STORAGE_FAILURE, net.node.log_tail()
+            tail = net.node.log_tail(5)
+            assert " CRITICAL " in tail and "No space left on device" in tail, tail
+            assert net.node.status() is None
+            tmpfs.free(data)
+            net.node.start()
+            assert net.node.wait_ready()["height"] == 0
+        finally:
+            net.node.stop()

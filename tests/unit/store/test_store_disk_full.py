@@ -336,3 +336,47 @@ def test_disk_full_mid_round_then_restart_never_signs_a_conflicting_vote(disk):
         assert signed[("commit", 0, 1)] == Commit(0, 1, a, 1).signing_payload("x")
     finally:
         db.close()
+
+
+# -- sync's block writes: a failure leaves catch_up, it is never swallowed or retried
+
+
+async def test_sync_write_on_a_full_disk_raises_out_of_catch_up(disk, tmp_path, genesis, keys):
+    from chainnode.sync import BlockSync
+
+    source_db = ChainDB(tmp_path / "source.ldb")
+    source = Chain(source_db, genesis)
+    for _ in range(3):
+        source.commit(*_produce(source, keys, 60))
+    db = ChainDB(disk / "chain.ldb")
+    told: list[StorageFailure] = []
+    db.guard.on_failure(told.append)
+    target = Chain(db, genesis)
+    committed, reported = [], []
+    loop = asyncio.get_running_loop()
+    serving = BlockSync(source, None, lambda: [], None, None, None)
+    peer = b"\x01" * 64
+    sync: BlockSync
+
+    async def send(to: bytes, kind: str, payload) -> bool:
+        loop.call_soon(sync.on_response, peer, serving.serve(payload))
+        return True
+
+    async def run_exec(fn, *args):
+        return await loop.run_in_executor(None, fn, *args)
+
+    sync = BlockSync(target, send, lambda: [peer], run_exec, committed.append,
+                     lambda p, why: reported.append(why))
+    try:
+        fill(disk)
+        with pytest.raises(StorageFailure, match="commit of block 1 failed"):
+            await asyncio.wait_for(sync.catch_up(), 30)
+        assert told and committed == [] and reported == []  # the peer did nothing wrong
+        assert target.head.height == 0 and db.head().height == 0
+        free(disk)
+        with pytest.raises(StorageFailure):  # latched: no retry through this handle
+            await asyncio.wait_for(sync.catch_up(), 30)
+        assert db.block(1) is None
+    finally:
+        db.close()
+        source_db.close()
