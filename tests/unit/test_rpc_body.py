@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from chainnode.errors import HTTP_STATUS, ChainError
 from chainnode.rpc.body import MAX_JSON_DEPTH, check_body, json_depth, parse_json
 
-TRICKY = st.text(alphabet=st.sampled_from(list('[]{}"\\\\/ab\u00e9\u4e2d\n\t:,')) | st.characters(),
+TRICKY = st.text(alphabet=st.sampled_from(list('[]{}"\\\\/ab\u00e9\u4e2d\n\t:,')) | st.characters(exclude_categories=("Cs",)),
                  max_size=12)
 DOCS = st.recursive(st.none() | st.booleans() | st.integers() | TRICKY,
                     lambda kids: st.lists(kids, max_size=4)
