@@ -21,6 +21,16 @@ from chainnode.exec.system import CallFailed, SysResult
 
 log = logging.getLogger("chainnode.exec")
 
+VM_INTERNAL = "VM_INTERNAL"
+# a failing disk is the node's fault, not the transaction's: never turned into a receipt
+STORAGE_FAULTS: tuple[type[BaseException], ...] = (OSError,)
+try:  # plyvel's errors (corruption, I/O) derive from its own base class
+    import plyvel as _plyvel
+
+    STORAGE_FAULTS = (OSError, _plyvel.Error)
+except ImportError:  # pragma: no cover - plyvel is a hard dependency of the store
+    pass
+
 DEPLOY_GAS_PER_BYTE = 20  # on top of the flat system-call gas, for deploy and upgrade
 
 
@@ -86,6 +96,29 @@ class Executor:
 
     def execute_tx(self, block_state: BlockState, tx: Transaction, height: int,
                    timestamp_ms: int) -> Receipt:
+        """One transaction, contained: whatever escapes its execution or the encoding of its
+        receipt becomes a VM_INTERNAL receipt that burns the whole gas limit and writes
+        nothing, so no transaction can stop a block from being built or validated.
+
+        The tx runs on its own overlay, merged into the block only with a receipt that
+        encodes. Storage faults (OSError, the store's errors) are not the tx's doing and stay
+        node faults: they propagate."""
+        overlay = BlockState(block_state)
+        try:
+            rc = self._execute_tx(overlay, tx, height, timestamp_ms)
+            rc.encode()  # a receipt that cannot be encoded cannot be hashed into the block
+        except STORAGE_FAULTS:
+            raise
+        except Exception:
+            log.exception("tx %s escaped execution; recorded as %s", tx.hash.hex()[:16],
+                          VM_INTERNAL)
+            return _failed(tx, tx.gas_limit, VM_INTERNAL, "internal error executing the "
+                           "transaction; it was charged its gas limit")
+        block_state.apply((c, k, v) for (c, k), v in overlay.writes.items())
+        return rc
+
+    def _execute_tx(self, block_state: BlockState, tx: Transaction, height: int,
+                    timestamp_ms: int) -> Receipt:
         sender = tx.sender_address
         ts = TxState(block_state)
         if system.member(ts, sender) is None:
@@ -108,6 +141,14 @@ class Executor:
         if tx.gas_limit < gas:
             return _failed(tx, tx.gas_limit, "VM_OUT_OF_GAS",
                            f"this system call needs {gas} gas, the tx allows {tx.gas_limit}")
+        try:
+            return self._system_call(block_state, ts, tx, sender, height, timestamp_ms, gas)
+        except CallFailed as exc:
+            # a refused deploy cost its compile: it pays the same per-byte gas as an accepted one
+            return _failed(tx, gas, exc.code, exc.message)
+
+    def _system_call(self, block_state: BlockState, ts: TxState, tx: Transaction, sender: str,
+                     height: int, timestamp_ms: int, gas: int) -> Receipt:
         contract = CONTRACTS if tx.kind == "deploy" else tx.contract
         init = None
         if contract == system.MEMBERS:
