@@ -210,8 +210,10 @@ class Executor:
                        gas_limit, is_init=is_init)
 
     def query(self, base: StateReader, contract: str, method: str, args: dict, height: int,
-              timestamp_ms: int, sender: str = "", gas_limit: int = 50_000_000):
-        """Run a @view read-only against committed state (POST /query)."""
+              timestamp_ms: int, sender: str = "", gas_limit: int = 2_000_000,
+              deadline: float | None = None):
+        """Run a @view read-only against committed state (POST /query). `sender` is an
+        authenticated address or "" (anonymous); `deadline` a time.monotonic() limit."""
         from chainnode.vm import CallContext, execute
 
         block_state = BlockState(base)
@@ -224,7 +226,8 @@ class Executor:
         ctx = CallContext(sender=sender, height=height, time_ms=timestamp_ms, tx_hash="",
                           chain_id=self.chain_id)
         host = ContractHost(block_state, self.registry, allow_frozen=True)
-        return execute(compiled, method, dict(args), ctx, host, gas_limit, readonly=True)
+        return execute(compiled, method, dict(args), ctx, host, gas_limit, readonly=True,
+                       deadline=deadline)
 
 
 def _ok(tx: Transaction, gas: int, res: SysResult) -> Receipt:

@@ -14,17 +14,27 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from chainnode import codec
-from chainnode.core.tx import Transaction, _jsonable
+from chainnode.clock import wall_ms
+from chainnode.core.query import QueryAuthError, parse_auth
+from chainnode.core.tx import METHOD_RE, NAME_RE, Transaction, _jsonable
 from chainnode.crypto.hashing import sm3
 from chainnode.errors import BAD_REQUEST, HTTP_STATUS, NOT_FOUND, TIMEOUT, TX_TOO_LARGE, ChainError
 from chainnode.exec.system import CallFailed
 from chainnode.rpc.openapi import OPENAPI
+from chainnode.rpc.querygate import QueryGate, QueryLimits, SnapshotState
 from chainnode.store.db import state_key_hash
 
 log = logging.getLogger("chainnode.rpc")
 
 MAX_BATCH_TXS = 1000  # POST /txs: transactions per request
 MAX_BATCH_BYTES = 16 * 1024 * 1024
+QUERY_BUSY = "QUERY_BUSY"  # 429: too many queries running or waiting
+QUERY_TIMEOUT = "QUERY_TIMEOUT"  # 504: a query ran past query_timeout_ms
+QUERY_STALE = "QUERY_STALE"  # 401: a signed query outside the freshness window
+QUERY_REPLAY = "QUERY_REPLAY"  # 409: a signed query used twice
+QUERY_BAD_SIGNATURE = "QUERY_BAD_SIGNATURE"  # 401
+_QUERY_STATUS = {QUERY_STALE: 401, QUERY_REPLAY: 409, QUERY_BAD_SIGNATURE: 401,
+                 TX_TOO_LARGE: 413}
 
 
 def _err(code: str, message: str, status: int | None = None) -> web.Response:
@@ -88,6 +98,7 @@ class RpcServer:
         r.add_get("/openapi.json", self.openapi)
         self.runner: web.AppRunner | None = None
         self.port = 0
+        self._queries: QueryGate | None = None
 
     async def start(self, host: str, port: int) -> None:
         self.runner = web.AppRunner(self.app, access_log=None)
@@ -99,6 +110,8 @@ class RpcServer:
     async def stop(self) -> None:
         if self.runner:
             await self.runner.cleanup()
+        if self._queries is not None:  # running queries end by their deadline
+            await asyncio.get_running_loop().run_in_executor(None, self._queries.close)
 
     # -- handlers
     async def status(self, request: web.Request) -> web.Response:
@@ -241,31 +254,115 @@ class RpcServer:
                             "wire": cert.encode().hex()},
         })
 
+    # -- POST /query: read-only calls, isolated from block execution (chainnode.rpc.querygate)
+    @property
+    def queries(self) -> QueryGate:
+        if self._queries is None:
+            self._queries = QueryGate(QueryLimits.from_config(getattr(self.node, "cfg", None)))
+        return self._queries
+
     async def query(self, request: web.Request) -> web.Response:
+        gate = self.queries
+        if not gate.try_enter():
+            return _err(QUERY_BUSY, f"{gate.limits.max_inflight} queries already running or "
+                        "waiting on this node; retry later", 429)
+        submitted = False
         try:
-            doc = await request.json()
-            contract, method = doc["contract"], doc["method"]
-            args = doc.get("args", {})
-            if not isinstance(args, dict):
-                raise TypeError
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ChainError(BAD_REQUEST, 'body must be {"contract", "method", "args": {...}}'
-                             ) from exc
-        n = self.node
-        head = n.chain.head
-        ts = n.chain._last_ts
+            contract, method, args, auth = await self._query_request(request, gate.limits)
+            sender = await self._query_sender(auth, contract, method, args)
+            fut = gate.submit(self._run_query, contract, method, args, sender, gate.deadline())
+            submitted = True
+        except ChainError as exc:
+            return _err(exc.code, exc.message, _QUERY_STATUS.get(exc.code))
+        finally:
+            if not submitted:
+                gate.leave()
+        grace = gate.limits.timeout_ms / 1000 + 1.0
         try:
-            res = await asyncio.get_running_loop().run_in_executor(
-                n.exec_pool, lambda: n.chain.executor.query(
-                    n.db, contract, method, args, head.height, ts, doc.get("sender", "")))
+            height, res = await asyncio.wait_for(asyncio.wrap_future(fut), grace)
+        except TimeoutError:
+            return _err(QUERY_TIMEOUT, f"query exceeded {gate.limits.timeout_ms} ms", 504)
         except CallFailed as exc:
             raise ChainError(exc.code, exc.message) from exc
         if hasattr(res, "ok"):
             if not res.ok:
-                return _err(res.error_code, res.error_message, 400)
-            return web.json_response({"height": head.height, "value": _jsonable(res.value),
+                status = 504 if res.error_code == QUERY_TIMEOUT else 400
+                return _err(res.error_code, res.error_message, status)
+            return web.json_response({"height": height, "value": _jsonable(res.value),
                                       "gas_used": res.gas_used})
-        return web.json_response({"height": head.height, "value": _jsonable(res.value)})
+        return web.json_response({"height": height, "value": _jsonable(res.value)})
+
+    async def _query_request(self, request: web.Request, limits: QueryLimits
+                             ) -> tuple[str, str, dict, Any]:
+        """Parse and check a query body: bounded size, names, args, no unsigned sender."""
+        if (request.content_length or 0) > limits.max_body_bytes:
+            raise ChainError(TX_TOO_LARGE, f"query body larger than {limits.max_body_bytes} "
+                                           "bytes")
+        body = await request.content.read(limits.max_body_bytes + 1)
+        if len(body) > limits.max_body_bytes:
+            raise ChainError(TX_TOO_LARGE, f"query body larger than {limits.max_body_bytes} "
+                                           "bytes")
+        try:
+            doc = json.loads(body)
+            contract, method = doc["contract"], doc["method"]
+            args = doc.get("args", {})
+            if not isinstance(args, dict):
+                raise TypeError
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            raise ChainError(BAD_REQUEST, 'body must be {"contract", "method", "args": {...}, '
+                                          '"auth": {...} (optional)}') from exc
+        if "sender" in doc:
+            raise ChainError(BAD_REQUEST, 'an unsigned "sender" is not accepted: sign the query '
+                                          '("auth", see docs/contracts.md)')
+        unknown = sorted(set(doc) - {"contract", "method", "args", "auth"})
+        if unknown:
+            raise ChainError(BAD_REQUEST, f"unknown query fields {unknown[:5]}")
+        if not (isinstance(contract, str) and NAME_RE.fullmatch(contract)):
+            raise ChainError(BAD_REQUEST, "contract must be a contract name")
+        if not (isinstance(method, str) and METHOD_RE.fullmatch(method)):
+            raise ChainError(BAD_REQUEST, "method must be a method name")
+        try:
+            codec.encode(args)
+        except (codec.CodecError, RecursionError) as exc:
+            raise ChainError(BAD_REQUEST, "args must be codec values (no floats, valid "
+                                          "Unicode, depth <= 32)") from exc
+        return contract, method, args, doc.get("auth")
+
+    async def _query_sender(self, auth: Any, contract: str, method: str, args: dict) -> str:
+        """"" for an anonymous query; the signer's address for a fresh, unused, valid one."""
+        if auth is None:
+            return ""
+        try:
+            sq = parse_auth(auth, contract, method, args)
+        except QueryAuthError as exc:
+            raise ChainError(BAD_REQUEST, str(exc)) from exc
+        gate = self.queries
+        now = wall_ms()
+        if not gate.replay.fresh(sq.time_ms, now):
+            raise ChainError(QUERY_STALE, f"signed query time is more than "
+                                          f"{gate.limits.auth_window_ms} ms from the node's clock")
+        n = self.node
+        pool = getattr(n, "verify_pool", None)
+        ok = await asyncio.get_running_loop().run_in_executor(pool, sq.verify, n.chain_id)
+        if not ok:
+            raise ChainError(QUERY_BAD_SIGNATURE, "query signature does not verify")
+        if not gate.replay.first_use(sq.signature, sq.time_ms, wall_ms()):
+            raise ChainError(QUERY_REPLAY, "this signed query was already used")
+        return sq.sender
+
+    def _run_query(self, contract: str, method: str, args: dict, sender: str,
+                   deadline: float) -> tuple[int, Any]:
+        """On a query worker: one snapshot, read-only execution, a gas cap and a deadline."""
+        n = self.node
+        snap = SnapshotState(n.db)
+        try:
+            height = snap.head_height()
+            res = n.chain.executor.query(snap, contract, method, args, height,
+                                         n.chain._last_ts, sender,
+                                         self.queries.limits.gas_limit, deadline)
+            return height, res
+        finally:
+            snap.close()
 
     async def get_state(self, request: web.Request) -> web.Response:
         contract = request.match_info["contract"]
