@@ -18,7 +18,7 @@ from chainnode.consensus import actions as A
 from chainnode.consensus import events as E
 from chainnode.consensus.messages import decode_message, encode_message
 from chainnode.core.block import Block
-from chainnode.exec.executor import InvalidBlock
+from chainnode.exec.executor import STORAGE_FAULTS, InvalidBlock
 
 log = logging.getLogger("chainnode.consensus")
 
@@ -179,7 +179,8 @@ class ConsensusDriver:
                 node.mempool.remove(tx.hash for tx in txs)
             except Exception as exc:  # noqa: BLE001 - the proposer must survive anything
                 failures += 1
-                bad = await self._culprit(txs, view)
+                # a failing disk is not a transaction's fault: evict nothing, retry later
+                bad = None if isinstance(exc, STORAGE_FAULTS) else await self._culprit(txs, view)
                 log.error("building block %d failed (%s: %s); evicting tx %s", height,
                           type(exc).__name__, exc, bad.hash.hex() if bad else "(none)",
                           exc_info=exc)

@@ -15,7 +15,7 @@ from aiohttp import WSMsgType, web
 
 from chainnode import codec
 from chainnode.clock import wall_ms
-from chainnode.core.query import QueryAuthError, parse_auth
+from chainnode.core.query import QueryAuthError, SignedQuery, parse_auth
 from chainnode.core.tx import METHOD_RE, NAME_RE, Transaction, _jsonable
 from chainnode.crypto.hashing import sm3
 from chainnode.errors import BAD_REQUEST, HTTP_STATUS, NOT_FOUND, TIMEOUT, TX_TOO_LARGE, ChainError
@@ -78,6 +78,40 @@ def _timeout_arg(text: str) -> float:
     if not 0 < t < float("inf"):
         raise ChainError(BAD_REQUEST, "timeout must be a positive number of seconds")
     return min(t, 300.0)
+
+
+def _parse_query(body: bytes) -> tuple[str, str, dict, SignedQuery | None]:
+    """Check a query body: names, codec-safe args, no unsigned sender, a well-formed auth."""
+    try:
+        doc = json.loads(body)
+        contract, method = doc["contract"], doc["method"]
+        args = doc.get("args", {})
+        if not isinstance(args, dict):
+            raise TypeError
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise ChainError(BAD_REQUEST, 'body must be {"contract", "method", "args": {...}, '
+                                      '"auth": {...} (optional)}') from exc
+    if "sender" in doc:
+        raise ChainError(BAD_REQUEST, 'an unsigned "sender" is not accepted: sign the query '
+                                      '("auth", see docs/contracts.md)')
+    unknown = sorted(set(doc) - {"contract", "method", "args", "auth"})
+    if unknown:
+        raise ChainError(BAD_REQUEST, f"unknown query fields {unknown[:5]}")
+    if not (isinstance(contract, str) and NAME_RE.fullmatch(contract)):
+        raise ChainError(BAD_REQUEST, "contract must be a contract name")
+    if not (isinstance(method, str) and METHOD_RE.fullmatch(method)):
+        raise ChainError(BAD_REQUEST, "method must be a method name")
+    try:
+        codec.encode(args)
+    except (codec.CodecError, RecursionError) as exc:
+        raise ChainError(BAD_REQUEST, "args must be codec values (no floats, valid Unicode, "
+                                      "depth <= 32)") from exc
+    if doc.get("auth") is None:
+        return contract, method, args, None
+    try:
+        return contract, method, args, parse_auth(doc["auth"], contract, method, args)
+    except QueryAuthError as exc:
+        raise ChainError(BAD_REQUEST, str(exc)) from exc
 
 
 class RpcServer:
@@ -268,8 +302,11 @@ class RpcServer:
                         "waiting on this node; retry later", 429)
         submitted = False
         try:
-            contract, method, args, auth = await self._query_request(request, gate.limits)
-            sender = await self._query_sender(auth, contract, method, args)
+            body = await self._query_body(request, gate.limits)
+            # parsing and codec checks cost up to ~50 ms for a large body: off the event loop
+            contract, method, args, sq = await asyncio.wrap_future(
+                gate.pool.submit(_parse_query, body))
+            sender = await self._query_sender(sq)
             fut = gate.submit(self._run_query, contract, method, args, sender, gate.deadline())
             submitted = True
         except ChainError as exc:
@@ -292,9 +329,7 @@ class RpcServer:
                                       "gas_used": res.gas_used})
         return web.json_response({"height": height, "value": _jsonable(res.value)})
 
-    async def _query_request(self, request: web.Request, limits: QueryLimits
-                             ) -> tuple[str, str, dict, Any]:
-        """Parse and check a query body: bounded size, names, args, no unsigned sender."""
+    async def _query_body(self, request: web.Request, limits: QueryLimits) -> bytes:
         if (request.content_length or 0) > limits.max_body_bytes:
             raise ChainError(TX_TOO_LARGE, f"query body larger than {limits.max_body_bytes} "
                                            "bytes")
@@ -302,43 +337,14 @@ class RpcServer:
         if len(body) > limits.max_body_bytes:
             raise ChainError(TX_TOO_LARGE, f"query body larger than {limits.max_body_bytes} "
                                            "bytes")
-        try:
-            doc = json.loads(body)
-            contract, method = doc["contract"], doc["method"]
-            args = doc.get("args", {})
-            if not isinstance(args, dict):
-                raise TypeError
-        except (ValueError, KeyError, TypeError, RecursionError) as exc:
-            raise ChainError(BAD_REQUEST, 'body must be {"contract", "method", "args": {...}, '
-                                          '"auth": {...} (optional)}') from exc
-        if "sender" in doc:
-            raise ChainError(BAD_REQUEST, 'an unsigned "sender" is not accepted: sign the query '
-                                          '("auth", see docs/contracts.md)')
-        unknown = sorted(set(doc) - {"contract", "method", "args", "auth"})
-        if unknown:
-            raise ChainError(BAD_REQUEST, f"unknown query fields {unknown[:5]}")
-        if not (isinstance(contract, str) and NAME_RE.fullmatch(contract)):
-            raise ChainError(BAD_REQUEST, "contract must be a contract name")
-        if not (isinstance(method, str) and METHOD_RE.fullmatch(method)):
-            raise ChainError(BAD_REQUEST, "method must be a method name")
-        try:
-            codec.encode(args)
-        except (codec.CodecError, RecursionError) as exc:
-            raise ChainError(BAD_REQUEST, "args must be codec values (no floats, valid "
-                                          "Unicode, depth <= 32)") from exc
-        return contract, method, args, doc.get("auth")
+        return body
 
-    async def _query_sender(self, auth: Any, contract: str, method: str, args: dict) -> str:
+    async def _query_sender(self, sq: SignedQuery | None) -> str:
         """"" for an anonymous query; the signer's address for a fresh, unused, valid one."""
-        if auth is None:
+        if sq is None:
             return ""
-        try:
-            sq = parse_auth(auth, contract, method, args)
-        except QueryAuthError as exc:
-            raise ChainError(BAD_REQUEST, str(exc)) from exc
         gate = self.queries
-        now = wall_ms()
-        if not gate.replay.fresh(sq.time_ms, now):
+        if not gate.replay.fresh(sq.time_ms, wall_ms()):
             raise ChainError(QUERY_STALE, f"signed query time is more than "
                                           f"{gate.limits.auth_window_ms} ms from the node's clock")
         n = self.node

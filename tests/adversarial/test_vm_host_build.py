@@ -137,3 +137,21 @@ def test_the_loop_returns_when_the_height_moves_on():
 
     asyncio.run(asyncio.wait_for(scenario(), 10))
     assert proposals(d) == []
+
+
+def test_a_storage_fault_evicts_nothing_and_the_loop_retries():
+    d, node = driver([tx("a"), tx("b")])
+    calls = {"n": 0}
+    real = node.chain.build
+
+    def flaky(txs, view, index):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError(5, "Input/output error")
+        return real(txs, view, index)
+
+    node.chain.build = flaky
+    asyncio.run(asyncio.wait_for(d._build(5, 0), 10))
+    assert node.mempool.removed == []
+    (p,) = proposals(d)
+    assert [t.hash for t in d._executed[p.block_hash].txs] == [b"a", b"b"]
