@@ -44,7 +44,7 @@ class NodeConfig:
     query_gas_limit: int = 2_000_000  # gas cap of one query (transactions: the genesis cap)
     query_timeout_ms: int = 2_000  # wall-clock limit of one query
     query_workers: int = 1  # threads running queries, apart from block execution
-    query_max_inflight: int = 8  # queries running or waiting; beyond: 429 QUERY_BUSY
+    query_max_inflight: int = 64  # queries running or waiting; beyond: 429 QUERY_BUSY
     query_max_body_bytes: int = 256 * 1024  # request body of one query
     query_auth_window_ms: int = 60_000  # signed queries: accepted clock skew, replay memory
     home: Path = field(default=Path("."), repr=False, compare=False)

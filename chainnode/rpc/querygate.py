@@ -32,7 +32,7 @@ class QueryLimits:
     gas_limit: int = 2_000_000
     timeout_ms: int = 2_000
     workers: int = 1
-    max_inflight: int = 8
+    max_inflight: int = 64
     max_body_bytes: int = 256 * 1024
     auth_window_ms: int = 60_000
 

@@ -150,6 +150,8 @@ def execute(contract: CompiledContract, method: str, kwargs: dict, ctx: CallCont
             if not readonly:
                 raise VMError("VM_BAD_ARGS", "a wall-clock deadline is for read-only calls")
             rt = DeadlineRuntime(host, ctx, gas_limit, _load, deadline)
+            if time.monotonic() > deadline:  # waited in the queue past its limit
+                raise QueryDeadline()
         else:
             rt = Runtime(host, ctx, gas_limit, _load)
         rt.charge(GAS["call"])

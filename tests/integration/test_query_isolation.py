@@ -183,6 +183,15 @@ def test_query_flood_does_not_stall_status_or_commits(node):
     assert "INTERNAL" not in outcomes and "URLError" not in outcomes, outcomes
 
 
+def test_reproducer_2_key_error_of_a_huge_key_answers_at_once_with_bounded_text(node):
+    t0 = time.monotonic()
+    status, body = post_query(node.url, q(method="price", args={"t": " " * 100_000}))
+    assert status == 400 and body["error"]["code"] == "VM_KEY_ERROR", body
+    assert body["error"]["message"].endswith('..." not found')
+    assert len(body["error"]["message"]) <= 256
+    assert time.monotonic() - t0 < QUERY_TIMEOUT_MS / 1000 + 2  # was ~13 s of regex
+
+
 def test_oversized_and_malformed_query_bodies_are_refused(node):
     status, body = http("POST", node.url + "/query", b"{" + b" " * 400_000 + b"}",
                         "application/json")
