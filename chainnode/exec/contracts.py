@@ -51,13 +51,23 @@ class ContractHost:
         return has_role(TxState(self.block_state), address, role)
 
 
+def rejection_text(exc) -> str:
+    """A refused deploy's receipt message: position, rule and the checker's own text, bounded
+    and escaped. CPython's syntax-error wording changes between interpreter versions, so for
+    the `syntax` rule the receipt says only where (compile locally for the details)."""
+    from chainnode.vm import errtext
+
+    text = "invalid syntax" if exc.rule == "syntax" else errtext.bounded(exc.message, 160)
+    return f"line {int(exc.line)} col {int(exc.col)} [{errtext.escape(exc.rule, 32)}] {text}"
+
+
 def valid_name(name: object) -> bool:
     """A user contract's name: the transaction name rule, minus the two reserved shapes.
 
     `sys.` names are the native contracts; 40 lowercase hex characters is the shape of an
     account address (chainnode.crypto.address), refused so that a contract can never pose as
     an account in `ctx.caller` or `has_role` checks."""
-    return (isinstance(name, str) and NAME_RE.fullmatch(name) is not None
+    return (isinstance(name, str) and len(name) <= 64 and NAME_RE.fullmatch(name) is not None
             and not name.startswith("sys.") and not is_address(name))
 
 
@@ -71,8 +81,7 @@ class ContractRegistry:
         try:
             compiled = compile_contract(name, source)
         except ContractRejected as exc:
-            raise CallFailed("CONTRACT_REJECTED",
-                             f"line {exc.line} col {exc.col} [{exc.rule}] {exc.message}") from exc
+            raise CallFailed("CONTRACT_REJECTED", rejection_text(exc)) from exc
         self._cache[compiled.code_hash] = compiled
         return compiled
 

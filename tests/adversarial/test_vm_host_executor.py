@@ -188,3 +188,17 @@ def test_frozen_callee_reports_the_gas_burnt_not_a_flat_fee(chain):
     assert (frozen.ok, frozen.error_code) == (False, "CONTRACT_FROZEN")
     assert missing.error_code == "VM_NO_CONTRACT"
     assert frozen.gas_used == missing.gas_used < system.SYSTEM_GAS
+
+
+@pytest.mark.parametrize("src,rule", [
+    ("@export\ndef f(:\n    return 1\n", "syntax"),
+    ("@export\ndef f():\n    return " + "x" * 60_000 + "\n", "identifier"),
+    ("@export\ndef f():\n    return " + "y" * 60 + "\n", "unknown-name"),
+])
+def test_refused_deploy_messages_are_bounded_and_version_independent(chain, src, rule):
+    rc = chain.one(deploy("refused", src, gas=5_000_000))
+    assert (rc.ok, rc.error_code) == (False, "CONTRACT_REJECTED")
+    assert rc.error_message.startswith("line ") and f"[{rule}]" in rc.error_message
+    assert len(rc.error_message) <= 256
+    if rule == "syntax":  # CPython's wording is not part of consensus data
+        assert rc.error_message.endswith("] invalid syntax")
