@@ -235,7 +235,11 @@ def _ok(tx: Transaction, gas: int, res: SysResult) -> Receipt:
 
 
 def _failed(tx: Transaction, gas: int, code: str, message: str) -> Receipt:
-    return Receipt(tx.hash, Receipt.FAILED, gas, None, (), code, message)
+    """Every failed receipt's message is bounded (256 characters) and escaped here, whatever
+    produced it: system-call messages quote transaction arguments."""
+    from chainnode.vm import errtext
+
+    return Receipt(tx.hash, Receipt.FAILED, gas, None, (), code, errtext.bounded(message))
 
 
 class _Empty:

@@ -202,3 +202,11 @@ def test_refused_deploy_messages_are_bounded_and_version_independent(chain, src,
     assert len(rc.error_message) <= 256
     if rule == "syntax":  # CPython's wording is not part of consensus data
         assert rc.error_message.endswith("] invalid syntax")
+
+
+def test_system_call_messages_quoting_arguments_are_bounded(chain):
+    roles = ["r" * 1000 + str(i) for i in range(100)]
+    t = tx(ADMIN, "system", "sys.members", "register",
+           {"address": address_of(PrivateKey.generate().public_key), "roles": roles})
+    rc = chain.one(t)
+    assert rc.error_code == "BAD_ROLE" and len(rc.error_message) <= 256
