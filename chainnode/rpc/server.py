@@ -330,14 +330,29 @@ class RpcServer:
         return web.json_response({"height": height, "value": _jsonable(res.value)})
 
     async def _query_body(self, request: web.Request, limits: QueryLimits) -> bytes:
+        """The whole body, at most max_body_bytes, within the query's own time limit (a client
+        that trickles its body holds an in-flight slot no longer than a running query)."""
+        too_large = ChainError(TX_TOO_LARGE, f"query body larger than {limits.max_body_bytes} "
+                                             "bytes")
         if (request.content_length or 0) > limits.max_body_bytes:
-            raise ChainError(TX_TOO_LARGE, f"query body larger than {limits.max_body_bytes} "
-                                           "bytes")
-        body = await request.content.read(limits.max_body_bytes + 1)
-        if len(body) > limits.max_body_bytes:
-            raise ChainError(TX_TOO_LARGE, f"query body larger than {limits.max_body_bytes} "
-                                           "bytes")
-        return body
+            raise too_large
+
+        async def read_all() -> bytes:
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                chunk = await request.content.read(64 * 1024)
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > limits.max_body_bytes:
+                    raise too_large
+                chunks.append(chunk)
+
+        try:
+            return await asyncio.wait_for(read_all(), max(5.0, limits.timeout_ms / 1000))
+        except TimeoutError:
+            raise ChainError(BAD_REQUEST, "query body not received in time") from None
 
     async def _query_sender(self, sq: SignedQuery | None) -> str:
         """"" for an anonymous query; the signer's address for a fresh, unused, valid one."""

@@ -247,3 +247,27 @@ def test_sdk_and_cli_sign_queries(node, tmp_path):
     assert json.loads(out.stdout) == [me, me, "account"]
     out = run_cli("query", "views", "whoami", "--url", node.url)
     assert json.loads(out.stdout) == ["", "", ""]
+
+
+def test_clients_trickling_their_body_hold_a_slot_only_for_a_bounded_time(node):
+    import socket
+    from urllib.parse import urlparse
+
+    u = urlparse(node.url)
+    socks = []
+    try:
+        for _ in range(MAX_INFLIGHT):
+            s = socket.create_connection((u.hostname, u.port), timeout=10)
+            s.sendall(b"POST /query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 1000\r\n\r\n{\"contract\"")
+            socks.append(s)
+        wait_until(lambda: post_query(node.url, q())[0] == 429, 10,
+                   "the trickling clients to hold every query slot")
+        # the node gives up on them after its body deadline (5 s) and serves queries again
+        wait_until(lambda: post_query(node.url, q())[0] == 200, 20, "query slots to free up")
+        for s in socks:
+            s.settimeout(10)
+            assert b"400" in s.recv(4096).split(b"\r\n")[0]
+    finally:
+        for s in socks:
+            s.close()
