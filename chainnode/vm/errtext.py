@@ -85,6 +85,15 @@ def bounded(message: str, limit: int = MAX_MESSAGE_LEN) -> str:
     return escape(message, 4 * limit)[:limit]
 
 
+def codec_text(exc: Any) -> str:
+    """Fixed text for a codec.CodecError that escaped a guard (by its stable code)."""
+    return {"CODEC_UTF8": "string is not valid Unicode (lone surrogate)",
+            "CODEC_TOO_DEEP": "value nested too deeply",
+            "CODEC_INT_RANGE": "integer too large to encode",
+            "CODEC_FLOAT": "floats are not allowed"}.get(getattr(exc, "code", ""),
+                                                         "value cannot be encoded")
+
+
 def is_encodable(text: str) -> bool:
     """True if `text` (already length-bounded by the caller) encodes as UTF-8."""
     try:

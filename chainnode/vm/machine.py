@@ -18,6 +18,7 @@ from chainnode.crypto.hashing import sm3
 from chainnode.vm import errtext
 from chainnode.vm.api import CallContext, CompiledContract, ExecResult, Host
 from chainnode.vm.checker import FunctionInfo, check_source
+from chainnode.vm.deadline import DeadlineRuntime
 from chainnode.vm.errors import ContractRejected, HostFailure, OutOfGas, QueryDeadline, VMError
 from chainnode.vm.gas import GAS, MAX_IO_BYTES, MAX_MESSAGE_LEN
 from chainnode.vm.rewriter import rewrite
@@ -107,29 +108,6 @@ def _where(exc: BaseException) -> str:
     return where
 
 
-def _codec_text(exc: codec.CodecError) -> str:
-    return {"CODEC_UTF8": "string is not valid Unicode (lone surrogate)",
-            "CODEC_TOO_DEEP": "value nested too deeply",
-            "CODEC_INT_RANGE": "integer too large to encode",
-            "CODEC_FLOAT": "floats are not allowed"}.get(exc.code, "value cannot be encoded")
-
-
-class DeadlineRuntime(Runtime):
-    """A query's runtime: every 256th gas charge also checks the wall clock."""
-
-    def __init__(self, host: Host, ctx: CallContext, gas_limit: int, load, deadline: float
-                 ) -> None:
-        self.deadline = deadline
-        self.ticks = 0
-        super().__init__(host, ctx, gas_limit, load)
-
-    def charge(self, cost: int) -> bool:
-        self.ticks += 1
-        if not self.ticks & 255 and time.monotonic() > self.deadline:
-            raise QueryDeadline()
-        return super().charge(cost)
-
-
 def _failure(rt: Runtime | None, gas_limit: int, code: str, message: str) -> ExecResult:
     used = gas_limit if rt is None else min(gas_limit, max(0, gas_limit - rt.left))
     return ExecResult(False, None, used, (), (), code, message)
@@ -191,7 +169,7 @@ def execute(contract: CompiledContract, method: str, kwargs: dict, ctx: CallCont
         where = "" if not exc.code.startswith("VM_") else _where(exc)
         return _failure(rt, gas_limit, exc.code, _clean(where + exc.message))
     except codec.CodecError as exc:
-        return _failure(rt, gas_limit, "VM_VALUE_ERROR", _clean(_where(exc) + _codec_text(exc)))
+        return _failure(rt, gas_limit, "VM_VALUE_ERROR", _clean(_where(exc) + errtext.codec_text(exc)))
     except Exception as exc:
         code, text = errtext.native(exc)
         return _failure(rt, gas_limit, code, _clean(_where(exc) + text))
