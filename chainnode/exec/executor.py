@@ -30,6 +30,8 @@ try:  # plyvel's errors (corruption, I/O) derive from its own base class
     STORAGE_FAULTS = (OSError, _plyvel.Error)
 except ImportError:  # pragma: no cover - plyvel is a hard dependency of the store
     pass
+# what depends on the machine, not on the transaction, must never decide a receipt
+NODE_FAULTS: tuple[type[BaseException], ...] = (*STORAGE_FAULTS, MemoryError)
 
 DEPLOY_GAS_PER_BYTE = 20  # on top of the flat system-call gas, for deploy and upgrade
 
@@ -101,13 +103,13 @@ class Executor:
         nothing, so no transaction can stop a block from being built or validated.
 
         The tx runs on its own overlay, merged into the block only with a receipt that
-        encodes. Storage faults (OSError, the store's errors) are not the tx's doing and stay
-        node faults: they propagate."""
+        encodes. Storage faults (OSError, the store's errors) and MemoryError depend on the
+        machine, not the tx: they stay node faults and propagate."""
         overlay = BlockState(block_state)
         try:
             rc = self._execute_tx(overlay, tx, height, timestamp_ms)
             rc.encode()  # a receipt that cannot be encoded cannot be hashed into the block
-        except STORAGE_FAULTS:
+        except NODE_FAULTS:
             raise
         except Exception:
             log.exception("tx %s escaped execution; recorded as %s", tx.hash.hex()[:16],

@@ -210,3 +210,15 @@ def test_system_call_messages_quoting_arguments_are_bounded(chain):
            {"address": address_of(PrivateKey.generate().public_key), "roles": roles})
     rc = chain.one(t)
     assert rc.error_code == "BAD_ROLE" and len(rc.error_message) <= 256
+
+
+@pytest.mark.parametrize("fault", [MemoryError(), OSError(5, "Input/output error")])
+def test_machine_faults_are_never_a_receipt(chain, monkeypatch, fault):
+    """Running out of memory or a failing disk depends on the node, not the transaction:
+    a receipt made from it would differ between nodes, so it propagates as a node fault."""
+    def broken(state, address, role):
+        raise fault
+
+    monkeypatch.setattr("chainnode.exec.contracts.has_role", broken)
+    with pytest.raises(type(fault)):
+        chain.ex.execute_block(chain.db, chain.height + 1, 1, [call("who")], lambda h: False)
