@@ -174,9 +174,14 @@ class ConsensusDriver:
             except asyncio.CancelledError:
                 raise
             except InvalidBlock as exc:
-                log.warning("could not build block %d: %s; dropping its transactions", height,
-                            exc)
-                node.mempool.remove(tx.hash for tx in txs)
+                # only what can never be in this block (expired, committed meanwhile...)
+                bad = self._invalid_now(txs, height)
+                if not bad:
+                    culprit = await self._culprit(txs, view)
+                    bad = [culprit] if culprit is not None else list(txs)
+                log.warning("could not build block %d: %s; dropping %d of its %d transactions",
+                            height, exc, len(bad), len(txs))
+                node.mempool.remove(tx.hash for tx in bad)
             except Exception as exc:  # noqa: BLE001 - the proposer must survive anything
                 failures += 1
                 # a failing disk is not a transaction's fault: evict nothing, retry later
@@ -214,6 +219,17 @@ class ConsensusDriver:
             if txs or g.param("empty_blocks"):
                 return txs
             # everything taken had expired (take() dropped it): wait for real work again
+
+    def _invalid_now(self, txs: list, height: int) -> list:
+        """The transactions that fail the executor's static per-tx checks at `height`."""
+        chain = self.node.chain
+        bad = []
+        for tx in txs:
+            try:
+                chain.executor.check_tx_static(tx, height, chain.is_committed)
+            except InvalidBlock:
+                bad.append(tx)
+        return bad
 
     async def _culprit(self, txs: list, view: int):
         """The transaction whose inclusion makes a build fail: the last of the shortest

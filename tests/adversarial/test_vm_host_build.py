@@ -42,6 +42,14 @@ class FakeChain:
         self.poison = poison
         self.invalid = invalid
         self.builds: list[int] = []
+        self.executor = SimpleNamespace(check_tx_static=self.check_tx_static)
+
+    def check_tx_static(self, tx, height, is_committed) -> None:
+        if tx.hash in self.invalid:
+            raise InvalidBlock("tx expired")
+
+    def is_committed(self, tx_hash) -> bool:
+        return False
 
     def build(self, txs, view, index):
         self.builds.append(len(txs))
@@ -105,6 +113,14 @@ def test_several_poison_transactions_are_evicted_one_by_one():
     assert sorted(node.mempool.removed) == [b"t0", b"t3", b"t5"]
     (p,) = proposals(d)
     assert [t.hash for t in d._executed[p.block_hash].txs] == [b"t1", b"t2", b"t4"]
+
+
+def test_invalid_block_drops_only_the_invalid_transactions():
+    d, node = driver([tx("a"), tx("old"), tx("b")], invalid={"old"})
+    asyncio.run(asyncio.wait_for(d._build(5, 0), 10))
+    assert node.mempool.removed == [b"old"]
+    (p,) = proposals(d)
+    assert [t.hash for t in d._executed[p.block_hash].txs] == [b"a", b"b"]
 
 
 def test_invalid_block_drops_the_batch_and_the_loop_waits_for_more_work():
