@@ -226,3 +226,32 @@ def test_machine_faults_are_never_a_receipt(chain, monkeypatch, make):
     with pytest.raises(kind) as info:
         chain.ex.execute_block(chain.db, chain.height + 1, 1, [call("who")], lambda h: False)
     info.value.__traceback__ = None  # frames hold the store: let them go before it closes
+
+
+def test_leader_builds_and_replica_validates_a_block_of_poison(tmp_path):
+    """chain.build on one store, chain.validate on another: both survive the poison and
+    agree on receipt and state roots (what PBFT replicas check before voting)."""
+    from chainnode.chain import Chain as NodeChain
+
+    leader_db, replica_db = ChainDB(tmp_path / "l.ldb"), ChainDB(tmp_path / "r.ldb")
+    try:
+        leader, replica = NodeChain(leader_db, GENESIS), NodeChain(replica_db, GENESIS)
+        cert = lambda ex: CommitCertificate(CHAIN, ex.block.height, 0, ex.block.hash,  # noqa: E731
+                                            ((0, bytes(64)),))
+        ex = leader.build([deploy("poison", POISON)], 0, 0, now_ms=1_700_000_001_000)
+        rex = replica.validate(ex.block, lambda t: True, now_ms=1_700_000_001_000)
+        leader.commit(ex, cert(ex))
+        replica.commit(rex, cert(rex))
+        txs = [call(m) for m in ("bad_require", "bad_role", "bad_call")]
+        txs.append(call("put", {"k": "after", "v": 1}))
+        ex = leader.build(txs, 0, 0, now_ms=1_700_000_002_000)
+        rex = replica.validate(ex.block, lambda t: True, now_ms=1_700_000_002_000)
+        assert [r.error_code for r in ex.outcome.receipts] == ["VM_VALUE_ERROR",
+                                                                "VM_VALUE_ERROR",
+                                                                "VM_NO_CONTRACT", ""]
+        assert [r.encode() for r in rex.outcome.receipts] == \
+            [r.encode() for r in ex.outcome.receipts]
+        assert rex.block.header.state_root == ex.block.header.state_root
+    finally:
+        leader_db.close()
+        replica_db.close()
