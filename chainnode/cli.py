@@ -146,7 +146,8 @@ def cmd_deploy(a) -> int:
 def cmd_query(a) -> int:
     from chainnode.client import ProofError
 
-    c = _client(a, False)
+    signed = bool(getattr(a, "key", None))
+    c = _client(a, signed)
     if a.state:
         genesis = None
         if a.prove:
@@ -168,7 +169,7 @@ def cmd_query(a) -> int:
                 "height": st.height, "verified": genesis is not None,
                 "state_root": st.state_root.hex()})
         return 0
-    _print(c.query(a.contract, a.method, _args(a.args)))
+    _print(c.query(a.contract, a.method, _args(a.args), signed=signed))
     return 0
 
 
@@ -233,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--key-json", help="state key as JSON (for composite keys)")
     q.add_argument("--prove", action="store_true", help="verify the SMT proof and certificate")
     q.add_argument("--genesis", help="genesis file: the trust root for --prove")
+    q.add_argument("--key", help="SM2 PEM key file: sign the query (domain 'query') so the "
+                                 "view runs with ctx.sender = this key's address; without it "
+                                 "the query is anonymous (ctx.sender == '')")
     client_args(q, key=False)
     q.set_defaults(fn=cmd_query)
     return p

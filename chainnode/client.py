@@ -17,6 +17,7 @@ from chainnode import codec
 from chainnode.core.block import BlockHeader
 from chainnode.core.certificate import CommitCertificate
 from chainnode.core.genesis import Genesis
+from chainnode.core.query import sign_query
 from chainnode.core.tx import Transaction, build_tx
 from chainnode.crypto import domain
 from chainnode.crypto.hashing import sm3
@@ -93,9 +94,22 @@ class Client:
     def block(self, height: int) -> dict:
         return self.get(f"/blocks/{height}")
 
-    def query(self, contract: str, method: str, args: dict | None = None) -> Any:
-        body = json.dumps({"contract": contract, "method": method, "args": args or {}}).encode()
-        return self._request("POST", "/query", body)["value"]
+    def query(self, contract: str, method: str, args: dict | None = None, *,
+              signed: bool = False) -> Any:
+        """Run a @view read-only. Anonymous by default (ctx.sender == ""); with `signed`, the
+        query is signed in the `query` domain with this client's key (fresh time and nonce,
+        usable once) and the view sees ctx.sender = this key's address."""
+        return self.query_result(contract, method, args, signed=signed)["value"]
+
+    def query_result(self, contract: str, method: str, args: dict | None = None, *,
+                     signed: bool = False) -> dict:
+        """The whole answer of POST /query: value, height and gas_used."""
+        doc: dict[str, Any] = {"contract": contract, "method": method, "args": args or {}}
+        if signed:
+            if self.key is None:
+                raise ValueError("a signed query needs a client with a signing key")
+            doc["auth"] = sign_query(self.key, self.chain_id, contract, method, doc["args"])
+        return self._request("POST", "/query", json.dumps(doc).encode())
 
     # -- writes
     def build(self, kind: str, contract: str, method: str, args: dict, *,

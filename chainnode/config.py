@@ -14,6 +14,14 @@ class ConfigError(ValueError):
     pass
 
 
+QUERY_KEY_MAX = {
+    "query_gas_limit": 1_000_000_000, "query_timeout_ms": 600_000, "query_workers": 64,
+    "query_max_inflight": 10_000, "query_max_body_bytes": 16 * 1024 * 1024,
+    "query_auth_window_ms": 3_600_000,
+}
+QUERY_KEYS = tuple(QUERY_KEY_MAX)
+
+
 @dataclass
 class NodeConfig:
     name: str
@@ -32,7 +40,20 @@ class NodeConfig:
     tls_key: str = ""
     log_level: str = "INFO"
     verify_threads: int = 0  # 0: one per core
+    # POST /query (read-only calls; never consensus, so wall-clock limits are allowed here)
+    query_gas_limit: int = 2_000_000  # gas cap of one query (transactions: the genesis cap)
+    query_timeout_ms: int = 2_000  # wall-clock limit of one query
+    query_workers: int = 1  # threads running queries, apart from block execution
+    query_max_inflight: int = 64  # queries running or waiting; beyond: 429 QUERY_BUSY
+    query_max_body_bytes: int = 256 * 1024  # request body of one query
+    query_auth_window_ms: int = 60_000  # signed queries: accepted clock skew, replay memory
     home: Path = field(default=Path("."), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in QUERY_KEYS:
+            v = getattr(self, name)
+            if type(v) is not int or not 0 < v <= QUERY_KEY_MAX[name]:
+                raise ConfigError(f"{name} must be an integer from 1 to {QUERY_KEY_MAX[name]}")
 
     def path(self, rel: str) -> Path:
         p = Path(rel)
@@ -61,6 +82,8 @@ class NodeConfig:
         try:
             cfg = cls(**doc)
         except TypeError as exc:
+            raise ConfigError(f"{f}: {exc}") from exc
+        except ConfigError as exc:
             raise ConfigError(f"{f}: {exc}") from exc
         cfg.home = home
         return cfg

@@ -23,7 +23,7 @@ from chainnode.consensus import actions as A
 from chainnode.consensus import events as E
 from chainnode.consensus.messages import decode_message, encode_message
 from chainnode.core.block import Block
-from chainnode.exec.executor import InvalidBlock
+from chainnode.exec.executor import STORAGE_FAULTS, InvalidBlock
 from chainnode.store.failure import StorageFailure
 
 log = logging.getLogger("chainnode.consensus")
@@ -196,13 +196,55 @@ class ConsensusDriver:
             log.error("unknown consensus action %r", a)
 
     async def _build(self, height: int, view: int) -> None:
+        """Propose a block for (height, view); this loop never dies on a transaction.
+
+        A build that fails evicts what made it fail (InvalidBlock: the batch it names; any
+        other error: the one transaction found by re-building prefixes of the batch) and the
+        round goes on with the rest of the mempool."""
+        node = self.node
+        failures = 0
+        while True:
+            txs = await self._take(height)
+            if txs is None:
+                return
+            try:
+                ex = await node.run_exec(node.chain.build, txs, view, node.index)
+            except asyncio.CancelledError:
+                raise
+            except InvalidBlock as exc:
+                # only what can never be in this block (expired, committed meanwhile...)
+                bad = self._invalid_now(txs, height)
+                if not bad:
+                    culprit = await self._culprit(txs, view)
+                    bad = [culprit] if culprit is not None else list(txs)
+                log.warning("could not build block %d: %s; dropping %d of its %d transactions",
+                            height, exc, len(bad), len(txs))
+                node.mempool.remove(tx.hash for tx in bad)
+            except Exception as exc:  # noqa: BLE001 - the proposer must survive anything
+                failures += 1
+                # a failing disk is not a transaction's fault: evict nothing, retry later
+                bad = None if isinstance(exc, STORAGE_FAULTS) else await self._culprit(txs, view)
+                log.error("building block %d failed (%s: %s); evicting tx %s", height,
+                          type(exc).__name__, exc, bad.hash.hex() if bad else "(none)",
+                          exc_info=exc)
+                if bad is not None:
+                    node.mempool.remove([bad.hash])
+                else:  # not any transaction's fault: back off instead of spinning
+                    await asyncio.sleep(min(5.0, 0.1 * 2 ** min(failures, 6)))
+            else:
+                self._executed[ex.block.hash] = ex
+                self.post(E.ProposalReady(height, view, ex.block.hash, ex.block.encode()))
+                return
+
+    async def _take(self, height: int) -> list | None:
+        """Wait for work and take a batch; None once `height` is no longer the next one."""
         node = self.node
         g = node.genesis
         interval = g.param("block_interval_ms")
         while True:
             while not g.param("empty_blocks"):
                 if node.chain.head.height + 1 != height:
-                    return
+                    return None
                 if len(node.mempool):
                     break
                 await node.mempool.wait_nonempty()
@@ -211,18 +253,48 @@ class ConsensusDriver:
             txs = node.mempool.take(g.param("max_block_txs"), g.param("max_block_bytes"),
                                     g.param("block_gas_limit"))
             if node.chain.head.height + 1 != height:
-                return
+                return None
             if txs or g.param("empty_blocks"):
-                break
+                return txs
             # everything taken had expired (take() dropped it): wait for real work again
-        try:
-            ex = await node.run_exec(node.chain.build, txs, view, node.index)
-        except InvalidBlock as exc:
-            log.warning("could not build block %d: %s; dropping its transactions", height, exc)
-            node.mempool.remove(tx.hash for tx in txs)
-            return
-        self._executed[ex.block.hash] = ex
-        self.post(E.ProposalReady(height, view, ex.block.hash, ex.block.encode()))
+
+    def _invalid_now(self, txs: list, height: int) -> list:
+        """The transactions that fail the executor's static per-tx checks at `height`."""
+        chain = self.node.chain
+        bad = []
+        for tx in txs:
+            try:
+                chain.executor.check_tx_static(tx, height, chain.is_committed)
+            except InvalidBlock:
+                bad.append(tx)
+        return bad
+
+    async def _culprit(self, txs: list, view: int):
+        """The transaction whose inclusion makes a build fail: the last of the shortest
+        failing prefix (builds do not commit, so trying prefixes is harmless)."""
+        if not txs:
+            return None
+        node = self.node
+
+        async def builds(prefix: list) -> bool:
+            try:
+                await node.run_exec(node.chain.build, prefix, view, node.index)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                return False
+            return True
+
+        if not await builds([]):
+            return None
+        lo, hi = 0, len(txs)  # prefix lo builds, prefix hi fails
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if await builds(txs[:mid]):
+                lo = mid
+            else:
+                hi = mid
+        return txs[hi - 1]
 
     async def _validate(self, a: A.ValidateBlock) -> None:
         node = self.node

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from chainnode.core.tx import NAME_RE
+from chainnode.crypto.address import is_address
 from chainnode.exec.state import BlockState, TxState
 from chainnode.exec.system import CallFailed, SysResult, _need, has_role
 
@@ -30,16 +32,43 @@ class ContractHost:
 
     def load_contract(self, name: str):
         """A cross-contract call's target. A frozen one refuses transactions however they
-        reach it; CallFailed passes through the VM and fails the whole transaction."""
+        reach it: HostRefused fails the whole call with the gas burnt so far."""
+        from chainnode.vm.errors import HostRefused
+
+        if not valid_name(name):
+            return None
         state = TxState(self.block_state)
         if not self.allow_frozen:
             rec = self.registry.record(state, name)
             if rec is not None and rec.get("frozen"):
-                raise CallFailed("CONTRACT_FROZEN", f"contract {name!r} is frozen")
+                raise HostRefused("CONTRACT_FROZEN", f"contract {name} is frozen")
         return self.registry.load(state, name)
 
     def has_role(self, address: str, role: str) -> bool:
+        """Only accounts hold roles: a contract name can never have an address's shape."""
+        if not is_address(address):
+            return False
         return has_role(TxState(self.block_state), address, role)
+
+
+def rejection_text(exc) -> str:
+    """A refused deploy's receipt message: position, rule and the checker's own text, bounded
+    and escaped. CPython's syntax-error wording changes between interpreter versions, so for
+    the `syntax` rule the receipt says only where (compile locally for the details)."""
+    from chainnode.vm import errtext
+
+    text = "invalid syntax" if exc.rule == "syntax" else errtext.bounded(exc.message, 160)
+    return f"line {int(exc.line)} col {int(exc.col)} [{errtext.escape(exc.rule, 32)}] {text}"
+
+
+def valid_name(name: object) -> bool:
+    """A user contract's name: the transaction name rule, minus the two reserved shapes.
+
+    `sys.` names are the native contracts; 40 lowercase hex characters is the shape of an
+    account address (chainnode.crypto.address), refused so that a contract can never pose as
+    an account in `ctx.caller` or `has_role` checks."""
+    return (isinstance(name, str) and len(name) <= 64 and NAME_RE.fullmatch(name) is not None
+            and not name.startswith("sys.") and not is_address(name))
 
 
 class ContractRegistry:
@@ -52,8 +81,7 @@ class ContractRegistry:
         try:
             compiled = compile_contract(name, source)
         except ContractRejected as exc:
-            raise CallFailed("CONTRACT_REJECTED",
-                             f"line {exc.line} col {exc.col} [{exc.rule}] {exc.message}") from exc
+            raise CallFailed("CONTRACT_REJECTED", rejection_text(exc)) from exc
         self._cache[compiled.code_hash] = compiled
         return compiled
 
@@ -83,8 +111,9 @@ def contracts_call(registry: ContractRegistry, state: TxState, sender: str, heig
                    method: str, args: dict) -> tuple[SysResult, Any]:
     """Lifecycle calls. Returns (result, compiled-to-init or None)."""
     name = args.get("name")
-    _need(isinstance(name, str) and 0 < len(name) <= 64 and not name.startswith("sys."),
-          "BAD_ARGS", "contract name must be a short string not starting with 'sys.'")
+    _need(valid_name(name), "BAD_ARGS",
+          "contract name must match [a-z][a-z0-9_.]{0,63}, not start with 'sys.' and not "
+          "have the shape of an account address (40 hex characters)")
     if method == "get":
         rec = registry.record(state, name)
         return SysResult(None if rec is None else {k: v for k, v in rec.items()}), None

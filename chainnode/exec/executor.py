@@ -21,6 +21,18 @@ from chainnode.exec.system import CallFailed, SysResult
 
 log = logging.getLogger("chainnode.exec")
 
+VM_INTERNAL = "VM_INTERNAL"
+# a failing disk is the node's fault, not the transaction's: never turned into a receipt
+STORAGE_FAULTS: tuple[type[BaseException], ...] = (OSError,)
+try:  # plyvel's errors (corruption, I/O) derive from its own base class
+    import plyvel as _plyvel
+
+    STORAGE_FAULTS = (OSError, _plyvel.Error)
+except ImportError:  # pragma: no cover - plyvel is a hard dependency of the store
+    pass
+# what depends on the machine, not on the transaction, must never decide a receipt
+NODE_FAULTS: tuple[type[BaseException], ...] = (*STORAGE_FAULTS, MemoryError)
+
 DEPLOY_GAS_PER_BYTE = 20  # on top of the flat system-call gas, for deploy and upgrade
 
 
@@ -86,6 +98,29 @@ class Executor:
 
     def execute_tx(self, block_state: BlockState, tx: Transaction, height: int,
                    timestamp_ms: int) -> Receipt:
+        """One transaction, contained: whatever escapes its execution or the encoding of its
+        receipt becomes a VM_INTERNAL receipt that burns the whole gas limit and writes
+        nothing, so no transaction can stop a block from being built or validated.
+
+        The tx runs on its own overlay, merged into the block only with a receipt that
+        encodes. Storage faults (OSError, the store's errors) and MemoryError depend on the
+        machine, not the tx: they stay node faults and propagate."""
+        overlay = BlockState(block_state)
+        try:
+            rc = self._execute_tx(overlay, tx, height, timestamp_ms)
+            rc.encode()  # a receipt that cannot be encoded cannot be hashed into the block
+        except NODE_FAULTS:
+            raise
+        except Exception:
+            log.exception("tx %s escaped execution; recorded as %s", tx.hash.hex()[:16],
+                          VM_INTERNAL)
+            return _failed(tx, tx.gas_limit, VM_INTERNAL, "internal error executing the "
+                           "transaction; it was charged its gas limit")
+        block_state.apply((c, k, v) for (c, k), v in overlay.writes.items())
+        return rc
+
+    def _execute_tx(self, block_state: BlockState, tx: Transaction, height: int,
+                    timestamp_ms: int) -> Receipt:
         sender = tx.sender_address
         ts = TxState(block_state)
         if system.member(ts, sender) is None:
@@ -108,6 +143,14 @@ class Executor:
         if tx.gas_limit < gas:
             return _failed(tx, tx.gas_limit, "VM_OUT_OF_GAS",
                            f"this system call needs {gas} gas, the tx allows {tx.gas_limit}")
+        try:
+            return self._system_call(block_state, ts, tx, sender, height, timestamp_ms, gas)
+        except CallFailed as exc:
+            # a refused deploy cost its compile: it pays the same per-byte gas as an accepted one
+            return _failed(tx, gas, exc.code, exc.message)
+
+    def _system_call(self, block_state: BlockState, ts: TxState, tx: Transaction, sender: str,
+                     height: int, timestamp_ms: int, gas: int) -> Receipt:
         contract = CONTRACTS if tx.kind == "deploy" else tx.contract
         init = None
         if contract == system.MEMBERS:
@@ -169,8 +212,10 @@ class Executor:
                        gas_limit, is_init=is_init)
 
     def query(self, base: StateReader, contract: str, method: str, args: dict, height: int,
-              timestamp_ms: int, sender: str = "", gas_limit: int = 50_000_000):
-        """Run a @view read-only against committed state (POST /query)."""
+              timestamp_ms: int, sender: str = "", gas_limit: int = 2_000_000,
+              deadline: float | None = None):
+        """Run a @view read-only against committed state (POST /query). `sender` is an
+        authenticated address or "" (anonymous); `deadline` a time.monotonic() limit."""
         from chainnode.vm import CallContext, execute
 
         block_state = BlockState(base)
@@ -183,7 +228,8 @@ class Executor:
         ctx = CallContext(sender=sender, height=height, time_ms=timestamp_ms, tx_hash="",
                           chain_id=self.chain_id)
         host = ContractHost(block_state, self.registry, allow_frozen=True)
-        return execute(compiled, method, dict(args), ctx, host, gas_limit, readonly=True)
+        return execute(compiled, method, dict(args), ctx, host, gas_limit, readonly=True,
+                       deadline=deadline)
 
 
 def _ok(tx: Transaction, gas: int, res: SysResult) -> Receipt:
@@ -191,7 +237,11 @@ def _ok(tx: Transaction, gas: int, res: SysResult) -> Receipt:
 
 
 def _failed(tx: Transaction, gas: int, code: str, message: str) -> Receipt:
-    return Receipt(tx.hash, Receipt.FAILED, gas, None, (), code, message)
+    """Every failed receipt's message is bounded (256 characters) and escaped here, whatever
+    produced it: system-call messages quote transaction arguments."""
+    from chainnode.vm import errtext
+
+    return Receipt(tx.hash, Receipt.FAILED, gas, None, (), code, errtext.bounded(message))
 
 
 class _Empty:

@@ -36,7 +36,8 @@ def json_error(code: str, message: str, status: int | None = None) -> web.Respon
 @web.middleware
 async def error_middleware(request: web.Request, handler):
     try:
-        if request.method == "POST" and request.path in RULES:
+        rule = RULES.get(request.path) if request.method == "POST" else None
+        if rule is not None and rule.at_door:
             body = await request.read()
             request["json"] = check_body(request.path, request.content_type, body,
                                          request.charset)

@@ -52,10 +52,30 @@ OPENAPI: dict = {
         "/blocks/{height}": {"get": _op("Header, tx hashes and commit certificate", "block",
                                         [_p("height", "path", "block height", "integer")],
                                         errors=(400, 404))},
-        "/query": {"post": _op("Run a @view method read-only", "value", body={
-            "content": {"application/json": {"schema": {"type": "object", "properties": {
-                "contract": {"type": "string"}, "method": {"type": "string"},
-                "args": {"type": "object"}}}}}})},
+        "/query": {"post": _op(
+            "Run a @view method read-only on a query worker (never the block-execution "
+            "thread), under node.json's query_gas_limit and query_timeout_ms. Anonymous "
+            "(ctx.sender == '') unless signed: 'auth' is an SM2 signature in the 'query' "
+            "domain over [\"query\", contract, method, args, time_ms, nonce], accepted within "
+            "query_auth_window_ms of the node's clock and only once. 429 QUERY_BUSY when "
+            "query_max_inflight queries are running or waiting; 504 QUERY_TIMEOUT.",
+            "{height, value, gas_used}", body={
+                "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["contract", "method"],
+                    "additionalProperties": False, "properties": {
+                        "contract": {"type": "string"}, "method": {"type": "string"},
+                        "args": {"type": "object"},
+                        "auth": {"type": "object",
+                                 "required": ["public_key", "time_ms", "nonce", "signature"],
+                                 "properties": {
+                                     "public_key": {"type": "string",
+                                                    "description": "64-byte SM2 key, hex"},
+                                     "time_ms": {"type": "integer",
+                                                 "description": "client wall clock, ms"},
+                                     "nonce": {"type": "string", "description": "16 bytes, hex"},
+                                     "signature": {"type": "string",
+                                                   "description": "64 bytes, hex"}}}}}}}},
+            errors=(400, 401, 409, 413, 429, 504))},
         "/state/{contract}/{key}": {"get": _op(
             "A state value; with prove=1 an SMT proof, the certified header and certificate",
             "value", [_p("contract", "path", "contract name"),

@@ -16,13 +16,17 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from chainnode import codec
-from chainnode.core.tx import Transaction, _jsonable
+from chainnode.clock import wall_ms
+from chainnode.core.query import QueryAuthError, SignedQuery, parse_auth
+from chainnode.core.tx import METHOD_RE, NAME_RE, Transaction, _jsonable
 from chainnode.crypto.hashing import sm3
 from chainnode.errors import BAD_REQUEST, NOT_FOUND, TIMEOUT, TX_TOO_LARGE, UNAVAILABLE, ChainError
 from chainnode.exec.system import CallFailed
 from chainnode.hub import CLOSED
+from chainnode.rpc.body import check_body
 from chainnode.rpc.errors import CLIENT_GONE, ServerLog, error_middleware, json_error
 from chainnode.rpc.openapi import OPENAPI
+from chainnode.rpc.querygate import QueryGate, QueryLimits, SnapshotState
 from chainnode.store.db import state_key_hash
 
 log = logging.getLogger("chainnode.rpc")
@@ -30,6 +34,13 @@ log = logging.getLogger("chainnode.rpc")
 MAX_BATCH_TXS = 1000  # POST /txs: transactions per request
 MAX_BATCH_BYTES = 16 * 1024 * 1024
 SHUTDOWN_GRACE_S = 2.0  # how long stop waits for a handler still running (waiters are answered)
+QUERY_BUSY = "QUERY_BUSY"  # 429: too many queries running or waiting
+QUERY_TIMEOUT = "QUERY_TIMEOUT"  # 504: a query ran past query_timeout_ms
+QUERY_STALE = "QUERY_STALE"  # 401: a signed query outside the freshness window
+QUERY_REPLAY = "QUERY_REPLAY"  # 409: a signed query used twice
+QUERY_BAD_SIGNATURE = "QUERY_BAD_SIGNATURE"  # 401
+_QUERY_STATUS = {QUERY_STALE: 401, QUERY_REPLAY: 409, QUERY_BAD_SIGNATURE: 401,
+                 TX_TOO_LARGE: 413}
 
 
 _err = json_error
@@ -54,6 +65,36 @@ def _timeout_arg(text: str) -> float:
     return min(t, 300.0)
 
 
+def _parse_query(body: bytes, content_type: str,
+                 charset: str | None) -> tuple[str, str, dict, SignedQuery | None]:
+    """Check a query body: JSON at the door's rules (type, UTF-8, depth, field types), names,
+    codec-safe args, no unsigned sender, a well-formed auth."""
+    doc = check_body("/query", content_type, body, charset)
+    contract, method = doc["contract"], doc["method"]
+    args = doc.get("args", {})
+    if "sender" in doc:
+        raise ChainError(BAD_REQUEST, 'an unsigned "sender" is not accepted: sign the query '
+                                      '("auth", see docs/contracts.md)')
+    unknown = sorted(set(doc) - {"contract", "method", "args", "auth"})
+    if unknown:
+        raise ChainError(BAD_REQUEST, f"unknown query fields {unknown[:5]}")
+    if not (isinstance(contract, str) and NAME_RE.fullmatch(contract)):
+        raise ChainError(BAD_REQUEST, "contract must be a contract name")
+    if not (isinstance(method, str) and METHOD_RE.fullmatch(method)):
+        raise ChainError(BAD_REQUEST, "method must be a method name")
+    try:
+        codec.encode(args)
+    except (codec.CodecError, RecursionError) as exc:
+        raise ChainError(BAD_REQUEST, "args must be codec values (no floats, valid Unicode, "
+                                      "depth <= 32)") from exc
+    if doc.get("auth") is None:
+        return contract, method, args, None
+    try:
+        return contract, method, args, parse_auth(doc["auth"], contract, method, args)
+    except QueryAuthError as exc:
+        raise ChainError(BAD_REQUEST, str(exc)) from exc
+
+
 class RpcServer:
     def __init__(self, node) -> None:
         self.node = node
@@ -72,6 +113,7 @@ class RpcServer:
         r.add_get("/openapi.json", self.openapi)
         self.runner: web.AppRunner | None = None
         self.port = 0
+        self._queries: QueryGate | None = None
 
     async def start(self, host: str, port: int) -> None:
         # waiters are answered before stop (CommitHub.close), so handlers end at once; the
@@ -86,6 +128,8 @@ class RpcServer:
     async def stop(self) -> None:
         if self.runner:
             await self.runner.cleanup()
+        if self._queries is not None:  # running queries end by their deadline
+            await asyncio.get_running_loop().run_in_executor(None, self._queries.close)
 
     # -- handlers
     async def status(self, request: web.Request) -> web.Response:
@@ -228,31 +272,103 @@ class RpcServer:
                             "wire": cert.encode().hex()},
         })
 
+    # -- POST /query: read-only calls, isolated from block execution (chainnode.rpc.querygate)
+    @property
+    def queries(self) -> QueryGate:
+        if self._queries is None:
+            self._queries = QueryGate(QueryLimits.from_config(getattr(self.node, "cfg", None)))
+        return self._queries
+
     async def query(self, request: web.Request) -> web.Response:
+        gate = self.queries
+        if not gate.try_enter():
+            return _err(QUERY_BUSY, f"{gate.limits.max_inflight} queries already running or "
+                        "waiting on this node; retry later", 429)
+        submitted = False
         try:
-            doc = await request.json()
-            contract, method = doc["contract"], doc["method"]
-            args = doc.get("args", {})
-            if not isinstance(args, dict):
-                raise TypeError
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ChainError(BAD_REQUEST, 'body must be {"contract", "method", "args": {...}}'
-                             ) from exc
-        n = self.node
-        head = n.chain.head
-        ts = n.chain._last_ts
+            body = await self._query_body(request, gate.limits)
+            # parsing and codec checks cost up to ~50 ms for a large body: off the event loop
+            contract, method, args, sq = await asyncio.wrap_future(
+                gate.pool.submit(_parse_query, body, request.content_type, request.charset))
+            sender = await self._query_sender(sq)
+            fut = gate.submit(self._run_query, contract, method, args, sender, gate.deadline())
+            submitted = True
+        except ChainError as exc:  # a BodyError carries its own status (415 for a type)
+            return _err(exc.code, exc.message,
+                        _QUERY_STATUS.get(exc.code) or getattr(exc, "status", None))
+        finally:
+            if not submitted:
+                gate.leave()
+        grace = gate.limits.timeout_ms / 1000 + 1.0
         try:
-            res = await asyncio.get_running_loop().run_in_executor(
-                n.exec_pool, lambda: n.chain.executor.query(
-                    n.db, contract, method, args, head.height, ts, doc.get("sender", "")))
+            height, res = await asyncio.wait_for(asyncio.wrap_future(fut), grace)
+        except TimeoutError:
+            return _err(QUERY_TIMEOUT, f"query exceeded {gate.limits.timeout_ms} ms", 504)
         except CallFailed as exc:
             raise ChainError(exc.code, exc.message) from exc
         if hasattr(res, "ok"):
             if not res.ok:
-                return _err(res.error_code, res.error_message, 400)
-            return web.json_response({"height": head.height, "value": _jsonable(res.value),
+                status = 504 if res.error_code == QUERY_TIMEOUT else 400
+                return _err(res.error_code, res.error_message, status)
+            return web.json_response({"height": height, "value": _jsonable(res.value),
                                       "gas_used": res.gas_used})
-        return web.json_response({"height": head.height, "value": _jsonable(res.value)})
+        return web.json_response({"height": height, "value": _jsonable(res.value)})
+
+    async def _query_body(self, request: web.Request, limits: QueryLimits) -> bytes:
+        """The whole body, at most max_body_bytes, within the query's own time limit (a client
+        that trickles its body holds an in-flight slot no longer than a running query)."""
+        too_large = ChainError(TX_TOO_LARGE, f"query body larger than {limits.max_body_bytes} "
+                                             "bytes")
+        if (request.content_length or 0) > limits.max_body_bytes:
+            raise too_large
+
+        async def read_all() -> bytes:
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                chunk = await request.content.read(64 * 1024)
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > limits.max_body_bytes:
+                    raise too_large
+                chunks.append(chunk)
+
+        try:
+            return await asyncio.wait_for(read_all(), max(5.0, limits.timeout_ms / 1000))
+        except TimeoutError:
+            raise ChainError(BAD_REQUEST, "query body not received in time") from None
+
+    async def _query_sender(self, sq: SignedQuery | None) -> str:
+        """"" for an anonymous query; the signer's address for a fresh, unused, valid one."""
+        if sq is None:
+            return ""
+        gate = self.queries
+        if not gate.replay.fresh(sq.time_ms, wall_ms()):
+            raise ChainError(QUERY_STALE, f"signed query time is more than "
+                                          f"{gate.limits.auth_window_ms} ms from the node's clock")
+        n = self.node
+        pool = getattr(n, "verify_pool", None)
+        ok = await asyncio.get_running_loop().run_in_executor(pool, sq.verify, n.chain_id)
+        if not ok:
+            raise ChainError(QUERY_BAD_SIGNATURE, "query signature does not verify")
+        if not gate.replay.first_use(sq.signature, sq.time_ms, wall_ms()):
+            raise ChainError(QUERY_REPLAY, "this signed query was already used")
+        return sq.sender
+
+    def _run_query(self, contract: str, method: str, args: dict, sender: str,
+                   deadline: float) -> tuple[int, Any]:
+        """On a query worker: one snapshot, read-only execution, a gas cap and a deadline."""
+        n = self.node
+        snap = SnapshotState(n.db)
+        try:
+            height = snap.head_height()
+            res = n.chain.executor.query(snap, contract, method, args, height,
+                                         n.chain._last_ts, sender,
+                                         self.queries.limits.gas_limit, deadline)
+            return height, res
+        finally:
+            snap.close()
 
     async def get_state(self, request: web.Request) -> web.Response:
         contract = request.match_info["contract"]

@@ -41,3 +41,19 @@ class HostFailure(BaseException):  # noqa: N818
     def __init__(self, original: BaseException) -> None:
         super().__init__(repr(original))
         self.original = original
+
+
+class HostRefused(Exception):  # noqa: N818 - the name is the outcome
+    """The host refused an operation for a reason of its own (e.g. CONTRACT_FROZEN).
+
+    Raised by a Host callback; the VM turns it into a failed call with this code and the gas
+    actually consumed so far, like any other contract-level failure."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class QueryDeadline(BaseException):  # noqa: N818
+    """A read-only query ran past its wall-clock limit (queries only: never in consensus)."""

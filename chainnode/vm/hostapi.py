@@ -8,6 +8,7 @@ from typing import Any
 
 from chainnode import codec
 from chainnode.crypto.hashing import sm3 as _sm3
+from chainnode.vm import errtext
 from chainnode.vm.api import CompiledContract, Event
 from chainnode.vm.common import (
     CODE_RE,
@@ -19,7 +20,7 @@ from chainnode.vm.common import (
     type_error,
     value_error,
 )
-from chainnode.vm.errors import HostFailure, OutOfGas, VMError
+from chainnode.vm.errors import HostFailure, HostRefused, OutOfGas, VMError
 from chainnode.vm.gas import (
     GAS,
     MAX_CROSS_DEPTH,
@@ -35,15 +36,38 @@ from chainnode.vm.gas import (
 )
 from chainnode.vm.hostobjs import Ctx, Map, Storage
 
+# Codes the chain itself uses: a contract's require() may not impersonate them.
+RESERVED_PREFIXES = ("TX_", "VM_", "SYS_")
+
+
+def arg_bytes(*texts: str) -> int:
+    """Gas for host arguments by size: G_CHUNK per started 64 characters of each (a str of n
+    characters encodes to at most 4n bytes, copied at most once more by the host)."""
+    return sum(((len(t) + 63) >> 6) * G_CHUNK for t in texts)
+
+
+def short_str(x: Any, what: str, limit: int = MAX_NAME_LEN) -> str:
+    """A str host argument of at most `limit` characters that encodes as UTF-8."""
+    if type(x) is not str:
+        raise type_error(f"{what} must be a str")
+    if len(x) > limit:
+        raise size_error(f"{what} longer than {limit} characters")
+    if not errtext.is_encodable(x):
+        raise value_error(f"{what} is not valid Unicode (lone surrogate)")
+    return x
+
 
 class Frame:
-    """One active contract call: whose storage, who called, and whether writes are allowed."""
+    """One active contract call: whose storage, who called (an account or a contract), and
+    whether writes are allowed."""
 
-    __slots__ = ("contract", "caller", "readonly")
+    __slots__ = ("contract", "caller", "caller_kind", "readonly")
 
-    def __init__(self, contract: str, caller: str, readonly: bool) -> None:
+    def __init__(self, contract: str, caller: str, readonly: bool,
+                 caller_kind: str = "account") -> None:
         self.contract = contract
         self.caller = caller
+        self.caller_kind = caller_kind if caller else ""
         self.readonly = readonly
 
 
@@ -54,7 +78,7 @@ def bind_check(info: Any, kwargs: dict) -> None:
     for k in kwargs:
         spec = names.get(k)
         if spec is None or spec[0] == "posonly":
-            raise VMError("VM_BAD_ARGS", f"unexpected argument {str(k)[:MAX_NAME_LEN]!r}")
+            raise VMError("VM_BAD_ARGS", f"unexpected argument {errtext.operand(k)}")
     for name, (_kind, has_default) in names.items():
         if not has_default and name not in kwargs:
             raise VMError("VM_BAD_ARGS", f"missing argument {name!r}")
@@ -65,25 +89,41 @@ class HostAPI:
 
     def sm3(self, data: Any) -> str:
         if type(data) is str:
-            data = data.encode("utf-8")
-        elif type(data) is not bytes:
+            self.charge(GAS["sm3"] + arg_bytes(data))  # before encoding: up to 4 MB
+            try:
+                data = data.encode("utf-8")
+            except UnicodeEncodeError:
+                raise value_error("sm3() input is not valid Unicode (lone surrogate)") from None
+        elif type(data) is bytes:
+            self.charge(GAS["sm3"])
+        else:
             raise type_error("sm3() needs str or bytes")
-        self.charge(GAS["sm3"] + (len(data) >> 6) * GAS["sm3_chunk"])
+        self.charge(((len(data) + 63) >> 6) * GAS["sm3_chunk"])
         return _sm3(data).hex()
 
     def require(self, cond: Any, code: Any, message: Any = "") -> None:
-        if type(code) is not str or not CODE_RE.match(code) or code.startswith("VM_"):
-            raise VMError("VM_BAD_CODE", "require() code must match [A-Z][A-Z0-9_]{0,47}"
-                          " and must not start with VM_")
+        self.charge(G_OP)
+        if (type(code) is not str or len(code) > 48 or not CODE_RE.match(code)
+                or code.startswith(RESERVED_PREFIXES)):
+            raise VMError("VM_BAD_CODE", "require() code must match [A-Z][A-Z0-9_]{0,47} and "
+                          "must not start with TX_, VM_ or SYS_")
         if type(message) is not str:
             raise type_error("require() message must be a str")
         if not cond:
-            raise VMError(code, message[:MAX_MESSAGE_LEN])
+            text = message[:MAX_MESSAGE_LEN]  # cut first: only the kept part is looked at
+            self.charge(arg_bytes(text))
+            if not errtext.is_encodable(text):
+                raise value_error("require() message is not valid Unicode (lone surrogate)")
+            raise VMError(code, text)
 
     def has_role(self, address: Any, role: Any) -> bool:
         if type(address) is not str or type(role) is not str:
             raise type_error("has_role() needs str address and role")
-        self.charge(GAS["has_role"])
+        self.charge(GAS["has_role"] + arg_bytes(address, role))
+        if len(address) > MAX_NAME_LEN or len(role) > MAX_NAME_LEN:
+            return False  # no account address or role name is that long
+        short_str(address, "has_role() address")
+        short_str(role, "has_role() role")
         return bool(self.call_host(self.host.has_role, address, role))
 
     def call_host(self, fn: Callable, *args: Any) -> Any:
@@ -91,6 +131,8 @@ class HostAPI:
             return fn(*args)
         except (OutOfGas, HostFailure):
             raise
+        except HostRefused as exc:
+            raise VMError(exc.code, errtext.bounded(exc.message)) from None
         except Exception as exc:
             raise HostFailure(exc) from exc
 
@@ -116,7 +158,9 @@ class HostAPI:
             raise size_error(f"storage key longer than {MAX_KEY_BYTES} bytes")
         try:
             raw = codec.encode(parts)
-        except codec.CodecError:
+        except codec.CodecError as exc:
+            if exc.code == "CODEC_UTF8":
+                raise value_error("storage key is not valid Unicode (lone surrogate)") from None
             raise size_error("storage key integer too large") from None
         if len(raw) > MAX_KEY_BYTES:
             raise size_error(f"storage key longer than {MAX_KEY_BYTES} bytes")
@@ -132,6 +176,9 @@ class HostAPI:
         except codec.CodecError as exc:
             if exc.code == "CODEC_BAD_KEY":
                 raise type_error("dict keys of stored/returned values must be str") from None
+            if exc.code == "CODEC_UTF8":
+                raise value_error("a string in the value is not valid Unicode (lone surrogate)"
+                                  ) from None
             raise size_error(exc.message) from None
         if len(raw) > max_bytes:
             raise size_error(f"value larger than {max_bytes} bytes")
@@ -191,7 +238,7 @@ class HostAPI:
 
     def emit(self, frame: Frame, name: Any, fields: dict) -> None:
         self._writable(frame)
-        if type(name) is not str or not EVENT_RE.match(name):
+        if type(name) is not str or len(name) > MAX_NAME_LEN or not EVENT_RE.match(name):
             raise value_error("event name must match [A-Za-z][A-Za-z0-9_]{0,63}")
         if len(self.events) >= MAX_EVENTS:
             raise size_error(f"more than {MAX_EVENTS} events")
@@ -204,14 +251,17 @@ class HostAPI:
             raise type_error("call() needs a contract name and a method name")
         if self.cross_depth >= MAX_CROSS_DEPTH:
             raise VMError("VM_CALL_DEPTH", f"cross-contract depth exceeds {MAX_CROSS_DEPTH}")
-        self.charge(GAS["call"] + GAS["cross_call"])
+        self.charge(GAS["call"] + GAS["cross_call"] + arg_bytes(contract, method))
+        if len(contract) > MAX_NAME_LEN or not errtext.is_encodable(contract[:MAX_NAME_LEN]):
+            raise VMError("VM_NO_CONTRACT", f"no contract {errtext.operand(contract)}")
+        short_str(method, "call() method name")
         compiled = self.call_host(self.host.load_contract, contract)
         if compiled is None:
-            raise VMError("VM_NO_CONTRACT", f"no contract {contract[:MAX_NAME_LEN]!r}")
+            raise VMError("VM_NO_CONTRACT", f"no contract {errtext.operand(contract)}")
         kind = compiled.exports.get(method)
         if kind is None:
-            raise VMError("VM_NO_METHOD", f"{contract[:MAX_NAME_LEN]} has no method "
-                          f"{method[:MAX_NAME_LEN]!r}")
+            raise VMError("VM_NO_METHOD", f"{errtext.operand(contract)} has no method "
+                          f"{errtext.operand(method)}")
         if kind == "export" and frame.readonly:
             raise VMError("VM_READONLY", "cannot call an @export method from a read-only call")
         try:
@@ -221,18 +271,18 @@ class HostAPI:
         self.cross_depth += 1
         try:
             return self.invoke(compiled, contract, method, args, frame.contract,
-                               frame.readonly or kind == "view")
+                               frame.readonly or kind == "view", caller_kind="contract")
         finally:
             self.cross_depth -= 1
 
     def invoke(self, compiled: CompiledContract, name: str, method: str, kwargs: dict,
-               caller: str, readonly: bool) -> Any:
+               caller: str, readonly: bool, caller_kind: str = "account") -> Any:
         program = self.load_program(compiled)
         info = program.functions.get(method)
         if info is None:
-            raise VMError("VM_NO_METHOD", f"no method {method[:MAX_NAME_LEN]!r}")
+            raise VMError("VM_NO_METHOD", f"no method {errtext.operand(method)}")
         bind_check(info, kwargs)
-        frame = Frame(name, caller, readonly)
+        frame = Frame(name, caller, readonly, caller_kind)
         g = self.instantiate(program, frame)
         result = g[method](**kwargs)
         try:
@@ -245,7 +295,8 @@ class HostAPI:
         g: dict[str, Any] = {
             "__builtins__": self.builtins,
             "__vm_contract__": frame.contract,
-            "ctx": Ctx(sender=ctx.sender, caller=frame.caller, height=ctx.height,
+            "ctx": Ctx(sender=ctx.sender, caller=frame.caller, caller_kind=frame.caller_kind,
+                       height=ctx.height,
                        time_ms=ctx.time_ms, tx_hash=ctx.tx_hash, contract=frame.contract,
                        chain_id=ctx.chain_id),
             "storage": Storage(self, frame),
@@ -259,9 +310,10 @@ class HostAPI:
 
     def _map_factory(self, frame: Frame) -> Callable[[Any], Map]:
         def make_map(prefix: Any) -> Map:
+            self.charge(G_OP)
             if type(prefix) is not str or not 1 <= len(prefix) <= MAX_NAME_LEN:
                 raise value_error(f"Map prefix must be a str of 1 to {MAX_NAME_LEN} chars")
-            self.charge(G_OP)
+            short_str(prefix, "Map prefix")
             return Map(self, frame, prefix)
 
         return make_map

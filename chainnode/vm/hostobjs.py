@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-CTX_FIELDS = ("sender", "caller", "height", "time_ms", "tx_hash", "contract", "chain_id")
+# caller_kind: "account" when ctx.caller is an account address (the signer), "contract" when
+# it is the name of the contract that made the cross-contract call, "" for an anonymous query
+CTX_FIELDS = ("sender", "caller", "caller_kind", "height", "time_ms", "tx_hash", "contract",
+              "chain_id")
 
 
 class _Frozen:

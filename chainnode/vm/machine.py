@@ -7,24 +7,25 @@ state behind in memory for the next transaction.
 
 from __future__ import annotations
 
-import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from types import CodeType, MappingProxyType
 
 from chainnode import codec
 from chainnode.crypto.hashing import sm3
+from chainnode.vm import errtext
 from chainnode.vm.api import CallContext, CompiledContract, ExecResult, Host
 from chainnode.vm.checker import FunctionInfo, check_source
-from chainnode.vm.errors import ContractRejected, HostFailure, OutOfGas, VMError
-from chainnode.vm.gas import GAS, MAX_IO_BYTES, MAX_MESSAGE_LEN, MAX_NAME_LEN
+from chainnode.vm.deadline import DeadlineRuntime
+from chainnode.vm.errors import ContractRejected, HostFailure, OutOfGas, QueryDeadline, VMError
+from chainnode.vm.gas import GAS, MAX_IO_BYTES, MAX_MESSAGE_LEN
 from chainnode.vm.rewriter import rewrite
 from chainnode.vm.runtime import Runtime
 
 CONTRACT_FILENAME = "<contract>"
 _CACHE_SIZE = 256
-_ADDRESS_RE = re.compile(r"\s*at 0x[0-9a-fA-F]+|0x[0-9a-fA-F]{6,}")
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,9 @@ def _load(contract: CompiledContract) -> Program:
 
 
 def _clean(message: str) -> str:
-    """Native exception text: drop anything that looks like a memory address."""
-    return _ADDRESS_RE.sub("", message)[:MAX_MESSAGE_LEN]
+    """Text of our own for a receipt: cut first, then escaped (never a regex over unbounded
+    text, never anything that fails to encode)."""
+    return errtext.bounded(message, MAX_MESSAGE_LEN)
 
 
 def _where(exc: BaseException) -> str:
@@ -106,34 +108,30 @@ def _where(exc: BaseException) -> str:
     return where
 
 
-_NATIVE_CODES: tuple[tuple[type[BaseException], str], ...] = (
-    (RecursionError, "VM_CALL_DEPTH"),
-    (RuntimeError, "VM_VALUE_ERROR"),  # e.g. a dict changed size during iteration
-    (ZeroDivisionError, "VM_ZERO_DIV"),
-    (KeyError, "VM_KEY_ERROR"),
-    (IndexError, "VM_INDEX_ERROR"),
-    (TypeError, "VM_TYPE_ERROR"),
-    (AttributeError, "VM_TYPE_ERROR"),
-    (NameError, "VM_TYPE_ERROR"),
-    (ValueError, "VM_VALUE_ERROR"),
-    (OverflowError, "VM_VALUE_ERROR"),
-    (MemoryError, "VM_SIZE_LIMIT"),
-)
-
-
 def _failure(rt: Runtime | None, gas_limit: int, code: str, message: str) -> ExecResult:
     used = gas_limit if rt is None else min(gas_limit, max(0, gas_limit - rt.left))
     return ExecResult(False, None, used, (), (), code, message)
 
 
 def execute(contract: CompiledContract, method: str, kwargs: dict, ctx: CallContext, host: Host,
-            gas_limit: int, *, readonly: bool = False, is_init: bool = False) -> ExecResult:
-    """Run one call. Never raises for contract misbehaviour; host exceptions propagate."""
+            gas_limit: int, *, readonly: bool = False, is_init: bool = False,
+            deadline: float | None = None) -> ExecResult:
+    """Run one call. Never raises for contract misbehaviour; host exceptions propagate.
+
+    `deadline` (a time.monotonic() value) is for read-only queries only: past it the call
+    fails with QUERY_TIMEOUT. Transactions never pass one (gas alone decides them)."""
     rt: Runtime | None = None
     try:
         if type(gas_limit) is not int or gas_limit < 0:
             raise VMError("VM_BAD_ARGS", "gas_limit must be a non-negative int")
-        rt = Runtime(host, ctx, gas_limit, _load)
+        if deadline is not None:
+            if not readonly:
+                raise VMError("VM_BAD_ARGS", "a wall-clock deadline is for read-only calls")
+            rt = DeadlineRuntime(host, ctx, gas_limit, _load, deadline)
+            if time.monotonic() > deadline:  # waited in the queue past its limit
+                raise QueryDeadline()
+        else:
+            rt = Runtime(host, ctx, gas_limit, _load)
         rt.charge(GAS["call"])
         prog = _load(contract)
         if type(method) is not str:
@@ -146,9 +144,10 @@ def execute(contract: CompiledContract, method: str, kwargs: dict, ctx: CallCont
         else:
             kind = info.decorator if info is not None else ""
             if not kind:
-                raise VMError("VM_NO_METHOD", f"no exported method {method[:MAX_NAME_LEN]!r}")
+                raise VMError("VM_NO_METHOD",
+                              f"no exported method {errtext.operand(method)}")
         if readonly and kind == "export":
-            raise VMError("VM_READONLY", f"{method!r} is not a @view")
+            raise VMError("VM_READONLY", f"{errtext.operand(method)} is not a @view")
         if type(kwargs) is not dict:
             raise VMError("VM_BAD_ARGS", "arguments must be a dict")
         try:
@@ -162,16 +161,17 @@ def execute(contract: CompiledContract, method: str, kwargs: dict, ctx: CallCont
         return ExecResult(True, value, used, tuple(rt.events), writes, "", "")
     except OutOfGas:
         return _failure(None, gas_limit, "VM_OUT_OF_GAS", f"out of gas (limit {gas_limit})")
+    except QueryDeadline:
+        return _failure(rt, gas_limit, "QUERY_TIMEOUT", "query exceeded its wall-clock limit")
     except HostFailure as exc:
         raise exc.original from None
     except VMError as exc:
         where = "" if not exc.code.startswith("VM_") else _where(exc)
-        return _failure(rt, gas_limit, exc.code, (where + exc.message)[:MAX_MESSAGE_LEN])
+        return _failure(rt, gas_limit, exc.code, _clean(where + exc.message))
     except codec.CodecError as exc:
-        return _failure(rt, gas_limit, "VM_VALUE_ERROR", _clean(_where(exc) + exc.message))
+        return _failure(rt, gas_limit, "VM_VALUE_ERROR", _clean(_where(exc) + errtext.codec_text(exc)))
     except Exception as exc:
-        code = next((c for k, c in _NATIVE_CODES if isinstance(exc, k)), "VM_INTERNAL")
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        code, text = errtext.native(exc)
         return _failure(rt, gas_limit, code, _clean(_where(exc) + text))
     finally:
         if rt is not None:

@@ -182,7 +182,8 @@ ATTRIBUTES: dict[str, frozenset[str]] = {
     "dict": frozenset(
         {"get", "keys", "values", "items", "pop", "setdefault", "update", "copy", "clear"}
     ),
-    "ctx": frozenset({"sender", "caller", "height", "time_ms", "tx_hash", "contract", "chain_id"}),
+    "ctx": frozenset({"sender", "caller", "caller_kind", "height", "time_ms", "tx_hash",
+                      "contract", "chain_id"}),
     "storage": frozenset({"get", "set", "delete", "has"}),
     "Map": frozenset({"get", "has", "delete"}),
 }

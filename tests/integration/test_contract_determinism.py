@@ -89,6 +89,23 @@ def spin():
 @view
 def count_of(word):
     return storage.get(("w", word))
+
+
+@export
+def poison(kind):
+    # issue 8: values that cannot be encoded, pushed out of the VM every way there is
+    storage.set("before", kind)
+    if kind == "require":
+        require(False, "BAD", "x" + chr(0xD800))
+    if kind == "role":
+        return has_role(chr(0xD800), "admin")
+    if kind == "call":
+        return call(chr(0xDC00), "put")
+    if kind == "event":
+        emit("E", v=chr(0xDFFF))
+    if kind == "code":
+        require(False, "TX_NOT_MEMBER", "posing as the executor")
+    return chr(0xD800)
 '''
 
 LEDGER = '''
@@ -185,6 +202,7 @@ def _blocks(k: Keys) -> list[dict]:
             call("billing", "daily_charge", {"customer": "c4", "energy": 1234}),
             call("mix", "mix", {"words": words}),
             call("mix", "bad_key", {}),
+            call("mix", "poison", {"kind": "require"}),
             call("mix", "spin", {}, gas=200_000),
             call("ledger_x", "put_then_fail", {"k": "x", "v": "lost"}),
             call("district", "submit_master", {"district": "D1", "date": 20250303,
@@ -203,6 +221,11 @@ def _blocks(k: Keys) -> list[dict]:
             sys("upgrade", {"name": "ledger_y", "source": LEDGER + "\n# v2\n"}),
             sys("unfreeze", {"name": "ledger_y"}, key=k.operator),  # denied
             call("mix", "mix", {"words": list(reversed(words))}),
+            call("mix", "poison", {"kind": "role"}),
+            call("mix", "poison", {"kind": "call"}),
+            call("mix", "poison", {"kind": "event"}),
+            call("mix", "poison", {"kind": "code"}),
+            call("mix", "poison", {"kind": "return"}),
         ]},
         {"height": 5, "ts": T0 + DAY + 4 * HOUR, "txs": [
             sys("unfreeze", {"name": "ledger_y"}),
@@ -302,11 +325,13 @@ def test_same_blocks_give_byte_identical_receipts_and_roots_under_any_hash_seed(
                                                  "BAD_ARGS"]
     assert all(r.ok for r in rcs[1]), by_block[1]
     codes3 = [r.error_code for r in rcs[2]]
-    assert codes3 == ["", "", "", "DUPLICATE", "", "", "VM_KEY_ERROR", "VM_OUT_OF_GAS",
-                      "DELIBERATE", "", "", ""], by_block[2]
-    assert rcs[2][7].gas_used == 200_000
+    assert codes3 == ["", "", "", "DUPLICATE", "", "", "VM_KEY_ERROR", "VM_VALUE_ERROR",
+                      "VM_OUT_OF_GAS", "DELIBERATE", "", "", ""], by_block[2]
+    assert rcs[2][8].gas_used == 200_000
     assert [r.error_code for r in rcs[3]] == ["", "", "CONTRACT_FROZEN", "CONTRACT_FROZEN", "",
-                                             "", "PERMISSION_DENIED", ""], by_block[3]
+                                             "", "PERMISSION_DENIED", "", "VM_VALUE_ERROR",
+                                             "VM_NO_CONTRACT", "VM_VALUE_ERROR", "VM_BAD_CODE",
+                                             "VM_BAD_RETURN"], by_block[3]
     assert all(r.ok for r in rcs[4]), by_block[4]
     # cost control cut the customer warned in block 2 (warning older than 24 h, cut window)
     assert rcs[3][0].value == [["c1", "CUT", ""]], rcs[3][0]
@@ -399,6 +424,8 @@ def test_two_nodes_with_different_hash_seeds_agree_after_every_block(tmp_path, p
         ("call", "ledger_x", "put", {"k": "x", "v": [1, {"b": 2, "a": 1}]}),
         ("call", "mix", "mix", {"words": words}),
         ("call", "mix", "bad_key", {}),
+        ("call", "mix", "poison", {"kind": "require"}),
+        ("call", "mix", "poison", {"kind": "role"}),
         ("call", "mix", "spin", {}),
         ("call", "ledger_x", "put_then_fail", {"k": "x", "v": 0}),
         ("system", "sys.contracts", "freeze", {"name": "ledger_y"}),
@@ -426,7 +453,8 @@ def test_two_nodes_with_different_hash_seeds_agree_after_every_block(tmp_path, p
         outcomes.append((method, da["receipt"]["status"], da["receipt"]["error_code"],
                          da["receipt"]["gas_used"]))
     codes = [(m, c) for m, _, c, _ in outcomes if c]
-    assert codes == [("bad_key", "VM_KEY_ERROR"), ("spin", "VM_OUT_OF_GAS"),
+    assert codes == [("bad_key", "VM_KEY_ERROR"), ("poison", "VM_VALUE_ERROR"),
+                     ("poison", "VM_VALUE_ERROR"), ("spin", "VM_OUT_OF_GAS"),
                      ("put_then_fail", "DELIBERATE"), ("poke", "CONTRACT_FROZEN"),
                      ("deploy", "CONTRACT_REJECTED")], outcomes
     assert dict((m, g) for m, _, c, g in outcomes if c == "VM_OUT_OF_GAS") == {"spin": 300_000}
