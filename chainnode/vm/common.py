@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 from chainnode.vm.errors import VMError
@@ -22,6 +23,8 @@ G_SCAN = GAS["scan"]
 G_LIMB2 = GAS["limb2"]
 G_WALK_NODE = GAS["walk_node"]
 G_CODEC_NODE = GAS["codec_node"]
+G_MEM = GAS["mem"]
+G_PAIRS = GAS["pairs"]
 NO_DEFAULT = object()
 SEQ_TYPES = (str, bytes, list, tuple)
 HASHABLE_LEAVES = (int, str, bytes, bool, type(None))
@@ -65,3 +68,69 @@ def limbs(x: int) -> int:
 
 def seq_cap(x: Any) -> int:
     return MAX_STR_LEN if type(x) in (str, bytes) else MAX_COLLECTION_LEN
+
+
+# -- deterministic size estimates (upper bounds of CPython 3.11 on 64-bit) ----------------------
+# Functions of lengths and widths only, never of allocator state, so every node charges the
+# same gas for the same data.
+
+SMALL_INT = 1 << 62
+INT_HEAD = 32
+STR_HEAD = 80
+BYTES_HEAD = 40
+LIST_HEAD = 72
+TUPLE_HEAD = 56
+DICT_HEAD = 100
+DICT_ENTRY = 56
+SLOT = 9  # one list slot with over-allocation
+
+
+def str_width(s: str) -> int:
+    """Bytes per char of CPython's compact representation (1, 2 or 4), in O(1)."""
+    if s.isascii():
+        return 1
+    return (sys.getsizeof(s) - 72) // (len(s) + 1)
+
+
+def seq_bytes(like: Any, n: int, width: int = 1) -> int:
+    """Bytes of a new str/bytes/list/tuple of n items shaped like `like`."""
+    t = type(like)
+    if t is str:
+        return STR_HEAD + n * width
+    if t is bytes:
+        return BYTES_HEAD + n
+    if t is tuple:
+        return TUPLE_HEAD + 8 * n
+    if t is dict:
+        return DICT_HEAD + DICT_ENTRY * n
+    return LIST_HEAD + SLOT * n
+
+
+def int_bytes(x: int) -> int:
+    return INT_HEAD + 4 * (x.bit_length() // 30)
+
+
+def shallow_bytes(x: Any) -> int:
+    t = type(x)
+    if t is str:
+        return STR_HEAD + len(x) * str_width(x)
+    if t is int:
+        return int_bytes(x)
+    if t in (bytes, list, tuple, dict):
+        return seq_bytes(x, len(x))
+    return 64
+
+
+# -- search pricing ------------------------------------------------------------------------
+# CPython's fastsearch (3.11) uses a bad-character scan that is O(n*m) in the worst case when
+# the haystack or needle is short (n < 2500, or m < 100 and n < 30000, or m < 6), and the
+# linear two-way algorithm otherwise; reverse searches (rfind, rindex, rpartition, rsplit)
+# always use the quadratic scan. Price the pairs the algorithm may compare.
+
+
+def search_pairs(n: int, m: int, reverse: bool = False) -> int:
+    if m <= 1 or m > n:
+        return 0
+    if reverse or n < 2500 or (m < 100 and n < 30000) or m < 6:
+        return (n - m + 1) * m
+    return 0
