@@ -1,16 +1,21 @@
 """compile_contract and execute: the VM's two entry points.
 
-Compiled code objects are cached by code hash (they are immutable and shared safely); module
-globals, host objects and the meter are created afresh for every call, so no contract can leave
-state behind in memory for the next transaction.
+Compiling costs ~1.5-5 µs per source byte, far more than gas could charge on every call, so
+it happens once: `compile_contract` (at deploy, or when a node first loads a contract) keeps
+the compiled form on the CompiledContract as a marshalled image, and every call loads it for
+`code_load` gas per 8 source bytes, priced for a miss of the in-process cache of live code
+objects (an unmarshal). Gas is therefore the same whatever either cache holds. Module
+globals, host objects and the meter are created afresh for every call, so no contract can
+leave state behind in memory for the next transaction.
 """
 
 from __future__ import annotations
 
+import marshal
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import CodeType, MappingProxyType
 
 from chainnode import codec
@@ -51,19 +56,31 @@ def _build(source: str) -> Program:
     return Program(sm3(source.encode("utf-8")), source, code, checked.functions)
 
 
-def _program(source: str, code_hash: bytes | None = None) -> Program:
-    key = code_hash if code_hash is not None else sm3(source.encode("utf-8"))
+def _cached(key: bytes, source: str) -> Program | None:
     with _cache_lock:
         prog = _cache.get(key)
-        if prog is not None and prog.source == source:
+        if prog is not None and (prog.source is source or prog.source == source):
             _cache.move_to_end(key)
             return prog
-    prog = _build(source)
+    return None
+
+
+def _remember(prog: Program) -> Program:
     with _cache_lock:
         _cache[prog.code_hash] = prog
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return prog
+
+
+def _program(source: str, code_hash: bytes | None = None) -> Program:
+    key = code_hash if code_hash is not None else sm3(source.encode("utf-8"))
+    return _cached(key, source) or _remember(_build(source))
+
+
+def load_gas(contract: CompiledContract) -> int:
+    """Gas of loading a contract for one call: a function of the source length only."""
+    return GAS["code_load"] * ((len(contract.source) + 7) >> 3)
 
 
 def compile_contract(name: str, source: str) -> CompiledContract:
@@ -79,14 +96,61 @@ def compile_contract(name: str, source: str) -> CompiledContract:
         source=source,
         exports=MappingProxyType(exports),
         has_init=init is not None and not init.decorator,
+        image=(marshal.dumps(prog.code), prog.functions),
     )
 
 
 def _load(contract: CompiledContract) -> Program:
+    """The live program of a contract: the cache, else its image, else (a contract made
+    without compile_contract) a full build. The caller has already paid load_gas."""
+    prog = _cached(contract.code_hash, contract.source)
+    if prog is not None:
+        return prog
+    image = contract.image
+    if image is not None:
+        code = marshal.loads(image[0])
+        return _remember(Program(contract.code_hash, contract.source, code, image[1]))
     try:
-        return _program(contract.source, contract.code_hash)
+        return _remember(_build(contract.source))
     except ContractRejected as exc:
         raise VMError("VM_INTERNAL", f"stored contract does not compile: {exc.rule}") from None
+
+
+def with_image(contract: CompiledContract) -> CompiledContract:
+    """`contract` carrying its compiled image (for hosts that build CompiledContract by
+    hand): compiles once, here, outside any call's gas."""
+    if contract.image is not None:
+        return contract
+    prog = _program(contract.source, contract.code_hash)
+    return replace(contract, image=(marshal.dumps(prog.code), prog.functions))
+
+
+class _Loader:
+    """Per-execute loader: charges load_gas for every contract instance a call loads, the
+    top-level one exactly once."""
+
+    __slots__ = ("rt", "prepaid")
+
+    def __init__(self) -> None:
+        self.rt: Runtime | None = None
+        self.prepaid: Program | None = None
+
+    def first(self, rt: Runtime, contract: CompiledContract) -> Program:
+        self.rt = rt
+        rt.charge(load_gas(contract))
+        self.prepaid = _load(contract)
+        return self.prepaid
+
+    def __call__(self, contract: CompiledContract) -> Program:
+        prog = self.prepaid
+        if prog is not None and prog.code_hash == contract.code_hash and \
+                prog.source is contract.source:
+            self.prepaid = None
+            return prog
+        self.prepaid = None
+        assert self.rt is not None
+        self.rt.charge(load_gas(contract))
+        return _load(contract)
 
 
 def _clean(message: str) -> str:
@@ -133,9 +197,10 @@ def execute(contract: CompiledContract, method: str, kwargs: dict, ctx: CallCont
     try:
         if type(gas_limit) is not int or gas_limit < 0:
             raise VMError("VM_BAD_ARGS", "gas_limit must be a non-negative int")
-        rt = Runtime(host, ctx, gas_limit, _load)
+        loader = _Loader()
+        rt = Runtime(host, ctx, gas_limit, loader)
         rt.charge(GAS["call"])
-        prog = _load(contract)
+        prog = loader.first(rt, contract)
         if type(method) is not str:
             raise VMError("VM_NO_METHOD", "method must be a str")
         info = prog.functions.get(method)
