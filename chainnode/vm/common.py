@@ -134,3 +134,7 @@ def search_pairs(n: int, m: int, reverse: bool = False) -> int:
     if reverse or n < 2500 or (m < 100 and n < 30000) or m < 6:
         return (n - m + 1) * m
     return 0
+
+
+# msgpack first bytes of arrays and maps: decoding them makes one object per (small) byte
+CONTAINER_TAGS = frozenset([*range(0x80, 0xA0), 0xDC, 0xDD, 0xDE, 0xDF])

@@ -14,7 +14,7 @@ from types import MappingProxyType
 GAS = MappingProxyType(
     {
         # control flow (the rewriter adds NODE * static node count of the charged region)
-        "call": 100,  # every execute() and every cross-contract call, before anything runs
+        "call": 300,  # every execute() and every cross-contract call, before anything runs
         "module": 20,  # instantiating a contract module (+ nodes of its top-level code)
         "fn_entry": 10,  # every contract function call (+ nodes of its straight-line body)
         "loop_iter": 2,  # every loop iteration (+ nodes of the loop body)
@@ -30,7 +30,7 @@ GAS = MappingProxyType(
         "item": 2,  # one element copied or produced
         "chunk": 4,  # 64 bytes of str/bytes copied or produced
         "scan": 1,  # 16 bytes of str/bytes searched (find, count, in, split, replace...)
-        "pairs": 1,  # 256 (position, needle char) pairs of a search that can be quadratic
+        "pairs": 1,  # 128 (position, needle char) pairs of a search that can be quadratic
         "mem": 1,  # 16 bytes of memory produced (str, bytes, ints, containers, entries)
         "limb2": 2,  # big-int multiply/divide: per 16 products of 64-bit limbs
         "walk": 4,  # start of a deep visit (compare, format, hash of a tuple, encode)
@@ -42,7 +42,7 @@ GAS = MappingProxyType(
         "storage_write": 400,
         "storage_delete": 200,
         "storage_byte_read": 1,  # per key+value byte read
-        "decode_byte": 2,  # per stored byte decoded into values (decoded size <= 32x)
+        "decode_byte": 5,  # per stored byte of a list/dict value decoded (a node per byte)
         "storage_byte_write": 5,  # per key+value byte written
         "event": 200,
         "event_byte": 2,

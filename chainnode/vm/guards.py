@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainnode.vm.common import (
+    CONTAINER_TAGS,
     G_CHUNK,
     G_ITEM,
     G_LIMB2,
@@ -104,6 +105,13 @@ class Guards:
         self.account(nbytes)
         self.charge(((nbytes + 15) >> 4) * G_MEM)
 
+    def decode_cost(self, raw: bytes) -> None:
+        """Before a stored list/dict is decoded: the pure-Python codec makes up to one object
+        per byte (an empty list is one byte), so pay per byte for the worst density."""
+        if raw and raw[0] in CONTAINER_TAGS:
+            self.account(len(raw) * 80)
+            self.charge(len(raw) * GAS["decode_byte"])
+
     def wide(self, r: int) -> int:
         """Every int a guard returns: checked for width, and paid for by size when it is not
         a small int (small ones are at most INT_HEAD bytes, covered by the node charges)."""
@@ -115,7 +123,7 @@ class Guards:
 
     def search(self, n: int, m: int, reverse: bool = False) -> None:
         """Time of a substring search over n chars for a needle of m chars."""
-        self.charge(G_OP + ((n + m) >> 4) * G_SCAN + (search_pairs(n, m, reverse) >> 8) * G_PAIRS)
+        self.charge(G_OP + ((n + m) >> 4) * G_SCAN + (search_pairs(n, m, reverse) >> 7) * G_PAIRS)
 
     # -- structural walk -------------------------------------------------------------------
 

@@ -162,6 +162,7 @@ class HostAPI:
         _, raw = self._read(frame, k)
         if raw is None:
             return default
+        self.decode_cost(raw)
         try:
             return codec.decode(raw)
         except codec.CodecError as exc:

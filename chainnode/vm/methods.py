@@ -146,7 +146,7 @@ class Methods:
                 raise size_error(f"{name}() accepts at most {MAX_STRIP_CHARS} chars")
             else:
                 # every stripped char is looked up in `chars`
-                rt.charge(G_OP + (n >> 4) * G_SCAN + ((n * len(chars)) >> 8) * G_PAIRS)
+                rt.charge(G_OP + (n >> 4) * G_SCAN + ((n * len(chars)) >> 7) * G_PAIRS)
             rt._new_str(s, n, str_width(s))
             return getattr(s, name)(chars)
 

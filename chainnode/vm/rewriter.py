@@ -13,6 +13,8 @@ import itertools
 
 from chainnode.vm.gas import GAS
 
+HASH_INJECTIVE = (1 << 61) - 1  # same bound as common.HASH_INJECTIVE
+
 GUARDED_BINOPS: dict[type, str] = {
     ast.Add: "_vm_add",
     ast.Sub: "_vm_sub",
@@ -90,7 +92,12 @@ def _is_primitive_const(node: ast.AST) -> bool:
 
 
 def _safe_key(node: ast.AST) -> bool:
-    return isinstance(node, ast.Constant) and type(node.value) in (int, str)
+    """Constant keys that need no hashing guard: str (seeded hash) and ints whose hashes are
+    distinct. Wide int constants collide modulo 2**61 - 1, even in a dict display."""
+    if not isinstance(node, ast.Constant):
+        return False
+    v = node.value
+    return type(v) is str or (type(v) is int and -HASH_INJECTIVE < v < HASH_INJECTIVE)
 
 
 class Rewriter(ast.NodeTransformer):
