@@ -221,9 +221,9 @@ class Guards:
         key set comes near the threshold."""
         slot = self.hashes.setdefault(hash(k).to_bytes(8, "little", signed=True), [])
         if k not in slot:
-            self.produce(200)  # the twin table keeps the key and a slot
             if len(slot) >= MAX_HASH_TWINS:
                 raise value_error("too many distinct dict keys with the same hash")
+            self.produce(200)  # the twin table keeps the key and a slot
             slot.append(k)
 
     # -- collections from iterables -----------------------------------------------------------
