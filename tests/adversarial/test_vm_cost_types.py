@@ -8,7 +8,6 @@ import pytest
 
 from chainnode.vm import GAS
 from chainnode.vm.api import CallContext
-from chainnode.vm.hostobjs import TypeProxy
 from chainnode.vm.memhost import MemoryHost
 from chainnode.vm.names import BUILTIN_NAMES, HOST_NAMES
 from chainnode.vm.runtime import Runtime
