@@ -129,25 +129,28 @@ class _Loader:
     """Per-execute loader: charges load_gas for every contract instance a call loads, the
     top-level one exactly once."""
 
-    __slots__ = ("rt", "prepaid")
+    __slots__ = ("rt", "prepaid", "paid_for")
 
     def __init__(self) -> None:
         self.rt: Runtime | None = None
         self.prepaid: Program | None = None
+        self.paid_for: CompiledContract | None = None
 
     def first(self, rt: Runtime, contract: CompiledContract) -> Program:
         self.rt = rt
         rt.charge(load_gas(contract))
         self.prepaid = _load(contract)
+        self.paid_for = contract
         return self.prepaid
 
     def __call__(self, contract: CompiledContract) -> Program:
+        # identity of the CompiledContract, never of cached objects: whether the cache held
+        # this program must not change the gas
         prog = self.prepaid
-        if prog is not None and prog.code_hash == contract.code_hash and \
-                prog.source is contract.source:
-            self.prepaid = None
+        paid = contract is self.paid_for
+        self.prepaid = self.paid_for = None
+        if prog is not None and paid:
             return prog
-        self.prepaid = None
         assert self.rt is not None
         self.rt.charge(load_gas(contract))
         return _load(contract)
