@@ -460,8 +460,8 @@ class Guards:
         if tc is dict:
             return self.key(x) in c
         if tc is str or tc is bytes:
-            if type(x) is tc:
-                self.search(len(c), len(x))
+            # a needle of the wrong type fails at once; an int in bytes is a linear scan
+            self.search(len(c), len(x) if type(x) is tc else 1)
             return x in c
         if tc is list or tc is tuple:
             self.walk(c)
