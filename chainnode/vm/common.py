@@ -122,16 +122,21 @@ def shallow_bytes(x: Any) -> int:
 
 
 # -- search pricing ------------------------------------------------------------------------
-# CPython's fastsearch (3.11) uses a bad-character scan that is O(n*m) in the worst case when
-# the haystack or needle is short (n < 2500, or m < 100 and n < 30000, or m < 6), and the
-# linear two-way algorithm otherwise; reverse searches (rfind, rindex, rpartition, rsplit)
-# always use the quadratic scan. Price the pairs the algorithm may compare.
+# CPython's fastsearch (3.11) uses the linear two-way algorithm only when n >= 2500,
+# (m >= 100 or n >= 30000), m >= 6 and the needle is under ~3/4 of the haystack; otherwise a
+# bad-character scan (or its adaptive variant) that is O(n*m) in the worst case. Reverse
+# searches (rfind, rindex, rpartition, rsplit) always use the quadratic scan. Price the pairs
+# the algorithm may compare.
+
+
+def two_way(n: int, m: int) -> bool:
+    return n >= 2500 and (m >= 100 or n >= 30000) and m >= 6 and (m >> 2) * 3 < (n >> 2)
 
 
 def search_pairs(n: int, m: int, reverse: bool = False) -> int:
     if m <= 1 or m > n:
         return 0
-    if reverse or n < 2500 or (m < 100 and n < 30000) or m < 6:
+    if reverse or not two_way(n, m):
         return (n - m + 1) * m
     return 0
 

@@ -136,11 +136,14 @@ class Builtins:
                 self._grow(x, len(x))
                 out = dict(x)
             else:
-                for pair in self.take(x):
+                pairs = self.take(x)
+                self.produce(DICT_HEAD + DICT_ENTRY * len(pairs))
+                for pair in pairs:
                     if type(pair) not in (list, tuple) or len(pair) != 2:
                         raise value_error("dict() needs (key, value) pairs")
                     out[self.key(pair[0])] = pair[1]
         if kwargs:
+            self.produce(DICT_HEAD + DICT_ENTRY * len(kwargs))
             out.update(kwargs)
         if len(out) > MAX_COLLECTION_LEN:
             raise size_error(f"dict longer than {MAX_COLLECTION_LEN}")

@@ -48,7 +48,8 @@ def str_mul(n: int, width: int = 1) -> int:
 
 def search(n: int, m: int, reverse: bool = False) -> int:
     """Gas of one search of an m-char needle in an n-char haystack (common.search_pairs)."""
+    two_way = n >= 2500 and (m >= 100 or n >= 30000) and m >= 6 and (m >> 2) * 3 < (n >> 2)
     pairs = 0
-    if 1 < m <= n and (reverse or n < 2500 or (m < 100 and n < 30000) or m < 6):
+    if 1 < m <= n and (reverse or not two_way):
         pairs = (n - m + 1) * m
     return GAS["op"] + ((n + m) >> 4) * GAS["scan"] + (pairs >> 7) * GAS["pairs"]
