@@ -7,6 +7,8 @@ import math
 from typing import Any
 
 from chainnode.vm.common import (
+    DICT_ENTRY,
+    DICT_HEAD,
     G_ITEM,
     G_LIMB2,
     G_OP,
