@@ -252,18 +252,14 @@ class Guards:
         raise type_error(f"{type_name(it)} is not iterable")
 
     def comp_iter(self, it: Any) -> Any:
-        """The iterable of a comprehension: every item it yields is kept, so pay for the new
-        objects iteration itself makes (chars of a wide str, ints of a range) up front."""
+        """The iterable of a comprehension: every item may be kept, so pay up front for the
+        new objects iteration itself makes when they are larger than the per-item charges
+        cover (the ~80-byte chars of a wide str; a range's small ints are covered)."""
         t = type(it)
         if t is str:
             if str_width(it) > 1:
                 self.produce(len(it) * STR_HEAD)
-        elif t is range:
-            try:
-                self.produce(len(it) * INT_HEAD)
-            except OverflowError:
-                raise size_error("range too long") from None
-        elif not (t is list or t is tuple or t is dict or t is bytes):
+        elif not (t is list or t is tuple or t is dict or t is bytes or t is range):
             raise type_error(f"{type_name(it)} is not iterable")
         return it
 
@@ -511,9 +507,7 @@ class Guards:
         raise type_error(f"cannot convert {type_name(x)} to str")
 
     def fstr(self, *parts: Any) -> str:
-        strs = [self.to_str(p) for p in parts]
-        self.m_join("", strs)
-        return "".join(strs)
+        return self.m_join("", [self.to_str(p) for p in parts])
 
     # -- attributes and methods ---------------------------------------------------------------
 

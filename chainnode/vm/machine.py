@@ -15,7 +15,7 @@ import marshal
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import CodeType, MappingProxyType
 
 from chainnode import codec
@@ -114,15 +114,6 @@ def _load(contract: CompiledContract) -> Program:
         return _remember(_build(contract.source))
     except ContractRejected as exc:
         raise VMError("VM_INTERNAL", f"stored contract does not compile: {exc.rule}") from None
-
-
-def with_image(contract: CompiledContract) -> CompiledContract:
-    """`contract` carrying its compiled image (for hosts that build CompiledContract by
-    hand): compiles once, here, outside any call's gas."""
-    if contract.image is not None:
-        return contract
-    prog = _program(contract.source, contract.code_hash)
-    return replace(contract, image=(marshal.dumps(prog.code), prog.functions))
 
 
 class _Loader:
