@@ -124,3 +124,16 @@ def test_receipts_identical_under_two_memory_limits():
     assert results[0][1] == "VM_SIZE_LIMIT"
     assert all(not ok and code.startswith("VM_") and code != "VM_INTERNAL"
                for ok, code, _, _ in results)
+
+
+def test_memory_error_is_a_node_fault_not_a_result(monkeypatch):
+    """If a node runs out of memory anyway, execute raises instead of returning a result
+    whose code and gas would depend on the machine."""
+    from chainnode.vm import guards
+
+    def boom(self, it, cap=0):
+        raise MemoryError()
+
+    monkeypatch.setattr(guards.Guards, "take", boom)
+    with pytest.raises(MemoryError):
+        run("return list('abc')")
