@@ -14,7 +14,7 @@ from types import MappingProxyType
 GAS = MappingProxyType(
     {
         # control flow (the rewriter adds NODE * static node count of the charged region)
-        "call": 300,  # every execute() and every cross-contract call, before anything runs
+        "call": 500,  # every execute() and every cross-contract call, before anything runs
         "module": 20,  # instantiating a contract module (+ nodes of its top-level code)
         "fn_entry": 10,  # every contract function call (+ nodes of its straight-line body)
         "loop_iter": 2,  # every loop iteration (+ nodes of the loop body)
