@@ -183,6 +183,12 @@ CORPUS: list[Case] = [
       "xs = ['a' * 10000 + str(i) for i in range(300)]\nwhile True:\n    z = sorted(xs, reverse=True)"),
     C("min/max/sum/any/all", "min max sum any all",
       "xs = [(1 << 2040) + i for i in range(20000)]\nwhile True:\n    a = min(xs)\n    b = max(xs, key=ident)\n    c = sum(xs)\n    d = any(xs)\n    e = all(xs)"),
+    C("isinstance with 64 types", "isinstance",
+      "t = tuple([int] * 64)\nwhile True:\n    z = isinstance('a', t)"),
+    C("startswith 64 short prefixes", "str.startswith bytes.endswith",
+      "p = tuple([str(i) for i in range(64)])\nq = tuple([bytes([i]) for i in range(64)])\nwhile True:\n    z = 'abc'.startswith(p) or b'x'.endswith(q)"),
+    C("bound methods kept", "list.append",
+      "xs = []\nwhile True:\n    xs.append(xs.append)"),
     C("len/ord/chr/isinstance", "len ord chr isinstance bool",
       "s = 'x' * 1000\nwhile True:\n    z = len(s) + ord('a')\n    c = chr(20000)\n    t = isinstance(s, (int, str, bytes, list, dict, tuple, bool))\n    b = bool(s)"),
     # -- str searches ----------------------------------------------------------------------

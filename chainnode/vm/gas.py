@@ -24,7 +24,7 @@ GAS = MappingProxyType(
         "display": 4,  # extra per list/tuple/dict display (a new container object)
         "fn_def": 10,  # every function object made when a module is instantiated
         "code_load": 1,  # per 8 source bytes of every contract loaded for a call
-        "attr_bind": 12,  # taking a method as a value (a new closure)
+        "attr_bind": 20,  # taking a method as a value (a new closure)
         # data-dependent work done by guards
         "op": 1,  # a guarded operator or builtin call
         "item": 2,  # one element copied or produced

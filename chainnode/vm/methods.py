@@ -100,7 +100,7 @@ class Methods:
             total = 0
             for p in subs:
                 total += min(rt._needle(s, p), len(s))
-            rt.charge(G_OP + len(subs) + (total >> 4) * G_SCAN)
+            rt.charge(G_OP + 2 * G_ITEM * len(subs) + (total >> 4) * G_SCAN)
             return getattr(s, name)(prefix, *bounds)
 
         return affix

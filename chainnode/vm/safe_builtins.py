@@ -155,6 +155,7 @@ class Builtins:
         types = t if type(t) is tuple else (t,)
         if len(types) > MAX_NEEDLE_SET:
             raise size_error(f"isinstance() accepts at most {MAX_NEEDLE_SET} types")
+        self.charge(G_OP + 2 * G_ITEM * len(types))  # a Python-level loop per type
         real = []
         for one in types:
             if type(one) is TypeProxy:
