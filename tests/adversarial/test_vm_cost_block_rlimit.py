@@ -23,13 +23,6 @@ VALIDATOR, ADMIN = PrivateKey.generate(), PrivateKey.generate()
 
 HOG = '''
 @export
-def zip_wide(k):
-    s = "\\u4e00" * 2000
-    cols = [s] * k
-    return len(cols)
-
-
-@export
 def zip_5000():
     s = "\\u4e00" * 2000
     return list(zip(s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s,
