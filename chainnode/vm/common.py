@@ -80,7 +80,7 @@ STR_HEAD = 80
 BYTES_HEAD = 40
 LIST_HEAD = 72
 TUPLE_HEAD = 56
-DICT_HEAD = 100
+DICT_HEAD = 232  # the smallest table with one entry
 DICT_ENTRY = 56
 SLOT = 9  # one list slot with over-allocation
 
