@@ -6,8 +6,8 @@ Everything here is plain data: frozen dataclasses the executor can hash into rec
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,9 @@ class CompiledContract:
     source: str
     exports: Mapping[str, str]  # method -> "export" | "view", sorted by method name
     has_init: bool  # the module defines a plain top-level `def init(...)`
+    # (marshalled code, function table) made by compile_contract: node-local, never hashed or
+    # stored; it lets every call load the contract at a price independent of any cache
+    image: Any = field(default=None, compare=False, repr=False)
 
 
 class Host(Protocol):

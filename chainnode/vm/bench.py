@@ -1,7 +1,8 @@
 """VM micro-benchmarks: call overhead, metering slowdown, and worst-case time per gas unit.
 
-Run with `python -m chainnode.vm.bench`. Numbers are machine-dependent; the worst-case
-µs-per-gas figure is what a block gas limit should be derived from.
+Run with `python -m chainnode.vm.bench`. Numbers are machine-dependent. These are typical
+patterns; the adversarial worst case (every native with its worst shapes, µs and bytes per
+gas) is scripts/vm_calibrate.py, and that is what a block gas limit should be derived from.
 """
 
 from __future__ import annotations

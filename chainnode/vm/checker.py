@@ -109,6 +109,8 @@ def _parse(source: str) -> ast.Module:
     except SyntaxError as exc:
         raise ContractRejected("syntax", exc.lineno or 0, exc.offset or 0, exc.msg) from None
     except (RecursionError, MemoryError):
+        # CPython's parser raises MemoryError for its own fixed stack limit (deep unary
+        # nesting): deterministic, and a 64 KiB source cannot exhaust a node's memory
         raise ContractRejected("too-complex", 0, 0, "source nests too deeply to parse") from None
     except ValueError as exc:  # e.g. NUL bytes
         raise ContractRejected("syntax", 0, 0, str(exc)) from None

@@ -31,7 +31,6 @@ NATIVE: tuple[tuple[type[BaseException], str, str], ...] = (
     (OverflowError, "VM_VALUE_ERROR", "OverflowError: value out of range"),
     (ValueError, "VM_VALUE_ERROR", "ValueError: invalid value"),
     (RuntimeError, "VM_VALUE_ERROR", "RuntimeError: invalid operation"),  # e.g. dict resized
-    (MemoryError, "VM_SIZE_LIMIT", "MemoryError: out of memory"),
 )
 INTERNAL = ("VM_INTERNAL", "internal error")
 

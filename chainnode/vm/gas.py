@@ -14,17 +14,24 @@ from types import MappingProxyType
 GAS = MappingProxyType(
     {
         # control flow (the rewriter adds NODE * static node count of the charged region)
-        "call": 100,  # every execute() and every cross-contract call, before anything runs
+        "call": 500,  # every execute() and every cross-contract call, before anything runs
         "module": 20,  # instantiating a contract module (+ nodes of its top-level code)
         "fn_entry": 10,  # every contract function call (+ nodes of its straight-line body)
         "loop_iter": 2,  # every loop iteration (+ nodes of the loop body)
-        "comp_item": 2,  # every comprehension item (+ nodes of element and filters)
+        "comp_item": 3,  # every comprehension item (+ nodes of element and filters)
+        "dict_item": 4,  # extra per dict-comprehension item (the new table entry)
         "node": 1,  # one AST node of a charged region
+        "display": 4,  # extra per list/tuple/dict display (a new container object)
+        "fn_def": 10,  # every function object made when a module is instantiated
+        "code_load": 1,  # per 8 source bytes of every contract loaded for a call
+        "attr_bind": 20,  # taking a method as a value (a new closure)
         # data-dependent work done by guards
         "op": 1,  # a guarded operator or builtin call
         "item": 2,  # one element copied or produced
         "chunk": 4,  # 64 bytes of str/bytes copied or produced
         "scan": 1,  # 16 bytes of str/bytes searched (find, count, in, split, replace...)
+        "pairs": 1,  # 128 (position, needle char) pairs of a search that can be quadratic
+        "mem": 1,  # 16 bytes of memory produced (str, bytes, ints, containers, entries)
         "limb2": 2,  # big-int multiply/divide: per 16 products of 64-bit limbs
         "walk": 4,  # start of a deep visit (compare, format, hash of a tuple, encode)
         "walk_node": 3,  # one node of a deep visit
@@ -35,6 +42,7 @@ GAS = MappingProxyType(
         "storage_write": 400,
         "storage_delete": 200,
         "storage_byte_read": 1,  # per key+value byte read
+        "decode_byte": 5,  # per stored byte of a list/dict value decoded (a node per byte)
         "storage_byte_write": 5,  # per key+value byte written
         "event": 200,
         "event_byte": 2,
@@ -67,3 +75,11 @@ MAX_EVENTS = 256  # per execute()
 MAX_IO_BYTES = 256 * 1024  # encoded arguments or return value
 MAX_MESSAGE_LEN = 256  # error messages are truncated to this
 MAX_NAME_LEN = 64  # event names, Map prefixes
+MAX_NEEDLE_SET = 64  # entries of a startswith/endswith tuple, isinstance tuple, zip arguments
+MAX_STRIP_CHARS = 256  # chars argument of strip/lstrip/rstrip
+MAX_RANGE_INT = 1 << 63  # range() bounds: every produced int stays small
+MAX_TX_MEMORY = 256 * 1024 * 1024  # bytes one execute() may produce through its guards
+
+# Memory: 16 bytes produced cost one "mem" gas unit; with every other charge on top, the
+# calibration corpus stays at or below BYTES_PER_GAS bytes of peak memory per gas unit.
+BYTES_PER_GAS = 20

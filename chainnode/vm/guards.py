@@ -10,21 +10,31 @@ from __future__ import annotations
 from typing import Any
 
 from chainnode.vm.common import (
+    CONTAINER_TAGS,
     G_CHUNK,
     G_ITEM,
     G_LIMB2,
+    G_MEM,
     G_OP,
+    G_PAIRS,
     G_SCAN,
     G_WALK_NODE,
     HASH_INJECTIVE,
     HASHABLE_LEAVES,
+    INT_HEAD,
     MAX_HASH_TWINS,
     SEQ_TYPES,
+    SMALL_INT,
+    STR_HEAD,
     check_int,
+    int_bytes,
     is_int,
     limbs,
+    search_pairs,
+    seq_bytes,
     seq_cap,
     size_error,
+    str_width,
     type_error,
     type_name,
     value_error,
@@ -37,6 +47,7 @@ from chainnode.vm.gas import (
     MAX_INT_BITS,
     MAX_KEY_PARTS,
     MAX_STR_LEN,
+    MAX_TX_MEMORY,
     MAX_WALK_DEPTH,
 )
 from chainnode.vm.hostobjs import CTX_FIELDS, Ctx, Map, Storage, TypeProxy
@@ -78,6 +89,41 @@ class Guards:
 
     def leave(self) -> None:
         self.depth -= 1
+
+    # -- memory ----------------------------------------------------------------------------
+
+    def account(self, nbytes: int) -> None:
+        """Count bytes against the call's deterministic memory budget, before they exist, so
+        the budget trips long before the process could hit MemoryError."""
+        mem = self.mem + nbytes
+        self.mem = mem
+        if mem > MAX_TX_MEMORY:
+            raise VMError("VM_MEMORY_LIMIT", f"the call produced more than {MAX_TX_MEMORY} bytes")
+
+    def produce(self, nbytes: int) -> None:
+        """Charge for `nbytes` of new data (one mem unit per 16 bytes) and count it."""
+        self.account(nbytes)
+        self.charge(((nbytes + 15) >> 4) * G_MEM)
+
+    def decode_cost(self, raw: bytes) -> None:
+        """Before a stored list/dict is decoded: the pure-Python codec makes up to one object
+        per byte (an empty list is one byte), so pay per byte for the worst density."""
+        if raw and raw[0] in CONTAINER_TAGS:
+            self.account(len(raw) * 80)
+            self.charge(len(raw) * GAS["decode_byte"])
+
+    def wide(self, r: int) -> int:
+        """Every int a guard returns: checked for width, and paid for by size when it is not
+        a small int (small ones are at most INT_HEAD bytes, covered by the node charges)."""
+        if -SMALL_INT < r < SMALL_INT:
+            return r
+        check_int(r)
+        self.produce(int_bytes(r))
+        return r
+
+    def search(self, n: int, m: int, reverse: bool = False) -> None:
+        """Time of a substring search over n chars for a needle of m chars."""
+        self.charge(G_OP + ((n + m) >> 4) * G_SCAN + (search_pairs(n, m, reverse) >> 7) * G_PAIRS)
 
     # -- structural walk -------------------------------------------------------------------
 
@@ -177,12 +223,15 @@ class Guards:
         if k not in slot:
             if len(slot) >= MAX_HASH_TWINS:
                 raise value_error("too many distinct dict keys with the same hash")
+            self.produce(200)  # the twin table keeps the key and a slot
             slot.append(k)
 
     # -- collections from iterables -----------------------------------------------------------
 
     def take(self, it: Any, cap: int = MAX_COLLECTION_LEN) -> list:
-        """Materialise an iterable into a fresh list, paying per item as it goes."""
+        """Materialise an iterable into a fresh list, paying per item and per byte before it
+        is built (every iterable a contract can hold has a length)."""
+        out_like: list = []
         t = type(it)
         if t is list or t is tuple or t is str or t is bytes or t is dict or t is range:
             try:
@@ -192,37 +241,40 @@ class Guards:
             if n > cap:
                 raise size_error(f"more than {cap} items")
             self.charge(1 + n * G_ITEM)
+            self.account(seq_bytes(out_like, n))
+            if t is str and n and str_width(it) > 1:
+                self.produce(n * STR_HEAD)  # iterating makes one new str per char
+            elif t is range:
+                self.produce(n * INT_HEAD)  # and one new int per number
             return list(it)
         if t in (Ctx, Storage, TypeProxy, Map) or t is int or t is bool or it is None:
             raise type_error(f"{type_name(it)} is not iterable")
-        out: list = []
-        append = out.append
-        batch = 0
-        for x in it:
-            append(x)
-            batch += 1
-            if batch >= 64:
-                self.charge(batch * G_ITEM)
-                batch = 0
-                if len(out) > cap:
-                    raise size_error(f"more than {cap} items")
-        self.charge(1 + batch * G_ITEM)
-        if len(out) > cap:
-            raise size_error(f"more than {cap} items")
-        return out
+        raise type_error(f"{type_name(it)} is not iterable")
+
+    def comp_iter(self, it: Any) -> Any:
+        """The iterable of a comprehension: every item may be kept, so pay up front for the
+        new objects iteration itself makes when they are larger than the per-item charges
+        cover (the ~80-byte chars of a wide str; a range's small ints are covered)."""
+        t = type(it)
+        if t is str:
+            if str_width(it) > 1:
+                self.produce(len(it) * STR_HEAD)
+        elif not (t is list or t is tuple or t is dict or t is bytes or t is range):
+            raise type_error(f"{type_name(it)} is not iterable")
+        return it
 
     # -- operators -------------------------------------------------------------------------
 
     def add(self, a: Any, b: Any) -> Any:
         ta = type(a)
         if ta is int and type(b) is int:
-            return check_int(a + b)
+            return self.wide(a + b)
         if ta in SEQ_TYPES and type(b) is ta:
             n = len(a) + len(b)
-            self._grow(a, n)
+            self._grow(a, n, max(str_width(a), str_width(b)) if ta is str else 1)
             return a + b
         r = a + b
-        return check_int(r) if type(r) is int else r
+        return self.wide(r) if type(r) is int else r
 
     def iadd(self, a: Any, b: Any) -> Any:
         if type(a) is list:
@@ -233,19 +285,49 @@ class Guards:
             return a
         return self.add(a, b)
 
-    def _grow(self, like: Any, n: int) -> None:
-        if type(like) in (str, bytes):
+    def _grow(self, like: Any, n: int, width: int = 1) -> None:
+        """A new str/bytes/list/tuple/dict of n items (chars of `width` bytes) is about to be
+        made: check its size, then pay for copying and for the bytes."""
+        t = type(like)
+        if t is str or t is bytes:
             if n > MAX_STR_LEN:
                 raise size_error(f"{type_name(like)} longer than {MAX_STR_LEN}")
-            self.charge(G_OP + (n >> 6) * G_CHUNK)
+            self.charge(G_OP)
+            self.produce(seq_bytes(like, n, width))
         else:
             if n > MAX_COLLECTION_LEN:
                 raise size_error(f"{type_name(like)} longer than {MAX_COLLECTION_LEN}")
             self.charge(G_OP + n * G_ITEM)
+            if t is dict:
+                self.produce(seq_bytes(like, n))
+            else:
+                self.account(seq_bytes(like, n))
 
     def sub(self, a: Any, b: Any) -> Any:
         r = a - b
-        return check_int(r) if type(r) is int else r
+        return self.wide(r) if type(r) is int else r
+
+    def band(self, a: Any, b: Any) -> Any:
+        r = a & b
+        return self.wide(r) if type(r) is int else r
+
+    def bxor(self, a: Any, b: Any) -> Any:
+        r = a ^ b
+        return self.wide(r) if type(r) is int else r
+
+    def rshift(self, a: Any, b: Any) -> Any:
+        if is_int(a) and is_int(b) and b > MAX_INT_BITS:
+            return -1 if a < 0 else 0
+        r = a >> b
+        return self.wide(r) if type(r) is int else r
+
+    def neg(self, a: Any) -> Any:
+        r = -a
+        return self.wide(r) if type(r) is int else r
+
+    def invert(self, a: Any) -> Any:
+        r = ~a
+        return self.wide(r) if type(r) is int else r
 
     def mul(self, a: Any, b: Any) -> Any:
         ia, ib = is_int(a), is_int(b)
@@ -253,7 +335,7 @@ class Guards:
             if a.bit_length() + b.bit_length() - 1 > MAX_INT_BITS:
                 raise size_error(f"integer result wider than {MAX_INT_BITS} bits")
             self.charge(G_OP + ((limbs(a) * limbs(b)) >> 4) * G_LIMB2)
-            return check_int(a * b)
+            return self.wide(a * b)
         if ia and type(b) in SEQ_TYPES:
             a, b = b, a
             ia, ib = ib, ia
@@ -261,7 +343,7 @@ class Guards:
             count = b if b > 0 else 0
             if len(a) and count > seq_cap(a):
                 raise size_error(f"{type_name(a)} too long")
-            self._grow(a, len(a) * count)
+            self._grow(a, len(a) * count, str_width(a) if type(a) is str else 1)
             return a * count
         return a * b  # raises TypeError for everything else
 
@@ -277,7 +359,7 @@ class Guards:
         if (a.bit_length() - 1) * b > MAX_INT_BITS:
             raise size_error(f"integer result wider than {MAX_INT_BITS} bits")
         self.charge(G_OP + 4 * limbs(a) * b.bit_length())
-        return check_int(a**b)
+        return self.wide(a**b)
 
     def lshift(self, a: Any, b: Any) -> int:
         if not (is_int(a) and is_int(b)):
@@ -288,7 +370,7 @@ class Guards:
             return 0
         if a.bit_length() + b > MAX_INT_BITS:
             raise size_error(f"integer result wider than {MAX_INT_BITS} bits")
-        return a << b
+        return self.wide(a << b)
 
     def _div_cost(self, a: int, b: int) -> None:
         if a.bit_length() > 64:
@@ -298,19 +380,21 @@ class Guards:
         if not (is_int(a) and is_int(b)):
             raise type_error("% is only for integers (no string formatting)")
         self._div_cost(a, b)
-        return a % b
+        return self.wide(a % b)
 
     def floordiv(self, a: Any, b: Any) -> int:
         if not (is_int(a) and is_int(b)):
             raise type_error("// is only for integers")
         self._div_cost(a, b)
-        return a // b
+        return self.wide(a // b)
 
     def b_divmod(self, a: Any, b: Any) -> tuple[int, int]:
         if not (is_int(a) and is_int(b)):
             raise type_error("divmod() is only for integers")
         self._div_cost(a, b)
-        return divmod(a, b)
+        q, r = divmod(a, b)
+        self.produce(72)
+        return self.wide(q), self.wide(r)
 
     def delitem(self, obj: Any, k: Any) -> None:
         """`del x[k]`: deleting from the front of a list moves every later item."""
@@ -321,7 +405,8 @@ class Guards:
     def or_(self, a: Any, b: Any) -> Any:
         if type(a) is dict and type(b) is dict:
             self._grow(a, len(a) + len(b))
-        return a | b
+        r = a | b
+        return self.wide(r) if type(r) is int else r
 
     def ior(self, a: Any, b: Any) -> Any:
         if type(a) is dict and type(b) is dict:
@@ -371,8 +456,8 @@ class Guards:
         if tc is dict:
             return self.key(x) in c
         if tc is str or tc is bytes:
-            if type(x) is tc:
-                self.charge(G_OP + ((len(c) + len(x)) >> 4) * G_SCAN)
+            # a needle of the wrong type fails at once; an int in bytes is a linear scan
+            self.search(len(c), len(x) if type(x) is tc else 1)
             return x in c
         if tc is list or tc is tuple:
             self.walk(c)
@@ -400,7 +485,7 @@ class Guards:
         if t not in SEQ_TYPES:
             raise type_error(f"{type_name(obj)} cannot be sliced")
         n = len(range(*s.indices(len(obj))))
-        self._grow(obj, n)
+        self._grow(obj, n, str_width(obj) if t is str else 1)
         return obj[s]
 
     def to_str(self, x: Any = "") -> str:
@@ -409,6 +494,7 @@ class Guards:
             return x
         if t is int:
             self.charge(G_OP + limbs(x) * limbs(x))
+            self.produce(STR_HEAD + 20 * limbs(x))
             return str(x)
         if t is bool or x is None:
             return str(x)
@@ -416,17 +502,12 @@ class Guards:
             _, rep = self.walk(x, data_only=True)
             if rep > MAX_STR_LEN:
                 raise size_error(f"str longer than {MAX_STR_LEN}")
-            self.charge((rep >> 6) * G_CHUNK)
+            self.produce(STR_HEAD + rep)
             return repr(x)
         raise type_error(f"cannot convert {type_name(x)} to str")
 
     def fstr(self, *parts: Any) -> str:
-        strs = [self.to_str(p) for p in parts]
-        n = sum(len(s) for s in strs)
-        if n > MAX_STR_LEN:
-            raise size_error(f"str longer than {MAX_STR_LEN}")
-        self.charge(G_OP + (n >> 6) * G_CHUNK)
-        return "".join(strs)
+        return self.m_join("", [self.to_str(p) for p in parts])
 
     # -- attributes and methods ---------------------------------------------------------------
 
@@ -437,6 +518,7 @@ class Guards:
         handler = METHODS.get((t, name))
         if handler is None:
             raise type_error(f"{type_name(obj)} has no attribute {name!r}")
+        self.charge(GAS["attr_bind"])
 
         def bound(*args: Any, **kwargs: Any) -> Any:
             return handler(self, obj, *args, **kwargs)

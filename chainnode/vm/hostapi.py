@@ -209,6 +209,7 @@ class HostAPI:
         _, raw = self._read(frame, k)
         if raw is None:
             return default
+        self.decode_cost(raw)
         try:
             return codec.decode(raw)
         except codec.CodecError as exc:

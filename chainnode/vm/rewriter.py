@@ -13,6 +13,8 @@ import itertools
 
 from chainnode.vm.gas import GAS
 
+HASH_INJECTIVE = (1 << 61) - 1  # same bound as common.HASH_INJECTIVE
+
 GUARDED_BINOPS: dict[type, str] = {
     ast.Add: "_vm_add",
     ast.Sub: "_vm_sub",
@@ -22,7 +24,11 @@ GUARDED_BINOPS: dict[type, str] = {
     ast.Mod: "_vm_mod",
     ast.BitOr: "_vm_or",
     ast.FloorDiv: "_vm_floordiv",
+    ast.BitAnd: "_vm_band",
+    ast.BitXor: "_vm_bxor",
+    ast.RShift: "_vm_rshift",
 }
+UNARY_GUARDS: dict[type, str] = {ast.USub: "_vm_neg", ast.Invert: "_vm_inv"}
 INPLACE_BINOPS: dict[type, str] = {**GUARDED_BINOPS, ast.Add: "_vm_iadd", ast.BitOr: "_vm_ior"}
 COMPARE_GUARDS: dict[type, str] = {
     ast.Eq: "_vm_eq",
@@ -37,15 +43,25 @@ COMPARE_GUARDS: dict[type, str] = {
 _PRIMITIVE = (int, str, bytes, bool, type(None))
 
 
+_DISPLAYS = (ast.List, ast.Tuple, ast.Dict, ast.ListComp, ast.DictComp)
+
+
 def count_nodes(nodes: list[ast.AST]) -> int:
     """Statement and expression nodes executed at most once per pass through this region:
-    loop bodies and comprehension elements are charged where they run, not here."""
+    loop bodies and comprehension elements are charged where they run, not here. Nodes that
+    make a new object of fixed size (a container display, a function) weigh more, so that
+    the bytes they produce are paid for like any other (docs/contracts.md, Gas)."""
     total = 0
     stack = list(nodes)
     while stack:
         node = stack.pop()
         if isinstance(node, (ast.stmt, ast.expr)):
             total += 1
+            if isinstance(node, _DISPLAYS) and not isinstance(getattr(node, "ctx", None),
+                                                              ast.Store):
+                total += GAS["display"]
+            elif isinstance(node, ast.FunctionDef):
+                total += GAS["fn_def"]
         if isinstance(node, ast.For):
             stack += [node.target, node.iter, *node.orelse]
         elif isinstance(node, ast.While):
@@ -76,7 +92,12 @@ def _is_primitive_const(node: ast.AST) -> bool:
 
 
 def _safe_key(node: ast.AST) -> bool:
-    return isinstance(node, ast.Constant) and type(node.value) in (int, str)
+    """Constant keys that need no hashing guard: str (seeded hash) and ints whose hashes are
+    distinct. Wide int constants collide modulo 2**61 - 1, even in a dict display."""
+    if not isinstance(node, ast.Constant):
+        return False
+    v = node.value
+    return type(v) is str or (type(v) is int and -HASH_INJECTIVE < v < HASH_INJECTIVE)
 
 
 class Rewriter(ast.NodeTransformer):
@@ -199,6 +220,13 @@ class Rewriter(ast.NodeTransformer):
             return node
         return ast.copy_location(_call(guard, [node.left, node.right]), node)
 
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.expr:
+        self.generic_visit(node)
+        guard = UNARY_GUARDS.get(type(node.op))
+        if guard is None or _is_primitive_const(node.operand):
+            return node
+        return ast.copy_location(_call(guard, [node.operand]), node)
+
     def visit_Compare(self, node: ast.Compare) -> ast.expr:
         self.generic_visit(node)
         operands = [node.left, *node.comparators]
@@ -263,8 +291,10 @@ class Rewriter(ast.NodeTransformer):
             later: list[ast.AST] = list(gen.ifs)
             later += [gens[i + 1].iter] if i + 1 < len(gens) else elt_nodes
             cost = GAS["comp_item"] + GAS["node"] * count_nodes(later)
+            if isinstance(node, ast.DictComp) and i + 1 == len(gens):
+                cost += GAS["dict_item"]
             gen.target = self.visit(gen.target)
-            gen.iter = self.visit(gen.iter)
+            gen.iter = ast.copy_location(_call("_vm_iter", [self.visit(gen.iter)]), gen.iter)
             gen.ifs = [ast.copy_location(_call("_vm_g", [ast.Constant(cost)]), gen.iter)] + [
                 self.visit(c) for c in gen.ifs
             ]

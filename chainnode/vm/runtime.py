@@ -28,6 +28,7 @@ class Runtime(Guards, Builtins, HostAPI, Methods):
         self.cross_depth = 0
         self.nodes = 0  # node count of the last walk(), for codec pricing
         self.hashes: dict[bytes, list] = {}  # hash -> distinct int/tuple keys seen
+        self.mem = 0  # bytes produced through the guards, against MAX_TX_MEMORY
         self.modules: list[dict[str, Any]] = []  # globals of every module instance
         self.host = host
         self.ctx = ctx
@@ -75,6 +76,12 @@ class Runtime(Guards, Builtins, HostAPI, Methods):
             "_vm_ge": self.ge,
             "_vm_in": self.contains,
             "_vm_notin": self.not_contains,
+            "_vm_band": self.band,
+            "_vm_bxor": self.bxor,
+            "_vm_rshift": self.rshift,
+            "_vm_neg": self.neg,
+            "_vm_inv": self.invert,
+            "_vm_iter": self.comp_iter,
             # host API shared by all contracts of this execution
             "export": _decorator_stub,
             "view": _decorator_stub,
@@ -87,16 +94,16 @@ class Runtime(Guards, Builtins, HostAPI, Methods):
             "sm3": self.sm3,
             # builtins
             "len": len,
-            "range": range,
-            "abs": abs,
+            "range": TypeProxy(range, self.b_range),
+            "abs": self.b_abs,
             "divmod": self.b_divmod,
-            "hex": hex,
+            "hex": self.b_hex,
             "ord": ord,
             "chr": chr,
-            "bool": bool,
-            "enumerate": enumerate,
-            "zip": zip,
-            "reversed": reversed,
+            "bool": TypeProxy(bool, self.b_bool),
+            "enumerate": self.b_enumerate,
+            "zip": self.b_zip,
+            "reversed": self.b_reversed,
             "min": self.b_min,
             "max": self.b_max,
             "sum": self.b_sum,

@@ -7,10 +7,15 @@ import math
 from typing import Any
 
 from chainnode.vm.common import (
+    DICT_ENTRY,
+    DICT_HEAD,
     G_ITEM,
     G_LIMB2,
     G_OP,
+    INT_HEAD,
     NO_DEFAULT,
+    STR_HEAD,
+    TUPLE_HEAD,
     check_int,
     is_int,
     limbs,
@@ -19,7 +24,15 @@ from chainnode.vm.common import (
     type_name,
     value_error,
 )
-from chainnode.vm.gas import GAS, MAX_COLLECTION_LEN, MAX_INT_BITS, MAX_INT_STR, MAX_STR_LEN
+from chainnode.vm.gas import (
+    GAS,
+    MAX_COLLECTION_LEN,
+    MAX_INT_BITS,
+    MAX_INT_STR,
+    MAX_NEEDLE_SET,
+    MAX_RANGE_INT,
+    MAX_STR_LEN,
+)
 from chainnode.vm.hostobjs import TypeProxy
 
 
@@ -27,6 +40,56 @@ class Builtins:
     """Mixin of Runtime; bound methods of it are what the builtin names resolve to."""
 
     # -- builtins --------------------------------------------------------------------------
+    # Every builtin is a plain function or a TypeProxy, never a type object: a type can be
+    # subscripted (enumerate[...] is a types.GenericAlias whose compare and hash walk their
+    # arguments in C, unmetered). Iterator builtins return lists, fully paid for.
+
+    def b_range(self, *args: Any) -> range:
+        if not 1 <= len(args) <= 3 or not all(is_int(a) for a in args):
+            raise type_error("range() takes 1 to 3 integers")
+        for a in args:
+            if not -MAX_RANGE_INT <= a <= MAX_RANGE_INT:
+                raise size_error("range() bounds must be within 2**63")
+        return range(*args)
+
+    def b_enumerate(self, it: Any, start: Any = 0) -> list:
+        if not is_int(start) or not -MAX_RANGE_INT <= start <= MAX_RANGE_INT:
+            raise type_error("enumerate() start must be an int within 2**63")
+        items = self.take(it)
+        self._grow([], len(items))
+        self.produce(len(items) * (TUPLE_HEAD + 16 + INT_HEAD))
+        return list(enumerate(items, start))
+
+    def b_zip(self, *its: Any) -> list:
+        if len(its) > MAX_NEEDLE_SET:
+            raise size_error(f"zip() accepts at most {MAX_NEEDLE_SET} iterables")
+        cols = [self.take(it) for it in its]
+        n = min(map(len, cols)) if cols else 0
+        self._grow([], n)
+        self.produce(n * (TUPLE_HEAD + 8 * len(cols)))
+        return list(zip(*cols, strict=False))
+
+    def b_reversed(self, seq: Any) -> list:
+        if type(seq) not in (list, tuple, str, bytes, range):
+            raise type_error(f"reversed() needs a sequence, not {type_name(seq)}")
+        items = self.take(seq)
+        items.reverse()
+        return items
+
+    def b_abs(self, x: Any) -> int:
+        if not is_int(x):
+            raise type_error("abs() is only for integers")
+        return self.wide(abs(x))
+
+    def b_hex(self, x: Any) -> str:
+        if not is_int(x):
+            raise type_error("hex() is only for integers")
+        self.charge(G_OP + limbs(x))
+        self.produce(STR_HEAD + 4 + 16 * limbs(x))
+        return hex(x)
+
+    def b_bool(self, x: Any = False) -> bool:
+        return bool(x)
 
     def b_int(self, x: Any = 0, base: Any = None) -> int:
         if base is None:
@@ -75,11 +138,14 @@ class Builtins:
                 self._grow(x, len(x))
                 out = dict(x)
             else:
-                for pair in self.take(x):
+                pairs = self.take(x)
+                self.produce(DICT_HEAD + DICT_ENTRY * len(pairs))
+                for pair in pairs:
                     if type(pair) not in (list, tuple) or len(pair) != 2:
                         raise value_error("dict() needs (key, value) pairs")
                     out[self.key(pair[0])] = pair[1]
         if kwargs:
+            self.produce(DICT_HEAD + DICT_ENTRY * len(kwargs))
             out.update(kwargs)
         if len(out) > MAX_COLLECTION_LEN:
             raise size_error(f"dict longer than {MAX_COLLECTION_LEN}")
@@ -87,12 +153,13 @@ class Builtins:
 
     def b_isinstance(self, x: Any, t: Any) -> bool:
         types = t if type(t) is tuple else (t,)
+        if len(types) > MAX_NEEDLE_SET:
+            raise size_error(f"isinstance() accepts at most {MAX_NEEDLE_SET} types")
+        self.charge(G_OP + 2 * G_ITEM * len(types))  # a Python-level loop per type
         real = []
         for one in types:
             if type(one) is TypeProxy:
                 real.append(one.real)
-            elif one is bool or one is range:
-                real.append(one)
             else:
                 raise type_error("isinstance() needs int, str, bool, list, dict, tuple or bytes")
         return isinstance(x, tuple(real))
@@ -101,7 +168,7 @@ class Builtins:
         items = self.take(it)
         if not is_int(start) or not all(is_int(v) for v in items):
             raise type_error("sum() is only for integers")
-        return check_int(sum(items, start))
+        return self.wide(sum(items, start))
 
     def _keys(self, items: list, key: Any) -> list:
         keys = items if key is None else [key(x) for x in items]
@@ -129,9 +196,15 @@ class Builtins:
         return self._extreme(max, args, key, default)
 
     def _sorted_list(self, items: list, key: Any, reverse: Any) -> list:
-        keys = self._keys(items, key)
         n = len(items)
-        self.charge(n * max(1, n.bit_length()) * GAS["sort_factor"])
+        before = self.left
+        keys = self._keys(items, key)
+        # each key takes part in about log2(n) comparisons, each as deep as the key: the walk
+        # priced one visit of every key, so charge it again per level of the merge tree
+        deep = max(0, before - self.left - 6 * n - 12)  # beyond one flat node per key
+        levels = max(1, n.bit_length())
+        self.charge(n * levels * GAS["sort_factor"] + deep * (levels - 1))
+        self._grow([], n)
         order = sorted(range(n), key=keys.__getitem__, reverse=bool(reverse))
         return [items[i] for i in order]
 
@@ -152,7 +225,7 @@ class Builtins:
         if ndigits < -(MAX_INT_BITS // 3 + 8):
             return 0
         self.charge(G_OP + ((limbs(x) * limbs(x)) >> 3) * G_LIMB2)
-        return round(int(x), ndigits)
+        return self.wide(round(int(x), ndigits))
 
     # -- fixed-point helpers -----------------------------------------------------------------
 
@@ -161,10 +234,11 @@ class Builtins:
             raise type_error("div_half_up() is only for integers")
         if b == 0:
             raise ZeroDivisionError("division by zero")
+        self.charge(G_OP + ((limbs(a) * limbs(b)) >> 4) * G_LIMB2)
         q, r = divmod(abs(a), abs(b))
         if 2 * r >= abs(b):
             q += 1
-        return q if (a < 0) == (b < 0) else -q
+        return self.wide(q if (a < 0) == (b < 0) else -q)
 
     def muldiv(self, a: Any, b: Any, c: Any) -> int:
         return self.div_half_up(self.mul(a, b), c)
@@ -173,7 +247,7 @@ class Builtins:
         if not is_int(n):
             raise type_error("isqrt() is only for integers")
         self.charge(G_OP + ((limbs(n) * limbs(n)) >> 3) * G_LIMB2)
-        return math.isqrt(n)
+        return self.wide(math.isqrt(n))
 
     def pow10(self, n: Any) -> int:
         if not is_int(n):
@@ -182,4 +256,5 @@ class Builtins:
             raise value_error("pow10() of a negative number")
         if n > 616:
             raise size_error(f"integer result wider than {MAX_INT_BITS} bits")
-        return 10**n
+        self.charge(G_OP + (n >> 4))
+        return self.wide(10**n)

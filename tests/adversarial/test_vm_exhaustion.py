@@ -54,7 +54,8 @@ DAG = "a = [1]\nb = [1]\nfor i in range(30):\n    a = [a, a]\n    b = [b, b]\n"
 ATTACKS = [
     # (id, body, acceptable error codes)
     ("infinite-while", "while True:\n    pass", {"VM_OUT_OF_GAS"}),
-    ("infinite-for", "for i in range(10 ** 30):\n    pass", {"VM_OUT_OF_GAS"}),
+    ("infinite-for", "for i in range(2 ** 62):\n    pass", {"VM_OUT_OF_GAS"}),
+    ("range-too-wide", "for i in range(10 ** 30):\n    pass", {"VM_SIZE_LIMIT"}),
     ("self-growing-loop", "xs = [1]\nfor v in xs:\n    xs.append(v)", {"VM_OUT_OF_GAS", "VM_SIZE_LIMIT"}),
     ("pow-tower", "return 10 ** 10 ** 10", {"VM_SIZE_LIMIT"}),
     ("pow-big", "return 7 ** 100000", {"VM_SIZE_LIMIT"}),
