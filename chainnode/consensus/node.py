@@ -14,7 +14,7 @@ See docs/consensus.md for the event/action protocol the shell follows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from chainnode.consensus.actions import (
     Action,
@@ -81,7 +81,8 @@ class ConsensusCore:
     def __init__(self, config: ConsensusConfig, sign: Sign | None, verify: Verify, *,
                  committed_height: int = 0, committed_hash: bytes = b"",
                  committed_cert: CommitCertificate | None = None,
-                 records: Mapping[bytes, bytes] | None = None) -> None:
+                 records: Mapping[bytes, bytes] | None = None,
+                 clock: Callable[[], int] | None = None) -> None:
         if committed_height > 0 and committed_cert is None:
             raise ValueError("a committed height above 0 needs its certificate")
         if config.is_validator and sign is None:
@@ -89,6 +90,9 @@ class ConsensusCore:
         self.cfg = config
         self.me = config.own_index
         self._sign = sign
+        # Wall time in ms for the time a COMMIT vote carries (BFT time). Injected like the
+        # signer: the core itself reads no clock.
+        self._clock = clock if clock is not None else (lambda: 0)
         self.checker = Checker(config.n, config.chain_id, verify)
         self.st = PersistedState.load(records or {})
         self.committed_height = committed_height
@@ -105,6 +109,7 @@ class ConsensusCore:
         self._timer_token = 0
         self._timer_armed = False
         self._attempt = 0
+        self._deferred_at = 0  # height whose first timeout we spent catching up instead
         self._helped: dict[tuple[int, str], tuple[int, int]] = {}  # (peer, what) -> (at, count)
         self._out: list[Action] = []
         self._reset_round()
@@ -173,6 +178,10 @@ class ConsensusCore:
 
     def _signed(self, msg: Message) -> Message | None:
         return self.st.sign_once(msg, self._sign, self.cfg.chain_id)
+
+    def _vote_time(self) -> int:
+        """This validator's clock for a COMMIT vote, clamped into the codec's int range."""
+        return min(max(int(self._clock()), 0), 2**63 - 1)
 
     def _arm(self) -> None:
         if not self.cfg.is_validator:
@@ -321,7 +330,7 @@ class ConsensusCore:
             self._start_view_change(self.view + 1)
         self._asked_for_view = True
 
-    def _check_peers_ahead(self, margin: int) -> None:
+    def _check_peers_ahead(self, margin: int) -> bool:
         """If f+1 peers work `margin` or more heights past what we committed, the network
         is ahead of us (one of them is honest) and the sync layer should fetch blocks.
         Normally margin 2, so that a peer that merely committed first does not count."""
@@ -330,6 +339,8 @@ class ConsensusCore:
             ahead = hs[self.cfg.weak_quorum - 1] - 1  # f+1 peers committed at least this
             if ahead >= self.committed_height + margin:
                 self._catch_up(ahead)
+                return True
+        return False
 
     def _too_far(self, view: int, height: int) -> bool:
         return (height > self.height + self.cfg.height_window
@@ -362,6 +373,8 @@ class ConsensusCore:
         """Take the (verified) proposal for the current view and height."""
         if self._obliged() and pp.block_hash != self.st.new_view_choice:
             return  # the NEW-VIEW obliged this height to re-propose another block
+        if self._locked_against(pp):
+            return  # we prepared another block here; only a NEW-VIEW can release us
         if self._accepted is not None:
             return  # a duplicate, or an equivocating leader: the first proposal stands
         self._accepted = pp
@@ -373,6 +386,21 @@ class ConsensusCore:
             self._start_view_change(self.view + 1)
         else:
             self._validate(pp.view, pp.block_hash, pp.block)
+
+    def _locked_against(self, pp: PrePrepare) -> bool:
+        """The lock: a validator that holds a prepared certificate for this height never
+        prepares another block there, unless the current view's NEW-VIEW obliges it to
+        re-propose a block prepared in the lock's view or later. Safety across views rests
+        on this rule, not on views only growing (a node may return to a lower view: see
+        docs/consensus.md, "Returning to the live view")."""
+        lock = self.st.prepared
+        if lock is None or lock.height != pp.height or lock.block_hash == pp.block_hash:
+            return False
+        nv = self.st.new_view
+        if not self._obliged() or nv is None or nv.view != self.view:
+            return True
+        choice = plan_new_view(nv.view_changes).choice
+        return choice is None or choice.block_hash != pp.block_hash or choice.view < lock.view
 
     def _validate(self, view: int, block_hash: bytes, body: bytes) -> None:
         """Ask the shell about `body`, once per (view, hash) at a time."""
@@ -387,8 +415,10 @@ class ConsensusCore:
         if (not self.cfg.is_validator or self.st.waiting_new_view or pp.view != self.view
                 or pp.block_hash != self.committed_hash):
             return
-        for cls in (Prepare, Commit):
-            vote = self._signed(cls(pp.view, pp.height, pp.block_hash, self.me))
+        for vote in (Prepare(pp.view, pp.height, pp.block_hash, self.me),
+                     Commit(pp.view, pp.height, pp.block_hash, self.me,
+                            time_ms=self._vote_time())):
+            vote = self._signed(vote)
             if vote is not None:
                 self._send(vote)
 
@@ -443,7 +473,8 @@ class ConsensusCore:
         old = self.st.prepared
         if old is None or old.view < cert.view:
             self.st.set_prepared(cert, pp.block)
-        vote = self._signed(Commit(pp.view, h, pp.block_hash, self.me))
+        vote = self._signed(Commit(pp.view, h, pp.block_hash, self.me,
+                                   time_ms=self._vote_time()))
         if vote is None:
             return
         self._send(vote)
@@ -455,8 +486,9 @@ class ConsensusCore:
             return
         h = self.height
         for view, block_hash in self.log.quorums("commit", h, self.cfg.quorum):
-            cert = CommitCertificate(self.cfg.chain_id, h, view, block_hash,
-                                     self.log.signatures("commit", view, h, block_hash))
+            cert = CommitCertificate(self.cfg.chain_id, h, view, block_hash, tuple(
+                (v.sender, v.time_ms, v.signature)
+                for v in self.log.votes("commit", view, h, block_hash)))
             self._commit_with(cert)
             return
 
@@ -478,7 +510,12 @@ class ConsensusCore:
     def _on_validated(self, ev: BlockValidated) -> None:
         body = self._validating.pop((ev.view, ev.block_hash), None)
         if ev.height != self.height or body is None:
-            return  # not (or no longer) asked
+            return  # not (or no longer) asked: the height was committed meanwhile
+        if not ev.valid and self._catchup >= ev.height:
+            # We asked the sync layer for this very height: the shell's head may have moved
+            # under the validation ("does not extend head"). The height is being committed
+            # by certificate, so the verdict says nothing about the leader: drop it.
+            return
         if ev.valid:
             self._mark_valid(ev.block_hash, body)
         else:
@@ -517,6 +554,8 @@ class ConsensusCore:
         st.prune_votes(height, st.view)
         self.log.prune(height + 1, st.view - self.cfg.view_window)
         self._attempt = 0
+        if cert is not None and self._should_return(cert):
+            self._return_to(cert.view)
         if self._work_expected():
             self._arm()  # a commit resets the progress timer
         self._replay()
@@ -593,9 +632,17 @@ class ConsensusCore:
                 self._arm()
                 self._check_peers_ahead(1)
             return
-        self._check_peers_ahead(1)
+        behind = self._check_peers_ahead(1)
         if self._committing is not None:
             self._catch_up(self.height)  # the shell could not commit it: fetch it certified
+            behind = True
+        if behind and self._deferred_at != self.height:
+            # The network moved past this height (a quorum certified it, or f+1 peers work
+            # above it): the leader did not fail us, we fell behind, e.g. frozen past the
+            # timeout. Catch up and wait one more timeout before suspecting the leader.
+            self._deferred_at = self.height
+            self._arm()
+            return
         self._start_view_change(self.view + 1)
 
     def _new_view_number(self, view: int) -> None:
@@ -607,6 +654,8 @@ class ConsensusCore:
     def _start_view_change(self, view: int) -> None:
         """Leave the current view for `view` (> current): vote VIEW-CHANGE and wait."""
         st = self.st
+        while not st.may_sign_view_change(view):
+            view += 1  # after a return: skip views whose VIEW-CHANGE we signed and forgot
         self._new_view_number(view)
         st.set_view(view, True)
         st.set_new_view(None)
@@ -615,12 +664,40 @@ class ConsensusCore:
             vc = self._signed(ViewChange(view, self.committed_height, self.committed_cert,
                                          st.prepared, self.me,
                                          prepared_block=st.prepared_block))
+            if vc is None:
+                # We signed VIEW-CHANGE(view) before and have since returned to a lower
+                # view: re-send that one (never sign a second, different one).
+                vc = st.votes.get(("view-change", view, 0))
             if vc is not None:
                 self._send(vc)
                 self.vcs.store(vc)
             self._arm()
         self._replay()
         self._try_new_view()
+
+    def _should_return(self, cert: CommitCertificate) -> bool:
+        """A certificate from a lower view proves that view live: leave a view of our own.
+
+        Only while we wait for a NEW-VIEW (our view never formed for us), and only if the
+        certificate's view is below ours and it certifies a height above the one we left at:
+        2f+1 validators voted in its view after we had left it, so it is where the network
+        commits (a certificate for the height we left at may predate our leaving).
+        """
+        st = self.st
+        if not self.cfg.is_validator or not st.waiting_new_view or cert.view >= st.view:
+            return False
+        own = st.votes.get(("view-change", st.view, 0))
+        left_at = own.committed_height + 1 if own is not None else self.committed_height
+        return cert.height > left_at
+
+    def _return_to(self, view: int) -> None:
+        """Go back to `view`, where the network commits. Votes we signed for higher views
+        stay in the WAL (a re-sent VIEW-CHANGE is byte-identical); we only ever vote at
+        heights above the committed head, where we never voted in `view` before."""
+        self._reset_view_scratch()
+        self.st.return_to_view(view)
+        self.st.set_new_view(None)
+        self._attempt = 0
 
     def _maybe_join(self) -> bool:
         """f+1 validators asked for a higher view: at least one is honest, so follow."""
@@ -676,8 +753,8 @@ class ConsensusCore:
         cert = self.committed_cert
         if cert is None or not self._may_help(to, "cert", cert.height):
             return
-        for index, sig in cert.signatures:
-            self._send(Commit(cert.view, cert.height, cert.block_hash, index, sig), to)
+        for index, t, sig in cert.signatures:
+            self._send(Commit(cert.view, cert.height, cert.block_hash, index, sig, t), to)
 
     def _try_new_view(self) -> None:
         """As the new view's leader, send NEW-VIEW once 2f+1 VIEW-CHANGEs are in."""
