@@ -511,10 +511,10 @@ class ConsensusCore:
         body = self._validating.pop((ev.view, ev.block_hash), None)
         if ev.height != self.height or body is None:
             return  # not (or no longer) asked: the height was committed meanwhile
-        if not ev.valid and self._catchup >= ev.height:
-            # We asked the sync layer for this very height: the shell's head may have moved
-            # under the validation ("does not extend head"). The height is being committed
-            # by certificate, so the verdict says nothing about the leader: drop it.
+        if not ev.valid and (self._catchup >= ev.height or self._committing is not None):
+            # We are committing this height by certificate, or asked the sync layer for it:
+            # the shell's head may have moved under the validation ("does not extend
+            # head"), so the verdict says nothing about the leader: drop it.
             return
         if ev.valid:
             self._mark_valid(ev.block_hash, body)
@@ -679,12 +679,13 @@ class ConsensusCore:
         """A certificate from a lower view proves that view live: leave a view of our own.
 
         Only while we wait for a NEW-VIEW (our view never formed for us), and only if the
-        certificate's view is below ours and it certifies a height above the one we left at:
-        2f+1 validators voted in its view after we had left it, so it is where the network
-        commits (a certificate for the height we left at may predate our leaving).
+        certificate's view is not above ours and it certifies a height above the one we left
+        at: 2f+1 validators voted in its view after we had left it, so it is where the
+        network commits (a certificate for the height we left at may predate our leaving).
+        The same view counts too: it formed without us and its NEW-VIEW never reached us.
         """
         st = self.st
-        if not self.cfg.is_validator or not st.waiting_new_view or cert.view >= st.view:
+        if not self.cfg.is_validator or not st.waiting_new_view or cert.view > st.view:
             return False
         own = st.votes.get(("view-change", st.view, 0))
         left_at = own.committed_height + 1 if own is not None else self.committed_height
