@@ -8,7 +8,8 @@ simulator in tests/sim runs exactly this code. Full protocol: docs/consensus.md.
 Modules: config (parameters, leader, quorum, timeouts), messages (wire dataclasses),
 events / actions (the interface), verify (signature and certificate checks over the injected
 verifier), log (vote quorums and early proposals), viewchange (NEW-VIEW rule), state (what
-survives a crash; never double-vote), node (the state machine).
+survives a crash; never double-vote), node (the state machine: normal case), progress (its
+timers and catch-up), views (its view changes, NEW-VIEW, returning to the live view).
 """
 
 from chainnode.consensus.actions import (

@@ -9,6 +9,8 @@ sequence number is its height. The core keeps:
   `ViewChangeTracker` for VIEW-CHANGEs), all bounded by the config windows,
 * the current round: the accepted PRE-PREPARE and what the shell said about block bodies.
 
+The normal case (proposals, PREPARE/COMMIT quorums, commits, shell answers) is here; timers
+and catch-up are in `progress`, view changes and NEW-VIEW in `views` (mixins of this class).
 See docs/consensus.md for the event/action protocol the shell follows.
 """
 
@@ -19,10 +21,7 @@ from collections.abc import Callable, Mapping
 from chainnode.consensus.actions import (
     Action,
     BuildProposal,
-    CancelTimer,
-    CatchUp,
     CommitBlock,
-    SetTimer,
     ValidateBlock,
 )
 from chainnode.consensus.actions import Send as SendAction
@@ -48,19 +47,17 @@ from chainnode.consensus.messages import (
     PrePrepare,
     ViewChange,
 )
+from chainnode.consensus.progress import ProgressMixin
 from chainnode.consensus.state import PersistedState
 from chainnode.consensus.verify import Checker, Sign, Verify
 from chainnode.consensus.viewchange import (
-    NewViewPlan,
     ViewChangeTracker,
-    check_new_view_shape,
     plan_new_view,
-    select_view_changes,
 )
+from chainnode.consensus.views import ViewsMixin
 from chainnode.core.certificate import CommitCertificate
 from chainnode.crypto.hashing import sm3
 
-MAX_FORWARDS = 3  # copies of one piece of help (NEW-VIEW, head certificate) per peer
 MAX_BODIES = 16  # block bodies / verdicts remembered for the height in flight
 
 
@@ -70,7 +67,7 @@ def _cap(d: dict) -> None:
         del d[next(iter(d))]
 
 
-class ConsensusCore:
+class ConsensusCore(ProgressMixin, ViewsMixin):
     """One validator's (or observer's) PBFT replica.
 
     Construct it from the committed head (as the block store has it) and the records loaded
@@ -183,33 +180,6 @@ class ConsensusCore:
         """This validator's clock for a COMMIT vote, clamped into the codec's int range."""
         return min(max(int(self._clock()), 0), 2**63 - 1)
 
-    def _arm(self) -> None:
-        if not self.cfg.is_validator:
-            return
-        self._timer_token += 1
-        self._timer_armed = True
-        self._out.append(SetTimer(self._timer_token, self.cfg.timeout_ms(self._attempt)))
-
-    def _work_expected(self) -> bool:
-        return (self.st.waiting_new_view or self._accepted is not None
-                or self._committing is not None or self.txs_pending or self.cfg.empty_blocks
-                or len(self._workers) >= self.cfg.weak_quorum)
-
-    def _refresh_timer(self) -> None:
-        if not self.cfg.is_validator:
-            return
-        if self._work_expected():
-            if not self._timer_armed:
-                self._arm()
-        elif self._timer_armed:
-            self._timer_armed = False
-            self._out.append(CancelTimer())
-
-    def _catch_up(self, height: int) -> None:
-        if height > self._catchup:
-            self._catchup = height
-            self._out.append(CatchUp(height))
-
     # -- round and restart state -------------------------------------------------------------
 
     def _reset_round(self) -> None:
@@ -304,52 +274,9 @@ class ConsensusCore:
         elif isinstance(msg, NewView):
             self._on_new_view(msg)
 
-    def _note_height(self, sender: int, height: int) -> None:
-        """Track the height each peer works on (one int per validator)."""
-        if height > self.peer_height.get(sender, 0):
-            self.peer_height[sender] = height
-            self._check_peers_ahead(2)
-
-    def _note_view(self, sender: int, view: int) -> None:
-        """If f+1 peers work in views above ours (so one honest peer is there), ask for the
-        view now instead of after a timeout: a VIEW-CHANGE below a peer's view makes it
-        forward its NEW-VIEW. This is how a node that was away or syncing rejoins."""
-        if view <= self.peer_view.get(sender, -1):
-            return
-        self.peer_view[sender] = view
-        if (not self.cfg.is_validator or self._asked_for_view or view <= self.view
-                or sum(1 for v in self.peer_view.values() if v > self.view)
-                < self.cfg.weak_quorum):
-            return
-        if self.st.waiting_new_view:
-            self._asked_for_view = True
-            vc = self.st.votes.get(("view-change", self.view, 0))
-            if vc is not None:
-                self._send(vc)
-        else:
-            self._start_view_change(self.view + 1)
-        self._asked_for_view = True
-
-    def _check_peers_ahead(self, margin: int) -> bool:
-        """If f+1 peers work `margin` or more heights past what we committed, the network
-        is ahead of us (one of them is honest) and the sync layer should fetch blocks.
-        Normally margin 2, so that a peer that merely committed first does not count."""
-        hs = sorted(self.peer_height.values(), reverse=True)
-        if len(hs) >= self.cfg.weak_quorum:
-            ahead = hs[self.cfg.weak_quorum - 1] - 1  # f+1 peers committed at least this
-            if ahead >= self.committed_height + margin:
-                self._catch_up(ahead)
-                return True
-        return False
-
     def _too_far(self, view: int, height: int) -> bool:
         return (height > self.height + self.cfg.height_window
                 or view > self.view + self.cfg.view_window)
-
-    def _evidence_only(self, msg: PrePrepare | Prepare | Commit) -> None:
-        """A message too far ahead to keep: it still tells us where its sender is."""
-        if msg.height > self.peer_height.get(msg.sender, 0) and self.checker.signed(msg):
-            self._note_height(msg.sender, msg.height)
 
     def _on_pre_prepare(self, pp: PrePrepare) -> None:
         h = self.height
@@ -614,254 +541,3 @@ class ConsensusCore:
         for pp in self.future.select(state_of):
             self._on_pre_prepare(pp)
 
-    # -- timers and view changes -------------------------------------------------------------
-
-    def _on_timer(self, token: int) -> None:
-        if token != self._timer_token or not self._timer_armed:
-            return
-        self._timer_armed = False
-        self._catchup = self.committed_height  # let a failed sync be asked for again...
-        self._check_committed()  # ...if we still hold a quorum's COMMITs for a missing body
-        if self.st.waiting_new_view:
-            if self.vcs.support(self.view) >= self.cfg.quorum:
-                self._start_view_change(self.view + 1)  # that view formed; its leader failed
-            else:
-                vc = self.st.votes.get(("view-change", self.view, 0))
-                if vc is not None:
-                    self._send(vc)  # links may have dropped it: byte-identical resend
-                self._arm()
-                self._check_peers_ahead(1)
-            return
-        behind = self._check_peers_ahead(1)
-        if self._committing is not None:
-            self._catch_up(self.height)  # the shell could not commit it: fetch it certified
-            behind = True
-        if behind and self._deferred_at != self.height:
-            # The network moved past this height (a quorum certified it, or f+1 peers work
-            # above it): the leader did not fail us, we fell behind, e.g. frozen past the
-            # timeout. Catch up and wait one more timeout before suspecting the leader.
-            self._deferred_at = self.height
-            self._arm()
-            return
-        self._start_view_change(self.view + 1)
-
-    def _new_view_number(self, view: int) -> None:
-        self._reset_view_scratch()
-        self.st.prune_votes(self.committed_height, view)
-        self.log.prune(self.height, view - self.cfg.view_window)
-        self.vcs.prune(view, view + self.cfg.view_window)
-
-    def _start_view_change(self, view: int) -> None:
-        """Leave the current view for `view` (> current): vote VIEW-CHANGE and wait."""
-        st = self.st
-        while not st.may_sign_view_change(view):
-            view += 1  # after a return: skip views whose VIEW-CHANGE we signed and forgot
-        self._new_view_number(view)
-        st.set_view(view, True)
-        st.set_new_view(None)
-        self._attempt += 1
-        if self.cfg.is_validator:
-            vc = self._signed(ViewChange(view, self.committed_height, self.committed_cert,
-                                         st.prepared, self.me,
-                                         prepared_block=st.prepared_block))
-            if vc is None:
-                # We signed VIEW-CHANGE(view) before and have since returned to a lower
-                # view: re-send that one (never sign a second, different one).
-                vc = st.votes.get(("view-change", view, 0))
-            if vc is not None:
-                self._send(vc)
-                self.vcs.store(vc)
-            self._arm()
-        self._replay()
-        self._try_new_view()
-
-    def _should_return(self, cert: CommitCertificate) -> bool:
-        """A certificate from a lower view proves that view live: leave a view of our own.
-
-        Only while we wait for a NEW-VIEW (our view never formed for us), and only if the
-        certificate's view is not above ours and it certifies a height above the one we left
-        at: 2f+1 validators voted in its view after we had left it, so it is where the
-        network commits (a certificate for the height we left at may predate our leaving).
-        The same view counts too: it formed without us and its NEW-VIEW never reached us.
-        """
-        st = self.st
-        if not self.cfg.is_validator or not st.waiting_new_view or cert.view > st.view:
-            return False
-        own = st.votes.get(("view-change", st.view, 0))
-        left_at = own.committed_height + 1 if own is not None else self.committed_height
-        return cert.height > left_at
-
-    def _return_to(self, view: int) -> None:
-        """Go back to `view`, where the network commits. Votes we signed for higher views
-        stay in the WAL (a re-sent VIEW-CHANGE is byte-identical); we only ever vote at
-        heights above the committed head, where we never voted in `view` before."""
-        self._reset_view_scratch()
-        self.st.return_to_view(view)
-        self.st.set_new_view(None)
-        self._attempt = 0
-
-    def _maybe_join(self) -> bool:
-        """f+1 validators asked for a higher view: at least one is honest, so follow."""
-        target = self.vcs.join_target()
-        if target is not None and target > self.view:
-            self._start_view_change(target)
-            return True
-        return False
-
-    def _on_view_change(self, vc: ViewChange) -> None:
-        if not self.checker.signed(vc):
-            return
-        self.vcs.note(vc.sender, vc.view)
-        if vc.committed_height < self.committed_height:
-            self._send_head_certificate(vc.sender)
-        cert = vc.committed_cert
-        if cert is not None and vc.committed_height > self.committed_height:
-            if self.checker.committed(cert):
-                self._note_height(vc.sender, vc.committed_height + 1)
-                self._commit_with(cert)
-        if vc.view < self.view or (vc.view == self.view and not self.st.waiting_new_view):
-            self._forward_new_view(vc.sender)
-            return
-        if vc.view > self.view + self.cfg.view_window:
-            self._maybe_join()
-            return
-        if not self.checker.view_change(vc):
-            return
-        self.vcs.store(vc)
-        if not self._maybe_join() and vc.view == self.view:
-            self._try_new_view()
-
-    def _may_help(self, peer: int, what: str, at: int) -> bool:
-        """Rate limit for unsolicited help: MAX_FORWARDS times per peer and view/height."""
-        if not self.cfg.is_validator:
-            return False
-        last, count = self._helped.get((peer, what), (at, 0))
-        count = count if last == at else 0
-        if count >= MAX_FORWARDS:
-            return False
-        self._helped[(peer, what)] = (at, count + 1)
-        return True
-
-    def _forward_new_view(self, to: int) -> None:
-        """A peer is still asking for a view we are already in: show it the NEW-VIEW."""
-        nv = self.st.new_view
-        if nv is not None and nv.view == self.view and self._may_help(to, "nv", self.view):
-            self._send(nv, to)
-
-    def _send_head_certificate(self, to: int) -> None:
-        """A peer's VIEW-CHANGE shows it behind our head: send it the COMMITs of our head's
-        certificate (each signed by its own validator), which make it catch up."""
-        cert = self.committed_cert
-        if cert is None or not self._may_help(to, "cert", cert.height):
-            return
-        for index, t, sig in cert.signatures:
-            self._send(Commit(cert.view, cert.height, cert.block_hash, index, sig, t), to)
-
-    def _try_new_view(self) -> None:
-        """As the new view's leader, send NEW-VIEW once 2f+1 VIEW-CHANGEs are in."""
-        st = self.st
-        if not self.cfg.is_validator or not st.waiting_new_view:
-            return
-        own = st.votes.get(("new-view", st.view, 0))
-        if own is not None:  # signed before a restart: send exactly that again
-            self._send(own)
-            self._enter_view(own, check_new_view_shape(own, self.cfg.n, self.cfg.quorum))
-            return
-        stored = self.vcs.for_view(st.view)
-        chosen = select_view_changes(stored, self.cfg.quorum)
-        if not chosen:
-            return
-        plan = plan_new_view(chosen)
-        if self.cfg.leader(st.view, plan.height) != self.me:
-            return
-        if plan.base > self.committed_height:
-            self._commit_with(plan.base_cert)  # catch up first, then lead
-            return
-        pp = None
-        if plan.choice is not None:
-            body = self._reproposal_body(plan, stored)
-            if body is None:
-                return
-            pp = self._signed(PrePrepare(st.view, plan.height, plan.choice.block_hash, body,
-                                         self.me))
-            if pp is None:
-                return
-        nv = self._signed(NewView(st.view, tuple(vc.stripped() for vc in chosen), pp, self.me))
-        if nv is None:
-            return
-        self._send(nv)
-        self._enter_view(nv, plan)
-
-    def _reproposal_body(self, plan: NewViewPlan,
-                         stored: dict[int, ViewChange]) -> bytes | None:
-        """The body of the block the new view must re-propose, once known to be valid.
-
-        Ours if we hold it; otherwise a VIEW-CHANGE's attachment, checked by the shell
-        first (an attachment is unsigned, so a faulty peer may send garbage with a real
-        certificate; such a sender's attachment is skipped next time).
-        """
-        target = plan.choice.block_hash
-        if plan.height == self.committed_height:
-            return self._committed_block if target == self.committed_hash else None
-        if plan.height != self.height:
-            return None
-        if target in self._valid:
-            return self._valid[target]
-        if self._nv_validating is not None or (self.view, target) in self._validating:
-            return None
-        for sender in sorted(stored):
-            vc = stored[sender]
-            if (sender not in self._bad_attachments and vc.prepared is not None
-                    and vc.prepared.block_hash == target and vc.prepared_block is not None):
-                if (target, sm3(vc.prepared_block)) in self._invalid:
-                    self._bad_attachments.add(sender)
-                    continue
-                self._nv_validating = (target, sender)
-                self._validate(self.view, target, vc.prepared_block)
-                return None
-        return None
-
-    def _on_new_view(self, nv: NewView) -> None:
-        st = self.st
-        current = nv.view == st.view and not st.waiting_new_view
-        if nv.view < st.view or (current and (nv == st.new_view or nv.pre_prepare is None
-                                              or nv.pre_prepare.height != self.height)):
-            return
-        plan = check_new_view_shape(nv, self.cfg.n, self.cfg.quorum)
-        if (plan is None or nv.sender != self.cfg.leader(nv.view, plan.height)
-                or not self.checker.signed(nv)
-                or not all(self.checker.view_change(vc) for vc in nv.view_changes)
-                or (nv.pre_prepare is not None and not self.checker.signed(nv.pre_prepare))):
-            return
-        if current:
-            # With rotation, another VIEW-CHANGE set can make another validator the leader
-            # of a later height in this view; its NEW-VIEW carries that height's proposal.
-            self._on_pre_prepare(nv.pre_prepare)
-            return
-        self._enter_view(nv, plan)
-
-    def _enter_view(self, nv: NewView, plan: NewViewPlan) -> None:
-        """Start normal operation in nv.view, bound by the plan the NEW-VIEW proved."""
-        st = self.st
-        if nv.view > st.view:
-            self._new_view_number(nv.view)
-        else:
-            self._reset_view_scratch()
-        st.set_view(nv.view, False, plan.base,
-                    plan.choice.block_hash if plan.choice is not None else None)
-        st.set_new_view(nv)
-        for vc in nv.view_changes:
-            self.vcs.note(vc.sender, vc.view)
-        self._arm()
-        if plan.base > self.committed_height and plan.base_cert is not None:
-            self._commit_with(plan.base_cert)
-        pp = nv.pre_prepare
-        if pp is not None:
-            if pp.height == self.committed_height:
-                self._help(pp)
-            elif pp.sender != self.me:
-                self._on_pre_prepare(pp)
-            elif pp.height == self.height:
-                self._accept(pp)
-        self._replay()
-        self._maybe_propose()

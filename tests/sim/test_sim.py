@@ -11,6 +11,7 @@ import plyvel
 import pytest
 
 import chainnode.consensus.node as node_mod
+import chainnode.consensus.views as views_mod
 from chainnode.consensus.actions import Send
 from chainnode.consensus.viewchange import NewViewPlan, plan_new_view
 from chainnode.core.certificate import median_time
@@ -112,8 +113,9 @@ def test_sim_catches_a_new_view_that_drops_the_prepared_block(monkeypatch) -> No
         p = plan_new_view(vcs)
         return NewViewPlan(p.base, p.base_cert, None)
 
-    monkeypatch.setattr(node_mod, "plan_new_view", forgetful)
-    monkeypatch.setattr(node_mod, "check_new_view_shape",
+    for mod in (node_mod, views_mod):
+        monkeypatch.setattr(mod, "plan_new_view", forgetful)
+    monkeypatch.setattr(views_mod, "check_new_view_shape",
                         lambda nv, n, need: forgetful(nv.view_changes)
                         if need <= len(nv.view_changes) <= n else None)
     assert _first_failure(range(60), (SafetyViolation, LivenessFailure)) is not None
