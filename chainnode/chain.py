@@ -35,6 +35,8 @@ from chainnode.store.db import ChainDB, Head
 
 log = logging.getLogger("chainnode.chain")
 
+VoteVerifier = Callable[[int, str, bytes, bytes], bool]  # (index, domain, payload, signature)
+
 
 @dataclass(frozen=True)
 class Executed:
@@ -83,10 +85,15 @@ class Chain:
         return domain.verify(PublicKey(self.validators[index].public_key), dom,
                              self.genesis.chain_id, payload, sig)
 
-    def check_certificate(self, cert: CommitCertificate, height: int, block_hash: bytes) -> None:
-        """Raise ValueError unless `cert` is a valid quorum certificate for that block."""
+    def check_certificate(self, cert: CommitCertificate, height: int, block_hash: bytes,
+                          verify_vote: VoteVerifier | None = None) -> None:
+        """Raise ValueError unless `cert` is a valid quorum certificate for that block.
+
+        `verify_vote` (default: SM2 against the validator set) may answer from signatures the
+        caller already checked, e.g. the COMMITs consensus received."""
+        check = verify_vote or self.verify_vote_any
         cert.check(len(self.validators),
-                   lambda i, payload, sig: self.verify_vote_any(i, "commit", payload, sig),
+                   lambda i, payload, sig: check(i, "commit", payload, sig),
                    chain_id=self.genesis.chain_id, height=height, block_hash=block_hash)
 
     # -- build (leader)
@@ -108,12 +115,12 @@ class Chain:
 
     # -- validate (replica)
     def validate(self, block: Block, verify_tx: Callable[[Transaction], bool],
-                 certified: bool = False) -> Executed:
+                 certified: bool = False, verify_vote: VoteVerifier | None = None) -> Executed:
         """Re-execute a proposed block; raise InvalidBlock unless every root matches.
 
         `certified`: a quorum already certified this block (sync, commit), so the signatures
         of the parent certificate it carries were checked by 2f+1 validators and its header
-        binds them; its time is still recomputed.
+        binds them; its time is still recomputed. `verify_vote`: see check_certificate.
         """
         with self.lock:
             h = block.header
@@ -122,7 +129,7 @@ class Chain:
                 raise InvalidBlock("block is for another chain")
             if h.height != head.height + 1 or h.prev_hash != head.block_hash:
                 raise InvalidBlock(f"block {h.height} does not extend head {head.height}")
-            self._check_time(block, certified)
+            self._check_time(block, certified, verify_vote)
             if h.validators_hash != self.vhash:
                 raise InvalidBlock("block names another validator set")
             if h.tx_root != tx_root(block.txs):
@@ -141,7 +148,8 @@ class Chain:
                 raise InvalidBlock("state_root mismatch: execution diverged")
             return Executed(block, outcome, nodes)
 
-    def _check_time(self, block: Block, certified: bool) -> None:
+    def _check_time(self, block: Block, certified: bool,
+                    verify_vote: VoteVerifier | None) -> None:
         """BFT time: the block carries a valid certificate of its parent, and its time is
         exactly the one that certificate's vote times give. No local clock is consulted, so a
         node whose clock is off accepts honest blocks all the same."""
@@ -155,7 +163,7 @@ class Chain:
             raise InvalidBlock("block carries no certificate of its parent")
         elif not certified and last != self.db.certificate(head.height):
             try:
-                self.check_certificate(last, head.height, head.block_hash)
+                self.check_certificate(last, head.height, head.block_hash, verify_vote)
             except ValueError as exc:
                 raise InvalidBlock(f"block's parent certificate is invalid: {exc}") from exc
         elif last.height != head.height or last.block_hash != head.block_hash:

@@ -221,8 +221,9 @@ class ConsensusDriver:
             else:
                 unverified = [tx for tx in block.txs if not node.mempool.was_verified(tx.hash)]
                 ok = await node.verify_txs(unverified)
-                ex = await node.run_exec(node.chain.validate, block, lambda tx: ok.get(tx.hash,
-                                                                                         True))
+                ex = await node.run_exec(node.chain.validate, block,
+                                         lambda tx: ok.get(tx.hash, True), False,
+                                         self.verified)
                 self._executed[block.hash] = ex
                 valid = True
         except (InvalidBlock, ValueError) as exc:
