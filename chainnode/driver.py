@@ -149,6 +149,8 @@ class ConsensusDriver:
             self._spawn(self._validate(a))
         elif isinstance(a, A.CommitBlock):
             self._spawn(self._commit(a))
+        elif isinstance(a, A.GrowCertificate):
+            await self.node.run_exec(self.node.db.grow_certificate, a.certificate)
         elif isinstance(a, A.CatchUp):
             log.info("consensus evidence: network is at height >= %d; catching up", a.height)
             self._spawn(self._catch_up(a.height))

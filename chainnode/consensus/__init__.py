@@ -18,6 +18,7 @@ from chainnode.consensus.actions import (
     CancelTimer,
     CatchUp,
     CommitBlock,
+    GrowCertificate,
     Persist,
     Send,
     SetTimer,
@@ -50,7 +51,8 @@ from chainnode.consensus.node import ConsensusCore
 from chainnode.consensus.verify import Sign, Verify, signature_checks
 
 __all__ = [
-    "Action", "BuildProposal", "CancelTimer", "CatchUp", "CommitBlock", "Persist", "Send",
+    "Action", "BuildProposal", "CancelTimer", "CatchUp", "CommitBlock", "GrowCertificate",
+    "Persist", "Send",
     "SetTimer", "ValidateBlock", "ConsensusConfig", "BlockCommitted", "BlockValidated", "Event",
     "MessageReceived", "ProposalReady", "Start", "SyncedTo", "TimerFired",
     "TransactionsPending", "Commit", "Message", "NewView", "PreparedCertificate", "PrePrepare",

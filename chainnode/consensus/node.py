@@ -22,6 +22,7 @@ from chainnode.consensus.actions import (
     Action,
     BuildProposal,
     CommitBlock,
+    GrowCertificate,
     ValidateBlock,
 )
 from chainnode.consensus.actions import Send as SendAction
@@ -363,6 +364,9 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
 
     def _on_vote(self, vote: Prepare | Commit) -> None:
         h = self.height
+        if vote.height == h - 1 and isinstance(vote, Commit):
+            self._late_commit(vote)
+            return
         if vote.height < h or vote.view + self.cfg.view_window < self.view:
             return
         if self._too_far(vote.view, vote.height):
@@ -384,6 +388,18 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
             need = self.cfg.quorum
             if self.log.count(vote.KIND, vote.view, vote.height, vote.block_hash) >= need:
                 self._catch_up(vote.height)  # a quorum committed past us
+
+    def _late_commit(self, vote: Commit) -> None:
+        """A COMMIT for our head that missed its certificate: add it (so every validator
+        that voted shows in the certificate, and in the next block's BFT time)."""
+        cert = self.committed_cert
+        if (cert is None or vote.view != cert.view or vote.block_hash != cert.block_hash
+                or vote.sender in cert.signers or not self.checker.signed(vote)):
+            return
+        votes = sorted(cert.signatures + ((vote.sender, vote.time_ms, vote.signature),))
+        self.committed_cert = CommitCertificate(cert.chain_id, cert.height, cert.view,
+                                                cert.block_hash, tuple(votes))
+        self._out.append(GrowCertificate(self.committed_cert))
 
     def _check_prepared(self) -> None:
         pp, h = self._accepted, self.height

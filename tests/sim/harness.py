@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chainnode.consensus import (
     BlockCommitted,
@@ -23,6 +23,7 @@ from chainnode.consensus import (
     CommitBlock,
     ConsensusConfig,
     ConsensusCore,
+    GrowCertificate,
     MessageReceived,
     Persist,
     ProposalReady,
@@ -227,6 +228,15 @@ class SimNode:
             self.commit(act)
         elif isinstance(act, CatchUp):
             self.later(sim.rng.randint(10, 60), lambda: sim.sync(self))
+        elif isinstance(act, GrowCertificate):
+            cert = act.certificate
+            entry = self.chain[cert.height] if cert.height <= self.head.height else None
+            if entry is None or entry.block_hash != cert.block_hash:
+                raise ShellError(f"{self} asked to grow a certificate it does not hold")
+            if not set(entry.cert.signers) < set(cert.signers):
+                raise ShellError(f"{self} grew a certificate by nothing")
+            sim.check_cert(cert, cert.height, cert.block_hash)
+            entry.cert = cert
         else:
             raise ShellError(f"unknown action {act!r}")
 
@@ -434,7 +444,7 @@ class Simulation:
             if parse_block(entry.block)[1] != node.head.block_hash:
                 raise SafetyViolation(f"{peer} chain does not extend {node} at {entry.height}")
             self.check_cert(entry.cert, entry.height, entry.block_hash)
-            node.append(entry)
+            node.append(replace(entry))  # a copy: certificates grow per node
         head = node.head
         self.syncs += 1
         self.trace(node, f"synced to {head.height}")

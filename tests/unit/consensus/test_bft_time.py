@@ -123,3 +123,22 @@ def test_a_replica_with_a_slow_clock_accepts_honest_blocks(chains, monkeypatch):
     block = leader.build([], 0, 1).block
     assert block.header.timestamp_ms == far + 1
     replica.validate(block, lambda tx: True)
+
+
+def test_a_grown_certificate_replaces_the_stored_one_only_if_larger(chains):
+    """Late COMMITs are added to the stored certificate (so every validator that voted is
+    counted, and the next block's time uses its clock too); nothing smaller or foreign."""
+    leader, _ = chains
+    ex = leader.build([], 0, 0)
+    small = certify(ex.block, {0: GENESIS_MS, 1: GENESIS_MS + 1, 2: GENESIS_MS + 2})
+    leader.commit(ex, small)
+    db = leader.db
+    full = certify(ex.block, {0: GENESIS_MS, 1: GENESIS_MS + 1, 2: GENESIS_MS + 2,
+                              3: GENESIS_MS + 3})
+    other = certify(ex.block, {1: GENESIS_MS + 1, 2: GENESIS_MS + 2, 3: GENESIS_MS + 3})
+    assert not db.grow_certificate(other)  # not a superset
+    assert db.grow_certificate(full) and db.certificate(1) == full
+    assert not db.grow_certificate(full)  # not larger
+    foreign = replace(full, block_hash=bytes(32))
+    assert not db.grow_certificate(foreign)
+    assert leader.build([], 0, 1).block.last_commit == full
