@@ -87,8 +87,8 @@ class CatchUp:
 
 @dataclass(frozen=True)
 class GrowCertificate:
-    """A COMMIT for the committed head arrived after its certificate was made: here is the
-    head's certificate with it added. The shell may store it in place of the committed one
+    """A COMMIT for a recently committed height arrived after its certificate was made:
+    here is that certificate with it added. The shell may store it in place of the committed one
     (same block, more validators' votes, so the next block's BFT time and anyone counting
     votes see them); ignoring it is harmless."""
 

@@ -60,6 +60,7 @@ from chainnode.core.certificate import CommitCertificate
 from chainnode.crypto.hashing import sm3
 
 MAX_BODIES = 16  # block bodies / verdicts remembered for the height in flight
+RECENT_CERTS = 8  # certificates of the last heights that late COMMITs may still grow
 
 
 def _cap(d: dict) -> None:
@@ -96,6 +97,8 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
         self.committed_height = committed_height
         self.committed_hash = committed_hash
         self.committed_cert = committed_cert
+        self._recent_certs: dict[int, CommitCertificate] = {}  # height -> cert, to grow
+        self._remember_cert(committed_cert)
         self.txs_pending = False
         self.log = VoteLog()
         self.future = FutureBuffer(config.buffer_per_sender, config.buffer_bytes_per_sender)
@@ -364,7 +367,7 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
 
     def _on_vote(self, vote: Prepare | Commit) -> None:
         h = self.height
-        if vote.height == h - 1 and isinstance(vote, Commit):
+        if vote.height < h and isinstance(vote, Commit):
             self._late_commit(vote)
             return
         if vote.height < h or vote.view + self.cfg.view_window < self.view:
@@ -390,16 +393,26 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
                 self._catch_up(vote.height)  # a quorum committed past us
 
     def _late_commit(self, vote: Commit) -> None:
-        """A COMMIT for our head that missed its certificate: add it (so every validator
-        that voted shows in the certificate, and in the next block's BFT time)."""
-        cert = self.committed_cert
+        """A COMMIT for a recent height that missed its certificate: add it, so every
+        validator that voted shows in the certificate (and, for the head, in the next
+        block's BFT time). Only the last RECENT_CERTS heights, one vote per validator."""
+        cert = self._recent_certs.get(vote.height)
         if (cert is None or vote.view != cert.view or vote.block_hash != cert.block_hash
                 or vote.sender in cert.signers or not self.checker.signed(vote)):
             return
         votes = sorted(cert.signatures + ((vote.sender, vote.time_ms, vote.signature),))
-        self.committed_cert = CommitCertificate(cert.chain_id, cert.height, cert.view,
-                                                cert.block_hash, tuple(votes))
-        self._out.append(GrowCertificate(self.committed_cert))
+        cert = CommitCertificate(cert.chain_id, cert.height, cert.view, cert.block_hash,
+                                 tuple(votes))
+        self._recent_certs[cert.height] = cert
+        if cert.height == self.committed_height:
+            self.committed_cert = cert
+        self._out.append(GrowCertificate(cert))
+
+    def _remember_cert(self, cert: CommitCertificate | None) -> None:
+        if cert is not None:
+            self._recent_certs[cert.height] = cert
+            for old in [h for h in self._recent_certs if h <= cert.height - RECENT_CERTS]:
+                del self._recent_certs[old]
 
     def _check_prepared(self) -> None:
         pp, h = self._accepted, self.height
@@ -488,6 +501,7 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
     def _advance(self, height: int, block_hash: bytes, cert: CommitCertificate | None) -> None:
         self.committed_height, self.committed_hash = height, block_hash
         self.committed_cert = cert
+        self._remember_cert(cert)
         self._catchup = max(self._catchup, height)
         self._reset_round()
         st = self.st
