@@ -392,13 +392,13 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
             if self.log.count(vote.KIND, vote.view, vote.height, vote.block_hash) >= need:
                 self._catch_up(vote.height)  # a quorum committed past us
 
-    def _late_commit(self, vote: Commit) -> None:
+    def _late_commit(self, vote: Commit, own: bool = False) -> None:
         """A COMMIT for a recent height that missed its certificate: add it, so every
         validator that voted shows in the certificate (and, for the head, in the next
         block's BFT time). Only the last RECENT_CERTS heights, one vote per validator."""
         cert = self._recent_certs.get(vote.height)
         if (cert is None or vote.view != cert.view or vote.block_hash != cert.block_hash
-                or vote.sender in cert.signers or not self.checker.signed(vote)):
+                or vote.sender in cert.signers or not (own or self.checker.signed(vote))):
             return
         votes = sorted(cert.signatures + ((vote.sender, vote.time_ms, vote.signature),))
         cert = CommitCertificate(cert.chain_id, cert.height, cert.view, cert.block_hash,
@@ -496,7 +496,29 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
         if height != self.height or block_hash != self._committing:
             return  # not what we asked for (the shell answers exactly our CommitBlock)
         self._committed_block = self._body(block_hash)
-        self._advance(height, block_hash, self._committing_cert)
+        cert = self._committing_cert
+        validated = block_hash in self._valid
+        self._advance(height, block_hash, cert)
+        if validated and cert is not None:
+            self._vote_after_commit(cert)
+
+    def _vote_after_commit(self, cert: CommitCertificate) -> None:
+        """We committed a block we had validated, by a certificate our own COMMIT is not in
+        (the others were faster). Send our COMMIT anyway: peers add it to their certificate
+        of that height, so the certificates show every validator that took part, and its
+        time counts in BFT time. Safe: the height is final for us, we never vote at it
+        again, and it is the certified block. Only in the current view, whose votes we keep,
+        so sign_once sees any earlier COMMIT of ours for that slot."""
+        me = self.me
+        if (me is None or me in cert.signers or cert.view != self.view
+                or self.st.waiting_new_view):
+            return
+        vote = self._signed(Commit(cert.view, cert.height, cert.block_hash, me,
+                                   time_ms=self._vote_time()))
+        if vote is None:
+            return
+        self._send(vote)
+        self._late_commit(vote, own=True)
 
     def _advance(self, height: int, block_hash: bytes, cert: CommitCertificate | None) -> None:
         self.committed_height, self.committed_hash = height, block_hash

@@ -170,3 +170,31 @@ def test_a_locked_validator_refuses_another_block_without_a_new_view():
     d.core._accepted = None
     assert d.core._locked_against(pp)
     assert not d.core._locked_against(d.pre_prepare(0, 1, body_a))
+
+
+def test_a_validator_outpaced_by_a_certificate_still_sends_its_commit():
+    """Validator 1 validated the block but the others' COMMITs came first: after committing
+    it sends its own COMMIT (peers add it to their certificate) and grows its own."""
+    d = Driver(n=4, me=1)
+    d.core._clock = lambda: 4_242
+    d.feed(Start())
+    a, body = block(1)
+    d.recv(d.pre_prepare(0, 1, body))
+    d.feed(BlockValidated(1, 0, a, True))
+    acts = []
+    for i in (0, 2, 3):
+        acts = d.recv(d.commit(0, 1, a, i))
+    (cb,) = of(acts, CommitBlock)
+    assert cb.certificate.signers == (0, 2, 3)
+    acts = d.feed(BlockCommitted(1, a))
+    (c,) = sent(acts, Commit)
+    assert (c.view, c.height, c.block_hash, c.sender, c.time_ms) == (0, 1, a, 1, 4_242)
+    (g,) = of(acts, GrowCertificate)
+    assert g.certificate.signers == (0, 1, 2, 3)
+    # a block it never validated (committed purely on others' word): no vote
+    d2 = Driver(n=4, me=1)
+    d2.feed(Start())
+    d2.recv(d2.pre_prepare(0, 1, body))
+    for i in (0, 2, 3):
+        acts = d2.recv(d2.commit(0, 1, a, i))
+    assert sent(d2.feed(BlockCommitted(1, a)), Commit) == []
