@@ -100,6 +100,10 @@ class ViewsMixin:
         self.st.return_to_view(view)
         self.st.set_new_view(None)
         self._attempt = 0
+        # our own request for the higher view is withdrawn: it must not count toward f+1
+        # when another lone node's VIEW-CHANGE arrives (we would leave again at once)
+        self.vcs.latest.pop(self.me, None)
+        self.peer_view = {i: v for i, v in self.peer_view.items() if v <= view}
 
     def _maybe_join(self) -> bool:
         """f+1 validators asked for a higher view: at least one is honest, so follow."""
