@@ -497,18 +497,18 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
             return  # not what we asked for (the shell answers exactly our CommitBlock)
         self._committed_block = self._body(block_hash)
         cert = self._committing_cert
-        validated = block_hash in self._valid
         self._advance(height, block_hash, cert)
-        if validated and cert is not None:
+        if cert is not None:
             self._vote_after_commit(cert)
 
     def _vote_after_commit(self, cert: CommitCertificate) -> None:
-        """We committed a block we had validated, by a certificate our own COMMIT is not in
-        (the others were faster). Send our COMMIT anyway: peers add it to their certificate
-        of that height, so the certificates show every validator that took part, and its
-        time counts in BFT time. Safe: the height is final for us, we never vote at it
-        again, and it is the certified block. Only in the current view, whose votes we keep,
-        so sign_once sees any earlier COMMIT of ours for that slot."""
+        """Our shell executed and committed this block (its roots matched), by a certificate
+        our own COMMIT is not in: the others were faster. Send our COMMIT anyway: peers add
+        it to their certificate of that height, so the certificates show every validator
+        that takes part, and its time counts in BFT time. Safe: the height is final for us,
+        we never vote at it again, and it is the certified block. Only in the current view
+        (a node in a view of its own sends none), whose votes we keep, so sign_once sees
+        any earlier COMMIT of ours for that slot. Not after sync: we executed nothing."""
         me = self.me
         if (me is None or me in cert.signers or cert.view != self.view
                 or self.st.waiting_new_view):

@@ -173,8 +173,8 @@ def test_a_locked_validator_refuses_another_block_without_a_new_view():
 
 
 def test_a_validator_outpaced_by_a_certificate_still_sends_its_commit():
-    """Validator 1 validated the block but the others' COMMITs came first: after committing
-    it sends its own COMMIT (peers add it to their certificate) and grows its own."""
+    """The others' COMMITs reached validator 1 first: once its shell committed the block it
+    sends its own COMMIT (peers add it to their certificate) and grows its own."""
     d = Driver(n=4, me=1)
     d.core._clock = lambda: 4_242
     d.feed(Start())
@@ -191,10 +191,16 @@ def test_a_validator_outpaced_by_a_certificate_still_sends_its_commit():
     assert (c.view, c.height, c.block_hash, c.sender, c.time_ms) == (0, 1, a, 1, 4_242)
     (g,) = of(acts, GrowCertificate)
     assert g.certificate.signers == (0, 1, 2, 3)
-    # a block it never validated (committed purely on others' word): no vote
+    # a block that only came by sync (its shell executed nothing for consensus): no vote
     d2 = Driver(n=4, me=1)
     d2.feed(Start())
-    d2.recv(d2.pre_prepare(0, 1, body))
+    assert sent(d2.feed(SyncedTo(1, a, cb.certificate)), Commit) == []
+    # nor from a node waiting in a view of its own
+    d3 = Driver(n=4, me=1)
+    _alone_in_view_1(d3)
+    acts = d3.recv(d3.pre_prepare(0, 1, body))  # view 0: not ours, dropped
     for i in (0, 2, 3):
-        acts = d2.recv(d2.commit(0, 1, a, i))
-    assert sent(d2.feed(BlockCommitted(1, a)), Commit) == []
+        acts += d3.recv(d3.commit(0, 1, a, i))
+    acts += d3.feed(SyncedTo(1, a, cb.certificate))
+    assert d3.core.height == 2 and d3.core.in_view_change
+    assert sent(acts, Commit) == []
