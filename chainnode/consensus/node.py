@@ -497,7 +497,18 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
             return  # not what we asked for (the shell answers exactly our CommitBlock)
         self._committed_block = self._body(block_hash)
         cert = self._committing_cert
+        grown = None
+        if cert is not None:
+            # COMMITs that arrived while the shell was committing: the stored certificate
+            # lacks them, so hand over the fuller one
+            votes = self.log.votes("commit", cert.view, height, block_hash)
+            if len(votes) > len(cert.signatures):
+                grown = cert = CommitCertificate(cert.chain_id, height, cert.view, block_hash,
+                                                 tuple((v.sender, v.time_ms, v.signature)
+                                                       for v in votes))
         self._advance(height, block_hash, cert)
+        if grown is not None:
+            self._out.append(GrowCertificate(grown))
         if cert is not None:
             self._vote_after_commit(cert)
 

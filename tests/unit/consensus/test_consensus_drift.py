@@ -204,3 +204,20 @@ def test_a_validator_outpaced_by_a_certificate_still_sends_its_commit():
     acts += d3.feed(SyncedTo(1, a, cb.certificate))
     assert d3.core.height == 2 and d3.core.in_view_change
     assert sent(acts, Commit) == []
+
+
+def test_commits_that_arrive_while_the_shell_commits_grow_the_certificate():
+    d = Driver(n=4, me=1)
+    d.feed(Start())
+    a, body = block(1)
+    d.recv(d.pre_prepare(0, 1, body))
+    d.feed(BlockValidated(1, 0, a, True))
+    for i in (0, 2):
+        d.recv(d.prepare(0, 1, a, i))
+    acts = d.recv(d.commit(0, 1, a, 0))
+    (cb,) = of(d.recv(d.commit(0, 1, a, 2)), CommitBlock)
+    assert cb.certificate.signers == (0, 1, 2)
+    d.recv(d.commit(0, 1, a, 3, time_ms=99))  # while the shell writes the block
+    acts = d.feed(BlockCommitted(1, a))
+    (g,) = of(acts, GrowCertificate)
+    assert g.certificate.signers == (0, 1, 2, 3) and d.core.committed_cert == g.certificate
