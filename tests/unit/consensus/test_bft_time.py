@@ -142,3 +142,24 @@ def test_a_grown_certificate_replaces_the_stored_one_only_if_larger(chains):
     foreign = replace(full, block_hash=bytes(32))
     assert not db.grow_certificate(foreign)
     assert leader.build([], 0, 1).block.last_commit == full
+
+
+def test_a_leader_cannot_carry_a_certificate_of_another_block(chains):
+    """Red team: a hostile leader pairs the parent with a certificate of something else (a
+    real certificate of another block, or of the parent relabelled) to pick the time."""
+    leader, replica = chains
+    ex1 = leader.build([], 0, 0)
+    replica_ex = replica.validate(ex1.block, lambda tx: True)
+    cert = certify(ex1.block, {0: GENESIS_MS + 5, 1: GENESIS_MS + 6, 2: GENESIS_MS + 7})
+    leader.commit(ex1, cert)
+    replica.commit(replica_ex, cert)
+    honest = leader.build([], 0, 1).block
+    other_block = Block(replace(ex1.block.header, proposer=3), ())
+    for bad in (certify(other_block, {0: HOUR, 1: HOUR, 2: HOUR}),
+                replace(cert, block_hash=other_block.hash),
+                replace(cert, height=2)):
+        forged = Block(replace(honest.header, last_commit_hash=last_commit_hash(bad),
+                               timestamp_ms=max(honest.header.timestamp_ms, HOUR)),
+                       honest.txs, bad)
+        with pytest.raises(InvalidBlock, match="parent certificate"):
+            replica.validate(forged, lambda tx: True)
