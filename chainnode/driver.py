@@ -159,7 +159,7 @@ class ConsensusDriver:
 
     async def _build(self, height: int, view: int) -> None:
         node = self.node
-        g = node.genesis
+        g = node.chain  # state-backed parameters: a decided set-param governs the next block
         interval = g.param("block_interval_ms")
         while True:
             while not g.param("empty_blocks"):
