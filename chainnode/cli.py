@@ -236,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--genesis", help="genesis file: the trust root for --prove")
     client_args(q, key=False)
     q.set_defaults(fn=cmd_query)
+
+    from chainnode import cli_gov
+
+    cli_gov.add_parser(sub, client_args, _client, _print)
     return p
 
 

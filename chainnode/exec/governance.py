@@ -18,8 +18,6 @@ and the next governance transaction records it (with a ProposalExpired event).
 
 from __future__ import annotations
 
-from typing import Any
-
 from chainnode.core import govconfig
 from chainnode.core.genesis import Genesis
 from chainnode.exec import gov_kinds
@@ -248,9 +246,3 @@ def query(state: TxState, height: int, method: str, args: dict) -> SysResult:
         return SysResult(committee(state))
     raise CallFailed("NO_METHOD", f"sys.governance has no view {method!r}")
 
-
-def public_view(p: dict[str, Any]) -> dict[str, Any]:
-    """JSON-ready proposal (bytes as hex) for RPC."""
-    from chainnode.core.tx import _jsonable
-
-    return _jsonable(p)

@@ -18,6 +18,7 @@ from chainnode.core.tx import Transaction, _jsonable
 from chainnode.crypto.hashing import sm3
 from chainnode.errors import BAD_REQUEST, HTTP_STATUS, NOT_FOUND, TIMEOUT, TX_TOO_LARGE, ChainError
 from chainnode.exec.system import CallFailed
+from chainnode.rpc import governance as governance_routes
 from chainnode.rpc.openapi import OPENAPI
 from chainnode.store.db import state_key_hash
 
@@ -86,6 +87,7 @@ class RpcServer:
         r.add_get("/events", self.events)
         r.add_get("/metrics", self.metrics)
         r.add_get("/openapi.json", self.openapi)
+        governance_routes.add_routes(self.app, node)
         self.runner: web.AppRunner | None = None
         self.port = 0
 
