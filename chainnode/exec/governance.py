@@ -44,7 +44,7 @@ TOO_MANY_OPEN = "GOV_TOO_MANY_OPEN"
 
 def genesis_writes(genesis: Genesis, state: TxState) -> None:
     if genesis.governance:
-        committee = dict(genesis.governance)
+        committee = govconfig.normalize(genesis.governance)
     else:  # default: every admin, weight 1 (no admins: nobody can propose)
         admins = sorted({m.address for m in genesis.members if "admin" in m.roles})
         committee = {"governors": [[a, 1] for a in admins],
