@@ -18,10 +18,11 @@ from chainnode.store.db import ChainDB
 
 CHAIN = "unit-gov"
 GOV = "sys.governance"
-VKEYS = [PrivateKey.generate() for _ in range(6)]
-GOVS = [PrivateKey.generate() for _ in range(4)]
-MEMBER = PrivateKey.generate()
-OUTSIDER = PrivateKey.generate()
+# fixed keys: a run is a pure function of its script (the determinism test relies on it)
+VKEYS = [PrivateKey(1000 + i) for i in range(6)]
+GOVS = [PrivateKey(2000 + i) for i in range(4)]
+MEMBER = PrivateKey(3000)
+OUTSIDER = PrivateKey(3001)
 ADDR = {k: address_of(k.public_key) for k in [*GOVS, MEMBER, OUTSIDER]}
 
 
