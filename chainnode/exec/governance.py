@@ -26,6 +26,7 @@ from chainnode.exec.system import CallFailed, SysResult, member
 
 GOVERNANCE = "sys.governance"
 MAX_OPEN = 64  # open proposals at once: bounds the per-transaction expiry sweep
+MAX_OPEN_PER_PROPOSER = 16  # so one governor cannot fill every slot for a whole lifetime
 MAX_LIST = 100
 
 OPEN, PASSED, FAILED, EXPIRED = "open", "passed", "failed", "expired"
@@ -179,8 +180,12 @@ def _propose(state: TxState, sender: str, height: int, args: dict) -> SysResult:
     _need(isinstance(payload, dict), BAD_PAYLOAD, "payload must be a map")
     payload = gov_kinds.check(state, kind, payload)
     events = _sweep(state, height)
-    _need(len(state.get(GOVERNANCE, "open", [])) < MAX_OPEN, TOO_MANY_OPEN,
+    open_ids = state.get(GOVERNANCE, "open", [])
+    _need(len(open_ids) < MAX_OPEN, TOO_MANY_OPEN,
           f"{MAX_OPEN} proposals are open; decide or let some expire first")
+    mine = sum(1 for i in open_ids if state.get(GOVERNANCE, ["proposal", i])["proposer"] == sender)
+    _need(mine < MAX_OPEN_PER_PROPOSER, TOO_MANY_OPEN,
+          f"you have {MAX_OPEN_PER_PROPOSER} open proposals; decide or let some expire first")
     pid = state.get(GOVERNANCE, "next_id", 1)
     c = committee(state)
     p = {"id": pid, "kind": kind, "payload": payload, "proposer": sender,

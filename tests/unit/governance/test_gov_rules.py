@@ -153,13 +153,24 @@ def test_expiry(tmp_path):
         b.close()
 
 
-def test_open_proposals_are_bounded(bench):
-    txs = [bench.tx(GOVS[0], "propose", {"kind": "set-param",
-                                         "payload": {"name": "block_interval_ms", "value": i}})
-           for i in range(governance.MAX_OPEN + 1)]
-    rcs = bench.block(*txs).outcome.receipts
-    assert all(rc.ok for rc in rcs[:-1])
-    failed(rcs[-1], governance.TOO_MANY_OPEN)
+def test_open_proposals_are_bounded_per_governor_and_in_all(tmp_path):
+    five = [[ADDR[k], 1] for k in GOVS] + [[ADDR[MEMBER], 1]]
+    b = Bench(tmp_path / "db", make_genesis(governance={"governors": five}))
+    try:
+        def burst(key, count):
+            return b.block(*[b.tx(key, "propose", {"kind": "set-param", "payload": {
+                "name": "block_interval_ms", "value": i}}) for i in range(count)]
+            ).outcome.receipts
+        rcs = burst(GOVS[0], governance.MAX_OPEN_PER_PROPOSER + 1)
+        assert all(rc.ok for rc in rcs[:-1])
+        assert "you have" in failed(rcs[-1], governance.TOO_MANY_OPEN).error_message
+        for k in GOVS[1:]:
+            assert all(rc.ok for rc in burst(k, governance.MAX_OPEN_PER_PROPOSER))
+        assert len(b.stored("sys.governance", "open")) == governance.MAX_OPEN
+        assert "proposals are open" in failed(burst(MEMBER, 1)[0],
+                                              governance.TOO_MANY_OPEN).error_message
+    finally:
+        b.close()
 
 
 def test_set_committee_reweights_and_new_thresholds_apply(bench):
