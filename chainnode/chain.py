@@ -76,6 +76,20 @@ class Chain:
             return self.vhash
         return sm3(raw)  # the state value IS codec([[name, key], ...]): the same preimage
 
+    def split_admissible(self, txs: list[Transaction]
+                         ) -> tuple[list[Transaction], list[Transaction]]:
+        """(fit for the next block, never fit under the live params): a governed lower
+        tx_gas_limit or max_expiry_window must not make the leader's whole batch unbuildable."""
+        height = self.head.height + 1
+        fit, refused = [], []
+        for tx in txs:
+            try:
+                self.executor.check_tx_static(tx, height, self.is_committed, self.params)
+                fit.append(tx)
+            except InvalidBlock:
+                refused.append(tx)
+        return fit, refused
+
     def param(self, name: str):
         """A chain parameter in force for the next block (state-backed, governance-aware)."""
         return self.params.param(name)

@@ -172,6 +172,10 @@ class ConsensusDriver:
                 await asyncio.sleep(interval / 1000)
             txs = node.mempool.take(g.param("max_block_txs"), g.param("max_block_bytes"),
                                     g.param("block_gas_limit"))
+            txs, refused = g.split_admissible(txs)
+            if refused:  # admitted under older params (governance lowered a limit since)
+                log.warning("dropping %d queued txs the live chain params refuse", len(refused))
+                node.mempool.remove(tx.hash for tx in refused)
             if node.chain.head.height + 1 != height:
                 return
             if txs or g.param("empty_blocks"):

@@ -27,7 +27,6 @@ LIVE_SAFE: dict[str, tuple[int, int] | None] = {
     "tx_gas_limit": (100_000, 10**12),
     "block_gas_limit": (100_000, 10**13),
     "max_expiry_window": (10, 1_000_000),
-    "empty_blocks": None,
     "block_interval_ms": (0, 60_000),
     "view_timeout_ms": (100, 600_000),
     "max_view_timeout_ms": (100, 3_600_000),
@@ -36,6 +35,10 @@ LIVE_SAFE: dict[str, tuple[int, int] | None] = {
 UNSAFE_WHY: dict[str, str] = {
     "max_tx_bytes": "checked while decoding transactions off the wire and from RPC, before any "
                     "block state exists, so it cannot switch at one height on every node",
+    "empty_blocks": "the consensus core arms its view timer from it at startup: a leader "
+                    "that stopped building empty blocks while replicas still expect them "
+                    "would trigger endless view changes (live once the core reads it per "
+                    "height)",
 }
 
 

@@ -39,11 +39,13 @@ def test_every_param_is_classified():
 def test_unsafe_unknown_and_bad_values_have_their_codes(bench):
     failed(bench.propose(GOVS[0], "set-param", {"name": "max_tx_bytes", "value": 1024}),
            "GOV_UNSAFE_PARAM")
+    failed(bench.propose(GOVS[0], "set-param", {"name": "empty_blocks", "value": True}),
+           "GOV_UNSAFE_PARAM")
     failed(bench.propose(GOVS[0], "set-param", {"name": "chain_id", "value": "x"}),
            "GOV_UNKNOWN_PARAM")
     for bad in ({"name": "view_timeout_ms", "value": "2000"},  # wrong type
                 {"name": "view_timeout_ms", "value": True},
-                {"name": "empty_blocks", "value": 1},
+                {"name": "block_interval_ms", "value": False},
                 {"name": "view_timeout_ms", "value": 5},  # below the floor
                 {"name": "view_timeout_ms", "value": 70_000},  # above max_view_timeout_ms
                 {"name": "tx_gas_limit", "value": 3_000_000_000},  # above block_gas_limit
@@ -55,8 +57,11 @@ def test_gas_limit_change_governs_the_next_block_not_its_own(bench):
     ex = decide_with(bench, {"name": "tx_gas_limit", "value": 500_000}, reg(bench, 1))
     assert all(rc.ok for rc in ex.outcome.receipts)  # block h: the old limit still applied
     assert bench.chain.param("tx_gas_limit") == 500_000
+    big, small = reg(bench, 2, gas=1_000_000), reg(bench, 4, gas=400_000)
     with pytest.raises(InvalidBlock, match="gas limit above chain maximum"):
-        bench.block(reg(bench, 2, gas=1_000_000))
+        bench.block(big)
+    # the leader's driver filters txs queued under the old limit instead of losing the batch
+    assert bench.chain.split_admissible([big, small]) == ([small], [big])
     assert ok(bench.block(reg(bench, 3, gas=400_000)).outcome.receipts[0])
 
 
