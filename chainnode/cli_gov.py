@@ -37,9 +37,9 @@ def add_parser(sub, client_args: Callable, make_client: Callable,
     gs = g.add_subparsers(dest="gov_cmd", required=True)
 
     def propose(a: argparse.Namespace) -> int:
+        payload = _payload(a.payload)  # before the key: a typo costs no passphrase prompt
         c = make_client(a)
-        return _done(c.call(GOVERNANCE, "propose", {"kind": a.kind,
-                                                    "payload": _payload(a.payload)}), show)
+        return _done(c.call(GOVERNANCE, "propose", {"kind": a.kind, "payload": payload}), show)
 
     def vote(a: argparse.Namespace) -> int:
         c = make_client(a)
