@@ -1,6 +1,6 @@
-"""`chainnode gov propose|vote|list|show`: governance from the command line.
+"""`chainnode gov propose|vote|tally|list|show`: governance from the command line.
 
-propose and vote send signed sys.governance transactions (like `chainnode call`); list and show
+propose, vote and tally send signed sys.governance transactions (like `chainnode call`); list and show
 read GET /governance/proposals. Payloads are JSON objects, e.g.
   chainnode gov propose set-param --payload '{"name": "view_timeout_ms", "value": 2000}'
 """
@@ -33,7 +33,7 @@ def _done(res: dict, show: Callable[[object], None]) -> int:
 
 def add_parser(sub, client_args: Callable, make_client: Callable,
                show: Callable[[object], None]) -> None:
-    g = sub.add_parser("gov", help="governance: propose, vote, list, show")
+    g = sub.add_parser("gov", help="governance: propose, vote, tally, list, show")
     gs = g.add_subparsers(dest="gov_cmd", required=True)
 
     def propose(a: argparse.Namespace) -> int:
@@ -44,6 +44,10 @@ def add_parser(sub, client_args: Callable, make_client: Callable,
     def vote(a: argparse.Namespace) -> int:
         c = make_client(a)
         return _done(c.call(GOVERNANCE, "vote", {"id": a.id, "choice": a.choice}), show)
+
+    def tally(a: argparse.Namespace) -> int:
+        c = make_client(a)
+        return _done(c.call(GOVERNANCE, "tally", {"id": a.id}), show)
 
     def list_(a: argparse.Namespace) -> int:
         q = {"limit": str(a.limit)}
@@ -67,6 +71,11 @@ def add_parser(sub, client_args: Callable, make_client: Callable,
     v.add_argument("choice", choices=["yes", "no"])
     client_args(v)
     v.set_defaults(fn=vote)
+
+    t = gs.add_parser("tally", help="re-decide an open proposal under the current committee")
+    t.add_argument("id", type=int)
+    client_args(t)
+    t.set_defaults(fn=tally)
 
     lst = gs.add_parser("list", help="proposals, newest first")
     lst.add_argument("--status", choices=["open", "passed", "failed", "expired"])

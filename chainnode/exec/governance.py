@@ -222,15 +222,34 @@ def _vote(state: TxState, sender: str, height: int, args: dict) -> SysResult:
     return SysResult({"id": pid, "status": p["status"], "changed": changed}, events)
 
 
+def _retally(state: TxState, sender: str, height: int, args: dict) -> SysResult:
+    """Re-decide an open proposal under the current committee (after a set-committee changed
+    weights or thresholds, a proposal everyone already voted on would otherwise wait out its
+    lifetime)."""
+    pid = args.get("id")
+    p = state.get(GOVERNANCE, ["proposal", pid]) if type(pid) is int else None
+    _need(isinstance(p, dict), NO_PROPOSAL, f"no proposal {pid!r}")
+    assert isinstance(p, dict)
+    _need(p["status"] == OPEN, DECIDED, f"proposal {pid} is already {p['status']}")
+    _need(height <= p["expires_at"], EXPIRED_CODE,
+          f"proposal {pid} expired after block {p['expires_at']}")
+    events = _sweep(state, height)
+    events += _decide(state, p, height)
+    return SysResult({"id": pid, "status": p["status"]}, events)
+
+
 def call(state: TxState, sender: str, height: int, method: str, args: dict) -> SysResult:
     """Dispatch a transaction or query to sys.governance."""
     if method in ("get", "list", "committee"):
         return query(state, height, method, args)
-    _need(method in ("propose", "vote"), "NO_METHOD", f"sys.governance has no method {method!r}")
+    _need(method in ("propose", "vote", "tally"), "NO_METHOD",
+          f"sys.governance has no method {method!r}")
     _need(member(state, sender) is not None and weight_of(committee(state), sender) > 0,
           NOT_GOVERNOR, f"{sender} is not a governor")
     if method == "propose":
         return _propose(state, sender, height, args)
+    if method == "tally":
+        return _retally(state, sender, height, args)
     return _vote(state, sender, height, args)
 
 

@@ -224,3 +224,21 @@ def test_queries_list_and_filter(bench):
     res = bench.chain.executor.query(bench.db, "sys.governance", "get", {"id": a},
                                      bench.height, 0)
     assert res.value["kind"] == "set-param" and res.value["payload"] == PARAM
+
+
+def test_tally_redecides_after_the_committee_changed(bench):
+    pid = ok(bench.propose(GOVS[0], "set-param", PARAM)).value["id"]
+    ok(bench.vote(GOVS[1], pid))  # 2 of 4: open; both voters have nothing left to cast
+    failed(bench.vote(GOVS[1], pid), governance.ALREADY_VOTED)
+    lower = {"governors": [[ADDR[k], 1] for k in GOVS], "participation_threshold": 50}
+    cid = ok(bench.propose(GOVS[2], "set-committee", lower)).value["id"]
+    for k in GOVS[:2]:
+        ok(bench.vote(k, cid))
+    assert bench.proposal(pid)["status"] == "open"
+    failed(bench.send(MEMBER, "tally", {"id": pid}), governance.NOT_GOVERNOR)
+    rc = ok(bench.send(GOVS[3], "tally", {"id": pid}))
+    assert rc.value["status"] == "passed" and "ParamChanged" in events(rc)
+    assert bench.proposal(pid)["votes"] == sorted([[ADDR[GOVS[0]], "yes"],
+                                                   [ADDR[GOVS[1]], "yes"]])  # no vote added
+    failed(bench.send(GOVS[3], "tally", {"id": pid}), governance.DECIDED)
+    failed(bench.send(GOVS[3], "tally", {"id": 99}), governance.NO_PROPOSAL)
