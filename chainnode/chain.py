@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chainnode import codec
 from chainnode.core.block import (
     Block,
     BlockHeader,
@@ -29,13 +30,18 @@ from chainnode.core.certificate import CommitCertificate, bft_time
 from chainnode.core.genesis import Genesis, Validator, validators_hash
 from chainnode.core.tx import Transaction
 from chainnode.crypto import domain
+from chainnode.crypto.hashing import sm3
 from chainnode.crypto.sm2 import PublicKey
+from chainnode.exec import params as chain_params
 from chainnode.exec.executor import BlockOutcome, Executor, InvalidBlock
+from chainnode.exec.system import PARAMS, VALIDATORS
 from chainnode.store.db import ChainDB, Head
 
 log = logging.getLogger("chainnode.chain")
 
 VoteVerifier = Callable[[int, str, bytes, bytes], bool]  # (index, domain, payload, signature)
+_SET_KEY = codec.encode("set")
+_PARAMS_KEY = chain_params.PARAMS_KEY
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,41 @@ class Chain:
         self.validators: tuple[Validator, ...] = genesis.validators
         self.vhash = validators_hash(self.validators)
         self._last_ts = self._block_ts(head.height)
+        # governance: the set committed in state (the NEXT set) and the live parameters. The
+        # consensus core still signs with `validators` (genesis); switching it at h+1 is the
+        # consensus session's job.
+        self.next_vhash = self._state_vhash(None)
+        self.params = chain_params.read(db, genesis)
+
+    def _state_vhash(self, writes: dict | None) -> bytes:
+        """validators_hash of sys.validators["set"] after `writes` (None: committed state)."""
+        key = (VALIDATORS, _SET_KEY)
+        raw = writes[key] if writes is not None and key in writes else None
+        if raw is None:
+            if writes is not None:
+                return self.next_vhash
+            raw = self.db.state_get(VALIDATORS, _SET_KEY)
+        if raw is None:
+            return self.vhash
+        return sm3(raw)  # the state value IS codec([[name, key], ...]): the same preimage
+
+    def split_admissible(self, txs: list[Transaction]
+                         ) -> tuple[list[Transaction], list[Transaction]]:
+        """(fit for the next block, never fit under the live params): a governed lower
+        tx_gas_limit or max_expiry_window must not make the leader's whole batch unbuildable."""
+        height = self.head.height + 1
+        fit, refused = [], []
+        for tx in txs:
+            try:
+                self.executor.check_tx_static(tx, height, self.is_committed, self.params)
+                fit.append(tx)
+            except InvalidBlock:
+                refused.append(tx)
+        return fit, refused
+
+    def param(self, name: str):
+        """A chain parameter in force for the next block (state-backed, governance-aware)."""
+        return self.params.param(name)
 
     def _block_ts(self, height: int) -> int:
         if height == 0:
@@ -109,7 +150,8 @@ class Chain:
                 chain_id=self.genesis.chain_id, height=height, prev_hash=head.block_hash,
                 timestamp_ms=ts, proposer=proposer, view=view, tx_root=tx_root(txs),
                 receipt_root=receipt_root(outcome.receipts), state_root=root,
-                validators_hash=self.vhash, next_validators_hash=self.vhash,
+                validators_hash=self.vhash,
+                next_validators_hash=self._state_vhash(outcome.writes),
                 last_commit_hash=last_commit_hash(last))
             return Executed(Block(header, tuple(txs), last), outcome, nodes)
 
@@ -134,7 +176,7 @@ class Chain:
                 raise InvalidBlock("block names another validator set")
             if h.tx_root != tx_root(block.txs):
                 raise InvalidBlock("tx_root does not match the transactions")
-            if len(block.txs) > self.genesis.param("max_block_txs"):
+            if len(block.txs) > self.params.param("max_block_txs"):
                 raise InvalidBlock("too many transactions in block")
             for tx in block.txs:
                 if not verify_tx(tx):
@@ -146,6 +188,8 @@ class Chain:
             root, nodes = self.db.compute_state_update(head.state_root, outcome.writes)
             if root != h.state_root:
                 raise InvalidBlock("state_root mismatch: execution diverged")
+            if h.next_validators_hash != self._state_vhash(outcome.writes):
+                raise InvalidBlock("next_validators_hash does not match the committed set")
             return Executed(block, outcome, nodes)
 
     def _check_time(self, block: Block, certified: bool,
@@ -181,6 +225,9 @@ class Chain:
             self.head = self.db.commit_block(ex.block, cert, list(ex.outcome.receipts),
                                              ex.outcome.writes, ex.nodes)
             self._last_ts = ex.block.header.timestamp_ms
+            self.next_vhash = ex.block.header.next_validators_hash
+            if (PARAMS, _PARAMS_KEY) in ex.outcome.writes:
+                self.params = chain_params.read(self.db, self.genesis)
             return self.head
 
     def receipt(self, tx_hash: bytes) -> Receipt | None:

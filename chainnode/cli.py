@@ -239,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
                                  "the query is anonymous (ctx.sender == '')")
     client_args(q, key=False)
     q.set_defaults(fn=cmd_query)
+
+    from chainnode import cli_gov
+
+    cli_gov.add_parser(sub, client_args, _client, _print)
     return p
 
 

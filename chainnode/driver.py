@@ -264,7 +264,7 @@ class ConsensusDriver:
     async def _take(self, height: int) -> list | None:
         """Wait for work and take a batch; None once `height` is no longer the next one."""
         node = self.node
-        g = node.genesis
+        g = node.chain  # state-backed parameters: a decided set-param governs the next block
         interval = g.param("block_interval_ms")
         while True:
             while not g.param("empty_blocks"):
@@ -277,6 +277,10 @@ class ConsensusDriver:
                 await asyncio.sleep(interval / 1000)
             txs = node.mempool.take(g.param("max_block_txs"), g.param("max_block_bytes"),
                                     g.param("block_gas_limit"))
+            txs, refused = g.split_admissible(txs)
+            if refused:  # admitted under older params (governance lowered a limit since)
+                log.warning("dropping %d queued txs the live chain params refuse", len(refused))
+                node.mempool.remove(tx.hash for tx in refused)
             if node.chain.head.height + 1 != height:
                 return None
             if txs or g.param("empty_blocks"):

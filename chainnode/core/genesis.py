@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from chainnode import codec
+from chainnode.core import govconfig
 from chainnode.core.tx import CHAIN_ID_RE
 from chainnode.crypto.address import address_of, is_address
 from chainnode.crypto.hashing import sm3
@@ -74,17 +75,22 @@ class Genesis:
     members: tuple[Member, ...]
     params: dict[str, Any] = field(default_factory=dict)
     crypto: str = CRYPTO_SUITE
+    # optional committee (chainnode.core.govconfig); empty: the admins, weight 1, defaults
+    governance: dict[str, Any] = field(default_factory=dict)
 
     def param(self, name: str) -> Any:
         return self.params.get(name, DEFAULT_PARAMS[name])
 
     def to_json(self) -> dict:
-        return {
+        doc = {
             "chain_id": self.chain_id, "crypto": self.crypto, "timestamp_ms": self.timestamp_ms,
             "validators": [v.to_json() for v in self.validators],
             "members": [m.to_json() for m in self.members],
             "params": dict(sorted(self.params.items())),
         }
+        if self.governance:  # only when named, so older genesis files keep their hash
+            doc["governance"] = self.governance
+        return doc
 
     def hash(self) -> bytes:
         return sm3(codec.encode(self.to_json()))
@@ -138,7 +144,18 @@ class Genesis:
             ts = doc.get("timestamp_ms", 0)
             if type(ts) is not int:
                 raise GenesisError("timestamp_ms must be an integer")
-            return cls(chain_id, ts, tuple(vals), tuple(members), params)
+            governance: dict[str, Any] = {}
+            if doc.get("governance") is not None:
+                try:
+                    governance = govconfig.normalize(doc["governance"])
+                except govconfig.CommitteeError as exc:
+                    raise GenesisError(f"governance: {exc}") from exc
+                known = {m.address for m in members}
+                strangers = [a for a, _ in governance["governors"] if a not in known]
+                if strangers:
+                    raise GenesisError(f"governance: governors {strangers} are not members")
+            return cls(chain_id, ts, tuple(vals), tuple(members), params,
+                       governance=governance)
         except (KeyError, TypeError) as exc:
             raise GenesisError(f"malformed genesis: missing or bad field {exc}") from exc
         except SignatureError as exc:

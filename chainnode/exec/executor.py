@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from chainnode.core.block import Receipt
 from chainnode.core.genesis import Genesis
 from chainnode.core.tx import Transaction
-from chainnode.exec import system
+from chainnode.exec import governance, system
+from chainnode.exec import params as chain_params
 from chainnode.exec.contracts import CONTRACTS, ContractHost, ContractRegistry, contracts_call
 from chainnode.exec.state import BlockState, StateReader, TxState
 from chainnode.exec.system import CallFailed, SysResult
@@ -57,19 +58,22 @@ class Executor:
         bs = BlockState(_Empty())
         ts = TxState(bs)
         system.genesis_writes(self.genesis, ts)
+        governance.genesis_writes(self.genesis, ts)
         ts.commit()
         return bs.writes
 
     def check_tx_static(self, tx: Transaction, height: int,
-                        is_committed: Callable[[bytes], bool]) -> None:
+                        is_committed: Callable[[bytes], bool],
+                        params: chain_params.ChainParams | None = None) -> None:
         """Checks every node applies identically to a tx inside a proposed block."""
+        p = params if params is not None else chain_params.from_genesis(self.genesis)
         if tx.chain_id != self.chain_id:
             raise InvalidBlock(f"tx {tx.hash.hex()[:16]} is for chain {tx.chain_id!r}")
         if tx.expires_at < height:
             raise InvalidBlock(f"tx {tx.hash.hex()[:16]} expired at {tx.expires_at}")
-        if tx.expires_at > height + self.genesis.param("max_expiry_window"):
+        if tx.expires_at > height + p.param("max_expiry_window"):
             raise InvalidBlock(f"tx {tx.hash.hex()[:16]} expires too far ahead")
-        if tx.gas_limit > self.genesis.param("tx_gas_limit"):
+        if tx.gas_limit > p.param("tx_gas_limit"):
             raise InvalidBlock(f"tx {tx.hash.hex()[:16]} gas limit above chain maximum")
         if is_committed(tx.hash):
             raise InvalidBlock(f"tx {tx.hash.hex()[:16]} already committed")
@@ -79,13 +83,14 @@ class Executor:
                       ) -> BlockOutcome:
         seen: set[bytes] = set()
         total_gas_limit = 0
+        params = chain_params.read(base, self.genesis)  # state at height-1: changes apply at h+1
         for tx in txs:
-            self.check_tx_static(tx, height, is_committed)
+            self.check_tx_static(tx, height, is_committed, params)
             if tx.hash in seen:
                 raise InvalidBlock(f"tx {tx.hash.hex()[:16]} twice in one block")
             seen.add(tx.hash)
             total_gas_limit += tx.gas_limit
-        if total_gas_limit > self.genesis.param("block_gas_limit"):
+        if total_gas_limit > params.param("block_gas_limit"):
             raise InvalidBlock("sum of tx gas limits exceeds the block gas limit")
         block_state = BlockState(base)
         receipts = []
@@ -155,6 +160,8 @@ class Executor:
         init = None
         if contract == system.MEMBERS:
             res = system.members_call(ts, sender, height, tx.method, tx.args)
+        elif contract == governance.GOVERNANCE:
+            res = governance.call(ts, sender, height, tx.method, tx.args)
         elif contract == CONTRACTS:
             method = "deploy" if tx.kind == "deploy" else tx.method
             args = dict(tx.args)
@@ -222,6 +229,8 @@ class Executor:
         ts = TxState(block_state)
         if contract == system.MEMBERS:
             return system.members_call(ts, sender, height, "get", args)
+        if contract == governance.GOVERNANCE:
+            return governance.query(ts, height + 1, method, args)  # as the next block sees it
         compiled = self.registry.load(ts, contract)
         if compiled is None:
             raise CallFailed("NO_CONTRACT", f"no contract {contract!r}")

@@ -93,3 +93,8 @@ OPENAPI: dict = {
         "type": "object", "properties": {"code": {"type": "string"},
                                          "message": {"type": "string"}}}}}}},
 }
+
+# governance routes describe themselves next to their handlers
+from chainnode.rpc.governance import OPENAPI_PATHS as _GOV_PATHS  # noqa: E402
+
+OPENAPI["paths"].update(_GOV_PATHS)

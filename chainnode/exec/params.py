@@ -1,0 +1,105 @@
+"""Chain parameters as committed state: genesis values overlaid by decided `set-param` proposals.
+
+Genesis writes every parameter into `sys.params["chain"]`; governance rewrites that map. A
+block at height h+1 executes on the state committed at h, so a change decided in block h
+governs h+1 on, identically on every node (including one syncing through the change).
+
+Only the LIVE_SAFE parameters may change after genesis. The others are read where no state is
+at hand (wire decoding before a block is executed), so they cannot switch at a height.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from chainnode import codec
+from chainnode.core.genesis import DEFAULT_PARAMS, Genesis
+from chainnode.exec.state import StateReader
+
+PARAMS = "sys.params"
+PARAMS_KEY = codec.encode("chain")
+
+# name -> (minimum, maximum) for ints; None for bools
+LIVE_SAFE: dict[str, tuple[int, int] | None] = {
+    "max_block_txs": (1, 100_000),
+    "max_block_bytes": (64 * 1024, 64 * 1024 * 1024),
+    "tx_gas_limit": (100_000, 10**12),
+    "block_gas_limit": (100_000, 10**13),
+    "max_expiry_window": (10, 1_000_000),
+    "block_interval_ms": (0, 60_000),
+    "view_timeout_ms": (100, 600_000),
+    "max_view_timeout_ms": (100, 3_600_000),
+}
+# why each of the others is refused (shown in the GOV_UNSAFE_PARAM message)
+UNSAFE_WHY: dict[str, str] = {
+    "max_tx_bytes": "checked while decoding transactions off the wire and from RPC, before any "
+                    "block state exists, so it cannot switch at one height on every node",
+    "empty_blocks": "the consensus core arms its view timer from it at startup: a leader "
+                    "that stopped building empty blocks while replicas still expect them "
+                    "would trigger endless view changes (live once the core reads it per "
+                    "height)",
+}
+
+
+class ParamError(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ChainParams(Mapping[str, Any]):
+    """A read-only parameter map with the same `param(name)` call as Genesis."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._values = values
+
+    def param(self, name: str) -> Any:
+        return self._values[name]
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def from_genesis(genesis: Genesis) -> ChainParams:
+    return ChainParams({**DEFAULT_PARAMS, **genesis.params})
+
+
+def read(reader: StateReader, genesis: Genesis) -> ChainParams:
+    """The parameters in force for the NEXT block executed on `reader`'s committed state."""
+    raw = reader.state_get(PARAMS, PARAMS_KEY)
+    stored = codec.decode(raw) if raw is not None else {}
+    values = {**DEFAULT_PARAMS, **genesis.params}
+    if isinstance(stored, dict):
+        values.update({k: v for k, v in stored.items() if k in DEFAULT_PARAMS})
+    return ChainParams(values)
+
+
+def check_change(current: Mapping[str, Any], name: object, value: object) -> None:
+    """Raise ParamError unless setting `name` to `value` is allowed live and consistent."""
+    if not isinstance(name, str) or name not in DEFAULT_PARAMS:
+        raise ParamError("GOV_UNKNOWN_PARAM", f"no chain parameter {name!r}; known: "
+                         f"{', '.join(sorted(DEFAULT_PARAMS))}")
+    if name not in LIVE_SAFE:
+        raise ParamError("GOV_UNSAFE_PARAM", f"{name} cannot change on a running chain: "
+                         f"{UNSAFE_WHY.get(name, 'not live-safe')}")
+    bounds = LIVE_SAFE[name]
+    if type(value) is not type(DEFAULT_PARAMS[name]):
+        raise ParamError("GOV_BAD_PAYLOAD",
+                         f"{name} takes a {type(DEFAULT_PARAMS[name]).__name__}")
+    if bounds is not None:
+        lo, hi = bounds
+        if not lo <= value <= hi:  # type: ignore[operator]
+            raise ParamError("GOV_BAD_PAYLOAD", f"{name} must be in [{lo}, {hi}]")
+    after = {**current, name: value}
+    if after["tx_gas_limit"] > after["block_gas_limit"]:
+        raise ParamError("GOV_BAD_PAYLOAD", "tx_gas_limit would exceed block_gas_limit")
+    if after["view_timeout_ms"] > after["max_view_timeout_ms"]:
+        raise ParamError("GOV_BAD_PAYLOAD", "view_timeout_ms would exceed max_view_timeout_ms")
