@@ -293,7 +293,7 @@ class ConsensusDriver:
         bad = []
         for tx in txs:
             try:
-                chain.executor.check_tx_static(tx, height, chain.is_committed)
+                chain.executor.check_tx_static(tx, height, chain.is_committed, chain.params)
             except InvalidBlock:
                 bad.append(tx)
         return bad

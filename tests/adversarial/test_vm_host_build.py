@@ -37,16 +37,21 @@ class FakeMempool:
 
 
 class FakeChain:
-    def __init__(self, poison: set, invalid: set) -> None:
+    def __init__(self, poison: set, invalid: set, params: dict) -> None:
         self.head = SimpleNamespace(height=4)
+        self.params = params
+        self.param = params.__getitem__
         self.poison = poison
         self.invalid = invalid
         self.builds: list[int] = []
         self.executor = SimpleNamespace(check_tx_static=self.check_tx_static)
 
-    def check_tx_static(self, tx, height, is_committed) -> None:
+    def check_tx_static(self, tx, height, is_committed, params=None) -> None:
         if tx.hash in self.invalid:
             raise InvalidBlock("tx expired")
+
+    def split_admissible(self, txs):
+        return list(txs), []
 
     def is_committed(self, tx_hash) -> bool:
         return False
@@ -70,7 +75,7 @@ def tx(name: str):
 def driver(txs, poison=(), invalid=()):
     params = {"empty_blocks": False, "block_interval_ms": 0, "max_block_txs": 100,
               "max_block_bytes": 1 << 20, "block_gas_limit": 1 << 40}
-    chain = FakeChain({p.encode() for p in poison}, {p.encode() for p in invalid})
+    chain = FakeChain({p.encode() for p in poison}, {p.encode() for p in invalid}, params)
 
     async def run_exec(fn, *args):
         return fn(*args)
