@@ -80,7 +80,7 @@ class Chain:
         hdr = BlockHeader(CHAIN, self.height, head.block_hash, 1 + self.height, 0, 0,
                           bytes(32), receipt_root(out.receipts), root, bytes(32), bytes(32))
         blk = Block(hdr, tuple(txs))
-        cert = CommitCertificate(CHAIN, self.height, 0, blk.hash, ((0, bytes(64)),))
+        cert = CommitCertificate(CHAIN, self.height, 0, blk.hash, ((0, 0, bytes(64)),))
         self.db.commit_block(blk, cert, list(out.receipts), out.writes, nodes)
         return out
 
@@ -237,15 +237,15 @@ def test_leader_builds_and_replica_validates_a_block_of_poison(tmp_path):
     try:
         leader, replica = NodeChain(leader_db, GENESIS), NodeChain(replica_db, GENESIS)
         cert = lambda ex: CommitCertificate(CHAIN, ex.block.height, 0, ex.block.hash,  # noqa: E731
-                                            ((0, bytes(64)),))
-        ex = leader.build([deploy("poison", POISON)], 0, 0, now_ms=1_700_000_001_000)
-        rex = replica.validate(ex.block, lambda t: True, now_ms=1_700_000_001_000)
+                                            ((0, 0, bytes(64)),))
+        ex = leader.build([deploy("poison", POISON)], 0, 0)
+        rex = replica.validate(ex.block, lambda t: True)
         leader.commit(ex, cert(ex))
         replica.commit(rex, cert(rex))
         txs = [call(m) for m in ("bad_require", "bad_role", "bad_call")]
         txs.append(call("put", {"k": "after", "v": 1}))
-        ex = leader.build(txs, 0, 0, now_ms=1_700_000_002_000)
-        rex = replica.validate(ex.block, lambda t: True, now_ms=1_700_000_002_000)
+        ex = leader.build(txs, 0, 0)
+        rex = replica.validate(ex.block, lambda t: True)
         assert [r.error_code for r in ex.outcome.receipts] == ["VM_VALUE_ERROR",
                                                                 "VM_VALUE_ERROR",
                                                                 "VM_NO_CONTRACT", ""]

@@ -56,9 +56,9 @@ class Bench:
 
     def block(self, *txs: Transaction) -> Executed:
         self.now += 1000
-        ex = self.chain.build(list(txs), 0, 0, now_ms=self.now)
+        ex = self.chain.build(list(txs), 0, 0)
         self.chain.commit(ex, CommitCertificate(CHAIN, ex.block.height, 0, ex.block.hash,
-                                                ((0, bytes(64)),)))
+                                                ((0, 0, bytes(64)),)))
         return ex
 
     def send(self, key: PrivateKey, method: str, args: dict) -> Receipt:

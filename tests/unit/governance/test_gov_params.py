@@ -71,8 +71,7 @@ def test_block_size_change_is_enforced_by_validators_from_h_plus_1(tmp_path):
     try:
         def step(*txs):
             ex = leader.block(*txs)
-            replica.chain.commit(replica.chain.validate(ex.block, lambda tx: True,
-                                                        now_ms=ex.block.header.timestamp_ms),
+            replica.chain.commit(replica.chain.validate(ex.block, lambda tx: True),
                                  leader.db.certificate(ex.block.height))
             return ex
 
@@ -83,11 +82,9 @@ def test_block_size_change_is_enforced_by_validators_from_h_plus_1(tmp_path):
         # block h decides AND carries a second tx: fine, the limit applies from h+1
         step(leader.tx(GOVS[2], "vote", {"id": pid, "choice": "yes"}), reg(leader, 9))
         assert replica.chain.param("max_block_txs") == 1
-        two = leader.chain.build([reg(leader, 10), reg(leader, 11)], 0, 0,
-                                 now_ms=leader.now + 1000)  # build() leaves the count to the
+        two = leader.chain.build([reg(leader, 10), reg(leader, 11)], 0, 0)  # build() leaves the count to the
         with pytest.raises(InvalidBlock, match="too many transactions"):  # leader's driver
-            replica.chain.validate(two.block, lambda tx: True,
-                                   now_ms=two.block.header.timestamp_ms)
+            replica.chain.validate(two.block, lambda tx: True)
     finally:
         leader.close()
         replica.close()

@@ -42,12 +42,10 @@ def test_add_validator_commits_next_set_in_header_of_h(tmp_path):
         for ex in [leader.block(leader.tx(GOVS[0], "propose",
                                           {"kind": "add-validator", "payload": ADD}))]:
             assert ex.block.header.next_validators_hash == old  # nothing decided yet
-            replica.chain.commit(replica.chain.validate(ex.block, lambda tx: True,
-                                                        now_ms=ex.block.header.timestamp_ms),
+            replica.chain.commit(replica.chain.validate(ex.block, lambda tx: True),
                                  leader.chain.db.certificate(ex.block.height))
         ex = leader.block(leader.tx(GOVS[1], "vote", {"id": 1, "choice": "yes"}))
-        replica.chain.commit(replica.chain.validate(ex.block, lambda tx: True,
-                                                    now_ms=ex.block.header.timestamp_ms),
+        replica.chain.commit(replica.chain.validate(ex.block, lambda tx: True),
                              leader.chain.db.certificate(ex.block.height))
         vote = leader.tx(GOVS[2], "vote", {"id": 1, "choice": "yes"})
         ex = leader.block(vote)
@@ -64,17 +62,17 @@ def test_add_validator_commits_next_set_in_header_of_h(tmp_path):
         assert leader.chain.validators == leader.genesis.validators
 
         # a replica re-executes block h and agrees; a header hiding the change is refused
-        lie = Block(dataclasses.replace(h, next_validators_hash=old), ex.block.txs)
+        lie = Block(dataclasses.replace(h, next_validators_hash=old), ex.block.txs,
+                    ex.block.last_commit)
         with pytest.raises(InvalidBlock, match="next_validators_hash"):
-            replica.chain.validate(lie, lambda tx: True, now_ms=h.timestamp_ms)
-        got = replica.chain.validate(ex.block, lambda tx: True, now_ms=h.timestamp_ms)
+            replica.chain.validate(lie, lambda tx: True)
+        got = replica.chain.validate(ex.block, lambda tx: True)
         assert got.block.header.state_root == h.state_root
         replica.chain.commit(got, leader.chain.db.certificate(h.height))
         # later blocks keep committing to the new set
         ex2 = leader.block()
         assert ex2.block.header.next_validators_hash == h.next_validators_hash
-        replica.chain.commit(replica.chain.validate(ex2.block, lambda tx: True,
-                                                    now_ms=ex2.block.header.timestamp_ms),
+        replica.chain.commit(replica.chain.validate(ex2.block, lambda tx: True),
                              leader.chain.db.certificate(ex2.block.height))
         assert replica.chain.head == leader.chain.head
     finally:

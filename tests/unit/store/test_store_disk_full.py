@@ -69,9 +69,10 @@ def _txs(keys, n: int):
 
 def _produce(chain: Chain, keys, n_txs: int = 20):
     ex = chain.build(_txs(keys, n_txs), 0, 0)
-    payload = vote_payload("commit", CHAIN, 0, ex.block.height, ex.block.hash)
+    t = ex.block.header.timestamp_ms
+    payload = vote_payload("commit", CHAIN, 0, ex.block.height, ex.block.hash, t)
     cert = CommitCertificate(CHAIN, ex.block.height, 0, ex.block.hash,
-                             ((0, domain.sign(keys["validator"], "commit", CHAIN, payload)),))
+                             ((0, t, domain.sign(keys["validator"], "commit", CHAIN, payload)),))
     return ex, cert
 
 
