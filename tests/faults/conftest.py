@@ -31,6 +31,7 @@ harness = _load_harness()
 HERE = Path(__file__).resolve().parent
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(config, items) -> None:
     """Everything under tests/faults is the fault suite (and slow)."""
     for item in items:
