@@ -215,7 +215,7 @@ class BlockInfo:
                                                   f"another block"
         return cls(doc["height"], doc["hash"], hdr["view"], hdr["timestamp_ms"], hdr["proposer"],
                    tuple(doc["tx_hashes"]), cert["view"],
-                   frozenset(i for i, _ in cert["signatures"]))
+                   frozenset(entry[0] for entry in cert["signatures"]))  # [index, (time,) sig]
 
 
 def fetch_chain(node, start: int = 1, top: int | None = None) -> dict[int, BlockInfo]:
