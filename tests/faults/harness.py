@@ -393,8 +393,11 @@ def mounted_tmpfs(path: Path, size_mb: int,
     """Mount a `size_mb` tmpfs at `path` (root only); on exit, call `before_unmount` (stop the
     processes using it) and unmount, also when the body failed."""
     path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755", "tmpfs",
-                    str(path)], check=True, capture_output=True, timeout=30)
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755", "tmpfs",
+                          str(path)], capture_output=True, text=True, timeout=30)
+    if res.returncode != 0:  # a disk-full case without a full disk would prove nothing
+        raise AssertionError(f"cannot mount a {size_mb} MB tmpfs at {path} (the fault suite "
+                             f"needs root): {res.stderr.strip()}")
     try:
         yield path
     finally:
