@@ -113,8 +113,7 @@ def cmd_start(a) -> int:
                                    a.home], env)
     from chainnode.node import run_node
 
-    run_node(a.home)
-    return 0
+    return run_node(a.home)  # EXIT_STORAGE_FAILURE (74) after a store or WAL write error
 
 
 def _client(a, with_key: bool = True):

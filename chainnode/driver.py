@@ -4,6 +4,11 @@ Events go through one queue and are handled one at a time; the actions the core 
 order, so a Persist is durable before the Send after it. Slow actions (build, validate, commit,
 catch up) run as tasks whose answers come back through the same queue, so the core never waits
 on I/O and never runs two events at once.
+
+A Persist that fails aborts the rest of its action list and stops the driver for good: the core
+now believes in votes the WAL does not hold, so nothing it says afterwards may leave the node.
+The same holds once any write to the node's database failed (the guard is shared): the node is
+stopping with EXIT_STORAGE_FAILURE (Node.storage_failed) and consensus says nothing more.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from chainnode.consensus import events as E
 from chainnode.consensus.messages import decode_message, encode_message
 from chainnode.core.block import Block
 from chainnode.exec.executor import InvalidBlock
+from chainnode.store.failure import StorageFailure
 
 log = logging.getLogger("chainnode.consensus")
 
@@ -65,6 +71,7 @@ class ConsensusDriver:
         self._build_task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self.running = False
+        self.failed: StorageFailure | None = None  # the failed Persist that stopped consensus
 
     # -- inputs
     def post(self, event) -> None:
@@ -100,6 +107,8 @@ class ConsensusDriver:
         self.post(E.Start())
         while True:
             event = await self.queue.get()
+            if self._store_failed():
+                return
             view_before = self.core.view
             try:
                 out = self.core.handle(event)
@@ -110,10 +119,38 @@ class ConsensusDriver:
                 log.info("view %d -> %d at height %d (leader now validator %d)", view_before,
                          self.core.view, self.core.height, self.core.leader)
             for action in out:
+                if self._store_failed():
+                    return
+                if isinstance(action, A.Persist):
+                    if not await self._persist(action):
+                        return  # never Send (or do anything else) after a failed Persist
+                    continue
                 try:
                     await self._do(action)
+                except StorageFailure:
+                    continue  # a block write failed: the node is stopping (storage_failed)
                 except Exception:
                     log.exception("consensus action %s failed", type(action).__name__)
+
+    def _store_failed(self) -> bool:
+        guard = getattr(self.wal, "guard", None)
+        return self.failed is not None or (guard is not None and guard.failure is not None)
+
+    async def _persist(self, a: A.Persist) -> bool:
+        """Write a Persist to the WAL; on failure stop consensus and the node (False)."""
+        try:
+            await self.node.run_exec(self.wal.apply, a.puts, a.deletes)
+            return True
+        except Exception as exc:  # noqa: BLE001 - any failed Persist breaks persist-before-send
+            failure = exc if isinstance(exc, StorageFailure) else StorageFailure(
+                "consensus WAL write", exc)
+            self.failed = failure
+            log.critical("consensus stopped: %s; the rest of this action list is dropped",
+                         failure)
+            self.running = False
+            await self.stop()
+            self.node.storage_failed(failure)
+            return False
 
     async def stop(self) -> None:
         if self._timer:
@@ -130,7 +167,8 @@ class ConsensusDriver:
     # -- actions
     async def _do(self, a) -> None:
         if isinstance(a, A.Persist):
-            await self.node.run_exec(self.wal.apply, a.puts, a.deletes)
+            if not await self._persist(a):
+                raise self.failed
         elif isinstance(a, A.Send):
             await self.send(a.to, MSG, encode_message(a.message))
         elif isinstance(a, A.SetTimer):
@@ -215,6 +253,8 @@ class ConsensusDriver:
                 ex = await node.run_exec(node.chain.validate, block, lambda tx: True,
                                          block.header.timestamp_ms)
             await node.run_exec(node.chain.commit, ex, a.certificate)
+        except StorageFailure:
+            return  # fatal: the node is stopping; catching up would write again
         except Exception:
             log.exception("commit of block %d failed; will catch up from peers", a.height)
             self._spawn(self._catch_up(a.height))
@@ -226,7 +266,10 @@ class ConsensusDriver:
 
     async def _catch_up(self, height: int) -> None:
         node = self.node
-        h = await node.sync.catch_up(height)
+        try:
+            h = await node.sync.catch_up(height)
+        except StorageFailure:
+            return  # fatal: the node is stopping
         if h > 0:
             cert = node.db.certificate(h)
             self._executed.clear()

@@ -17,59 +17,24 @@ from pathlib import Path
 
 from chainnode.chain import Chain, Executed
 from chainnode.config import NodeConfig
-from chainnode.core.block import Block, Receipt
 from chainnode.core.genesis import Genesis
 from chainnode.core.tx import Transaction
 from chainnode.crypto import domain
 from chainnode.crypto.keyfile import load_private_key
 from chainnode.crypto.sm2 import PrivateKey
+from chainnode.errors import EXIT_STORAGE_FAILURE
 from chainnode.exec import system
 from chainnode.exec.state import BlockState, TxState
+from chainnode.hub import CommitHub, Metrics
 from chainnode.mempool import Mempool
 from chainnode.store.db import ChainDB
+from chainnode.store.failure import StorageFailure
 
 log = logging.getLogger("chainnode.node")
 
 MAX_FORWARDED_IN_FLIGHT = 8192  # forwarded txs being admitted at once
 FORWARD_ON_CONNECT_TXS = 1024  # pending txs handed to a validator when it connects
 FORWARD_ON_CONNECT_BYTES = 8 * 1024 * 1024
-
-
-class Metrics:
-    def __init__(self) -> None:
-        self.txs_committed = 0
-        self.blocks_committed = 0
-        self.txs_failed = 0
-        self.started = time.monotonic()
-
-
-class CommitHub:
-    """Tells waiting clients and event subscribers what was committed."""
-
-    def __init__(self) -> None:
-        self._waiters: dict[bytes, list[asyncio.Future]] = {}
-        self.subscribers: list[asyncio.Queue] = []
-
-    def wait_for(self, tx_hash: bytes) -> asyncio.Future:
-        fut = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(tx_hash, []).append(fut)
-        return fut
-
-    def cancel(self, tx_hash: bytes, fut: asyncio.Future) -> None:
-        lst = self._waiters.get(tx_hash)
-        if lst and fut in lst:
-            lst.remove(fut)
-            if not lst:
-                del self._waiters[tx_hash]
-
-    def committed(self, block: Block, receipts: tuple[Receipt, ...]) -> None:
-        for tx, rc in zip(block.txs, receipts, strict=True):
-            for fut in self._waiters.pop(tx.hash, []):
-                if not fut.done():
-                    fut.set_result((block.height, rc))
-        for q in list(self.subscribers):
-            if q.qsize() < 10_000:
-                q.put_nowait((block, receipts))
 
 
 class Node:
@@ -101,6 +66,9 @@ class Node:
         self.metrics = Metrics()
         self._tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.failure: StorageFailure | None = None  # a write error: stop, exit code 74
+        self.db.guard.on_failure(self.storage_failed)
         self.rpc = None
         self.consensus = None
         self.net = None
@@ -181,34 +149,76 @@ class Node:
         log.info("node %s ready: rpc http://%s:%d", self.cfg.name, self.cfg.rpc_host,
                  self.rpc.port)
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def storage_failed(self, failure: StorageFailure) -> None:
+        """A store or WAL write failed (any thread): log it and stop the node with
+        EXIT_STORAGE_FAILURE. Nothing is written to this database handle again."""
+        if self.failure is not None:
+            return
+        self.failure = failure
+        log.critical("stopping node %s with exit code %d: %s (free space or fix the disk, "
+                     "then restart: the node resumes from its last durable block)",
+                     self.cfg.name, EXIT_STORAGE_FAILURE, failure)
+        loop = self._loop
+        if loop is None:
+            self._stopping.set()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(self._stopping.set)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_STORAGE_FAILURE if self.failure is not None else 0
+
     async def stop(self) -> None:
+        """Stop promptly: answer clients first, then consensus, network, threads, store.
+
+        Clients waiting for a commit are answered UNAVAILABLE ("node stopping") before the
+        RPC server is shut down, so the server has nothing to wait for; consensus stops
+        before the network so no vote leaves after its WAL record could have failed.
+        """
+        t0 = time.monotonic()
         self._stopping.set()
+        log.info("node %s stopping", self.cfg.name)
+        answered = self.hub.close("node stopping")
+        if answered:
+            log.info("answered %d waiting clients: node stopping", answered)
+        if self.rpc:
+            await self.rpc.stop()
         if self.consensus is not None:
             await self.consensus.stop()
-        for t in self._tasks:
+        for t in [*self._tasks, *self._admitting]:
             t.cancel()
-        for t in self._tasks:
+        for t in [*self._tasks, *self._admitting]:
             try:
                 await t
             except (asyncio.CancelledError, Exception):
                 pass
-        if self.rpc:
-            await self.rpc.stop()
         if self.net is not None:
             await self.net.stop()
         self.exec_pool.shutdown(wait=True)
         self.verify_pool.shutdown(wait=False, cancel_futures=True)
         self.block_verify_pool.shutdown(wait=False, cancel_futures=True)
         self.db.close()
-        log.info("node %s stopped", self.cfg.name)
+        log.info("node %s stopped in %.1f s", self.cfg.name, time.monotonic() - t0)
 
-    async def run_forever(self) -> None:
+    async def run_forever(self) -> int:
+        """Run until SIGINT/SIGTERM or a storage failure; returns the process exit code."""
         loop = asyncio.get_running_loop()
+        self._loop = loop
         for sig in (signal.SIGINT, signal.SIGTERM):  # before start: a stop during it is clean
             loop.add_signal_handler(sig, self._stopping.set)
-        await self.start()
-        await self._stopping.wait()
+        if self.failure is None:
+            try:
+                await self.start()
+            except StorageFailure as exc:
+                self.storage_failed(exc)
+            if self.failure is None:
+                await self._stopping.wait()
         await self.stop()
+        return self.exit_code
 
     # -- consensus wiring
     def _make_consensus(self):
@@ -223,7 +233,7 @@ class Node:
             n=len(self.chain.validators), own_index=self.index, chain_id=self.chain_id,
             base_timeout_ms=g.param("view_timeout_ms"),
             max_timeout_ms=g.param("max_view_timeout_ms"), empty_blocks=g.param("empty_blocks"))
-        wal = ConsensusWAL(self.db.db)
+        wal = ConsensusWAL(self.db.db, guard=self.db.guard)  # one latch for the whole handle
         sign = None
         if self.index is not None:
             def sign(dom: str, payload: bytes) -> bytes:
@@ -350,6 +360,8 @@ class Node:
         before = self.chain.head.height
         try:
             h = await self.sync.catch_up()
+        except StorageFailure:
+            return  # fatal, already reported: the node is stopping
         except Exception:
             log.exception("sync round failed")
             return
@@ -399,9 +411,16 @@ class Node:
         self.hub.committed(block, ex.outcome.receipts)
 
 
-def run_node(home: str | Path) -> None:
+def run_node(home: str | Path) -> int:
+    """Run a node in the foreground; the exit code for `chainnode start` (0, or
+    EXIT_STORAGE_FAILURE when a store or WAL write failed, also while opening the store)."""
     cfg = NodeConfig.load(home)
     logging.basicConfig(level=getattr(logging, cfg.log_level.upper(), logging.INFO),
                         format=f"%(asctime)s {cfg.name} %(levelname)s %(name)s: %(message)s")
-    node = Node(cfg)
-    asyncio.run(node.run_forever())
+    try:
+        node = Node(cfg)
+    except StorageFailure as exc:
+        log.critical("node %s cannot start, exit code %d: %s", cfg.name, EXIT_STORAGE_FAILURE,
+                     exc)
+        return EXIT_STORAGE_FAILURE
+    return asyncio.run(node.run_forever())

@@ -2,7 +2,9 @@
 
 A node that is behind (restart, partition, late join, observer) asks peers for ranges of
 blocks with their commit certificates, checks each certificate against the validator set,
-re-executes the block and checks its roots, and only then commits it. Transactions inside a
+re-executes the block and checks its roots, and only then commits it. A failed block write
+(StorageFailure) is never retried or swallowed here: it leaves `catch_up` to the caller, and
+the node stops (chainnode.store.failure). Transactions inside a
 certified block are not re-verified one by one: the quorum that certified the block verified
 them, and at least f+1 of those validators are honest.
 

@@ -2,22 +2,26 @@
 
 Every error is a JSON body {"error": {"code", "message"}} with a 4xx/5xx status from
 chainnode.errors.HTTP_STATUS, so scripts can branch on the code and people can read the message.
+POST bodies are checked at the door (chainnode.rpc.body) so no malformed input reaches a handler
+as something that could fail with a 5xx. A client's mistake or a client going away is ordinary:
+it is logged at DEBUG, without a traceback; only the node's own faults are logged as errors.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from chainnode import codec
 from chainnode.core.tx import Transaction, _jsonable
 from chainnode.crypto.hashing import sm3
-from chainnode.errors import BAD_REQUEST, HTTP_STATUS, NOT_FOUND, TIMEOUT, TX_TOO_LARGE, ChainError
+from chainnode.errors import BAD_REQUEST, NOT_FOUND, TIMEOUT, TX_TOO_LARGE, UNAVAILABLE, ChainError
 from chainnode.exec.system import CallFailed
+from chainnode.hub import CLOSED
+from chainnode.rpc.errors import CLIENT_GONE, ServerLog, error_middleware, json_error
 from chainnode.rpc.openapi import OPENAPI
 from chainnode.store.db import state_key_hash
 
@@ -25,30 +29,10 @@ log = logging.getLogger("chainnode.rpc")
 
 MAX_BATCH_TXS = 1000  # POST /txs: transactions per request
 MAX_BATCH_BYTES = 16 * 1024 * 1024
+SHUTDOWN_GRACE_S = 2.0  # how long stop waits for a handler still running (waiters are answered)
 
 
-def _err(code: str, message: str, status: int | None = None) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}},
-                             status=status or HTTP_STATUS.get(code, 400))
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler):
-    try:
-        return await handler(request)
-    except ChainError as exc:
-        return _err(exc.code, exc.message)
-    except web.HTTPRequestEntityTooLarge as exc:
-        return _err(TX_TOO_LARGE, f"request body too large: {exc.text}", 413)
-    except web.HTTPException as exc:
-        if exc.status == 404:
-            return _err(NOT_FOUND, f"no route {request.method} {request.path}", 404)
-        if exc.status == 405:
-            return _err(BAD_REQUEST, f"method {request.method} not allowed here", 405)
-        raise
-    except Exception:
-        log.exception("internal error serving %s %s", request.method, request.path)
-        return _err("INTERNAL", "internal error; see the node log", 500)
+_err = json_error
 
 
 def _hex_arg(text: str, what: str) -> bytes:
@@ -90,7 +74,10 @@ class RpcServer:
         self.port = 0
 
     async def start(self, host: str, port: int) -> None:
-        self.runner = web.AppRunner(self.app, access_log=None)
+        # waiters are answered before stop (CommitHub.close), so handlers end at once; the
+        # grace only bounds one stuck on a slow client
+        self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S,
+                                    logger=ServerLog())
         await self.runner.setup()
         site = web.TCPSite(self.runner, host, port)
         await site.start()
@@ -116,14 +103,11 @@ class RpcServer:
 
     async def post_tx(self, request: web.Request) -> web.Response:
         body = await request.read()
-        ctype = request.content_type
-        if ctype == "application/json":
+        doc = request.get("json")  # checked by the middleware: an object with a string "tx"
+        if doc is not None:
             try:
-                doc = json.loads(body)
-                raw = _hex_arg(doc["tx"], "tx")
-            except (ValueError, KeyError, TypeError) as exc:
-                if isinstance(exc, ChainError):
-                    raise
+                raw = bytes.fromhex(doc["tx"])
+            except ValueError as exc:
                 raise ChainError("TX_MALFORMED", 'JSON body must be {"tx": "<hex of the '
                                                  'msgpack-encoded transaction>"}') from exc
         else:
@@ -145,7 +129,10 @@ class RpcServer:
         """Decode and admit one tx; with `wait`, the future resolves when it commits.
 
         The waiter is registered before admission so a commit racing the reply is not missed.
+        A stopping node admits nothing: its pool is about to be dropped.
         """
+        if getattr(self.node, "stopping", False):
+            raise ChainError(UNAVAILABLE, "node stopping")
         tx = Transaction.decode(raw, self.node.genesis.param("max_tx_bytes"))
         fut = self.node.hub.wait_for(tx.hash) if wait else None
         try:
@@ -308,8 +295,8 @@ class RpcServer:
         await ws.prepare(request)
         want_contract = request.query.get("contract")
         want_name = request.query.get("name")
-        q: asyncio.Queue = asyncio.Queue()
-        self.node.hub.subscribers.append(q)
+        hub = self.node.hub
+        q = hub.subscribe()
         reader = asyncio.create_task(self._drain(ws))
         try:
             while not ws.closed:
@@ -318,25 +305,38 @@ class RpcServer:
                 if getter not in done:
                     getter.cancel()
                     break
-                block, receipts = getter.result()
-                for tx, rc in zip(block.txs, receipts, strict=True):
-                    for c, name, fields in rc.events:
-                        if want_contract and c != want_contract:
-                            continue
-                        if want_name and name != want_name:
-                            continue
-                        await ws.send_json({"height": block.height, "tx_hash": tx.hash.hex(),
-                                            "contract": c, "name": name,
-                                            "fields": _jsonable(fields)})
+                item = getter.result()
+                if item is CLOSED:
+                    await ws.close(code=WSCloseCode.GOING_AWAY, message=b"node stopping")
+                    break
+                await self._send_events(ws, item, want_contract, want_name)
+        except CLIENT_GONE as exc:  # the subscriber went away mid-send: ordinary
+            log.debug("events subscriber went away: %r", exc)
         finally:
-            self.node.hub.subscribers.remove(q)
+            hub.unsubscribe(q)
             reader.cancel()
         return ws
 
+    @staticmethod
+    async def _send_events(ws: web.WebSocketResponse, item, want_contract: str | None,
+                           want_name: str | None) -> None:
+        block, receipts = item
+        for tx, rc in zip(block.txs, receipts, strict=True):
+            for c, name, fields in rc.events:
+                if want_contract and c != want_contract:
+                    continue
+                if want_name and name != want_name:
+                    continue
+                await ws.send_json({"height": block.height, "tx_hash": tx.hash.hex(),
+                                    "contract": c, "name": name, "fields": _jsonable(fields)})
+
     async def _drain(self, ws: web.WebSocketResponse) -> None:
-        async for msg in ws:
-            if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                break
+        try:
+            async for msg in ws:
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                    break
+        except CLIENT_GONE:
+            pass
 
     async def metrics(self, request: web.Request) -> web.Response:
         n = self.node

@@ -3,6 +3,9 @@
 A committed block and everything it changes (block, certificate, receipts, tx index, state
 values, SMT nodes, head pointer) goes into ONE synced WriteBatch, so after kill -9 at any
 instant the node restarts at a consistent head: either all of a block or none of it.
+
+Every write goes through one `WriteGuard` (chainnode.store.failure): the first write error is
+fatal and latched, so a handle whose log may be torn is never written again.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from chainnode import codec
 from chainnode.core.block import Block, Receipt
 from chainnode.core.certificate import CommitCertificate
 from chainnode.crypto.hashing import sm3
+from chainnode.store.failure import StorageFailure, WriteGuard
 from chainnode.store.smt import EMPTY_ROOT, SparseMerkleTree
 
 log = logging.getLogger("chainnode.store")
@@ -56,11 +60,25 @@ class ChainDB:
     def __init__(self, path: str | Path) -> None:
         Path(path).mkdir(parents=True, exist_ok=True)
         self.path = Path(path)
+        self.guard = WriteGuard(str(path))
         # bloom filters: most point reads are misses (replay checks of new txs); a block cache
         # and a larger write buffer for the per-block batches
-        self.db = plyvel.DB(str(path), create_if_missing=True, bloom_filter_bits=10,
-                            lru_cache_size=64 * 1024 * 1024, write_buffer_size=16 * 1024 * 1024)
+        try:
+            self.db = plyvel.DB(str(path), create_if_missing=True, bloom_filter_bits=10,
+                                lru_cache_size=64 * 1024 * 1024,
+                                write_buffer_size=16 * 1024 * 1024)
+        except plyvel.Error as exc:  # opening writes too (log recovery, a new manifest)
+            raise StorageFailure(f"opening {path}", exc) from exc
         self.smt = SparseMerkleTree(self)
+
+    @property
+    def failure(self) -> StorageFailure | None:
+        """The write error that stopped this store, if any."""
+        return self.guard.failure
+
+    def _write(self, what: str, batch) -> None:
+        """Write a filled plyvel WriteBatch (synced) through the guard."""
+        self.guard.write(what, batch.write)
 
     def close(self) -> None:
         if not self.db.closed:
@@ -105,25 +123,28 @@ class ChainDB:
                       ) -> Head:
         root, nodes = self.compute_state_update(EMPTY_ROOT, writes)
         head = Head(0, genesis_hash, root)
-        with self.db.write_batch(sync=True, transaction=True) as wb:
-            self._put_state(wb, writes, nodes)
-            wb.put(GENESIS_KEY, genesis_hash)
-            wb.put(HEAD_KEY, codec.encode([0, genesis_hash, root]))
+        wb = self.db.write_batch(sync=True)
+        self._put_state(wb, writes, nodes)
+        wb.put(GENESIS_KEY, genesis_hash)
+        wb.put(HEAD_KEY, codec.encode([0, genesis_hash, root]))
+        self._write("genesis write", wb)
         return head
 
     def commit_block(self, block: Block, cert: CommitCertificate, receipts: list[Receipt],
                      writes: Mapping[tuple[str, bytes], bytes | None],
                      nodes: Mapping[bytes, bytes]) -> Head:
         height = block.height
-        with self.db.write_batch(sync=True, transaction=True) as wb:
-            wb.put(P_BLOCK + h8(height), block.encode())
-            wb.put(P_HASH + block.hash, h8(height))
-            wb.put(P_CERT + h8(height), cert.encode())
-            for i, (tx, rc) in enumerate(zip(block.txs, receipts, strict=True)):
-                wb.put(P_TX + tx.hash, codec.encode([height, i]))
-                wb.put(P_RECEIPT + tx.hash, rc.encode())
-            self._put_state(wb, writes, nodes)
-            wb.put(HEAD_KEY, codec.encode([height, block.hash, block.header.state_root]))
+        # filled in memory first: an encoding error is a bug, not a storage failure
+        wb = self.db.write_batch(sync=True)
+        wb.put(P_BLOCK + h8(height), block.encode())
+        wb.put(P_HASH + block.hash, h8(height))
+        wb.put(P_CERT + h8(height), cert.encode())
+        for i, (tx, rc) in enumerate(zip(block.txs, receipts, strict=True)):
+            wb.put(P_TX + tx.hash, codec.encode([height, i]))
+            wb.put(P_RECEIPT + tx.hash, rc.encode())
+        self._put_state(wb, writes, nodes)
+        wb.put(HEAD_KEY, codec.encode([height, block.hash, block.header.state_root]))
+        self._write(f"commit of block {height}", wb)
         return Head(height, block.hash, block.header.state_root)
 
     def _put_state(self, wb, writes, nodes) -> None:

@@ -4,8 +4,10 @@ The core decides what the records mean (chainnode.consensus.state); this module 
 them under one key prefix of the node's LevelDB, each Persist action as one synced
 WriteBatch, so a vote is on disk before the message carrying it leaves the node. The store
 layer does not import consensus: the shell passes `Persist.puts` / `Persist.deletes` in.
+A write error raises StorageFailure and latches the handle's guard (shared with the ChainDB
+on the same handle), so no later WAL or block write can "succeed" into a torn log.
 
-    wal = ConsensusWAL(db)                  # db: plyvel.DB of the node home
+    wal = ConsensusWAL(db, guard)           # db: plyvel.DB of the node home
     core = ConsensusCore(..., records=wal.load())
     for act in core.handle(ev):
         if isinstance(act, Persist):
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+
+from chainnode.store.failure import WriteGuard
 
 PREFIX = b"w/"
 
@@ -35,16 +39,18 @@ def _check(puts: Iterable[tuple[bytes, bytes]],
 class ConsensusWAL:
     """WAL records under `prefix` in a plyvel DB; every `apply` is one synced batch."""
 
-    def __init__(self, db: Any, prefix: bytes = PREFIX) -> None:
+    def __init__(self, db: Any, prefix: bytes = PREFIX, guard: WriteGuard | None = None) -> None:
         self._db = db.prefixed_db(prefix)
+        self.guard = guard if guard is not None else WriteGuard()
 
     def apply(self, puts: Iterable[tuple[bytes, bytes]], deletes: Iterable[bytes] = ()) -> None:
         puts, deletes = _check(puts, deletes)
-        with self._db.write_batch(sync=True) as wb:
-            for k in deletes:
-                wb.delete(k)
-            for k, v in puts:
-                wb.put(k, v)
+        wb = self._db.write_batch(sync=True)
+        for k in deletes:
+            wb.delete(k)
+        for k, v in puts:
+            wb.put(k, v)
+        self.guard.write("consensus WAL write", wb.write)
 
     def load(self) -> dict[bytes, bytes]:
         return {k: v for k, v in self._db.iterator()}

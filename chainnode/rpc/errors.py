@@ -1,0 +1,96 @@
+"""How the RPC server answers and logs what goes wrong.
+
+A client's mistake (a malformed body, a wrong method, malformed HTTP) or a client going away is
+ordinary: it gets a JSON 4xx and at most a DEBUG line without a traceback. Only the node's own
+faults (a 500) are logged as errors with their traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from chainnode.errors import (
+    BAD_REQUEST,
+    HTTP_STATUS,
+    NOT_FOUND,
+    TX_TOO_LARGE,
+    UNAVAILABLE,
+    ChainError,
+)
+from chainnode.rpc.body import RULES, BodyError, check_body
+from chainnode.store.failure import StorageFailure
+
+log = logging.getLogger("chainnode.rpc")
+
+CLIENT_GONE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+
+
+def json_error(code: str, message: str, status: int | None = None) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}},
+                             status=status or HTTP_STATUS.get(code, 400))
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    try:
+        if request.method == "POST" and request.path in RULES:
+            body = await request.read()
+            request["json"] = check_body(request.path, request.content_type, body,
+                                         request.charset)
+        return await handler(request)
+    except ChainError as exc:
+        log.debug("%s %s refused: %s", request.method, request.path, exc)
+        return json_error(exc.code, exc.message,
+                          exc.status if isinstance(exc, BodyError) else None)
+    except StorageFailure as exc:
+        return json_error(UNAVAILABLE, f"node stopping: storage failed ({exc.detail})", 503)
+    except web.HTTPException as exc:
+        return _http_error(request, exc)
+    except CLIENT_GONE as exc:
+        log.debug("client went away during %s %s: %r", request.method, request.path, exc)
+        return web.Response(status=499)  # nobody reads it
+    except Exception:
+        log.exception("internal error serving %s %s", request.method, request.path)
+        return json_error("INTERNAL", "internal error; see the node log", 500)
+
+
+def _http_error(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
+    """aiohttp's own 4xx (no route, wrong method, body too large, bad upgrade) as JSON."""
+    if exc.status == 404:
+        return json_error(NOT_FOUND, f"no route {request.method} {request.path}", 404)
+    if exc.status == 405:
+        resp = json_error(BAD_REQUEST, f"method {request.method} not allowed here", 405)
+        allow = exc.headers.get("Allow")
+        if allow is not None:
+            resp.headers["Allow"] = allow
+        return resp
+    if exc.status == 413:
+        return json_error(TX_TOO_LARGE, f"request body too large: {exc.text}", 413)
+    if 400 <= exc.status < 500:
+        log.debug("%s %s refused: %d %s", request.method, request.path, exc.status, exc.text)
+        return json_error(BAD_REQUEST, exc.text or exc.reason, exc.status)
+    raise exc
+
+
+class ServerLog(logging.LoggerAdapter):
+    """aiohttp's server logger, except that a request the client got wrong at the HTTP level
+    (too long a line, a bad header, a bad method: aiohttp answers 4xx itself) and a client
+    that went away are DEBUG lines without a traceback instead of ERROR with one."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.getLogger("aiohttp.server"), {})
+
+    def exception(self, msg, *args, exc_info=True, **kwargs) -> None:
+        if _ordinary(exc_info):
+            self.logger.debug(f"{msg}: %r", *args, exc_info, **kwargs)
+        else:
+            self.logger.exception(msg, *args, exc_info=exc_info, **kwargs)
+
+
+def _ordinary(exc: object) -> bool:
+    if isinstance(exc, CLIENT_GONE):
+        return True
+    return isinstance(exc, HttpProcessingError) and 400 <= (exc.code or 0) < 500
