@@ -4,6 +4,10 @@ Consensus decides WHICH block; this module knows HOW a block is made and checked
 transactions on the committed head state, compute the roots, compare them with the header, and
 write the block with its certificate in one synced batch. One block is in flight at a time, so
 execution always starts from the committed head.
+
+Block time is BFT time: a block carries its parent's commit certificate, and its timestamp is
+the median of that certificate's vote times (at least parent + 1 ms), so the leader's clock
+plays no part and every replica checks the time exactly. No local clock is read here.
 """
 
 from __future__ import annotations
@@ -13,9 +17,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chainnode.clock import wall_ms
-from chainnode.core.block import Block, BlockHeader, Receipt, receipt_root, tx_root
-from chainnode.core.certificate import CommitCertificate
+from chainnode.core.block import (
+    Block,
+    BlockHeader,
+    Receipt,
+    last_commit_hash,
+    receipt_root,
+    tx_root,
+)
+from chainnode.core.certificate import CommitCertificate, bft_time
 from chainnode.core.genesis import Genesis, Validator, validators_hash
 from chainnode.core.tx import Transaction
 from chainnode.crypto import domain
@@ -25,7 +35,7 @@ from chainnode.store.db import ChainDB, Head
 
 log = logging.getLogger("chainnode.chain")
 
-MAX_FUTURE_DRIFT_MS = 30_000
+VoteVerifier = Callable[[int, str, bytes, bytes], bool]  # (index, domain, payload, signature)
 
 
 @dataclass(frozen=True)
@@ -75,33 +85,43 @@ class Chain:
         return domain.verify(PublicKey(self.validators[index].public_key), dom,
                              self.genesis.chain_id, payload, sig)
 
-    def check_certificate(self, cert: CommitCertificate, block: Block) -> None:
+    def check_certificate(self, cert: CommitCertificate, height: int, block_hash: bytes,
+                          verify_vote: VoteVerifier | None = None) -> None:
+        """Raise ValueError unless `cert` is a valid quorum certificate for that block.
+
+        `verify_vote` (default: SM2 against the validator set) may answer from signatures the
+        caller already checked, e.g. the COMMITs consensus received."""
+        check = verify_vote or self.verify_vote_any
         cert.check(len(self.validators),
-                   lambda i, payload, sig: self.verify_vote_any(i, "commit", payload, sig),
-                   chain_id=self.genesis.chain_id,
-                   height=block.height, block_hash=block.hash)
+                   lambda i, payload, sig: check(i, "commit", payload, sig),
+                   chain_id=self.genesis.chain_id, height=height, block_hash=block_hash)
 
     # -- build (leader)
-    def build(self, txs: list[Transaction], view: int, proposer: int,
-              now_ms: int | None = None) -> Executed:
+    def build(self, txs: list[Transaction], view: int, proposer: int) -> Executed:
         with self.lock:
             head = self.head
             height = head.height + 1
-            ts = max(now_ms if now_ms is not None else wall_ms(),
-                     self._last_ts + 1)
+            last = self.db.certificate(head.height) if head.height else None
+            ts = bft_time(self._last_ts, last, self.genesis.timestamp_ms)
             outcome = self.executor.execute_block(self.db, height, ts, txs, self.is_committed)
             root, nodes = self.db.compute_state_update(head.state_root, outcome.writes)
             header = BlockHeader(
                 chain_id=self.genesis.chain_id, height=height, prev_hash=head.block_hash,
                 timestamp_ms=ts, proposer=proposer, view=view, tx_root=tx_root(txs),
                 receipt_root=receipt_root(outcome.receipts), state_root=root,
-                validators_hash=self.vhash, next_validators_hash=self.vhash)
-            return Executed(Block(header, tuple(txs)), outcome, nodes)
+                validators_hash=self.vhash, next_validators_hash=self.vhash,
+                last_commit_hash=last_commit_hash(last))
+            return Executed(Block(header, tuple(txs), last), outcome, nodes)
 
     # -- validate (replica)
     def validate(self, block: Block, verify_tx: Callable[[Transaction], bool],
-                 now_ms: int | None = None) -> Executed:
-        """Re-execute a proposed block; raise InvalidBlock unless every root matches."""
+                 certified: bool = False, verify_vote: VoteVerifier | None = None) -> Executed:
+        """Re-execute a proposed block; raise InvalidBlock unless every root matches.
+
+        `certified`: a quorum already certified this block (sync, commit), so the signatures
+        of the parent certificate it carries were checked by 2f+1 validators and its header
+        binds them; its time is still recomputed. `verify_vote`: see check_certificate.
+        """
         with self.lock:
             h = block.header
             head = self.head
@@ -109,11 +129,7 @@ class Chain:
                 raise InvalidBlock("block is for another chain")
             if h.height != head.height + 1 or h.prev_hash != head.block_hash:
                 raise InvalidBlock(f"block {h.height} does not extend head {head.height}")
-            if h.timestamp_ms <= self._last_ts:
-                raise InvalidBlock("block timestamp not after its parent's")
-            now = now_ms if now_ms is not None else wall_ms()
-            if h.timestamp_ms > now + MAX_FUTURE_DRIFT_MS:
-                raise InvalidBlock("block timestamp too far in the future")
+            self._check_time(block, certified, verify_vote)
             if h.validators_hash != self.vhash:
                 raise InvalidBlock("block names another validator set")
             if h.tx_root != tx_root(block.txs):
@@ -131,6 +147,31 @@ class Chain:
             if root != h.state_root:
                 raise InvalidBlock("state_root mismatch: execution diverged")
             return Executed(block, outcome, nodes)
+
+    def _check_time(self, block: Block, certified: bool,
+                    verify_vote: VoteVerifier | None) -> None:
+        """BFT time: the block carries a valid certificate of its parent, and its time is
+        exactly the one that certificate's vote times give. No local clock is consulted, so a
+        node whose clock is off accepts honest blocks all the same."""
+        h, head, last = block.header, self.head, block.last_commit
+        if h.last_commit_hash != last_commit_hash(last):
+            raise InvalidBlock("block's last commit does not match its header")
+        if head.height == 0:
+            if last is not None:
+                raise InvalidBlock("the first block carries no parent certificate")
+        elif last is None:
+            raise InvalidBlock("block carries no certificate of its parent")
+        elif not certified and last != self.db.certificate(head.height):
+            try:
+                self.check_certificate(last, head.height, head.block_hash, verify_vote)
+            except ValueError as exc:
+                raise InvalidBlock(f"block's parent certificate is invalid: {exc}") from exc
+        elif last.height != head.height or last.block_hash != head.block_hash:
+            raise InvalidBlock("block's parent certificate is for another block")
+        want = bft_time(self._last_ts, last, self.genesis.timestamp_ms)
+        if h.timestamp_ms != want:
+            raise InvalidBlock(f"block time {h.timestamp_ms} is not the BFT time {want} of "
+                               "its parent certificate")
 
     # -- commit
     def commit(self, ex: Executed, cert: CommitCertificate) -> Head:

@@ -29,6 +29,8 @@ from chainnode.store.failure import StorageFailure
 log = logging.getLogger("chainnode.consensus")
 
 MSG = "pbft"
+LATE_TIMER_S = 1.0  # a timer this late (and later than its own delay) means we were frozen
+PAUSE_GRACE_S = 1.0  # then wait this long for the messages that queued up meanwhile
 
 
 class VerifiedSignatures:
@@ -172,11 +174,7 @@ class ConsensusDriver:
         elif isinstance(a, A.Send):
             await self.send(a.to, MSG, encode_message(a.message))
         elif isinstance(a, A.SetTimer):
-            if self._timer:
-                self._timer.cancel()
-            token = a.token
-            self._timer = asyncio.get_running_loop().call_later(
-                a.delay_ms / 1000, self.post, E.TimerFired(token))
+            self._set_timer(a.token, a.delay_ms / 1000)
         elif isinstance(a, A.CancelTimer):
             if self._timer:
                 self._timer.cancel()
@@ -189,11 +187,38 @@ class ConsensusDriver:
             self._spawn(self._validate(a))
         elif isinstance(a, A.CommitBlock):
             self._spawn(self._commit(a))
+        elif isinstance(a, A.GrowCertificate):
+            await self.node.run_exec(self.node.db.grow_certificate, a.certificate)
         elif isinstance(a, A.CatchUp):
             log.info("consensus evidence: network is at height >= %d; catching up", a.height)
             self._spawn(self._catch_up(a.height))
         else:
             log.error("unknown consensus action %r", a)
+
+    def _set_timer(self, token: int, delay: float) -> None:
+        if self._timer:
+            self._timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(delay, self._timer_due, token, loop.time() + delay, delay)
+
+    def _timer_due(self, token: int, deadline: float, delay: float,
+                   deferred: bool = False) -> None:
+        """Deliver TimerFired, unless this process was frozen past the deadline (SIGSTOP, a
+        stalled VM): then the network's messages of that time are still unread, and firing
+        first would suspect a leader that has been working all along. Give them a short
+        grace to arrive (the core then catches up instead of changing view). Once only: an
+        event loop that is simply overloaded still gets its timer."""
+        loop = asyncio.get_running_loop()
+        late = loop.time() - deadline
+        if not deferred and late > max(LATE_TIMER_S, delay):
+            log.info("consensus timer fired %.1f s late (was this process paused?); "
+                     "reading the network before acting on it", late)
+            grace = min(delay, PAUSE_GRACE_S)
+            self._timer = loop.call_later(grace, self._timer_due, token, loop.time() + grace,
+                                          grace, True)
+            return
+        self._timer = None
+        self.post(E.TimerFired(token))
 
     async def _build(self, height: int, view: int) -> None:
         node = self.node
@@ -236,25 +261,49 @@ class ConsensusDriver:
             else:
                 unverified = [tx for tx in block.txs if not node.mempool.was_verified(tx.hash)]
                 ok = await node.verify_txs(unverified)
-                ex = await node.run_exec(node.chain.validate, block, lambda tx: ok.get(tx.hash,
-                                                                                         True))
+                ex = await node.run_exec(node.chain.validate, block,
+                                         lambda tx: ok.get(tx.hash, True), False,
+                                         self.verified)
                 self._executed[block.hash] = ex
                 valid = True
         except (InvalidBlock, ValueError) as exc:
+            if self._already_committed(a.height, "validating"):
+                return
             log.warning("rejecting proposed block %d view %d: %s", a.height, a.view, exc)
         self.post(E.BlockValidated(a.height, a.view, a.block_hash, valid))
+
+    def _already_committed(self, height: int, doing: str) -> bool:
+        """Sync may commit a height while we validate or commit it (a benign race): then
+        the answer is "already committed", never "invalid". Tell the core where the head is
+        (a SyncedTo for the head; the sync task will post its own too)."""
+        head = self.node.chain.head
+        if head.height < height:
+            return False
+        log.info("block %d was committed by sync while %s it", height, doing)
+        cert = self.node.db.certificate(head.height)
+        if cert is not None:
+            self.post(E.SyncedTo(head.height, head.block_hash, cert))
+        return True
 
     async def _commit(self, a: A.CommitBlock) -> None:
         node = self.node
         ex = self._executed.get(a.block_hash)
         try:
+            if self._already_committed(a.height, "committing"):
+                return
             if ex is None or ex.block.height != node.chain.head.height + 1:
                 block = Block.decode(a.block)
-                ex = await node.run_exec(node.chain.validate, block, lambda tx: True,
-                                         block.header.timestamp_ms)
+                ex = await node.run_exec(node.chain.validate, block, lambda tx: True, True)
             await node.run_exec(node.chain.commit, ex, a.certificate)
         except StorageFailure:
             return  # fatal: the node is stopping; catching up would write again
+        except (InvalidBlock, ValueError) as exc:
+            if self._already_committed(a.height, "committing"):
+                return
+            log.warning("commit of block %d failed (%s); will catch up from peers", a.height,
+                        exc)
+            self._spawn(self._catch_up(a.height))
+            return
         except Exception:
             log.exception("commit of block %d failed; will catch up from peers", a.height)
             self._spawn(self._catch_up(a.height))

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from chainnode.chain import Chain, Executed
+from chainnode.clock import wall_ms
 from chainnode.config import NodeConfig
 from chainnode.core.genesis import Genesis
 from chainnode.core.tx import Transaction
@@ -243,7 +244,7 @@ class Node:
             cfg, sign, verified, committed_height=head.height,
             committed_hash=head.block_hash,
             committed_cert=self.db.certificate(head.height) if head.height else None,
-            records=wal.load() if self.index is not None else {})
+            records=wal.load() if self.index is not None else {}, clock=wall_ms)
         return ConsensusDriver(self, core, wal, send=self._send_consensus, verified=verified)
 
     async def _send_consensus(self, to: int | None, msg_type: str, payload: object) -> None:

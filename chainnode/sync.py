@@ -166,7 +166,7 @@ class BlockSync:
                 self.report(peer, "synced block out of order")
                 raise SyncError("out of order")
             try:
-                self.chain.check_certificate(cert, block)
+                self.chain.check_certificate(cert, block.height, block.hash)
             except ValueError as exc:
                 self.report(peer, f"synced block {block.height} has a bad certificate: {exc}")
                 raise SyncError(f"bad certificate: {exc}") from exc
@@ -174,6 +174,6 @@ class BlockSync:
             self.on_committed(ex)
 
     def _validate_and_commit(self, block: Block, cert: CommitCertificate) -> Executed:
-        ex = self.chain.validate(block, lambda tx: True, now_ms=block.header.timestamp_ms)
+        ex = self.chain.validate(block, lambda tx: True, certified=True)
         self.chain.commit(ex, cert)
         return ex

@@ -8,7 +8,8 @@ simulator in tests/sim runs exactly this code. Full protocol: docs/consensus.md.
 Modules: config (parameters, leader, quorum, timeouts), messages (wire dataclasses),
 events / actions (the interface), verify (signature and certificate checks over the injected
 verifier), log (vote quorums and early proposals), viewchange (NEW-VIEW rule), state (what
-survives a crash; never double-vote), node (the state machine).
+survives a crash; never double-vote), node (the state machine: normal case), progress (its
+timers and catch-up), views (its view changes, NEW-VIEW, returning to the live view).
 """
 
 from chainnode.consensus.actions import (
@@ -17,6 +18,7 @@ from chainnode.consensus.actions import (
     CancelTimer,
     CatchUp,
     CommitBlock,
+    GrowCertificate,
     Persist,
     Send,
     SetTimer,
@@ -49,7 +51,8 @@ from chainnode.consensus.node import ConsensusCore
 from chainnode.consensus.verify import Sign, Verify, signature_checks
 
 __all__ = [
-    "Action", "BuildProposal", "CancelTimer", "CatchUp", "CommitBlock", "Persist", "Send",
+    "Action", "BuildProposal", "CancelTimer", "CatchUp", "CommitBlock", "GrowCertificate",
+    "Persist", "Send",
     "SetTimer", "ValidateBlock", "ConsensusConfig", "BlockCommitted", "BlockValidated", "Event",
     "MessageReceived", "ProposalReady", "Start", "SyncedTo", "TimerFired",
     "TransactionsPending", "Commit", "Message", "NewView", "PreparedCertificate", "PrePrepare",

@@ -85,5 +85,15 @@ class CatchUp:
     height: int
 
 
+@dataclass(frozen=True)
+class GrowCertificate:
+    """A COMMIT for a recently committed height arrived after its certificate was made:
+    here is that certificate with it added. The shell may store it in place of the committed one
+    (same block, more validators' votes, so the next block's BFT time and anyone counting
+    votes see them); ignoring it is harmless."""
+
+    certificate: CommitCertificate
+
+
 Action = (Persist | Send | SetTimer | CancelTimer | BuildProposal | ValidateBlock
-          | CommitBlock | CatchUp)
+          | CommitBlock | CatchUp | GrowCertificate)

@@ -26,7 +26,7 @@ class VoteLog:
 
     def __init__(self) -> None:
         self._voted: set[tuple[str, int, int, int]] = set()  # (kind, view, height, sender)
-        self._buckets: dict[VoteKey, dict[int, bytes]] = {}
+        self._buckets: dict[VoteKey, dict[int, Vote]] = {}
 
     def __len__(self) -> int:
         return len(self._voted)
@@ -38,7 +38,7 @@ class VoteLog:
             return False
         self._voted.add(slot)
         key = (vote.KIND, vote.view, vote.height, vote.block_hash)
-        self._buckets.setdefault(key, {})[vote.sender] = vote.signature
+        self._buckets.setdefault(key, {})[vote.sender] = vote
         return True
 
     def count(self, kind: str, view: int, height: int, block_hash: bytes) -> int:
@@ -47,7 +47,12 @@ class VoteLog:
     def signatures(self, kind: str, view: int, height: int,
                    block_hash: bytes) -> tuple[tuple[int, bytes], ...]:
         """(index, signature) pairs for one bucket, sorted by index as certificates want."""
-        return tuple(sorted(self._buckets.get((kind, view, height, block_hash), {}).items()))
+        return tuple((v.sender, v.signature) for v in self.votes(kind, view, height, block_hash))
+
+    def votes(self, kind: str, view: int, height: int, block_hash: bytes) -> list[Vote]:
+        """The votes of one bucket, sorted by sender."""
+        bucket = self._buckets.get((kind, view, height, block_hash), {})
+        return [bucket[i] for i in sorted(bucket)]
 
     def quorums(self, kind: str, height: int, need: int) -> list[tuple[int, bytes]]:
         """(view, hash) of every bucket at `height` holding `need` or more votes, by view."""

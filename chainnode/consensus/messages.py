@@ -129,8 +129,28 @@ class Prepare(_Vote):
 
 @dataclass(frozen=True)
 class Commit(_Vote):
+    """A COMMIT vote; it also carries the voter's clock reading, signed (BFT time: the next
+    block's time is the median of these over a certificate)."""
+
     KIND: ClassVar[str] = "commit"
     DOMAIN: ClassVar[str] = "commit"
+    time_ms: int = 0
+
+    def signing_payload(self, chain_id: str) -> bytes:
+        return vote_payload(self.KIND, chain_id, self.view, self.height, self.block_hash,
+                            self.time_ms)
+
+    def to_wire(self) -> list:
+        return [self.KIND, self.view, self.height, self.block_hash, self.sender, self.signature,
+                self.time_ms]
+
+    @classmethod
+    def from_wire(cls, w: object) -> Commit:
+        w = _list(w, 7, cls.KIND)
+        if w[0] != cls.KIND:
+            raise ValueError(f"not a {cls.KIND}")
+        return cls(_int(w[1], "view"), _int(w[2], "height", 1), _hash(w[3]), _sender(w[4]),
+                   _bytes(w[5], "signature", MAX_SIG_LEN), _int(w[6], "vote time"))
 
 
 @dataclass(frozen=True)
@@ -162,7 +182,7 @@ def _cert_from_wire(w: object) -> CommitCertificate:
     _int(cert.height, "certificate height", 1)
     _int(cert.view, "certificate view")
     _hash(cert.block_hash)
-    _sig_pairs([[i, s] for i, s in cert.signatures], "commit certificate")
+    _sig_pairs([[i, s] for i, _t, s in cert.signatures], "commit certificate")
     return cert
 
 

@@ -9,20 +9,20 @@ sequence number is its height. The core keeps:
   `ViewChangeTracker` for VIEW-CHANGEs), all bounded by the config windows,
 * the current round: the accepted PRE-PREPARE and what the shell said about block bodies.
 
+The normal case (proposals, PREPARE/COMMIT quorums, commits, shell answers) is here; timers
+and catch-up are in `progress`, view changes and NEW-VIEW in `views` (mixins of this class).
 See docs/consensus.md for the event/action protocol the shell follows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from chainnode.consensus.actions import (
     Action,
     BuildProposal,
-    CancelTimer,
-    CatchUp,
     CommitBlock,
-    SetTimer,
+    GrowCertificate,
     ValidateBlock,
 )
 from chainnode.consensus.actions import Send as SendAction
@@ -48,20 +48,19 @@ from chainnode.consensus.messages import (
     PrePrepare,
     ViewChange,
 )
+from chainnode.consensus.progress import ProgressMixin
 from chainnode.consensus.state import PersistedState
 from chainnode.consensus.verify import Checker, Sign, Verify
 from chainnode.consensus.viewchange import (
-    NewViewPlan,
     ViewChangeTracker,
-    check_new_view_shape,
     plan_new_view,
-    select_view_changes,
 )
+from chainnode.consensus.views import ViewsMixin
 from chainnode.core.certificate import CommitCertificate
 from chainnode.crypto.hashing import sm3
 
-MAX_FORWARDS = 3  # copies of one piece of help (NEW-VIEW, head certificate) per peer
 MAX_BODIES = 16  # block bodies / verdicts remembered for the height in flight
+RECENT_CERTS = 8  # certificates of the last heights that late COMMITs may still grow
 
 
 def _cap(d: dict) -> None:
@@ -70,7 +69,7 @@ def _cap(d: dict) -> None:
         del d[next(iter(d))]
 
 
-class ConsensusCore:
+class ConsensusCore(ProgressMixin, ViewsMixin):
     """One validator's (or observer's) PBFT replica.
 
     Construct it from the committed head (as the block store has it) and the records loaded
@@ -81,7 +80,8 @@ class ConsensusCore:
     def __init__(self, config: ConsensusConfig, sign: Sign | None, verify: Verify, *,
                  committed_height: int = 0, committed_hash: bytes = b"",
                  committed_cert: CommitCertificate | None = None,
-                 records: Mapping[bytes, bytes] | None = None) -> None:
+                 records: Mapping[bytes, bytes] | None = None,
+                 clock: Callable[[], int] | None = None) -> None:
         if committed_height > 0 and committed_cert is None:
             raise ValueError("a committed height above 0 needs its certificate")
         if config.is_validator and sign is None:
@@ -89,11 +89,16 @@ class ConsensusCore:
         self.cfg = config
         self.me = config.own_index
         self._sign = sign
+        # Wall time in ms for the time a COMMIT vote carries (BFT time). Injected like the
+        # signer: the core itself reads no clock.
+        self._clock = clock if clock is not None else (lambda: 0)
         self.checker = Checker(config.n, config.chain_id, verify)
         self.st = PersistedState.load(records or {})
         self.committed_height = committed_height
         self.committed_hash = committed_hash
         self.committed_cert = committed_cert
+        self._recent_certs: dict[int, CommitCertificate] = {}  # height -> cert, to grow
+        self._remember_cert(committed_cert)
         self.txs_pending = False
         self.log = VoteLog()
         self.future = FutureBuffer(config.buffer_per_sender, config.buffer_bytes_per_sender)
@@ -105,6 +110,7 @@ class ConsensusCore:
         self._timer_token = 0
         self._timer_armed = False
         self._attempt = 0
+        self._deferred_at = 0  # height whose first timeout we spent catching up instead
         self._helped: dict[tuple[int, str], tuple[int, int]] = {}  # (peer, what) -> (at, count)
         self._out: list[Action] = []
         self._reset_round()
@@ -174,32 +180,9 @@ class ConsensusCore:
     def _signed(self, msg: Message) -> Message | None:
         return self.st.sign_once(msg, self._sign, self.cfg.chain_id)
 
-    def _arm(self) -> None:
-        if not self.cfg.is_validator:
-            return
-        self._timer_token += 1
-        self._timer_armed = True
-        self._out.append(SetTimer(self._timer_token, self.cfg.timeout_ms(self._attempt)))
-
-    def _work_expected(self) -> bool:
-        return (self.st.waiting_new_view or self._accepted is not None
-                or self._committing is not None or self.txs_pending or self.cfg.empty_blocks
-                or len(self._workers) >= self.cfg.weak_quorum)
-
-    def _refresh_timer(self) -> None:
-        if not self.cfg.is_validator:
-            return
-        if self._work_expected():
-            if not self._timer_armed:
-                self._arm()
-        elif self._timer_armed:
-            self._timer_armed = False
-            self._out.append(CancelTimer())
-
-    def _catch_up(self, height: int) -> None:
-        if height > self._catchup:
-            self._catchup = height
-            self._out.append(CatchUp(height))
+    def _vote_time(self) -> int:
+        """This validator's clock for a COMMIT vote, clamped into the codec's int range."""
+        return min(max(int(self._clock()), 0), 2**63 - 1)
 
     # -- round and restart state -------------------------------------------------------------
 
@@ -295,50 +278,9 @@ class ConsensusCore:
         elif isinstance(msg, NewView):
             self._on_new_view(msg)
 
-    def _note_height(self, sender: int, height: int) -> None:
-        """Track the height each peer works on (one int per validator)."""
-        if height > self.peer_height.get(sender, 0):
-            self.peer_height[sender] = height
-            self._check_peers_ahead(2)
-
-    def _note_view(self, sender: int, view: int) -> None:
-        """If f+1 peers work in views above ours (so one honest peer is there), ask for the
-        view now instead of after a timeout: a VIEW-CHANGE below a peer's view makes it
-        forward its NEW-VIEW. This is how a node that was away or syncing rejoins."""
-        if view <= self.peer_view.get(sender, -1):
-            return
-        self.peer_view[sender] = view
-        if (not self.cfg.is_validator or self._asked_for_view or view <= self.view
-                or sum(1 for v in self.peer_view.values() if v > self.view)
-                < self.cfg.weak_quorum):
-            return
-        if self.st.waiting_new_view:
-            self._asked_for_view = True
-            vc = self.st.votes.get(("view-change", self.view, 0))
-            if vc is not None:
-                self._send(vc)
-        else:
-            self._start_view_change(self.view + 1)
-        self._asked_for_view = True
-
-    def _check_peers_ahead(self, margin: int) -> None:
-        """If f+1 peers work `margin` or more heights past what we committed, the network
-        is ahead of us (one of them is honest) and the sync layer should fetch blocks.
-        Normally margin 2, so that a peer that merely committed first does not count."""
-        hs = sorted(self.peer_height.values(), reverse=True)
-        if len(hs) >= self.cfg.weak_quorum:
-            ahead = hs[self.cfg.weak_quorum - 1] - 1  # f+1 peers committed at least this
-            if ahead >= self.committed_height + margin:
-                self._catch_up(ahead)
-
     def _too_far(self, view: int, height: int) -> bool:
         return (height > self.height + self.cfg.height_window
                 or view > self.view + self.cfg.view_window)
-
-    def _evidence_only(self, msg: PrePrepare | Prepare | Commit) -> None:
-        """A message too far ahead to keep: it still tells us where its sender is."""
-        if msg.height > self.peer_height.get(msg.sender, 0) and self.checker.signed(msg):
-            self._note_height(msg.sender, msg.height)
 
     def _on_pre_prepare(self, pp: PrePrepare) -> None:
         h = self.height
@@ -362,6 +304,8 @@ class ConsensusCore:
         """Take the (verified) proposal for the current view and height."""
         if self._obliged() and pp.block_hash != self.st.new_view_choice:
             return  # the NEW-VIEW obliged this height to re-propose another block
+        if self._locked_against(pp):
+            return  # we prepared another block here; only a NEW-VIEW can release us
         if self._accepted is not None:
             return  # a duplicate, or an equivocating leader: the first proposal stands
         self._accepted = pp
@@ -373,6 +317,21 @@ class ConsensusCore:
             self._start_view_change(self.view + 1)
         else:
             self._validate(pp.view, pp.block_hash, pp.block)
+
+    def _locked_against(self, pp: PrePrepare) -> bool:
+        """The lock: a validator that holds a prepared certificate for this height never
+        prepares another block there, unless the current view's NEW-VIEW obliges it to
+        re-propose a block prepared in the lock's view or later. Safety across views rests
+        on this rule, not on views only growing (a node may return to a lower view: see
+        docs/consensus.md, "Returning to the live view")."""
+        lock = self.st.prepared
+        if lock is None or lock.height != pp.height or lock.block_hash == pp.block_hash:
+            return False
+        nv = self.st.new_view
+        if not self._obliged() or nv is None or nv.view != self.view:
+            return True
+        choice = plan_new_view(nv.view_changes).choice
+        return choice is None or choice.block_hash != pp.block_hash or choice.view < lock.view
 
     def _validate(self, view: int, block_hash: bytes, body: bytes) -> None:
         """Ask the shell about `body`, once per (view, hash) at a time."""
@@ -387,8 +346,10 @@ class ConsensusCore:
         if (not self.cfg.is_validator or self.st.waiting_new_view or pp.view != self.view
                 or pp.block_hash != self.committed_hash):
             return
-        for cls in (Prepare, Commit):
-            vote = self._signed(cls(pp.view, pp.height, pp.block_hash, self.me))
+        for vote in (Prepare(pp.view, pp.height, pp.block_hash, self.me),
+                     Commit(pp.view, pp.height, pp.block_hash, self.me,
+                            time_ms=self._vote_time())):
+            vote = self._signed(vote)
             if vote is not None:
                 self._send(vote)
 
@@ -406,6 +367,9 @@ class ConsensusCore:
 
     def _on_vote(self, vote: Prepare | Commit) -> None:
         h = self.height
+        if vote.height < h and isinstance(vote, Commit):
+            self._late_commit(vote)
+            return
         if vote.height < h or vote.view + self.cfg.view_window < self.view:
             return
         if self._too_far(vote.view, vote.height):
@@ -428,6 +392,28 @@ class ConsensusCore:
             if self.log.count(vote.KIND, vote.view, vote.height, vote.block_hash) >= need:
                 self._catch_up(vote.height)  # a quorum committed past us
 
+    def _late_commit(self, vote: Commit, own: bool = False) -> None:
+        """A COMMIT for a recent height that missed its certificate: add it, so every
+        validator that voted shows in the certificate (and, for the head, in the next
+        block's BFT time). Only the last RECENT_CERTS heights, one vote per validator."""
+        cert = self._recent_certs.get(vote.height)
+        if (cert is None or vote.view != cert.view or vote.block_hash != cert.block_hash
+                or vote.sender in cert.signers or not (own or self.checker.signed(vote))):
+            return
+        votes = sorted(cert.signatures + ((vote.sender, vote.time_ms, vote.signature),))
+        cert = CommitCertificate(cert.chain_id, cert.height, cert.view, cert.block_hash,
+                                 tuple(votes))
+        self._recent_certs[cert.height] = cert
+        if cert.height == self.committed_height:
+            self.committed_cert = cert
+        self._out.append(GrowCertificate(cert))
+
+    def _remember_cert(self, cert: CommitCertificate | None) -> None:
+        if cert is not None:
+            self._recent_certs[cert.height] = cert
+            for old in [h for h in self._recent_certs if h <= cert.height - RECENT_CERTS]:
+                del self._recent_certs[old]
+
     def _check_prepared(self) -> None:
         pp, h = self._accepted, self.height
         if (pp is None or self.st.waiting_new_view or self._valid.get(pp.block_hash) != pp.block
@@ -443,7 +429,8 @@ class ConsensusCore:
         old = self.st.prepared
         if old is None or old.view < cert.view:
             self.st.set_prepared(cert, pp.block)
-        vote = self._signed(Commit(pp.view, h, pp.block_hash, self.me))
+        vote = self._signed(Commit(pp.view, h, pp.block_hash, self.me,
+                                   time_ms=self._vote_time()))
         if vote is None:
             return
         self._send(vote)
@@ -455,8 +442,9 @@ class ConsensusCore:
             return
         h = self.height
         for view, block_hash in self.log.quorums("commit", h, self.cfg.quorum):
-            cert = CommitCertificate(self.cfg.chain_id, h, view, block_hash,
-                                     self.log.signatures("commit", view, h, block_hash))
+            cert = CommitCertificate(self.cfg.chain_id, h, view, block_hash, tuple(
+                (v.sender, v.time_ms, v.signature)
+                for v in self.log.votes("commit", view, h, block_hash)))
             self._commit_with(cert)
             return
 
@@ -478,7 +466,12 @@ class ConsensusCore:
     def _on_validated(self, ev: BlockValidated) -> None:
         body = self._validating.pop((ev.view, ev.block_hash), None)
         if ev.height != self.height or body is None:
-            return  # not (or no longer) asked
+            return  # not (or no longer) asked: the height was committed meanwhile
+        if not ev.valid and (self._catchup >= ev.height or self._committing is not None):
+            # We are committing this height by certificate, or asked the sync layer for it:
+            # the shell's head may have moved under the validation ("does not extend
+            # head"), so the verdict says nothing about the leader: drop it.
+            return
         if ev.valid:
             self._mark_valid(ev.block_hash, body)
         else:
@@ -503,11 +496,45 @@ class ConsensusCore:
         if height != self.height or block_hash != self._committing:
             return  # not what we asked for (the shell answers exactly our CommitBlock)
         self._committed_block = self._body(block_hash)
-        self._advance(height, block_hash, self._committing_cert)
+        cert = self._committing_cert
+        grown = None
+        if cert is not None:
+            # COMMITs that arrived while the shell was committing: the stored certificate
+            # lacks them, so hand over the fuller one
+            votes = self.log.votes("commit", cert.view, height, block_hash)
+            if len(votes) > len(cert.signatures):
+                grown = cert = CommitCertificate(cert.chain_id, height, cert.view, block_hash,
+                                                 tuple((v.sender, v.time_ms, v.signature)
+                                                       for v in votes))
+        self._advance(height, block_hash, cert)
+        if grown is not None:
+            self._out.append(GrowCertificate(grown))
+        if cert is not None:
+            self._vote_after_commit(cert)
+
+    def _vote_after_commit(self, cert: CommitCertificate) -> None:
+        """Our shell executed and committed this block (its roots matched), by a certificate
+        our own COMMIT is not in: the others were faster. Send our COMMIT anyway: peers add
+        it to their certificate of that height, so the certificates show every validator
+        that takes part, and its time counts in BFT time. Safe: the height is final for us,
+        we never vote at it again, and it is the certified block. Only in the current view
+        (a node in a view of its own sends none), whose votes we keep, so sign_once sees
+        any earlier COMMIT of ours for that slot. Not after sync: we executed nothing."""
+        me = self.me
+        if (me is None or me in cert.signers or cert.view != self.view
+                or self.st.waiting_new_view):
+            return
+        vote = self._signed(Commit(cert.view, cert.height, cert.block_hash, me,
+                                   time_ms=self._vote_time()))
+        if vote is None:
+            return
+        self._send(vote)
+        self._late_commit(vote, own=True)
 
     def _advance(self, height: int, block_hash: bytes, cert: CommitCertificate | None) -> None:
         self.committed_height, self.committed_hash = height, block_hash
         self.committed_cert = cert
+        self._remember_cert(cert)
         self._catchup = max(self._catchup, height)
         self._reset_round()
         st = self.st
@@ -517,6 +544,8 @@ class ConsensusCore:
         st.prune_votes(height, st.view)
         self.log.prune(height + 1, st.view - self.cfg.view_window)
         self._attempt = 0
+        if cert is not None and self._should_return(cert):
+            self._return_to(cert.view)
         if self._work_expected():
             self._arm()  # a commit resets the progress timer
         self._replay()
@@ -575,215 +604,3 @@ class ConsensusCore:
         for pp in self.future.select(state_of):
             self._on_pre_prepare(pp)
 
-    # -- timers and view changes -------------------------------------------------------------
-
-    def _on_timer(self, token: int) -> None:
-        if token != self._timer_token or not self._timer_armed:
-            return
-        self._timer_armed = False
-        self._catchup = self.committed_height  # let a failed sync be asked for again...
-        self._check_committed()  # ...if we still hold a quorum's COMMITs for a missing body
-        if self.st.waiting_new_view:
-            if self.vcs.support(self.view) >= self.cfg.quorum:
-                self._start_view_change(self.view + 1)  # that view formed; its leader failed
-            else:
-                vc = self.st.votes.get(("view-change", self.view, 0))
-                if vc is not None:
-                    self._send(vc)  # links may have dropped it: byte-identical resend
-                self._arm()
-                self._check_peers_ahead(1)
-            return
-        self._check_peers_ahead(1)
-        if self._committing is not None:
-            self._catch_up(self.height)  # the shell could not commit it: fetch it certified
-        self._start_view_change(self.view + 1)
-
-    def _new_view_number(self, view: int) -> None:
-        self._reset_view_scratch()
-        self.st.prune_votes(self.committed_height, view)
-        self.log.prune(self.height, view - self.cfg.view_window)
-        self.vcs.prune(view, view + self.cfg.view_window)
-
-    def _start_view_change(self, view: int) -> None:
-        """Leave the current view for `view` (> current): vote VIEW-CHANGE and wait."""
-        st = self.st
-        self._new_view_number(view)
-        st.set_view(view, True)
-        st.set_new_view(None)
-        self._attempt += 1
-        if self.cfg.is_validator:
-            vc = self._signed(ViewChange(view, self.committed_height, self.committed_cert,
-                                         st.prepared, self.me,
-                                         prepared_block=st.prepared_block))
-            if vc is not None:
-                self._send(vc)
-                self.vcs.store(vc)
-            self._arm()
-        self._replay()
-        self._try_new_view()
-
-    def _maybe_join(self) -> bool:
-        """f+1 validators asked for a higher view: at least one is honest, so follow."""
-        target = self.vcs.join_target()
-        if target is not None and target > self.view:
-            self._start_view_change(target)
-            return True
-        return False
-
-    def _on_view_change(self, vc: ViewChange) -> None:
-        if not self.checker.signed(vc):
-            return
-        self.vcs.note(vc.sender, vc.view)
-        if vc.committed_height < self.committed_height:
-            self._send_head_certificate(vc.sender)
-        cert = vc.committed_cert
-        if cert is not None and vc.committed_height > self.committed_height:
-            if self.checker.committed(cert):
-                self._note_height(vc.sender, vc.committed_height + 1)
-                self._commit_with(cert)
-        if vc.view < self.view or (vc.view == self.view and not self.st.waiting_new_view):
-            self._forward_new_view(vc.sender)
-            return
-        if vc.view > self.view + self.cfg.view_window:
-            self._maybe_join()
-            return
-        if not self.checker.view_change(vc):
-            return
-        self.vcs.store(vc)
-        if not self._maybe_join() and vc.view == self.view:
-            self._try_new_view()
-
-    def _may_help(self, peer: int, what: str, at: int) -> bool:
-        """Rate limit for unsolicited help: MAX_FORWARDS times per peer and view/height."""
-        if not self.cfg.is_validator:
-            return False
-        last, count = self._helped.get((peer, what), (at, 0))
-        count = count if last == at else 0
-        if count >= MAX_FORWARDS:
-            return False
-        self._helped[(peer, what)] = (at, count + 1)
-        return True
-
-    def _forward_new_view(self, to: int) -> None:
-        """A peer is still asking for a view we are already in: show it the NEW-VIEW."""
-        nv = self.st.new_view
-        if nv is not None and nv.view == self.view and self._may_help(to, "nv", self.view):
-            self._send(nv, to)
-
-    def _send_head_certificate(self, to: int) -> None:
-        """A peer's VIEW-CHANGE shows it behind our head: send it the COMMITs of our head's
-        certificate (each signed by its own validator), which make it catch up."""
-        cert = self.committed_cert
-        if cert is None or not self._may_help(to, "cert", cert.height):
-            return
-        for index, sig in cert.signatures:
-            self._send(Commit(cert.view, cert.height, cert.block_hash, index, sig), to)
-
-    def _try_new_view(self) -> None:
-        """As the new view's leader, send NEW-VIEW once 2f+1 VIEW-CHANGEs are in."""
-        st = self.st
-        if not self.cfg.is_validator or not st.waiting_new_view:
-            return
-        own = st.votes.get(("new-view", st.view, 0))
-        if own is not None:  # signed before a restart: send exactly that again
-            self._send(own)
-            self._enter_view(own, check_new_view_shape(own, self.cfg.n, self.cfg.quorum))
-            return
-        stored = self.vcs.for_view(st.view)
-        chosen = select_view_changes(stored, self.cfg.quorum)
-        if not chosen:
-            return
-        plan = plan_new_view(chosen)
-        if self.cfg.leader(st.view, plan.height) != self.me:
-            return
-        if plan.base > self.committed_height:
-            self._commit_with(plan.base_cert)  # catch up first, then lead
-            return
-        pp = None
-        if plan.choice is not None:
-            body = self._reproposal_body(plan, stored)
-            if body is None:
-                return
-            pp = self._signed(PrePrepare(st.view, plan.height, plan.choice.block_hash, body,
-                                         self.me))
-            if pp is None:
-                return
-        nv = self._signed(NewView(st.view, tuple(vc.stripped() for vc in chosen), pp, self.me))
-        if nv is None:
-            return
-        self._send(nv)
-        self._enter_view(nv, plan)
-
-    def _reproposal_body(self, plan: NewViewPlan,
-                         stored: dict[int, ViewChange]) -> bytes | None:
-        """The body of the block the new view must re-propose, once known to be valid.
-
-        Ours if we hold it; otherwise a VIEW-CHANGE's attachment, checked by the shell
-        first (an attachment is unsigned, so a faulty peer may send garbage with a real
-        certificate; such a sender's attachment is skipped next time).
-        """
-        target = plan.choice.block_hash
-        if plan.height == self.committed_height:
-            return self._committed_block if target == self.committed_hash else None
-        if plan.height != self.height:
-            return None
-        if target in self._valid:
-            return self._valid[target]
-        if self._nv_validating is not None or (self.view, target) in self._validating:
-            return None
-        for sender in sorted(stored):
-            vc = stored[sender]
-            if (sender not in self._bad_attachments and vc.prepared is not None
-                    and vc.prepared.block_hash == target and vc.prepared_block is not None):
-                if (target, sm3(vc.prepared_block)) in self._invalid:
-                    self._bad_attachments.add(sender)
-                    continue
-                self._nv_validating = (target, sender)
-                self._validate(self.view, target, vc.prepared_block)
-                return None
-        return None
-
-    def _on_new_view(self, nv: NewView) -> None:
-        st = self.st
-        current = nv.view == st.view and not st.waiting_new_view
-        if nv.view < st.view or (current and (nv == st.new_view or nv.pre_prepare is None
-                                              or nv.pre_prepare.height != self.height)):
-            return
-        plan = check_new_view_shape(nv, self.cfg.n, self.cfg.quorum)
-        if (plan is None or nv.sender != self.cfg.leader(nv.view, plan.height)
-                or not self.checker.signed(nv)
-                or not all(self.checker.view_change(vc) for vc in nv.view_changes)
-                or (nv.pre_prepare is not None and not self.checker.signed(nv.pre_prepare))):
-            return
-        if current:
-            # With rotation, another VIEW-CHANGE set can make another validator the leader
-            # of a later height in this view; its NEW-VIEW carries that height's proposal.
-            self._on_pre_prepare(nv.pre_prepare)
-            return
-        self._enter_view(nv, plan)
-
-    def _enter_view(self, nv: NewView, plan: NewViewPlan) -> None:
-        """Start normal operation in nv.view, bound by the plan the NEW-VIEW proved."""
-        st = self.st
-        if nv.view > st.view:
-            self._new_view_number(nv.view)
-        else:
-            self._reset_view_scratch()
-        st.set_view(nv.view, False, plan.base,
-                    plan.choice.block_hash if plan.choice is not None else None)
-        st.set_new_view(nv)
-        for vc in nv.view_changes:
-            self.vcs.note(vc.sender, vc.view)
-        self._arm()
-        if plan.base > self.committed_height and plan.base_cert is not None:
-            self._commit_with(plan.base_cert)
-        pp = nv.pre_prepare
-        if pp is not None:
-            if pp.height == self.committed_height:
-                self._help(pp)
-            elif pp.sender != self.me:
-                self._on_pre_prepare(pp)
-            elif pp.height == self.height:
-                self._accept(pp)
-        self._replay()
-        self._maybe_propose()

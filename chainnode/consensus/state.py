@@ -12,7 +12,8 @@ body and points at the accepted record, so a block is written once, not twice, p
 
 Records are key/value pairs under the WAL's prefix (see chainnode.store.wal):
 
-  b"meta"                         [view, waiting_new_view, new_view_base, new_view_choice]
+  b"meta"                         [view, waiting_new_view, new_view_base, new_view_choice,
+                                   top_view]
   b"vote/" + [kind, view, height] the signed message, exactly as sent
   b"prepared"                     [prepared certificate, block or None]
   b"accepted"                     the accepted PRE-PREPARE
@@ -27,6 +28,7 @@ from dataclasses import replace
 from chainnode import codec
 from chainnode.consensus.actions import Persist
 from chainnode.consensus.messages import (
+    Commit,
     Message,
     NewView,
     PreparedCertificate,
@@ -54,7 +56,11 @@ def vote_slot(msg: Message) -> VoteSlot:
 
 
 def _unsigned(msg: Message) -> Message:
+    """The statement a message makes. A COMMIT's time is not part of it: asked to commit
+    the same block again, a node re-sends its first COMMIT (first time) byte for byte."""
     msg = replace(msg, signature=b"")
+    if isinstance(msg, Commit):
+        return replace(msg, time_ms=0)
     return msg.stripped() if isinstance(msg, ViewChange) else msg
 
 
@@ -66,6 +72,11 @@ class PersistedState:
         self.waiting_new_view = False
         self.new_view_base: int | None = None  # committed height the NEW-VIEW built on
         self.new_view_choice: bytes | None = None  # block it had to re-propose, if any
+        # Highest view we ever signed a VIEW-CHANGE for. It is signed once per view; records
+        # are pruned when views grow, and a node may return to a lower view, so at or below
+        # this view only a still-stored record may be re-sent. (A NEW-VIEW needs no floor of
+        # its own: its record lives and is pruned with the VIEW-CHANGE of the same view.)
+        self.top_view = 0
         self.votes: dict[VoteSlot, Message] = {}
         self.prepared: PreparedCertificate | None = None
         self.prepared_block: bytes | None = None
@@ -84,11 +95,12 @@ class PersistedState:
         for key, value in records.items():
             if key == META:
                 w = codec.decode(value)
-                if not (isinstance(w, list) and len(w) == 4 and type(w[0]) is int
+                if not (isinstance(w, list) and len(w) == 5 and type(w[0]) is int
                         and type(w[1]) is bool and (w[2] is None or type(w[2]) is int)
-                        and (w[3] is None or type(w[3]) is bytes)):
+                        and (w[3] is None or type(w[3]) is bytes) and type(w[4]) is int):
                     raise ValueError("corrupt consensus meta record")
-                st.view, st.waiting_new_view, st.new_view_base, st.new_view_choice = w
+                (st.view, st.waiting_new_view, st.new_view_base, st.new_view_choice,
+                 st.top_view) = w
             elif key.startswith(VOTE):
                 msg = decode_message(value)
                 if key != _vote_key(vote_slot(msg)):
@@ -129,7 +141,25 @@ class PersistedState:
             raise ValueError("views never go back")
         self.view, self.waiting_new_view = view, waiting
         self.new_view_base, self.new_view_choice = base, choice
-        self._put(META, codec.encode([view, waiting, base, choice]))
+        self._put_meta()
+
+    def return_to_view(self, view: int) -> None:
+        """Go back to a lower view the network is proven to commit in (certified evidence,
+        see ConsensusCore._should_return). Votes of higher views are kept."""
+        if view > self.view:
+            raise ValueError("return_to_view only goes down")
+        self.view, self.waiting_new_view = view, False
+        self.new_view_base, self.new_view_choice = None, None
+        self._put_meta()
+
+    def _put_meta(self) -> None:
+        self._put(META, codec.encode([self.view, self.waiting_new_view, self.new_view_base,
+                                      self.new_view_choice, self.top_view]))
+
+    def may_sign_view_change(self, view: int) -> bool:
+        """Whether a VIEW-CHANGE for `view` may be signed or re-sent: above every view we
+        signed one for, or while the record we signed for it is still here."""
+        return view > self.top_view or ("view-change", view, 0) in self.votes
 
     def set_prepared(self, cert: PreparedCertificate | None, block: bytes | None) -> None:
         self.prepared, self.prepared_block = cert, block
@@ -171,6 +201,9 @@ class PersistedState:
         """
         slot = vote_slot(msg)
         old = self.votes.get(slot)
+        per_view = isinstance(msg, ViewChange)
+        if old is None and per_view and msg.view <= self.top_view:
+            return None  # we may have signed this view's message and pruned its record
         if old is not None:
             if _unsigned(old) != _unsigned(msg):
                 return None
@@ -179,6 +212,9 @@ class PersistedState:
             return old
         signed = replace(msg, signature=sign(msg.DOMAIN, msg.signing_payload(chain_id)))
         self.votes[slot] = signed
+        if per_view and msg.view > self.top_view:
+            self.top_view = msg.view
+            self._put_meta()  # in the same Persist as the message itself
         self._put(_vote_key(slot), encode_message(signed))
         return signed
 

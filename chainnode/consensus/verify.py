@@ -32,8 +32,9 @@ def signature_checks(msg: Message, chain_id: str) -> list[SignatureCheck]:
     if isinstance(msg, ViewChange):
         if msg.committed_cert is not None:
             c = msg.committed_cert
-            p = vote_payload("commit", c.chain_id, c.view, c.height, c.block_hash)
-            out += [(i, "commit", p, s) for i, s in c.signatures]
+            out += [(i, "commit", vote_payload("commit", c.chain_id, c.view, c.height,
+                                               c.block_hash, t), s)
+                    for i, t, s in c.signatures]
         if msg.prepared is not None:
             pc = msg.prepared
             p = vote_payload("prepare", chain_id, pc.view, pc.height, pc.block_hash)

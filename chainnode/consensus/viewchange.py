@@ -42,12 +42,17 @@ def plan_new_view(vcs: Sequence[ViewChange]) -> NewViewPlan:
 def select_view_changes(vcs: dict[int, ViewChange], need: int,
                         excluded: frozenset[int] | set[int] = frozenset()) -> list[ViewChange]:
     """The `need` VIEW-CHANGEs a new leader embeds: highest committed heights first (so the
-    new view starts as far up as the evidence allows), then lowest sender; sorted by sender.
-    Empty if fewer than `need` are available."""
+    new view starts as far up as the evidence allows), then those with the most recent
+    prepared certificate (so validators locked on a block see it re-proposed), then lowest
+    sender; sorted by sender. Empty if fewer than `need` are available."""
     pool = [vc for s, vc in vcs.items() if s not in excluded]
     if len(pool) < need:
         return []
-    pool.sort(key=lambda vc: (-vc.committed_height, vc.sender))
+
+    def prepared_view(vc: ViewChange) -> int:
+        return vc.prepared.view if vc.prepared is not None else -1
+
+    pool.sort(key=lambda vc: (-vc.committed_height, -prepared_view(vc), vc.sender))
     return sorted(pool[:need], key=lambda vc: vc.sender)
 
 

@@ -11,10 +11,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chainnode import codec
+from chainnode.core.certificate import CommitCertificate
 from chainnode.core.tx import Transaction
 from chainnode.crypto.hashing import sm3
 from chainnode.crypto.merkle import merkle_root
 from chainnode.errors import ChainError
+
+NO_LAST_COMMIT = bytes(32)
+
+
+def last_commit_hash(cert: CommitCertificate | None) -> bytes:
+    """What a header records about the parent certificate its block carries."""
+    return NO_LAST_COMMIT if cert is None else sm3(cert.encode())
 
 
 @dataclass(frozen=True)
@@ -30,17 +38,20 @@ class BlockHeader:
     state_root: bytes
     validators_hash: bytes
     next_validators_hash: bytes
+    # sm3 of the parent's commit certificate the block carries (its time is derived from
+    # that certificate's vote times: BFT time); NO_LAST_COMMIT at height 1
+    last_commit_hash: bytes = NO_LAST_COMMIT
 
     def to_wire(self) -> list:
         return [self.chain_id, self.height, self.prev_hash, self.timestamp_ms, self.proposer,
                 self.view, self.tx_root, self.receipt_root, self.state_root,
-                self.validators_hash, self.next_validators_hash]
+                self.validators_hash, self.next_validators_hash, self.last_commit_hash]
 
     @classmethod
     def from_wire(cls, w: Any) -> BlockHeader:
-        if not isinstance(w, list) or len(w) != 11:
-            raise ValueError("header must be an 11-element list")
-        types = (str, int, bytes, int, int, int, bytes, bytes, bytes, bytes, bytes)
+        if not isinstance(w, list) or len(w) != 12:
+            raise ValueError("header must be a 12-element list")
+        types = (str, int, bytes, int, int, int, bytes, bytes, bytes, bytes, bytes, bytes)
         for v, t in zip(w, types, strict=True):
             if type(v) is not t:
                 raise ValueError("header field has the wrong type")
@@ -60,7 +71,8 @@ class BlockHeader:
             "timestamp_ms": self.timestamp_ms, "proposer": self.proposer, "view": self.view,
             "tx_root": self.tx_root.hex(), "receipt_root": self.receipt_root.hex(),
             "state_root": self.state_root.hex(), "validators_hash": self.validators_hash.hex(),
-            "next_validators_hash": self.next_validators_hash.hex(), "hash": self.hash().hex(),
+            "next_validators_hash": self.next_validators_hash.hex(),
+            "last_commit_hash": self.last_commit_hash.hex(), "hash": self.hash().hex(),
         }
 
 
@@ -68,6 +80,8 @@ class BlockHeader:
 class Block:
     header: BlockHeader
     txs: tuple[Transaction, ...]
+    # the parent's commit certificate (None at height 1): the block's time derives from it
+    last_commit: CommitCertificate | None = None
     hash: bytes = field(default=b"", compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -79,7 +93,8 @@ class Block:
         return self.header.height
 
     def to_wire(self) -> list:
-        return [self.header.to_wire(), [tx.to_wire() for tx in self.txs]]
+        return [self.header.to_wire(), [tx.to_wire() for tx in self.txs],
+                None if self.last_commit is None else self.last_commit.to_wire()]
 
     def encode(self) -> bytes:
         return codec.encode(self.to_wire())
@@ -87,14 +102,17 @@ class Block:
     @classmethod
     def decode(cls, data: bytes, max_bytes: int = 64 * 1024 * 1024) -> Block:
         w = codec.decode(data, max_size=max_bytes)
-        if not isinstance(w, list) or len(w) != 2 or not isinstance(w[1], list):
-            raise ValueError("block must be [header, txs]")
+        if not isinstance(w, list) or len(w) != 3 or not isinstance(w[1], list):
+            raise ValueError("block must be [header, txs, last_commit]")
         header = BlockHeader.from_wire(w[0])
         try:
             txs = tuple(Transaction.from_wire(t) for t in w[1])
         except ChainError as exc:
             raise ValueError(f"block holds a malformed transaction: {exc.message}") from exc
-        return cls(header, txs)
+        last = None if w[2] is None else CommitCertificate.from_wire(w[2])
+        if last_commit_hash(last) != header.last_commit_hash:
+            raise ValueError("block's last commit does not match its header")
+        return cls(header, txs, last)
 
     def computed_tx_root(self) -> bytes:
         return tx_root(self.txs)

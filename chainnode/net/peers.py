@@ -57,7 +57,7 @@ from chainnode.net.handshake import (
     short_key,
 )
 from chainnode.net.throttle import Backoff, BanBook
-from chainnode.net.tls import NodeTLS
+from chainnode.net.tls import NodeTLS, clock_skew, describe_error
 
 logger = logging.getLogger("chainnode.net")
 
@@ -536,6 +536,8 @@ class PeerManager:
                 )
         except (ssl.SSLError, OSError, TimeoutError) as exc:
             log = logger.debug if quiet else logger.info
+            if clock_skew(exc):
+                log = logger.warning  # an operator must act: say so on every attempt
             log("cannot connect to peer %s:%d: %s", host, port, _describe(exc))
             return None
         peername = writer.get_extra_info("peername") or addr
@@ -819,5 +821,5 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
     if isinstance(exc, ssl.SSLError):
-        return f"TLS: {exc.reason or exc}"
+        return describe_error(exc)
     return str(exc) or type(exc).__name__

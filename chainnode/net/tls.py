@@ -8,6 +8,11 @@ the SM2 handshake (handshake.py), which signs both certificates' fingerprints.
 Hostnames are not checked by default: any certificate from the testnet CA is an acceptable
 transport, and the SM2 handshake pins the identity. Certificates still carry the node's name
 (CN) and its hosts (SAN) so they are usable with hostname checking and in operator tooling.
+
+Certificates are valid from BACKDATE before they are issued, so a machine whose clock is
+somewhat behind the one that ran `testnet init` can still connect; when a handshake fails
+because a certificate is not yet valid (or expired) `describe_error` says to check the clock
+instead of a bare CERTIFICATE_VERIFY_FAILED.
 """
 
 from __future__ import annotations
@@ -26,9 +31,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from chainnode import clock
+
 DEFAULT_HOSTS = ("127.0.0.1", "localhost")
 CA_DAYS = 3650
 CERT_DAYS = 825
+# Valid from this long before issue: a node whose clock is behind the issuing machine's (by
+# up to this much: a wrong timezone, an unsynced VM) still accepts the testnet's certificates.
+BACKDATE = dt.timedelta(days=2)
+# OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID / X509_V_ERR_CERT_HAS_EXPIRED verify codes
+X509_NOT_YET_VALID = 9
+X509_EXPIRED = 10
+NOT_YET_VALID_MSG = "peer certificate not yet valid: check this machine's clock"
+EXPIRED_MSG = ("peer certificate expired: check this machine's clock, or renew the testnet "
+               "certificates")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -50,7 +66,26 @@ class NodeTLS:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return dt.datetime.fromtimestamp(clock.wall_s(), dt.UTC)
+
+
+def clock_skew(exc: BaseException) -> str | None:
+    """If a TLS handshake failed because a certificate's validity period does not contain
+    this machine's time, the message an operator needs; else None."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        if exc.verify_code == X509_NOT_YET_VALID:
+            return NOT_YET_VALID_MSG
+        if exc.verify_code == X509_EXPIRED:
+            return EXPIRED_MSG
+    return None
+
+
+def describe_error(exc: ssl.SSLError) -> str:
+    """A TLS failure for the log: clock skew said plainly, else OpenSSL's reason."""
+    skew = clock_skew(exc)
+    if skew is not None:
+        return f"TLS: {skew} ({exc.verify_message})"
+    return f"TLS: {exc.reason or exc}"
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -82,7 +117,7 @@ def create_ca(
         .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_before(now - BACKDATE)
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
@@ -131,10 +166,12 @@ def issue_cert(
     out_dir: str | Path,
     hosts: tuple[str, ...] | list[str] = DEFAULT_HOSTS,
     days: int = CERT_DAYS,
+    valid_from: dt.datetime | None = None,
 ) -> tuple[Path, Path]:
     """Issue a node certificate (CN = name, SAN = hosts) usable as TLS server and client.
 
-    Writes <name>.crt and <name>.key (0600) into out_dir.
+    Valid from `valid_from` (default: BACKDATE before now, never before the CA). Writes
+    <name>.crt and <name>.key (0600) into out_dir.
     """
     if not _NAME_RE.match(name):
         raise TLSMaterialError(f"node name {name!r} must be 1-64 chars of [A-Za-z0-9._-]")
@@ -151,7 +188,8 @@ def issue_cert(
         .issuer_name(ca.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_before(valid_from if valid_from is not None
+                          else max(now - BACKDATE, ca.not_valid_before_utc))
         .not_valid_after(min(now + dt.timedelta(days=days), ca.not_valid_after_utc))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(

@@ -224,7 +224,7 @@ class RpcServer:
             "header_wire": codec.encode(block.header.to_wire()).hex(),
             "tx_hashes": [tx.hash.hex() for tx in block.txs],
             "certificate": {"view": cert.view, "block_hash": cert.block_hash.hex(),
-                            "signatures": [[i, s.hex()] for i, s in cert.signatures],
+                            "signatures": [[i, t, s.hex()] for i, t, s in cert.signatures],
                             "wire": cert.encode().hex()},
         })
 

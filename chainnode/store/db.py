@@ -164,6 +164,20 @@ class ChainDB:
     def block_bytes(self, height: int) -> bytes | None:
         return self.db.get(P_BLOCK + h8(height))
 
+    def grow_certificate(self, cert: CommitCertificate) -> bool:
+        """Store `cert` (the same block's certificate with more COMMIT votes, checked by
+        consensus) in place of the one committed with the block. Not synced: losing it only
+        keeps the smaller, equally valid certificate. False if it is not for the stored block
+        or not larger."""
+        old = self.certificate(cert.height)
+        if (old is None or self.height_of(cert.block_hash) != cert.height
+                or old.block_hash != cert.block_hash
+                or not set(old.signers) < set(cert.signers)):
+            return False
+        key, value = P_CERT + h8(cert.height), cert.encode()
+        self.guard.write("grow certificate", lambda: self.db.put(key, value))
+        return True
+
     def certificate(self, height: int) -> CommitCertificate | None:
         raw = self.db.get(P_CERT + h8(height))
         return None if raw is None else CommitCertificate.decode(raw)

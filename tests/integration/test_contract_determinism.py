@@ -250,7 +250,7 @@ for b in doc["blocks"]:
     hdr = BlockHeader(g.chain_id, b["height"], head.block_hash, b["ts"], 0, 0, tx_root(txs),
                       receipt_root(o.receipts), root, bytes(32), bytes(32))
     block = Block(hdr, txs)
-    cert = CommitCertificate(g.chain_id, b["height"], 0, block.hash, ((0, bytes(64)),))
+    cert = CommitCertificate(g.chain_id, b["height"], 0, block.hash, ((0, 0, bytes(64)),))
     db.commit_block(block, cert, list(o.receipts), o.writes, nodes)
     out["blocks"].append({"receipts": [r.encode().hex() for r in o.receipts],
                           "receipt_root": receipt_root(o.receipts).hex(),

@@ -170,10 +170,11 @@ def _forge(net, signer: PrivateKey, contract: str, raw_key: bytes, value: object
     w = base_header.to_wire()
     w[8] = root
     header = BlockHeader.from_wire(w)
-    payload = vote_payload("commit", net.chain_id, header.view, header.height, header.hash())
+    payload = vote_payload("commit", net.chain_id, header.view, header.height, header.hash(),
+                           header.timestamp_ms)
     sig = domain.sign(signer, "commit", net.chain_id, payload)
     cert = CommitCertificate(net.chain_id, header.height, header.view, header.hash(),
-                             ((0, sig),))
+                             ((0, header.timestamp_ms, sig),))
     return {"contract": contract, "key_hex": raw_key.hex(), "exists": True,
             "height": header.height, "value_hex": value_raw.hex(), "value": None,
             "proof": codec.encode(proof.to_wire()).hex(),
@@ -240,10 +241,12 @@ def test_state_proofs_verify_and_every_tampering_is_caught(single_node):
     stranger = PrivateKey.generate()
 
     def resigned(signer: PrivateKey, index: int = 0) -> str:
-        payload = vote_payload("commit", net.chain_id, cert.view, cert.height, cert.block_hash)
+        t = cert.signatures[0][1]
+        payload = vote_payload("commit", net.chain_id, cert.view, cert.height, cert.block_hash,
+                               t)
         sig = domain.sign(signer, "commit", net.chain_id, payload)
         return CommitCertificate(cert.chain_id, cert.height, cert.view, cert.block_hash,
-                                 ((index, sig),)).encode().hex()
+                                 ((index, t, sig),)).encode().hex()
 
     def with_sigs(sigs) -> str:
         return CommitCertificate(cert.chain_id, cert.height, cert.view, cert.block_hash,
@@ -271,13 +274,15 @@ def test_state_proofs_verify_and_every_tampering_is_caught(single_node):
         "header of the previous block": _with_header(doc, other_header),
         # certificate
         "certificate signature flipped": {**doc, "certificate": with_sigs(
-            [(i, _flip(s, 5)) for i, s in cert.signatures])},
+            [(i, t, _flip(s, 5)) for i, t, s in cert.signatures])},
+        "certificate vote time changed": {**doc, "certificate": with_sigs(
+            [(i, t + 1, s) for i, t, s in cert.signatures])},
         "certificate signed by a stranger": {**doc, "certificate": resigned(stranger)},
         "certificate without signatures": {**doc, "certificate": with_sigs([])},
         "certificate index out of range": {**doc, "certificate": with_sigs(
-            [(1, s) for _, s in cert.signatures])},
+            [(1, t, s) for _, t, s in cert.signatures])},
         "certificate in the prepare domain": {**doc, "certificate": with_sigs(
-            [(0, wrong_domain_sig)])},
+            [(0, cert.signatures[0][1], wrong_domain_sig)])},
         "certificate of the previous block": {
             **doc, "certificate": prev_block["certificate"]["wire"]},
         # a complete, self-consistent forgery, signed by someone who is not the validator

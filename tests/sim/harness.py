@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chainnode.consensus import (
     BlockCommitted,
@@ -23,6 +23,7 @@ from chainnode.consensus import (
     CommitBlock,
     ConsensusConfig,
     ConsensusCore,
+    GrowCertificate,
     MessageReceived,
     Persist,
     ProposalReady,
@@ -90,6 +91,13 @@ class SimNode:
         self.restarts = 0
         self.withhold = False
         self.propose_invalid = False
+        self.clock_offset_ms = 0  # this node's wall clock minus virtual time
+        self.slow_validation: tuple[int, int] | None = None  # (min, max) ms while set
+        self.naive_verdicts = False  # report "invalid" when the head moved (the old shell)
+        self.frozen = False  # SIGSTOP: nothing runs; events queue up until thaw()
+        self.deaf_to_commits = False  # its inbound link loses every COMMIT (sync only)
+        self.stale_invalid = 0  # "invalid" verdicts a naive shell gave for committed heights
+        self.backlog: list[tuple[bool, Callable[[], None]]] = []
 
     @property
     def head(self) -> ChainEntry:
@@ -106,8 +114,11 @@ class SimNode:
         sign = self.sim.keys.signer(self.index) if self.index is not None else None
         self.core = ConsensusCore(self.cfg, sign, self.sim.keys.verify,
                                   committed_height=head.height, committed_hash=head.block_hash,
-                                  committed_cert=head.cert, records=self.wal.load())
+                                  committed_cert=head.cert, records=self.wal.load(),
+                                  clock=lambda: self.sim.now + self.clock_offset_ms)
         self.alive = True
+        self.frozen = False
+        self.backlog = []
         self.timer_token = None
         self.pending_build = None
         self.told_pending = False
@@ -142,17 +153,43 @@ class SimNode:
 
     # -- events in, actions out ------------------------------------------------------------
 
-    def later(self, delay: int, fn: Callable[[], None]) -> None:
-        """Run fn after delay if this incarnation is still alive then."""
+    def later(self, delay: int, fn: Callable[[], None], timer: bool = False) -> None:
+        """Run fn after delay if this incarnation is still alive then (deferred to thaw()
+        while the node is frozen)."""
         inc = self.incarnation
 
         def guarded() -> None:
             if self.alive and self.incarnation == inc:
-                fn()
+                if self.frozen:
+                    self.backlog.append((timer, guarded))
+                else:
+                    fn()
 
         self.sim.at(self.sim.now + delay, guarded)
 
+    def freeze(self) -> None:
+        """SIGSTOP: from now on nothing this node does runs; it all waits for thaw()."""
+        if self.alive and not self.frozen:
+            self.frozen = True
+            self.sim.trace(self, "frozen")
+
+    def thaw(self) -> None:
+        """SIGCONT, worst case first: expired timers fire before the messages that queued
+        up meanwhile are read."""
+        if not self.frozen:
+            return
+        self.frozen = False
+        self.sim.trace(self, "thawed")
+        queued = sorted(self.backlog, key=lambda item: not item[0])  # stable: timers first
+        self.backlog = []
+        for _timer, fn in queued:
+            if self.alive:
+                fn()
+
     def handle(self, event) -> None:
+        if self.frozen:
+            self.backlog.append((isinstance(event, TimerFired), lambda: self.handle(event)))
+            return
         actions = self.core.handle(event)
         # a torn crash strikes inside the first action list that sends something
         tear = self.tear_next and any(isinstance(a, Send) for a in actions)
@@ -178,24 +215,48 @@ class SimNode:
                     self.timer_token = None
                     self.handle(TimerFired(token))
 
-            self.later(act.delay_ms, fire)
+            self.later(act.delay_ms, fire, timer=True)
         elif isinstance(act, CancelTimer):
             self.timer_token = None
         elif isinstance(act, BuildProposal):
             self.pending_build = (act.height, act.view)
             self.try_build()
         elif isinstance(act, ValidateBlock):
-            ok = self.check_block(act.height, act.block_hash, act.block)
-            ev = BlockValidated(act.height, act.view, act.block_hash, ok)
-            self.later(sim.rng.randint(1, 5), lambda: self.handle(ev))
+            delay = sim.rng.randint(*(self.slow_validation or (1, 5)))
+            self.later(delay, lambda: self.answer_validation(act))
         elif isinstance(act, CommitBlock):
             self.commit(act)
         elif isinstance(act, CatchUp):
             self.later(sim.rng.randint(10, 60), lambda: sim.sync(self))
+        elif isinstance(act, GrowCertificate):
+            cert = act.certificate
+            entry = self.chain[cert.height] if cert.height <= self.head.height else None
+            if entry is None or entry.block_hash != cert.block_hash:
+                raise ShellError(f"{self} asked to grow a certificate it does not hold")
+            sim.check_cert(cert, cert.height, cert.block_hash)
+            if set(entry.cert.signers) < set(cert.signers):  # else synced a larger one
+                entry.cert = cert
         else:
             raise ShellError(f"unknown action {act!r}")
 
     # -- the toy shell ---------------------------------------------------------------------
+
+    def answer_validation(self, act: ValidateBlock) -> None:
+        """Validation ends now, against the head as it is now: sync may have committed the
+        height meanwhile. The shell then says "already committed" (SyncedTo for its head),
+        as the real driver does; a naive shell reports "invalid" (the core must cope)."""
+        if self.head.height >= act.height and not self.naive_verdicts:
+            self.already_committed()
+            return
+        ok = self.check_block(act.height, act.block_hash, act.block)
+        if not ok and self.head.height >= act.height:
+            self.stale_invalid += 1
+        self.handle(BlockValidated(act.height, act.view, act.block_hash, ok))
+
+    def already_committed(self) -> None:
+        head = self.head
+        self.sim.trace(self, f"height already committed (head {head.height})")
+        self.handle(SyncedTo(head.height, head.block_hash, head.cert))
 
     def check_block(self, height: int, bhash: bytes, block: bytes) -> bool:
         try:
@@ -225,6 +286,12 @@ class SimNode:
         self.later(1 if txs else EMPTY_BLOCK_INTERVAL_MS, lambda: self.handle(ev))
 
     def commit(self, act: CommitBlock) -> None:
+        if self.head.height >= act.height:  # sync got there first
+            if self.chain[act.height].block_hash != act.block_hash:
+                raise SafetyViolation(f"{self} asked to commit a block other than the one "
+                                      f"synced at {act.height}")
+            self.already_committed()
+            return
         if not self.check_block(act.height, act.block_hash, act.block):
             raise ShellError(f"{self} asked to commit a block that does not extend its head")
         self.sim.check_cert(act.certificate, act.height, act.block_hash)
@@ -344,10 +411,18 @@ class Simulation:
                 delay = self.rng.randint(self.policy.min_delay, self.policy.max_delay)
                 self.at(self.now + delay, lambda d=dst, s=src, b=data: self.deliver(s, d, b))
 
+    def vote_signers(self, height: int, nodes: list[SimNode]) -> set[int]:
+        """Validators whose COMMIT is in some node's certificate for `height`."""
+        return {i for nd in nodes if nd.head.height >= height
+                for i in nd.chain[height].cert.signers}
+
     def deliver(self, src: SimNode, dst: SimNode, data: bytes) -> None:
         if not dst.alive or not self.can_talk(src.node_id, dst.node_id):
             return
-        dst.handle(MessageReceived(decode_message(data)))
+        msg = decode_message(data)
+        if dst.deaf_to_commits and msg.KIND == "commit":
+            return
+        dst.handle(MessageReceived(msg))
 
     def submit(self, tx: bytes) -> None:
         """A client sends tx to every node (each copy delayed independently, none lost)."""
@@ -358,7 +433,7 @@ class Simulation:
 
     def sync(self, node: SimNode) -> None:
         """Fetch certified blocks from the reachable peer with the longest chain."""
-        peers = [p for p in self.nodes if p is not node and p.alive
+        peers = [p for p in self.nodes if p is not node and p.alive and not p.frozen
                  and self.can_talk(p.node_id, node.node_id)
                  and p.head.height > node.head.height]
         if not peers:
@@ -368,12 +443,18 @@ class Simulation:
             if parse_block(entry.block)[1] != node.head.block_hash:
                 raise SafetyViolation(f"{peer} chain does not extend {node} at {entry.height}")
             self.check_cert(entry.cert, entry.height, entry.block_hash)
-            node.append(entry)
+            node.append(replace(entry))  # a copy: certificates grow per node
         head = node.head
         self.syncs += 1
         self.trace(node, f"synced to {head.height}")
-        node.handle(SyncedTo(head.height, head.block_hash, head.cert))
-        node.update_pending()
+
+        def answer() -> None:
+            node.handle(SyncedTo(head.height, head.block_hash, head.cert))
+            node.update_pending()
+
+        # the blocks are durable now, the answer comes a little later: a validation or
+        # commit of those heights may end in between (the race of issue 9)
+        node.later(self.rng.randint(0, 200), answer)
 
     # -- invariants ------------------------------------------------------------------------
 

@@ -7,6 +7,13 @@ part-way through an action list). Then the network heals, crashed honest nodes r
 their WAL, and a marker transaction must be committed by every honest node within a bound
 derived from the timeouts. Safety (no two commits differ at a height, every certificate
 verifies) is checked at every commit, all through the run.
+
+On some seeds an honest validator also validates slowly for a while (so sync commits heights
+under its validations, answered "already committed" or, by a naive shell, "invalid"), or is
+frozen for longer than a capped view timeout and resumed with its expired timer first (the two
+triggers of issue 9). After the marker, on steady links, every correct validator's COMMIT must
+be in the certificates of each of the next VOTE_HEIGHTS heights: nobody sits in a view of its
+own.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import random
 from .harness import LinkPolicy, RunResult, Simulation
 
 CHAOS_MS = 20_000
+VOTE_HEIGHTS = 5  # after healing, correct validators vote in this many certificates in a row
 
 
 def recovery_bound_ms(max_timeout_ms: int) -> int:
@@ -88,6 +96,66 @@ def schedule_chaos(sim: Simulation, meta: dict, rng: random.Random) -> None:
         sim.at(start, lambda nd=pick, torn=torn, down=down: crash(sim, nd, torn, down))
     for i in meta["dead"]:
         sim.at(rng.randint(0, CHAOS_MS), lambda nd=sim.nodes[i]: nd.crash())
+    schedule_stalls(sim, meta, random.Random(sim.seed * 7919 + 17))
+
+
+def schedule_stalls(sim: Simulation, meta: dict, rng: random.Random) -> None:
+    """Issue 9's triggers, on their own random stream (the rest of a seed's chaos is as it
+    was): slow validation racing sync, and a pause longer than the capped view timeout."""
+    honest = [nd for nd in sim.nodes if not nd.faulty and nd.index is not None]
+    if meta["n"] == 1 or not honest:
+        return
+    cap = meta["cfg"]["max_timeout_ms"]
+    if rng.random() < 0.35:
+        nd = rng.choice(honest)
+        start = rng.randint(0, CHAOS_MS - 2000)
+        slow = (rng.randint(50, 300), rng.randint(400, 3000))
+        nd.naive_verdicts = rng.random() < 0.5
+        sim.at(start, lambda nd=nd, slow=slow: setattr(nd, "slow_validation", slow))
+        sim.at(min(start + rng.randint(2000, 10_000), CHAOS_MS),
+               lambda nd=nd: setattr(nd, "slow_validation", None))
+    if rng.random() < 0.35:
+        nd = rng.choice(honest)
+        start = rng.randint(0, CHAOS_MS - 2000)
+        sim.at(start, nd.freeze)
+        sim.at(min(start + cap + rng.randint(500, 2 * cap), CHAOS_MS), nd.thaw)
+
+
+def check_everyone_votes(sim: Simulation, meta: dict, seed: int) -> None:
+    """On steady links (every message takes the same time), drive VOTE_HEIGHTS more heights
+    with one transaction each; every correct validator's COMMIT must be in a certificate of
+    each. A validator alone in a view of its own would vote in none."""
+    sim.policy = LinkPolicy(loss=0.0, dup=0.0, min_delay=10, max_delay=10)
+    honest = sim.honest()
+    bound = sim.now + (VOTE_HEIGHTS + 2) * recovery_bound_ms(meta["cfg"]["max_timeout_ms"])
+
+    def settled() -> bool:
+        """Everyone at one head, and every core told about it (no sync answer pending)."""
+        top = max(nd.head.height for nd in honest)
+        return all(nd.head.height == top and nd.core.committed_height == top for nd in honest)
+
+    k = 0
+    start = None
+    while start is None or min(nd.head.height for nd in honest) < start + VOTE_HEIGHTS:
+        if start is None and settled():
+            start = max(nd.head.height for nd in honest)
+            continue
+        tx = b"steady-%d-%d" % (seed, k)
+        k += 1
+        sim.submit(tx)
+        if not sim.run_until(bound, stop=lambda tx=tx: sim.has_committed(tx, honest)):
+            raise LivenessFailure(f"seed {seed}: steady phase stalled at heights "
+                                  f"{[nd.head.height for nd in honest]}")
+        if start is None:
+            sim.run_until(sim.now + 300, stop=settled)  # let pending sync answers land
+    want = {nd.index for nd in honest}
+    for h in range(start + 1, start + VOTE_HEIGHTS + 1):
+        missing = want - sim.vote_signers(h, honest)
+        if missing:
+            views = {nd.index: (nd.core.view, nd.core.in_view_change) for nd in honest}
+            raise LivenessFailure(f"seed {seed}: validators {sorted(missing)} have no vote in "
+                                  f"any certificate of height {h} after healing "
+                                  f"(views: {views}; {meta})")
 
 
 def crash(sim: Simulation, node, torn: bool, down: int) -> None:
@@ -121,6 +189,9 @@ def run_seed(seed: int, *, trace=None, wal_factory=None) -> RunResult:
     sim.policy = LinkPolicy(loss=0.0, dup=0.05, min_delay=1, max_delay=50)
     sim.groups = None
     for nd in sim.nodes:
+        nd.thaw()
+        nd.slow_validation = None
+    for nd in sim.nodes:
         if nd.index is None or nd.index not in meta["dead"]:
             nd.restart()
     marker = b"marker-%d" % seed
@@ -135,6 +206,7 @@ def run_seed(seed: int, *, trace=None, wal_factory=None) -> RunResult:
             for nd in live)
         raise LivenessFailure(f"seed {seed}: marker not committed {bound} ms after healing "
                               f"({meta}); {state}")
+    check_everyone_votes(sim, meta, seed)
     views = max(nd.core.view for nd in sim.nodes if nd.alive)
     restarts = sum(nd.restarts for nd in sim.nodes)
     return RunResult(seed, meta["n"], [nd.head.height for nd in sim.nodes], sim.now - healed,

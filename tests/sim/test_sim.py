@@ -11,8 +11,10 @@ import plyvel
 import pytest
 
 import chainnode.consensus.node as node_mod
+import chainnode.consensus.views as views_mod
 from chainnode.consensus.actions import Send
 from chainnode.consensus.viewchange import NewViewPlan, plan_new_view
+from chainnode.core.certificate import median_time
 from chainnode.store.wal import ConsensusWAL
 
 from .harness import LinkPolicy, SafetyViolation, Simulation
@@ -95,25 +97,28 @@ def test_restart_from_plyvel_wal(tmp_path) -> None:
 # -- the simulator notices broken cores ------------------------------------------------------
 
 
-def _first_failure(seeds) -> int | None:
+def _first_failure(seeds, errors=(SafetyViolation,)) -> int | None:
     for seed in seeds:
         try:
             run_seed(seed)
-        except SafetyViolation:
+        except errors:
             return seed
     return None
 
 
 def test_sim_catches_a_new_view_that_drops_the_prepared_block(monkeypatch) -> None:
+    """Validators locked on the dropped block refuse the fresh proposal (so safety holds
+    even then), and the run stalls: the simulator still notices."""
     def forgetful(vcs):
         p = plan_new_view(vcs)
         return NewViewPlan(p.base, p.base_cert, None)
 
-    monkeypatch.setattr(node_mod, "plan_new_view", forgetful)
-    monkeypatch.setattr(node_mod, "check_new_view_shape",
+    for mod in (node_mod, views_mod):
+        monkeypatch.setattr(mod, "plan_new_view", forgetful)
+    monkeypatch.setattr(views_mod, "check_new_view_shape",
                         lambda nv, n, need: forgetful(nv.view_changes)
                         if need <= len(nv.view_changes) <= n else None)
-    assert _first_failure(range(60)) is not None
+    assert _first_failure(range(60), (SafetyViolation, LivenessFailure)) is not None
 
 
 def test_sim_catches_send_before_persist(monkeypatch) -> None:
@@ -140,3 +145,122 @@ def test_sim_catches_view_changes_that_are_never_resent(monkeypatch) -> None:
     with pytest.raises(LivenessFailure):
         for seed in range(30):
             run_seed(seed)
+
+
+# -- issue 9: nobody drifts into a view of its own -------------------------------------------
+
+
+def _steady(sim: Simulation, txs: int, every_ms: int = 150, tag: str = "tx") -> None:
+    for k in range(txs):
+        sim.at(sim.now + k * every_ms, lambda k=k: sim.submit(b"%s%d" % (tag.encode(), k)))
+
+
+def _sent_view_changes(lines: list[str], node: str) -> int:
+    return sum(1 for ln in lines if f"{node}" in ln and "send view-change" in ln)
+
+
+def _freeze_at_work(sim: Simulation, node, after: int, pause: int) -> None:
+    """Freeze `node` while its view timer runs (mid-round), for `pause` ms."""
+    sim.run_until(after)
+    sim.run_until(after + 5_000, stop=lambda: node.core._timer_armed)
+    node.freeze()
+    sim.at(sim.now + pause, node.thaw)
+
+
+def _votes_in_next_heights(sim: Simulation, k: int) -> dict[int, int]:
+    """Drive k more heights and count each honest validator's certificates among them."""
+    honest = sim.honest()
+    start = max(nd.head.height for nd in honest)
+    _steady(sim, 3 * k, tag="after")
+    sim.run_until(sim.now + 60_000,
+                  stop=lambda: min(nd.head.height for nd in honest) >= start + k)
+    assert min(nd.head.height for nd in honest) >= start + k
+    return {nd.index: sum(1 for h in range(start + 1, start + k + 1)
+                          if nd.index in sim.vote_signers(h, honest)) for nd in honest}
+
+
+def test_a_node_frozen_past_the_view_timeout_votes_again_after_resuming() -> None:
+    """SIGSTOP for 3 capped timeouts, resumed with its expired timer handled first: it
+    changes view alone, then the network's certificates bring it back to the live view."""
+    lines: list[str] = []
+    sim = Simulation(4, 3, cfg=dict(base_timeout_ms=300, max_timeout_ms=1000),
+                     trace=lines.append)
+    sim.policy = LinkPolicy(min_delay=10, max_delay=10)
+    _start(sim)
+    _steady(sim, 40)
+    _freeze_at_work(sim, sim.nodes[2], 1_000, 3_000)
+    sim.run_until(8_000)
+    assert _sent_view_changes(lines, "node2") >= 1  # the trigger really happened
+    assert all(_sent_view_changes(lines, f"node{i}") == 0 for i in (0, 1, 3))
+    votes = _votes_in_next_heights(sim, 5)
+    assert votes == {0: 5, 1: 5, 2: 5, 3: 5}, votes
+    assert len({nd.core.view for nd in sim.honest()}) == 1
+
+
+def test_without_the_return_rule_the_frozen_node_stays_alone() -> None:
+    """The same run with the return rule disabled: the resumed node never votes again
+    (the failure of issue 9), so the test above shows the fix, not luck."""
+    real = node_mod.ConsensusCore._should_return
+    node_mod.ConsensusCore._should_return = lambda self, cert: False
+    try:
+        sim = Simulation(4, 3, cfg=dict(base_timeout_ms=300, max_timeout_ms=1000))
+        sim.policy = LinkPolicy(min_delay=10, max_delay=10)
+        _start(sim)
+        _steady(sim, 40)
+        _freeze_at_work(sim, sim.nodes[2], 1_000, 3_000)
+        sim.run_until(8_000)
+        votes = _votes_in_next_heights(sim, 5)
+    finally:
+        node_mod.ConsensusCore._should_return = real
+    assert votes[2] == 0 and votes[0] == votes[1] == votes[3] == 5, votes
+
+
+@pytest.mark.parametrize("naive", [False, True])
+def test_slow_validation_racing_sync_never_changes_view(naive: bool) -> None:
+    """Validator 3 validates slowly while the others commit: sync commits heights under its
+    validations. Its shell answers "already committed" (naive: "invalid", as the old driver
+    did); either way it never starts a view change, and votes again once fast."""
+    lines: list[str] = []
+    sim = Simulation(4, 5, cfg=dict(base_timeout_ms=2000, max_timeout_ms=4000),
+                     trace=lines.append)
+    sim.policy = LinkPolicy(min_delay=5, max_delay=30)
+    _start(sim)
+    slow = sim.nodes[3]
+    slow.slow_validation = (300, 900)
+    slow.naive_verdicts = naive
+    slow.deaf_to_commits = True  # it cannot commit by quorum: it catches up by sync
+    _steady(sim, 60, every_ms=100)
+    sim.run_until(6_000)
+    slow.deaf_to_commits = False
+    raced = sum(1 for ln in lines if "node3" in ln and "already committed" in ln)
+    synced = sum(1 for ln in lines if "node3" in ln and "synced to" in ln)
+    assert synced >= 3 and (naive or raced >= 1)  # sync overtook its validations
+    assert not naive or slow.stale_invalid >= 1  # ... and the naive shell said "invalid"
+    slow.slow_validation = None
+    _steady(sim, 5, tag="settle")  # its last slow validations and syncs finish
+    sim.run_until(sim.now + 2_000)
+    votes = _votes_in_next_heights(sim, 5)
+    assert not any("send view-change" in ln for ln in lines), "a view change happened"
+    assert votes == {0: 5, 1: 5, 2: 5, 3: 5}, votes
+
+
+@pytest.mark.parametrize("offset", [3_600_000, -3_600_000])
+def test_bft_time_a_leader_an_hour_off_cannot_move_chain_time(offset: int) -> None:
+    """Validator 0 leads every height (no rotation, no faults) with its clock an hour off;
+    the median COMMIT time of every certificate stays within the honest clocks."""
+    sim = Simulation(4, 9, cfg=dict(base_timeout_ms=500, max_timeout_ms=2000))
+    sim.policy = LinkPolicy(min_delay=5, max_delay=30)
+    sim.nodes[0].clock_offset_ms = offset
+    _start(sim)
+    _steady(sim, 30, every_ms=200)
+    sim.run_until(10_000)
+    chain = sim.nodes[1].chain[1:]
+    assert len(chain) >= 10
+    leader_votes = 0
+    for entry in chain:
+        times = {i: t for i, t, _ in entry.cert.signatures}
+        honest = [t for i, t in times.items() if i != 0]
+        leader_votes += 0 in times
+        assert min(honest) <= median_time(list(times.values())) <= max(honest)
+        assert max(honest) - min(honest) < 200  # honest clocks agree to a few delays
+    assert leader_votes >= len(chain) // 2  # the skewed clock was in the certificates

@@ -50,9 +50,9 @@ def register_txs(keys, n, expires_at=100):
 
 
 def certify(keys, block: Block) -> CommitCertificate:
-    payload = vote_payload("commit", CHAIN, 0, block.height, block.hash)
+    payload = vote_payload("commit", CHAIN, 0, block.height, block.hash, 1_000)
     sig = domain.sign(keys["validator"], "commit", CHAIN, payload)
-    return CommitCertificate(CHAIN, block.height, 0, block.hash, ((0, sig),))
+    return CommitCertificate(CHAIN, block.height, 0, block.hash, ((0, 1_000, sig),))
 
 
 def produce(chain: Chain, keys, txs):

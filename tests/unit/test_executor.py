@@ -83,7 +83,7 @@ def commit_writes(db: ChainDB, writes) -> None:
     hdr = BlockHeader(CHAIN, head.height + 1, head.block_hash, 1, 0, 0, bytes(32), bytes(32),
                       root, bytes(32), bytes(32))
     block = Block(hdr, ())
-    cert = CommitCertificate(CHAIN, block.height, 0, block.hash, ((0, bytes(64)),))
+    cert = CommitCertificate(CHAIN, block.height, 0, block.hash, ((0, 0, bytes(64)),))
     db.commit_block(block, cert, [], writes, nodes)
 
 

@@ -119,8 +119,9 @@ class Driver:
     def prepare(self, view: int, height: int, bh: bytes, sender: int) -> Prepare:
         return self.keys.sign(Prepare(view, height, bh, sender))
 
-    def commit(self, view: int, height: int, bh: bytes, sender: int) -> Commit:
-        return self.keys.sign(Commit(view, height, bh, sender))
+    def commit(self, view: int, height: int, bh: bytes, sender: int,
+               time_ms: int = 0) -> Commit:
+        return self.keys.sign(Commit(view, height, bh, sender, time_ms=time_ms))
 
     def prepared_cert(self, view: int, height: int, bh: bytes,
                       signers) -> PreparedCertificate:
@@ -128,8 +129,9 @@ class Driver:
             (i, self.prepare(view, height, bh, i).signature) for i in sorted(signers)))
 
     def commit_cert(self, view: int, height: int, bh: bytes, signers) -> CommitCertificate:
+        votes = [self.commit(view, height, bh, i) for i in sorted(signers)]
         return CommitCertificate(CHAIN, height, view, bh, tuple(
-            (i, self.commit(view, height, bh, i).signature) for i in sorted(signers)))
+            (v.sender, v.time_ms, v.signature) for v in votes))
 
     def view_change(self, view: int, sender: int, committed=(0, None), prepared=None,
                     prepared_block=None) -> ViewChange:

@@ -89,7 +89,7 @@ def test_replica_prepares_only_after_validation_and_commits_on_quorum():
     assert of(d.recv(d.commit(0, 1, other, 3)), CommitBlock) == []
     (cb,) = of(d.recv(d.commit(0, 1, a, 2)), CommitBlock)
     _verify_cert(d, cb.certificate, 1, a)
-    assert [i for i, _ in cb.certificate.signatures] == [0, 1, 2]
+    assert list(cb.certificate.signers) == [0, 1, 2]
     d.feed(BlockCommitted(1, a))
     assert d.core.height == 2
 
@@ -265,7 +265,9 @@ def test_new_leader_reproposes_highest_prepared_block_checking_attachments():
     (val,) = of(d.recv(honest), ValidateBlock)  # a sender with a good copy
     assert val.block == body_a
     (nv,) = sent(d.feed(BlockValidated(1, 2, a, True)), NewView)
-    assert [vc.sender for vc in nv.view_changes] == [0, 1, 2]
+    # VIEW-CHANGEs with prepared certificates are preferred (ours has none): locked
+    # validators must see the block they are locked on
+    assert [vc.sender for vc in nv.view_changes] == [0, 1, 3]
     assert nv.pre_prepare.block_hash == a and nv.pre_prepare.block == body_a
     assert not d.core.in_view_change
 
@@ -453,6 +455,10 @@ def test_commit_the_shell_never_confirms_is_fetched_by_sync_on_timeout():
         acts = d.recv(d.commit(0, 1, a, i))
     assert of(acts, CommitBlock)
     acts = d.feed(TimerFired(d.core._timer_token))  # no BlockCommitted came back
+    assert of(acts, CatchUp) == [CatchUp(1)]
+    # a quorum certified this height: we fell behind, the leader did not fail us
+    assert sent(acts, ViewChange) == [] and d.core.view == 0
+    acts = d.feed(TimerFired(d.core._timer_token))  # still nothing: now suspect the leader
     assert of(acts, CatchUp) == [CatchUp(1)]
     assert sent(acts, ViewChange)
 

@@ -40,7 +40,8 @@ def test_vote_payloads_are_the_certificate_payloads():
     bh, _ = block(1)
     assert d.prepare(3, 1, bh, 0).signing_payload(CHAIN) == vote_payload("prepare", CHAIN, 3,
                                                                          1, bh)
-    assert Commit(3, 1, bh, 0).signing_payload(CHAIN) == vote_payload("commit", CHAIN, 3, 1, bh)
+    assert Commit(3, 1, bh, 0, time_ms=7).signing_payload(CHAIN) == vote_payload(
+        "commit", CHAIN, 3, 1, bh, 7)
     assert Prepare.DOMAIN == "prepare" and Commit.DOMAIN == "commit"
     assert (PrePrepare.DOMAIN, ViewChange.DOMAIN, NewView.DOMAIN) == (
         "pre-prepare", "view-change", "new-view")

@@ -43,7 +43,7 @@ HDR_FIXED = BlockHeader("c", 1, b"\x00" * 32, 0, 0, 0, b"\x01" * 32, b"\x02" * 3
 
 def test_header_wire_round_trip():
     w = HDR.to_wire()
-    assert len(w) == 11 and w[0] == CHAIN and w[1] == 7
+    assert len(w) == 12 and w[0] == CHAIN and w[1] == 7 and w[11] == bytes(32)
     assert BlockHeader.from_wire(w) == HDR
     assert BlockHeader.from_wire(codec.decode(codec.encode(w))) == HDR
 
@@ -57,11 +57,12 @@ def test_header_hash_is_sm3_of_the_msgpack_wire_list():
 
 def test_header_hash_pinned():
     assert HDR_FIXED.hash().hex() == (
-        "7b0373e42623eecb7194e874f93e78cabec0468fd09333dad9bac7a8a4a9ec70"
+        "5e05e1d60cb46ec6d9ba52584726e9d641d5ca94c773903229b47723842e6d91"
     )
     assert HDR_FIXED.hash().hex() == sm3_pure(
-        bytes.fromhex("9ba16301c420") + b"\x00" * 32 + b"\x00\x00\x00"
+        bytes.fromhex("9ca16301c420") + b"\x00" * 32 + b"\x00\x00\x00"
         + b"".join(b"\xc4\x20" + bytes([i]) * 32 for i in range(1, 6))
+        + b"\xc4\x20" + b"\x00" * 32  # last_commit_hash: none at height 1
     ).hex()
 
 
@@ -138,9 +139,9 @@ def test_empty_block_round_trip():
 
 
 @pytest.mark.parametrize("w", [
-    [HDR.to_wire()], [HDR.to_wire(), [], []], [HDR.to_wire(), {}], "block", [],
-    [HDR.to_wire()[:5], []],
-], ids=["1", "3", "txs-map", "str", "empty", "short-header"])
+    [HDR.to_wire()], [HDR.to_wire(), [], []], [HDR.to_wire(), {}, None], "block", [],
+    [HDR.to_wire()[:5], [], None], [HDR.to_wire(), []], [HDR.to_wire(), [], None, None],
+], ids=["1", "bad-last-commit", "txs-map", "str", "empty", "short-header", "2", "4"])
 def test_block_shape_errors(w):
     with pytest.raises(ValueError):
         Block.decode(codec.encode(w))
@@ -151,7 +152,7 @@ def test_block_with_malformed_tx():
     bad_tx[4] = "transfer"
     # Block.decode raises ValueError (what sync and net catch), naming the tx problem
     with pytest.raises(ValueError, match="malformed transaction: invalid kind"):
-        Block.decode(codec.encode([HDR.to_wire(), [bad_tx]]))
+        Block.decode(codec.encode([HDR.to_wire(), [bad_tx], None]))
 
 
 def test_block_decode_rejects_bad_bytes_and_size():

@@ -7,6 +7,8 @@ import pytest
 from chainnode import codec
 from chainnode.core.certificate import (
     CommitCertificate,
+    bft_time,
+    median_time,
     quorum,
     sorted_signatures,
     vote_payload,
@@ -21,11 +23,18 @@ KEYS = [PrivateKey(int.from_bytes(sm3(b"chainnode-test-key/cert/%d" % i), "big")
 PUBS = [k.public_key for k in KEYS]
 HEIGHT, VIEW = 42, 3
 BLOCK = sm3(b"block 42")
+T0 = 1_700_000_000_000
+
+
+def vote_time(i: int) -> int:
+    return T0 + 10 * i  # every validator's clock reads a little differently
 
 
 def commit_sig(i: int, *, chain=CHAIN, view=VIEW, height=HEIGHT, block=BLOCK,
-               dom="commit") -> bytes:
-    return domain.sign(KEYS[i], dom, chain, vote_payload("commit", chain, view, height, block))
+               dom="commit", time_ms=None) -> bytes:
+    t = vote_time(i) if time_ms is None else time_ms
+    return domain.sign(KEYS[i], dom, chain, vote_payload("commit", chain, view, height, block,
+                                                         t))
 
 
 SIGS = {i: commit_sig(i) for i in range(7)}
@@ -35,8 +44,8 @@ def cert(indexes, sigs=None, **kw) -> CommitCertificate:
     fields = dict(chain_id=CHAIN, height=HEIGHT, view=VIEW, block_hash=BLOCK)
     fields.update(kw)
     sigs = sigs or {}
-    return CommitCertificate(signatures=tuple((i, sigs.get(i, SIGS.get(i, b""))) for i in indexes),
-                             **fields)
+    return CommitCertificate(signatures=tuple((i, vote_time(i % 7), sigs.get(i, SIGS.get(i, b"")))
+                                              for i in indexes), **fields)
 
 
 def verifier(chain=CHAIN, pubs=PUBS):
@@ -70,15 +79,68 @@ def test_quorum_is_bft_safe_for_every_size():
 # ---------------------------------------------------------------------------- vote payload
 
 def test_vote_payload():
-    p = vote_payload("commit", CHAIN, VIEW, HEIGHT, BLOCK)
-    assert codec.decode(p) == [VIEW, HEIGHT, BLOCK]
-    assert vote_payload("prepare", CHAIN, VIEW, HEIGHT, BLOCK) == p  # the domain tells them apart
-    for other in (vote_payload("commit", CHAIN, VIEW + 1, HEIGHT, BLOCK),
-                  vote_payload("commit", CHAIN, VIEW, HEIGHT + 1, BLOCK),
-                  vote_payload("commit", CHAIN, VIEW, HEIGHT, sm3(b"x"))):
+    p = vote_payload("commit", CHAIN, VIEW, HEIGHT, BLOCK, T0)
+    assert codec.decode(p) == [VIEW, HEIGHT, BLOCK, T0]  # a COMMIT signs its voter's time
+    assert codec.decode(vote_payload("prepare", CHAIN, VIEW, HEIGHT, BLOCK)) == [VIEW, HEIGHT,
+                                                                                BLOCK]
+    for other in (vote_payload("commit", CHAIN, VIEW + 1, HEIGHT, BLOCK, T0),
+                  vote_payload("commit", CHAIN, VIEW, HEIGHT + 1, BLOCK, T0),
+                  vote_payload("commit", CHAIN, VIEW, HEIGHT, sm3(b"x"), T0),
+                  vote_payload("commit", CHAIN, VIEW, HEIGHT, BLOCK, T0 + 1)):
         assert other != p
+    for bad in (dict(kind="view-change", time_ms=T0), dict(kind="commit", time_ms=None),
+                dict(kind="commit", time_ms=-1), dict(kind="commit", time_ms=True),
+                dict(kind="prepare", time_ms=T0)):
+        with pytest.raises(ValueError):
+            vote_payload(bad["kind"], CHAIN, VIEW, HEIGHT, BLOCK, bad["time_ms"])
+
+
+def test_tampered_vote_time_breaks_the_certificate():
+    """The time is signed with the vote: moving any vote's time (to move block time) makes
+    that validator's signature fail."""
+    c = cert([0, 1, 2])
+    for k in range(3):
+        for delta in (1, -1, 3_600_000):
+            votes = list(c.signatures)
+            i, t, sig = votes[k]
+            votes[k] = (i, t + delta, sig)
+            rejected(CommitCertificate(c.chain_id, c.height, c.view, c.block_hash,
+                                       tuple(votes)), match=f"validator {i} does not verify")
+
+
+# ---------------------------------------------------------------------------- BFT time
+
+def test_median_of_vote_times():
+    assert median_time([5]) == 5
+    assert median_time([3, 1, 2]) == 2
+    assert median_time([4, 1, 3, 2]) == 2  # the lower median: an actual vote's time
+    assert median_time([10, 10, 10, 99]) == 10
     with pytest.raises(ValueError):
-        vote_payload("view-change", CHAIN, VIEW, HEIGHT, BLOCK)
+        median_time([])
+
+
+@pytest.mark.parametrize("n", [4, 7, 10])
+def test_f_liars_cannot_move_the_median_out_of_the_honest_range(n):
+    """Whatever f faulty validators sign (an hour fast, an hour slow, 0, 2**63-1), the median
+    of any 2f+1..n votes stays between the lowest and highest honest clock."""
+    f = (n - 1) // 3
+    honest = [T0 + 7 * i for i in range(n - f)]
+    for lie in (0, T0 - 3_600_000, T0 + 3_600_000, 2**63 - 1):
+        for k in range(2 * f + 1, n + 1):
+            for honest_used in range(max(k - f, 0), min(k, len(honest)) + 1):
+                if k - honest_used > f:
+                    continue
+                times = honest[:honest_used] + [lie] * (k - honest_used)
+                assert min(honest[:honest_used]) <= median_time(times) <= max(
+                    honest[:honest_used])
+
+
+def test_bft_time_is_monotonic_and_starts_after_genesis():
+    assert bft_time(0, None, T0) == T0 + 1  # height 1: genesis time + 1 ms
+    c = cert([0, 1, 2])
+    assert bft_time(T0 - 5_000, c, 0) == vote_time(1)  # the median vote
+    # clocks behind the parent: time still moves forward by 1 ms
+    assert bft_time(T0 + 60_000, c, 0) == T0 + 60_001
 
 
 # ---------------------------------------------------------------------------- check: accepts
@@ -103,7 +165,7 @@ def test_wire_round_trip_then_check():
 
 def test_signatures_verify_with_the_independent_backend():
     g = GmsslBackend()
-    payload = vote_payload("commit", CHAIN, VIEW, HEIGHT, BLOCK)
+    payload = vote_payload("commit", CHAIN, VIEW, HEIGHT, BLOCK, vote_time(0))
 
     def gmssl_verify(i: int, p: bytes, sig: bytes) -> bool:
         assert PUBS[i].raw[0] != 0x04
@@ -179,9 +241,11 @@ def test_one_bad_signature_spoils_a_full_certificate():
     [b"grid", HEIGHT, VIEW, BLOCK, []], [CHAIN, "42", VIEW, BLOCK, []],
     [CHAIN, HEIGHT, True, BLOCK, []], [CHAIN, HEIGHT, VIEW, BLOCK.hex(), []],
     [CHAIN, HEIGHT, VIEW, BLOCK, {}], [CHAIN, HEIGHT, VIEW, BLOCK, [[0]]],
-    [CHAIN, HEIGHT, VIEW, BLOCK, [[0, b"s", 1]]], [CHAIN, HEIGHT, VIEW, BLOCK, [["0", b"s"]]],
-    [CHAIN, HEIGHT, VIEW, BLOCK, [[True, b"s"]]], [CHAIN, HEIGHT, VIEW, BLOCK, [[0, "s"]]],
-    [CHAIN, HEIGHT, VIEW, BLOCK, [(0, b"s")]],
+    [CHAIN, HEIGHT, VIEW, BLOCK, [[0, b"s", 1]]], [CHAIN, HEIGHT, VIEW, BLOCK, [["0", 1, b"s"]]],
+    [CHAIN, HEIGHT, VIEW, BLOCK, [[True, 1, b"s"]]], [CHAIN, HEIGHT, VIEW, BLOCK, [[0, 1, "s"]]],
+    [CHAIN, HEIGHT, VIEW, BLOCK, [(0, 1, b"s")]], [CHAIN, HEIGHT, VIEW, BLOCK, [[0, b"s"]]],
+    [CHAIN, HEIGHT, VIEW, BLOCK, [[0, -1, b"s"]]], [CHAIN, HEIGHT, VIEW, BLOCK, [[0, 2**63, b"s"]]],
+    [CHAIN, HEIGHT, VIEW, BLOCK, [[0, True, b"s"]]],
 ])
 def test_from_wire_rejects_malformed(w):
     with pytest.raises(ValueError):
@@ -194,7 +258,7 @@ def test_decode_rejects_bad_bytes():
 
 
 def test_sorted_signatures():
-    pairs = [(2, b"c"), (0, b"a"), (1, b"b")]
-    assert sorted_signatures(pairs) == ((0, b"a"), (1, b"b"), (2, b"c"))
+    votes = [(2, 9, b"c"), (0, 7, b"a"), (1, 8, b"b")]
+    assert sorted_signatures(votes) == ((0, 7, b"a"), (1, 8, b"b"), (2, 9, b"c"))
     c = cert([0, 1, 2])
     assert sorted_signatures(list(reversed(c.signatures))) == c.signatures

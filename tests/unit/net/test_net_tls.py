@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import ipaddress
+import logging
 import ssl
 import stat
 
@@ -12,11 +14,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from chainnode.crypto.sm2 import PrivateKey
+from chainnode.net.peers import PeerManager
 from chainnode.net.tls import (
     TLSMaterialError,
     cert_fingerprint,
     client_context,
+    clock_skew,
     create_ca,
+    describe_error,
     issue_cert,
     load_node_tls,
     server_context,
@@ -149,3 +155,72 @@ async def test_client_without_certificate_is_refused(pki):
         server.close()
         await server.wait_closed()
     assert not seen
+
+
+# ---------------------------------------------------------------------------- clock skew
+
+
+def test_certificates_are_valid_from_well_before_issue(pki):
+    """A node whose clock is a day behind the machine that issued the certificates still
+    finds them valid."""
+    now = dt.datetime.now(dt.UTC)
+    for path in (pki["ca"], pki["a"][0]):
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        assert cert.not_valid_before_utc <= now - dt.timedelta(days=1)
+
+
+async def _handshake_error(server_ctx, client_ctx) -> BaseException | None:
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0,
+                                        ssl=server_ctx, ssl_handshake_timeout=5)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection("127.0.0.1", port, ssl=client_ctx), 5)
+        writer.close()
+        return None
+    except ssl.SSLError as exc:
+        return exc
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_not_yet_valid_peer_certificate_names_the_clock(pki, tmp_path, caplog):
+    """The peer's certificate starts tomorrow (as it looks from a machine whose clock is
+    behind): the handshake fails, and the log says to check the clock."""
+    future = issue_cert(pki["ca"], pki["ca_key"], "future", tmp_path,
+                        valid_from=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    exc = await _handshake_error(server_context(pki["ca"], *future),
+                                 client_context(pki["ca"], *pki["b"]))
+    assert isinstance(exc, ssl.SSLCertVerificationError)
+    assert clock_skew(exc) == "peer certificate not yet valid: check this machine's clock"
+    text = describe_error(exc)
+    assert text.startswith("TLS: peer certificate not yet valid: check this machine's clock")
+    # an ordinary verification failure (another CA) is not blamed on the clock
+    other = await _handshake_error(server_context(pki["ca"], *pki["a"]),
+                                   client_context(pki["oca"], *pki["stranger"]))
+    assert isinstance(other, ssl.SSLError) and clock_skew(other) is None
+    assert "clock" not in describe_error(other)
+
+
+async def test_peer_manager_logs_the_clock_hint(pki, tmp_path, caplog):
+    """The dialling node's log carries the hint, at WARNING, for a peer whose certificate is
+    not yet valid."""
+    future = issue_cert(pki["ca"], pki["ca_key"], "future2", tmp_path,
+                        valid_from=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0,
+                                        ssl=server_context(pki["ca"], *future),
+                                        ssl_handshake_timeout=5)
+    port = server.sockets[0].getsockname()[1]
+    pm = PeerManager("tls-test", b"\x01" * 32, PrivateKey.generate(), None, None, [],
+                     load_node_tls(pki["ca"], *pki["b"]), lambda pub: "validator",
+                     lambda *a: None, message_types=("m",))
+    try:
+        with caplog.at_level(logging.INFO, logger="chainnode.net"):
+            assert await pm._dial(("127.0.0.1", port), quiet=True) is None
+    finally:
+        server.close()
+        await server.wait_closed()
+    hits = [r for r in caplog.records
+            if "peer certificate not yet valid: check this machine's clock" in r.getMessage()]
+    assert hits and all(r.levelno == logging.WARNING for r in hits)
