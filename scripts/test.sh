@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install chainnode with its test extras into .venv (created if missing) and run the suite.
-# Exit code is pytest's. Extra arguments are passed to pytest.
+# Without arguments: the suite, then the fault suite (tests/faults) as its own invocation; the
+# exit code is non-zero if either failed. With arguments: one pytest run with those arguments.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
@@ -13,10 +14,23 @@ echo "==> installing chainnode[test]"
 .venv/bin/python -m pip install --quiet -e '.[test]'
 echo "==> ruff"
 .venv/bin/ruff check chainnode tests scripts
-echo "==> pytest"
 export PYTHONHASHSEED="${PYTHONHASHSEED:-0}"
 set +e
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
-rc=$?
+if [ $# -gt 0 ]; then
+    echo "==> pytest $*"
+    .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+    rc=$?
+else
+    # the fault suite (tests/faults: real node processes under injected faults, needs root for
+    # its tmpfs) is its own pytest invocation, so its timing-bound cases never share the CPU
+    # with the rest of the suite
+    echo "==> pytest (everything but the fault suite)"
+    .venv/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/faults
+    rc=$?
+    echo "==> fault suite"
+    .venv/bin/python -m pytest -q -p no:cacheprovider -m faults tests/faults
+    rc_faults=$?
+    [ "$rc" -eq 0 ] && rc=$rc_faults
+fi
 set -e
 exit $rc

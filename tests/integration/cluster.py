@@ -73,8 +73,11 @@ def free_base_port(span: int = 2, tries: int = 500) -> int:
     raise RuntimeError("no free port range found")
 
 
-def wait_until(cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.05):
-    """Poll `cond` until it returns something truthy (and return it); fail after `timeout`."""
+def wait_until(cond: Callable[[], Any], timeout: float, what: str | Callable[[], str],
+               interval: float = 0.05):
+    """Poll `cond` until it returns something truthy (and return it); fail after `timeout`.
+
+    `what` may be a callable, so the failure message describes the state at the timeout."""
     deadline = time.monotonic() + timeout
     last_exc: Exception | None = None
     while True:
@@ -85,6 +88,7 @@ def wait_until(cond: Callable[[], Any], timeout: float, what: str, interval: flo
         except Exception as exc:  # noqa: BLE001 - keep polling, report the last error
             last_exc = exc
         if time.monotonic() > deadline:
+            what = what() if callable(what) else what
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}"
                                  + (f" (last error: {last_exc!r})" if last_exc else ""))
         time.sleep(interval)
@@ -114,6 +118,8 @@ class NodeProc:
         self.proc: subprocess.Popen | None = None
         self.log_path = home / "node.log"
         self.starts = 0
+        self.extra_env: dict[str, str] = {}  # e.g. CHAINNODE_CLOCK_OFFSET_MS for this node only
+        self.paused = False  # SIGSTOPped by the test (see pause/resume)
 
     def __repr__(self) -> str:
         return f"<{self.name} {'running' if self.running() else 'stopped'}>"
@@ -125,9 +131,13 @@ class NodeProc:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def serving(self) -> bool:
+        """Running and not paused: worth sending requests to."""
+        return self.running() and not self.paused
+
     def env(self) -> dict[str, str]:
         """The child's environment (the node pins this seed itself; setting it saves a re-exec)."""
-        return {**os.environ, "PYTHONHASHSEED": "0"}
+        return {**os.environ, "PYTHONHASHSEED": "0", **self.extra_env}
 
     def start(self) -> NodeProc:
         assert not self.running(), f"{self.name} already running"
@@ -154,10 +164,33 @@ class NodeProc:
             time.sleep(0.05)
         raise AssertionError(f"{self.name} not ready after {timeout:.0f}s:\n{self.log_tail()}")
 
+    def pause(self) -> None:
+        """SIGSTOP: the process freezes (timers, sockets and all) until resume()."""
+        assert self.running() and not self.paused, f"{self.name} is not running unpaused"
+        self.proc.send_signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        """SIGCONT after pause()."""
+        if self.running():
+            self.proc.send_signal(signal.SIGCONT)
+        self.paused = False
+
+    def wait_exit(self, timeout: float) -> int:
+        """The exit code of a process expected to end by itself within `timeout`."""
+        assert self.proc is not None, f"{self.name} was never started"
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{self.name} still running {timeout:.0f}s later:\n"
+                                 f"{self.log_tail()}") from None
+
     def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
-        """SIGTERM, then SIGKILL after `timeout`; returns the exit code."""
+        """SIGTERM (after SIGCONT if paused), then SIGKILL after `timeout`; the exit code."""
         if self.proc is None:
             return None
+        if self.paused:
+            self.resume()  # a stopped process would not act on SIGTERM
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -171,6 +204,7 @@ class NodeProc:
         assert self.running(), f"{self.name} is not running"
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(STOP_TIMEOUT)
+        self.paused = False
 
     def wipe_data(self) -> None:
         assert not self.running(), "stop the node before wiping its data"
@@ -239,7 +273,8 @@ class LocalNet:
                     node.proc.kill()
 
     def live(self) -> list[NodeProc]:
-        return [n for n in self.nodes if n.running()]
+        """Nodes running and not paused (a paused node would only time requests out)."""
+        return [n for n in self.nodes if n.serving()]
 
     def report(self, lines: int = 60) -> str:
         return "\n".join(f"--- {n.name} (pid {n.pid}) log tail ---\n{n.log_tail(lines)}"
@@ -372,23 +407,32 @@ class Ack:
 
 
 class Load:
-    """A background thread registering members, one at a time, with ?wait=commit.
+    """Background threads registering members, each one at a time, with ?wait=commit.
 
-    It sends each transaction to the next running node in turn (a node that stops answering
-    is simply skipped for that round), and records every acknowledged commit. Failures
-    (refused connections, timeouts while the cluster has no quorum) are counted, not raised:
-    the test decides what must have been committed.
+    Each thread sends its transactions to the next serving node in turn (running and not
+    paused; a node that stops answering is simply skipped for that round), and records every
+    acknowledged commit (`targets` narrows the nodes it sends to). Failures (refused connections, timeouts while the cluster has no
+    quorum) are counted, not raised: the test decides what must have been committed. The load
+    is bounded: it stops by itself after `max_txs` acknowledgements or `max_seconds`.
     """
 
-    def __init__(self, net: LocalNet, wait_timeout: float = 20.0) -> None:
+    def __init__(self, net: LocalNet, wait_timeout: float = 20.0, threads: int = 1,
+                 max_txs: int | None = None, max_seconds: float | None = None,
+                 targets: Iterable[NodeProc] | None = None) -> None:
         self.net = net
+        self.targets = None if targets is None else list(targets)
         self.wait_timeout = wait_timeout
+        self.threads = threads
+        self.max_txs = max_txs
+        self.max_seconds = max_seconds
         self.acks: list[Ack] = []
         self.errors: list[str] = []
+        self.sent = 0
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._key = net.admin_key
+        self._t_end: float | None = None
 
     def __enter__(self) -> Load:
         self.start()
@@ -399,14 +443,27 @@ class Load:
 
     def start(self) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="load", daemon=True)
-        self._thread.start()
+        if self.max_seconds is not None:
+            self._t_end = time.monotonic() + self.max_seconds
+        self._threads = [threading.Thread(target=self._run, args=(i,), name=f"load-{i}",
+                                          daemon=True) for i in range(self.threads)]
+        for t in self._threads:
+            t.start()
 
     def stop(self, timeout: float | None = None) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout if timeout is not None else self.wait_timeout + 15)
-            assert not self._thread.is_alive(), "load thread did not stop"
+        deadline = time.monotonic() + (timeout if timeout is not None else self.wait_timeout + 15)
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+            assert not t.is_alive(), "load thread did not stop"
+
+    def done(self) -> bool:
+        """True once the load stopped or reached one of its bounds."""
+        if self._stop.is_set():
+            return True
+        if self._t_end is not None and time.monotonic() >= self._t_end:
+            return True
+        return self.max_txs is not None and self.count() >= self.max_txs
 
     def acked(self) -> list[Ack]:
         with self._lock:
@@ -426,20 +483,22 @@ class Load:
                           timeout, f"{more} more acknowledged commits (errors so far: "
                                    f"{self.errors[-3:]})")
 
-    def _run(self) -> None:
-        turn = 0
-        while not self._stop.is_set():
-            live = [n for n in self.net.nodes if n.running()]
+    def _run(self, worker: int) -> None:
+        turn = worker
+        while not self.done():
+            live = [n for n in self.targets or self.net.nodes if n.serving()]
             if not live:
                 self._stop.wait(0.1)
                 continue
             node = live[turn % len(live)]
             turn += 1
             try:
-                c = Client(node.url, self._key, chain_id=self.net.chain_id, timeout=10.0)
+                c = Client(node.url, self._key, chain_id=self.net.chain_id, timeout=5.0)
                 tx = c.build("system", "sys.members", "register",
                              {"address": address_of(PrivateKey.generate().public_key),
                               "roles": ["member"], "name": ""})
+                with self._lock:
+                    self.sent += 1
                 res = c.submit(tx, wait=True, timeout=self.wait_timeout)
             except (OSError, RpcError, ValueError) as exc:
                 with self._lock:
