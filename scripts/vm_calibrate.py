@@ -143,6 +143,10 @@ CORPUS: list[Case] = [
       "x = ['\\x00' * 100000, '\\U0001f600']\nk = []\nwhile True:\n    k.append(str(x))"),
     C("int key collisions", "subscript",
       f"m = {M61}\nd = {{}}\nfor i in range(100000):\n    d[i * m] = i"),
+    C("wide int twin keys reused", "subscript dict dict.get dict.update",
+      f"m = {M61}\nb = 1 << 2040\nks = [b + i * m for i in range(8)]\nd = {{}}\nfor k in ks:\n"
+      "    d[k] = 1\nk = ks[7]\nps = [(k, 1)] * 20000\nwhile True:\n    z = d[k]\n"
+      "    w = d.get(k)\n    d.update(ps)"),
     C("tuple keys", "subscript",
       "d = {}\nk = (1, 2, 3, 4, 5, 6, 7)\nwhile True:\n    d[k] = 1"),
     C("dict display colliding keys", "display.dict",

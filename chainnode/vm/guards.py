@@ -222,6 +222,9 @@ class Guards:
         if t is int:
             if -HASH_INJECTIVE < k < HASH_INJECTIVE:
                 return k
+            # hashing it, and comparing it with up to MAX_HASH_TWINS twins here and in the
+            # dict's probe chain, reads every limb: pay per limb on every use as a key
+            self.charge(G_OP + 2 * limbs(k))
             self._track_hash(k)
             return k
         if t is tuple:
