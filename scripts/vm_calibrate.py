@@ -139,8 +139,14 @@ CORPUS: list[Case] = [
     C("error text of a missing big key", "subscript",
       "d = {}\nk = 'x' * 1000000\nreturn d[k]"),
     C("str of bytes", "str", "b = bytes(range(256)) * 2000\nwhile True:\n    z = str(b)"),
+    C("str of escaped controls beside a wide char", "str",
+      "x = ['\\x00' * 100000, '\\U0001f600']\nk = []\nwhile True:\n    k.append(str(x))"),
     C("int key collisions", "subscript",
       f"m = {M61}\nd = {{}}\nfor i in range(100000):\n    d[i * m] = i"),
+    C("wide int twin keys reused", "subscript dict dict.get dict.update",
+      f"m = {M61}\nb = 1 << 2040\nks = [b + i * m for i in range(8)]\nd = {{}}\nfor k in ks:\n"
+      "    d[k] = 1\nk = ks[7]\nps = [(k, 1)] * 20000\nwhile True:\n    z = d[k]\n"
+      "    w = d.get(k)\n    d.update(ps)"),
     C("tuple keys", "subscript",
       "d = {}\nk = (1, 2, 3, 4, 5, 6, 7)\nwhile True:\n    d[k] = 1"),
     C("dict display colliding keys", "display.dict",
@@ -205,6 +211,11 @@ CORPUS: list[Case] = [
     C("rfind quadratic", "str.rfind str.rindex",
       f"s = 'a' * {RN}\nn = 'ab' + 'a' * {RM - 2}\nt = n + s\nwhile True:\n    z = s.rfind(n)\n    y = t.rindex(n)"),
     C("rfind reproducer", "str.rfind", "return ('a' * 100000).rfind('ab' + 'a' * 49998)"),
+    C("find in a quadratic window", "str.find str.count bytes.find",
+      "s = 'a' * 3800\nn = 'a' * 1247 + 'ba'\nb = b'a' * 3800\nm = b'a' * 1247 + b'ba'\n"
+      "while True:\n    z = s.find(n, 0, 2499)\n    c = s.count(n, -2499)\n    y = b.find(m, 1, 2500)"),
+    C("split/replace quadratic tail", "str.split str.replace",
+      "n = 'a' * 1247 + 'ba'\ns = n + 'a' * 2499\nwhile True:\n    z = s.split(n)\n    y = s.replace(n, 'x')"),
     C("rpartition/rsplit quadratic", "str.rpartition str.rsplit",
       f"s = 'a' * {RN}\nn = 'ab' + 'a' * {RM - 2}\nwhile True:\n    z = s.rpartition(n)\n    y = s.rsplit(n)"),
     C("partition", "str.partition",

@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover - plyvel is a hard dependency of the sto
 NODE_FAULTS: tuple[type[BaseException], ...] = (*STORAGE_FAULTS, MemoryError)
 
 DEPLOY_GAS_PER_BYTE = 20  # on top of the flat system-call gas, for deploy and upgrade
+DEPLOY_GAS_PER_NODE = 50  # and per syntax node (vm.checker.source_nodes): compiling is per node
 
 
 class InvalidBlock(Exception):
@@ -145,6 +146,10 @@ class Executor:
         if isinstance(source, str) and (tx.kind == "deploy" or tx.method in ("deploy", "upgrade")):
             # compiling costs real time (~0.3 s for 56 KB): deploys pay per source byte
             gas += DEPLOY_GAS_PER_BYTE * len(source.encode())
+            if tx.gas_limit >= gas:  # parse only once the bytes are paid for
+                from chainnode.vm.checker import source_nodes
+
+                gas += DEPLOY_GAS_PER_NODE * source_nodes(source)
         if tx.gas_limit < gas:
             return _failed(tx, tx.gas_limit, "VM_OUT_OF_GAS",
                            f"this system call needs {gas} gas, the tx allows {tx.gas_limit}")

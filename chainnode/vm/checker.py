@@ -160,6 +160,25 @@ def _fstring_fields(token: str) -> str:
     return "".join(out)
 
 
+def source_nodes(source: str) -> int:
+    """Syntax nodes of `source` as the checker counts them, capped at MAX_AST_NODES + 1; 0 if
+    it does not parse. Checking, rewriting and compiling cost ~5-8 µs per node whatever the
+    bytes, and a dense source packs 1.4 nodes per byte (honest contracts ~0.2), so deploys pay
+    per node as well as per byte (exec.executor.DEPLOY_GAS_PER_NODE)."""
+    if len(source) > MAX_SOURCE_BYTES:
+        return 0  # refused by size before parsing
+    try:
+        tree = ast.parse(source, mode="exec", feature_version=(3, 11))
+    except Exception:  # noqa: BLE001 - syntax errors, NUL bytes, parser overflow: cheap refusals
+        return 0
+    count = 0
+    stack: list[ast.AST] = [tree]
+    while stack and count <= MAX_AST_NODES:
+        count += 1
+        stack.extend(ast.iter_child_nodes(stack.pop()))
+    return count
+
+
 def _check_shape(tree: ast.AST) -> None:
     """Iterative size/depth bound, so the recursive checker and CPython's compiler stay far
     from any recursion limit."""

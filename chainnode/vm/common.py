@@ -172,5 +172,26 @@ def search_pairs(n: int, m: int, reverse: bool = False) -> int:
     return 0
 
 
+def quadratic_window(n: int, m: int) -> int:
+    """The longest window of at most n chars that CPython searches for an m-char needle with
+    its quadratic scan (n itself when the whole haystack is in that regime)."""
+    if not two_way(n, m):
+        return n
+    return min(n, max(2499, 29999 if m < 100 else 0, 12 * (m >> 2) + 3))
+
+
+def suffix_pairs(n: int, m: int) -> int:
+    """Pairs of a search repeated over shrinking suffixes (split, replace): the tail that
+    falls below CPython's two-way thresholds is scanned quadratically, whatever n is."""
+    return search_pairs(quadratic_window(n, m), m)
+
+
+def window_len(n: int, bounds: tuple) -> int:
+    """Chars a find/count/index with (start[, end]) bounds actually searches."""
+    start = bounds[0] if bounds else None
+    end = bounds[1] if len(bounds) > 1 else None
+    return len(range(*slice(start, end).indices(n)))
+
+
 # msgpack first bytes of arrays and maps: decoding them makes one object per (small) byte
 CONTAINER_TAGS = frozenset([*range(0x80, 0xA0), 0xDC, 0xDD, 0xDE, 0xDF])

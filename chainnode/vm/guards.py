@@ -121,9 +121,12 @@ class Guards:
         self.produce(int_bytes(r))
         return r
 
-    def search(self, n: int, m: int, reverse: bool = False) -> None:
-        """Time of a substring search over n chars for a needle of m chars."""
-        self.charge(G_OP + ((n + m) >> 4) * G_SCAN + (search_pairs(n, m, reverse) >> 7) * G_PAIRS)
+    def search(self, n: int, m: int, reverse: bool = False, pairs: int | None = None) -> None:
+        """Time of a substring search over n chars for a needle of m chars. `pairs` overrides
+        the quadratic part when the native searches a window or suffixes, not the whole."""
+        if pairs is None:
+            pairs = search_pairs(n, m, reverse)
+        self.charge(G_OP + ((n + m) >> 4) * G_SCAN + (pairs >> 7) * G_PAIRS)
 
     # -- structural walk -------------------------------------------------------------------
 
@@ -136,6 +139,7 @@ class Guards:
 
         Returns (encoded-size estimate, repr-length estimate)."""
         enc = rep = nodes = 0
+        width = 1  # bytes per char of the repr: printable wide chars are kept as they are
         pending = GAS["walk"]
         stack: list[tuple[Any, int]] = [(obj, 0)]
         pop = stack.pop
@@ -151,8 +155,17 @@ class Guards:
             elif t is str or t is bytes:
                 n = len(o)
                 pending += 1 + (n >> 6)
-                enc += 5 + (n * 4 if t is str and not o.isascii() else n)
-                rep += 3 + (n * 4 if t is bytes else n * 2 if o.isascii() else n * 10)
+                if t is bytes:
+                    enc += 5 + n
+                    rep += 3 + n * 4
+                elif o.isascii():
+                    # repr escapes ASCII controls as \xNN: four chars each
+                    enc += 5 + n
+                    rep += 3 + (n * 2 if o.isprintable() else n * 4)
+                else:
+                    enc += 5 + n * 4
+                    rep += 3 + n * 10
+                    width = max(width, str_width(o))
             elif t is list or t is tuple or t is dict:
                 if hashable and t is not tuple:
                     raise type_error(f"unhashable key type {type_name(o)}")
@@ -178,7 +191,11 @@ class Guards:
                     ascii_ = all(map(str.isascii, o))
                     pending += n + (size >> 6)
                     enc += 5 * n + (size if ascii_ else 4 * size)
-                    rep += 3 * n + (2 * size if ascii_ else 10 * size)
+                    if ascii_:
+                        rep += 3 * n + size * (2 if all(map(str.isprintable, o)) else 4)
+                    else:
+                        rep += 3 * n + 10 * size
+                        width = max(width, *map(str_width, o))
                     nodes += n
                 else:
                     for x in o:
@@ -193,6 +210,7 @@ class Guards:
                 pending = 0
         self.charge(pending * G_WALK_NODE)
         self.nodes = nodes
+        self.rep_width = width
         return enc, rep
 
     def key(self, k: Any) -> Any:
@@ -204,6 +222,9 @@ class Guards:
         if t is int:
             if -HASH_INJECTIVE < k < HASH_INJECTIVE:
                 return k
+            # hashing it, and comparing it with up to MAX_HASH_TWINS twins here and in the
+            # dict's probe chain, reads every limb: pay per limb on every use as a key
+            self.charge(G_OP + 2 * limbs(k))
             self._track_hash(k)
             return k
         if t is tuple:
@@ -502,7 +523,9 @@ class Guards:
             _, rep = self.walk(x, data_only=True)
             if rep > MAX_STR_LEN:
                 raise size_error(f"str longer than {MAX_STR_LEN}")
-            self.produce(STR_HEAD + rep)
+            # chars counted by their worst escape, bytes by the widest char the repr keeps,
+            # twice: the pieces (one repr per element) exist beside the joined result
+            self.produce(STR_HEAD + 2 * rep * self.rep_width)
             return repr(x)
         raise type_error(f"cannot convert {type_name(x)} to str")
 

@@ -23,11 +23,14 @@ from chainnode.vm.common import (
     STR_HEAD,
     TUPLE_HEAD,
     is_int,
+    search_pairs,
     seq_bytes,
     size_error,
     str_width,
+    suffix_pairs,
     type_error,
     value_error,
+    window_len,
 )
 from chainnode.vm.gas import (
     MAX_COLLECTION_LEN,
@@ -82,7 +85,11 @@ class Methods:
         def find(rt: Any, s: Any, sub: Any, *bounds: Any) -> Any:
             if len(bounds) > 2 or not all(b is None or is_int(b) for b in bounds):
                 raise type_error(f"{name}() takes a needle and up to two int bounds")
-            rt.search(len(s), rt._needle(s, sub), reverse)
+            m = rt._needle(s, sub)
+            # CPython picks its algorithm by the window's length, not the haystack's: a
+            # window under the two-way thresholds is scanned quadratically
+            pairs = search_pairs(window_len(len(s), bounds), m, reverse) if bounds else None
+            rt.search(len(s), m, reverse, pairs)
             return getattr(s, name)(sub, *bounds)
 
         return find
@@ -122,8 +129,8 @@ class Methods:
     def m_replace(self, s: Any, old: Any, new: Any, count: Any = -1) -> Any:
         if type(old) is not type(s) or type(new) is not type(s) or not is_int(count):
             raise type_error("replace() arguments must match the string type")
-        self.search(len(s), len(old))
-        self.search(len(s), len(old))  # count, then replace
+        self.search(len(s), len(old))  # count, then replace over shrinking suffixes
+        self.search(len(s), len(old), pairs=suffix_pairs(len(s), len(old)))
         n = len(s) + 1 if not old else s.count(old)
         if count >= 0:
             n = min(n, count)
@@ -189,7 +196,8 @@ class Methods:
                 m = rt._needle(s, sep)
                 if m == 0:
                     raise value_error("empty separator")
-                rt.search(len(s), m, reverse)
+                # split searches shrinking suffixes: the last ones are below the thresholds
+                rt.search(len(s), m, reverse, None if reverse else suffix_pairs(len(s), m))
                 rt.search(len(s), m)  # the count below
                 pieces = s.count(sep) + 1
             if maxsplit >= 0:

@@ -27,6 +27,7 @@ class Runtime(Guards, Builtins, HostAPI, Methods):
         self.depth = 0
         self.cross_depth = 0
         self.nodes = 0  # node count of the last walk(), for codec pricing
+        self.rep_width = 1  # widest char the repr of the last walk()ed value can keep
         self.hashes: dict[bytes, list] = {}  # hash -> distinct int/tuple keys seen
         self.mem = 0  # bytes produced through the guards, against MAX_TX_MEMORY
         self.modules: list[dict[str, Any]] = []  # globals of every module instance

@@ -19,8 +19,14 @@ from chainnode.core.tx import build_tx
 from chainnode.crypto.address import address_of
 from chainnode.crypto.sm2 import PrivateKey
 from chainnode.exec import system
-from chainnode.exec.executor import DEPLOY_GAS_PER_BYTE, VM_INTERNAL, Executor
+from chainnode.exec.executor import (
+    DEPLOY_GAS_PER_BYTE,
+    DEPLOY_GAS_PER_NODE,
+    VM_INTERNAL,
+    Executor,
+)
 from chainnode.store.db import ChainDB
+from chainnode.vm.checker import source_nodes
 
 CHAIN = "vm-host-exec"
 VALIDATOR, ADMIN, MEMBER = (PrivateKey.generate() for _ in range(3))
@@ -160,7 +166,8 @@ def test_contract_names_never_have_the_shape_of_an_account(chain):
     rc = chain.one(deploy(A_MEMBER, src))
     assert (rc.ok, rc.error_code) == (False, "BAD_ARGS")
     assert "account address" in rc.error_message
-    assert rc.gas_used == system.SYSTEM_GAS + DEPLOY_GAS_PER_BYTE * len(src.encode())
+    assert rc.gas_used == (system.SYSTEM_GAS + DEPLOY_GAS_PER_BYTE * len(src.encode())
+                            + DEPLOY_GAS_PER_NODE * source_nodes(src))
     assert chain.one(deploy("a" * 39 + "g", src)).ok  # 40 chars, not all hex: allowed
 
 
@@ -177,7 +184,8 @@ def test_rejected_deploys_pay_per_source_byte(chain, pad):
     src = "@export\ndef f():\n    return 1.5\n" + "#" * pad + "\n"
     rc = chain.one(deploy("rejected", src, gas=5_000_000))
     assert (rc.ok, rc.error_code) == (False, "CONTRACT_REJECTED")
-    assert rc.gas_used == system.SYSTEM_GAS + DEPLOY_GAS_PER_BYTE * len(src.encode())
+    assert rc.gas_used == (system.SYSTEM_GAS + DEPLOY_GAS_PER_BYTE * len(src.encode())
+                            + DEPLOY_GAS_PER_NODE * source_nodes(src))
 
 
 def test_frozen_callee_reports_the_gas_burnt_not_a_flat_fee(chain):

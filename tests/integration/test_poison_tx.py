@@ -16,8 +16,9 @@ from cluster import LocalNet
 from chainnode.client import Client
 from chainnode.crypto.address import address_of
 from chainnode.crypto.sm2 import PrivateKey
-from chainnode.exec.executor import DEPLOY_GAS_PER_BYTE
+from chainnode.exec.executor import DEPLOY_GAS_PER_BYTE, DEPLOY_GAS_PER_NODE
 from chainnode.exec.system import SYSTEM_GAS
+from chainnode.vm.checker import source_nodes
 from chainnode.vm.hostapi import arg_bytes
 
 pytestmark = pytest.mark.slow
@@ -192,7 +193,8 @@ def test_contract_named_like_an_account_is_refused_at_per_byte_gas(net):
     res = c.deploy(member, src)
     rc = receipts_everywhere(net, res["hash"])
     assert (rc["status"], rc["error_code"]) == ("failed", "BAD_ARGS"), rc
-    assert rc["gas_used"] == SYSTEM_GAS + DEPLOY_GAS_PER_BYTE * len(src.encode())
+    assert rc["gas_used"] == (SYSTEM_GAS + DEPLOY_GAS_PER_BYTE * len(src.encode())
+                            + DEPLOY_GAS_PER_NODE * source_nodes(src))
 
 
 def test_refused_deploy_pays_per_source_byte(net):
@@ -201,7 +203,8 @@ def test_refused_deploy_pays_per_source_byte(net):
     res = c.deploy("refused", src)
     rc = receipts_everywhere(net, res["hash"])
     assert (rc["status"], rc["error_code"]) == ("failed", "CONTRACT_REJECTED")
-    assert rc["gas_used"] == SYSTEM_GAS + DEPLOY_GAS_PER_BYTE * len(src.encode())
+    assert rc["gas_used"] == (SYSTEM_GAS + DEPLOY_GAS_PER_BYTE * len(src.encode())
+                            + DEPLOY_GAS_PER_NODE * source_nodes(src))
 
 
 def test_frozen_callee_reports_the_gas_burnt(net):
