@@ -37,7 +37,7 @@ from chainnode.consensus import (
     decode_message,
     encode_message,
 )
-from chainnode.core.certificate import CommitCertificate
+from chainnode.core.certificate import CommitCertificate, median_time
 from chainnode.store.wal import MemoryWAL
 
 from .fakes import GENESIS_HASH, FakeKeys, block_hash, make_block, parse_block
@@ -464,6 +464,17 @@ class Simulation:
                        block_hash=bhash)
         except ValueError as exc:
             raise ShellError(f"bad commit certificate at height {height}: {exc}") from exc
+        self.check_time(cert)
+
+    def check_time(self, cert: CommitCertificate) -> None:
+        """BFT time: with at most f faulty signers (however their clocks lie: 0, 2**63-1),
+        a certificate's median vote time lies within its honest signers' clocks."""
+        faulty = {nd.index for nd in self.nodes if nd.faulty and nd.index is not None}
+        honest = [t for i, t, _ in cert.signatures if i not in faulty]
+        median = median_time([t for _, t, _ in cert.signatures])
+        if not honest or not min(honest) <= median <= max(honest):
+            raise SafetyViolation(f"seed {self.seed}: certificate of height {cert.height} has "
+                                  f"median time {median} outside the honest clocks {honest}")
 
     def check_single_vote(self, src: SimNode, msg) -> None:
         """An honest validator never signs two different messages for one (kind, view,

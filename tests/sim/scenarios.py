@@ -1,7 +1,8 @@
 """Random fault schedules derived from a seed, and the invariants checked on each run.
 
 One seed fixes everything: cluster size and config, which validators are faulty for good
-(a crashed node or an equivocating twin: at most f), and a chaos phase of message loss,
+(a crashed node or an equivocating twin, whose two instances also vote with clocks
+at 0 and 2**63-1: at most f), and a chaos phase of message loss,
 duplication, reordering delays, partitions and crash/restarts of honest nodes (some torn
 part-way through an action list). Then the network heals, crashed honest nodes restart from
 their WAL, and a marker transaction must be committed by every honest node within a bound
@@ -56,6 +57,9 @@ def build(seed: int, *, trace=None, wal_factory=None) -> tuple[Simulation, dict]
         nd.faulty = True
         nd.withhold = kind == "withhold"  # never answers BuildProposal
         nd.propose_invalid = kind == "invalid"  # proposes blocks its peers reject
+    for nd in sim.nodes:
+        if nd.index in twins:  # a twin pair also lies about time: one at 0, one at 2**63-1
+            nd.clock_offset_ms = -(2**62) if nd.node_id < n else 2**63
     dead = [i for i, k in faults.items() if k == "dead"]
     meta = dict(n=n, cfg=cfg, twins=twins, dead=dead,
                 other_faults={i: k for i, k in faults.items() if k not in ("twin", "dead")})

@@ -264,3 +264,35 @@ def test_bft_time_a_leader_an_hour_off_cannot_move_chain_time(offset: int) -> No
         assert min(honest) <= median_time(list(times.values())) <= max(honest)
         assert max(honest) - min(honest) < 200  # honest clocks agree to a few delays
     assert leader_votes >= len(chain) // 2  # the skewed clock was in the certificates
+
+
+
+def test_twins_vote_with_extreme_clocks_and_medians_stay_honest() -> None:
+    """Red team, BFT time: an equivocating twin pair votes with clocks at 0 and 2**63-1 (as
+    scenarios.build sets up for every twin seed); its votes do get into certificates, and
+    every certificate's median stays within the honest signers' clocks
+    (Simulation.check_time, run on every certificate committed, synced or grown). The check
+    itself fires once more than f signers lie."""
+    from chainnode.core.certificate import MAX_TIME_MS, CommitCertificate, vote_payload
+
+    sim = Simulation(4, 5, cfg=dict(base_timeout_ms=300, max_timeout_ms=2000), twins=(0,))
+    sim.policy = LinkPolicy(max_delay=30, commit_loss=0.2)
+    for nd in sim.nodes:
+        if nd.index == 0:
+            nd.clock_offset_ms = -(2**62) if nd.node_id == 0 else 2**63
+    _start(sim)
+    _steady(sim, 30, every_ms=150)
+    sim.run_until(10_000)
+    certs = [e.cert for nd in sim.honest() for e in nd.chain[1:]]
+    assert len(certs) >= 20
+    liar_times = {t for c in certs for i, t, _ in c.signatures if i == 0}
+    assert liar_times == {0, MAX_TIME_MS}  # both instances voted: every lie was clamped
+    bh = sim.nodes[1].chain[1].block_hash
+    votes = tuple((i, t, sim.keys.signer(i)("commit", vote_payload("commit", sim.chain_id, 0,
+                                                                    1, bh, t)))
+                  for i, t in ((0, MAX_TIME_MS), (1, MAX_TIME_MS), (2, 5)))
+    two_liars = CommitCertificate(sim.chain_id, 1, 0, bh, votes)
+    sim.check_time(two_liars)  # validator 1 honest: 2**63-1 is an honest clock here
+    sim.nodes[1].faulty = True  # now 2 > f faulty signers
+    with pytest.raises(SafetyViolation, match="outside the honest clocks"):
+        sim.check_time(two_liars)
