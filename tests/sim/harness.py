@@ -34,6 +34,7 @@ from chainnode.consensus import (
     TimerFired,
     TransactionsPending,
     ValidateBlock,
+    ViewChange,
     decode_message,
     encode_message,
 )
@@ -98,6 +99,11 @@ class SimNode:
         self.deaf_to_commits = False  # its inbound link loses every COMMIT (sync only)
         self.stale_invalid = 0  # "invalid" verdicts a naive shell gave for committed heights
         self.backlog: list[tuple[bool, Callable[[], None]]] = []
+        # a faulty peer with a valid key that replays what it received (old certificates,
+        # others' VIEW-CHANGEs and COMMITs) and signs VIEW-CHANGEs for higher views with
+        # stale certificates, alongside what its own (correct) core sends
+        self.replayer = False
+        self.heard: list[bytes] = []
 
     @property
     def head(self) -> ChainEntry:
@@ -207,6 +213,8 @@ class SimNode:
             self.wal.apply(act.puts, act.deletes)
         elif isinstance(act, Send):
             sim.send(self, act.message, act.to)
+            if self.replayer:
+                self.misbehave()
         elif isinstance(act, SetTimer):
             self.timer_token = act.token
 
@@ -238,6 +246,21 @@ class SimNode:
                 entry.cert = cert
         else:
             raise ShellError(f"unknown action {act!r}")
+
+    def misbehave(self) -> None:
+        """Replay up to three messages heard earlier, and now and then sign a VIEW-CHANGE
+        for a view up to three above ours carrying the certificate of an old height."""
+        sim, rng = self.sim, self.sim.rng
+        for _ in range(rng.randint(0, 3)):
+            if self.heard:
+                sim.send_raw(self, rng.choice(self.heard))
+        if rng.random() < 0.2 and self.head.height > 0:
+            old = self.chain[rng.randint(1, self.head.height)]
+            vc = ViewChange(self.core.view + rng.randint(1, 3), old.height, old.cert, None,
+                            self.index)
+            sign = sim.keys.signer(self.index)
+            sim.send_raw(self, encode_message(replace(
+                vc, signature=sign(vc.DOMAIN, vc.signing_payload(sim.chain_id)))))
 
     # -- the toy shell ---------------------------------------------------------------------
 
@@ -339,6 +362,7 @@ class Simulation:
         self.commits: dict[int, bytes] = {}
         self.messages_sent = 0
         self.syncs = 0
+        self.replayed = 0  # extra broadcasts of replaying faulty nodes
         self.votes_seen: dict[tuple, tuple[bytes, bytes]] = {}
         self.proposals: dict[tuple[int, int, int], set[bytes]] = {}  # (index, view, height)
         self.tracing = trace
@@ -411,6 +435,18 @@ class Simulation:
                 delay = self.rng.randint(self.policy.min_delay, self.policy.max_delay)
                 self.at(self.now + delay, lambda d=dst, s=src, b=data: self.deliver(s, d, b))
 
+    def send_raw(self, src: SimNode, data: bytes) -> None:
+        """A faulty node's extra broadcast of `data` (replayed or forged), same weather."""
+        self.messages_sent += 1
+        self.replayed += 1
+        for dst in self.nodes:
+            if dst is src or dst.index == src.index:
+                continue
+            if not self.can_talk(src.node_id, dst.node_id) or self.rng.random() < self.policy.loss:
+                continue
+            delay = self.rng.randint(self.policy.min_delay, self.policy.max_delay)
+            self.at(self.now + delay, lambda d=dst, s=src, b=data: self.deliver(s, d, b))
+
     def vote_signers(self, height: int, nodes: list[SimNode]) -> set[int]:
         """Validators whose COMMIT is in some node's certificate for `height`."""
         return {i for nd in nodes if nd.head.height >= height
@@ -422,6 +458,10 @@ class Simulation:
         msg = decode_message(data)
         if dst.deaf_to_commits and msg.KIND == "commit":
             return
+        if dst.replayer and len(dst.heard) < 400:
+            dst.heard.append(data)
+        elif dst.replayer:
+            dst.heard[self.rng.randrange(400)] = data
         dst.handle(MessageReceived(msg))
 
     def submit(self, tx: bytes) -> None:

@@ -178,12 +178,26 @@ def crash(sim: Simulation, node, torn: bool, down: int) -> None:
         sim.at(sim.now + down, node.restart)
 
 
-def run_seed(seed: int, *, trace=None, wal_factory=None) -> RunResult:
+def add_replayer(sim: Simulation, meta: dict) -> None:
+    """Make one validator a replaying, stale-certificate-forging peer (scenario variant,
+    not in the CI seeds' mix): only where the seed has no faulty validator yet, n >= 4."""
+    if meta["n"] < 4 or meta["twins"] or meta["dead"] or meta["other_faults"]:
+        return
+    nd = sim.nodes[random.Random(sim.seed * 31 + 7).randrange(meta["n"])]
+    nd.faulty = nd.replayer = True
+    nd.clock_offset_ms = 2**63 if sim.seed % 2 else -(2**62)  # and it lies about time
+    meta["other_faults"] = {nd.index: "replay"}
+
+
+def run_seed(seed: int, *, trace=None, wal_factory=None, replay: bool = False) -> RunResult:
     """Run one seeded scenario; raises SafetyViolation / LivenessFailure / ShellError.
 
-    `trace`, if given, is called with one line per send, commit, crash and sync.
+    `trace`, if given, is called with one line per send, commit, crash and sync. `replay`:
+    the scenario variant with a replaying faulty validator (`add_replayer`).
     """
     sim, meta = build(seed, trace=trace, wal_factory=wal_factory)
+    if replay:
+        add_replayer(sim, meta)
     rng = random.Random(seed ^ 0xC0FFEE)
     for nd in sim.nodes:
         nd.start()
@@ -217,4 +231,5 @@ def run_seed(seed: int, *, trace=None, wal_factory=None) -> RunResult:
                      sim.messages_sent,
                      [f"view={views}", f"restarts={restarts}", f"syncs={sim.syncs}",
                       f"twins={meta['twins']}", f"dead={meta['dead']}",
-                      f"other={meta['other_faults']}"])
+                      f"other={meta['other_faults']}"]
+                     + ([f"replayed={sim.replayed}"] if sim.replayed else []))

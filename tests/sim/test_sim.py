@@ -296,3 +296,20 @@ def test_twins_vote_with_extreme_clocks_and_medians_stay_honest() -> None:
     sim.nodes[1].faulty = True  # now 2 > f faulty signers
     with pytest.raises(SafetyViolation, match="outside the honest clocks"):
         sim.check_time(two_liars)
+
+
+REPLAY_SEEDS = [s for s in range(40) if not (lambda m: m["twins"] or m["dead"] or m["n"] < 4
+                                             or m["other_faults"])(build(s)[1])][:12]
+
+
+@pytest.mark.parametrize("seed", REPLAY_SEEDS)
+def test_a_replaying_peer_with_stale_certificates(seed: int) -> None:
+    """Red team: one validator (valid key, its own core otherwise correct) also re-broadcasts
+    messages it heard earlier (old COMMITs, others' VIEW-CHANGEs and NEW-VIEWs) and signs
+    VIEW-CHANGEs for views above its own that carry certificates of old heights, with its
+    clock at 0 or 2**63-1. Safety, the median bound, recovery and "every correct validator
+    votes in the next heights' certificates" all hold (replay more with `--replay`)."""
+    res = run_seed(seed, replay=True)
+    (replayed,) = [int(n.split("=")[1]) for n in res.notes if n.startswith("replayed=")]
+    assert replayed > 50  # the faulty peer really flooded old messages
+    assert res.recovery_ms <= recovery_bound_ms(build(seed)[1]["cfg"]["max_timeout_ms"])
