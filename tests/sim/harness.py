@@ -26,6 +26,7 @@ from chainnode.consensus import (
     GrowCertificate,
     MessageReceived,
     Persist,
+    PrePrepare,
     ProposalReady,
     Send,
     SetTimer,
@@ -214,7 +215,7 @@ class SimNode:
         elif isinstance(act, Send):
             sim.send(self, act.message, act.to)
             if self.replayer:
-                self.misbehave()
+                self.misbehave(act.message)
         elif isinstance(act, SetTimer):
             self.timer_token = act.token
 
@@ -247,10 +248,18 @@ class SimNode:
         else:
             raise ShellError(f"unknown action {act!r}")
 
-    def misbehave(self) -> None:
+    def misbehave(self, msg) -> None:
         """Replay up to three messages heard earlier, and now and then sign a VIEW-CHANGE
-        for a view up to three above ours carrying the certificate of an old height."""
+        for a view up to three above ours carrying the certificate of an old height. As
+        leader, also send each peer a second PRE-PREPARE that pairs the proposal's hash with
+        another body (signed: the signature covers both)."""
         sim, rng = self.sim, self.sim.rng
+        if isinstance(msg, PrePrepare) and msg.sender == self.index:
+            h, prev, txs, _tag = parse_block(msg.block)
+            evil = replace(msg, block=make_block(h, prev, txs, "evil"))
+            sign = sim.keys.signer(self.index)
+            sim.send_raw(self, encode_message(replace(
+                evil, signature=sign(evil.DOMAIN, evil.signing_payload(sim.chain_id)))))
         for _ in range(rng.randint(0, 3)):
             if self.heard:
                 sim.send_raw(self, rng.choice(self.heard))
@@ -315,6 +324,13 @@ class SimNode:
                                       f"synced at {act.height}")
             self.already_committed()
             return
+        if block_hash(act.block) != act.block_hash:
+            # a faulty leader's body under the certified hash, reached before our own
+            # validation: refuse, as the real driver does, and fetch the certified block
+            self.sim.trace(self, f"body for {act.height} is not the certified block")
+            self.sim.foreign_bodies += 1
+            self.later(self.sim.rng.randint(10, 60), lambda: self.sim.sync(self))
+            return
         if not self.check_block(act.height, act.block_hash, act.block):
             raise ShellError(f"{self} asked to commit a block that does not extend its head")
         self.sim.check_cert(act.certificate, act.height, act.block_hash)
@@ -363,6 +379,7 @@ class Simulation:
         self.messages_sent = 0
         self.syncs = 0
         self.replayed = 0  # extra broadcasts of replaying faulty nodes
+        self.foreign_bodies = 0  # CommitBlocks whose body is not the certified block
         self.votes_seen: dict[tuple, tuple[bytes, bytes]] = {}
         self.proposals: dict[tuple[int, int, int], set[bytes]] = {}  # (index, view, height)
         self.tracing = trace

@@ -232,4 +232,5 @@ def run_seed(seed: int, *, trace=None, wal_factory=None, replay: bool = False) -
                      [f"view={views}", f"restarts={restarts}", f"syncs={sim.syncs}",
                       f"twins={meta['twins']}", f"dead={meta['dead']}",
                       f"other={meta['other_faults']}"]
-                     + ([f"replayed={sim.replayed}"] if sim.replayed else []))
+                     + ([f"replayed={sim.replayed}"] if sim.replayed else [])
+                     + ([f"foreign={sim.foreign_bodies}"] if sim.foreign_bodies else []))

@@ -313,3 +313,28 @@ def test_a_replaying_peer_with_stale_certificates(seed: int) -> None:
     (replayed,) = [int(n.split("=")[1]) for n in res.notes if n.startswith("replayed=")]
     assert replayed > 50  # the faulty peer really flooded old messages
     assert res.recovery_ms <= recovery_bound_ms(build(seed)[1]["cfg"]["max_timeout_ms"])
+
+
+def test_sim_notices_a_core_that_commits_a_body_its_shell_rejected(monkeypatch) -> None:
+    """The replaying leader also pairs its proposal's hash with another body. The shell
+    refuses a CommitBlock whose body is not the certified block (as the real driver and
+    Chain.commit do) and counts it; a core that still offers a body its shell rejected (the
+    red-team find) is asked for it far more often than the real one, which only does when a
+    COMMIT quorum beats its own validation."""
+
+    def count() -> int:
+        total = 0
+        for seed in range(40):
+            res = run_seed(seed, replay=True)
+            total += int(next((n.split("=")[1] for n in res.notes
+                               if n.startswith("foreign=")), 0))
+        return total
+
+    real = count()
+
+    def old_body(self, block_hash):
+        body = self._valid.get(block_hash)
+        return body if body is not None else self._bodies.get(block_hash)
+
+    monkeypatch.setattr(node_mod.ConsensusCore, "_body", old_body)
+    assert count() >= real + 3
