@@ -14,6 +14,9 @@ import copy
 import sys
 from pathlib import Path
 
+import plyvel
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "consensus"))
 
 from cons_util import Driver, block, of, sent  # noqa: E402
@@ -29,6 +32,7 @@ from chainnode.consensus import (  # noqa: E402
     TimerFired,
     TransactionsPending,
 )
+from chainnode.store.wal import ConsensusWAL  # noqa: E402
 
 BYZ = 3  # the faulty validator; we are validator 1, the view-0 leader is 0
 
@@ -107,8 +111,13 @@ def test_commit_after_a_second_return_is_never_resigned_with_another_time():
     assert all(m == first for m in again)
 
 
-def test_the_same_holds_when_the_node_restarts_before_the_certificate_arrives():
-    d, seen, now = Driver(n=4, me=1), Signed(), [1_000]
+@pytest.mark.parametrize("store", ["memory", "leveldb"])
+def test_the_same_holds_when_the_node_restarts_before_the_certificate_arrives(tmp_path, store):
+    wal = None
+    if store == "leveldb":
+        db = plyvel.DB(str(tmp_path / "wal"), create_if_missing=True)
+        wal = ConsensusWAL(db)
+    d, seen, now = Driver(n=4, me=1, wal=wal), Signed(), [1_000]
     b = _left_then_returned(d, seen, now)
     c, body_c = block(3, prev=b)
     _recv(d, seen, d.pre_prepare(0, 3, body_c))
@@ -133,6 +142,8 @@ def test_the_same_holds_when_the_node_restarts_before_the_certificate_arrives():
     _recv(d, seen, d.pre_prepare(0, 4, body_e))
     (p,) = sent(_feed(d, seen, BlockValidated(4, 0, e, True)), Prepare)
     assert (p.view, p.height) == (0, 4)
+    if wal is not None:
+        db.close()
 
 
 def test_a_pruned_prepare_is_never_resigned_for_another_block():
