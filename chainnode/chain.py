@@ -222,6 +222,11 @@ class Chain:
         with self.lock:
             if ex.block.height != self.head.height + 1:
                 raise InvalidBlock("commit out of order")
+            if (cert.height != ex.block.height or cert.block_hash != ex.block.hash
+                    or cert.chain_id != self.genesis.chain_id):
+                # a faulty leader can pair a certified hash with another body: never store
+                # a block under a certificate of something else (a fork on this node)
+                raise InvalidBlock("commit certificate is for another block")
             self.head = self.db.commit_block(ex.block, cert, list(ex.outcome.receipts),
                                              ex.outcome.writes, ex.nodes)
             self._last_ts = ex.block.header.timestamp_ms

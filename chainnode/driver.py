@@ -369,6 +369,8 @@ class ConsensusDriver:
                 return
             if ex is None or ex.block.height != node.chain.head.height + 1:
                 block = Block.decode(a.block)
+                if block.hash != a.block_hash:
+                    raise InvalidBlock("the body to commit is not the certified block")
                 ex = await node.run_exec(node.chain.validate, block, lambda tx: True, True)
             await node.run_exec(node.chain.commit, ex, a.certificate)
         except StorageFailure:

@@ -215,9 +215,17 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
         _cap(self._valid)
 
     def _body(self, block_hash: bytes) -> bytes | None:
-        """Best body known for `block_hash` at the height in flight: a validated one first."""
+        """Best body known for `block_hash` at the height in flight: a validated one first,
+        never one the shell rejected (a faulty leader can sign another block's hash with
+        any body; committing that body under the real block's certificate would fork us;
+        the shell checks the body against the hash again before it commits)."""
         body = self._valid.get(block_hash)
-        return body if body is not None else self._bodies.get(block_hash)
+        if body is not None:
+            return body
+        body = self._bodies.get(block_hash)
+        if body is None or (block_hash, sm3(body)) in self._invalid:
+            return None
+        return body
 
     def _restore(self) -> None:
         """Rebuild in-memory round state from the WAL after a restart."""

@@ -18,6 +18,8 @@ Records are key/value pairs under the WAL's prefix (see chainnode.store.wal):
   b"prepared"                     [prepared certificate, block or None]
   b"accepted"                     the accepted PRE-PREPARE
   b"new-view"                     the NEW-VIEW of the current view
+  b"floor"                        [view, height]: PRE-PREPARE/PREPARE/COMMIT records pruned
+                                  with their view while their height was not yet final
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ VOTE = b"vote/"
 PREPARED = b"prepared"
 ACCEPTED = b"accepted"
 NEW_VIEW = b"new-view"
+FLOOR = b"floor"
 
 VoteSlot = tuple[str, int, int]  # (kind, view, height); height 0 for view-change/new-view
 PER_HEIGHT_KINDS = ("pre-prepare", "prepare", "commit")
@@ -78,6 +81,13 @@ class PersistedState:
         # its own: its record lives and is pruned with the VIEW-CHANGE of the same view.)
         self.top_view = 0
         self.votes: dict[VoteSlot, Message] = {}
+        # Per-height votes are pruned when we leave their view, but after a return to a
+        # lower view we may be asked to vote at the height we left at (the COMMIT after our
+        # shell committed the block, a help vote for a re-proposed head), whose record is
+        # gone. Every pruned slot lies at or below (floor_view, floor_height): no vote is
+        # signed there unless its record is still stored. Cleared once that height is final.
+        self.floor_view = -1
+        self.floor_height = -1
         self.prepared: PreparedCertificate | None = None
         self.prepared_block: bytes | None = None
         self._prepared_by_ref = False  # the prepared record relies on the accepted record
@@ -124,6 +134,12 @@ class PersistedState:
                 if not isinstance(msg, NewView):
                     raise ValueError("new-view record is not a new-view")
                 st.new_view = msg
+            elif key == FLOOR:
+                w = codec.decode(value)
+                if not (isinstance(w, list) and len(w) == 2
+                        and all(type(x) is int and x >= 0 for x in w)):
+                    raise ValueError("corrupt vote floor record")
+                st.floor_view, st.floor_height = w
             else:
                 raise ValueError(f"unknown consensus WAL record {key!r}")
         if st._prepared_by_ref:
@@ -204,6 +220,9 @@ class PersistedState:
         per_view = isinstance(msg, ViewChange)
         if old is None and per_view and msg.view <= self.top_view:
             return None  # we may have signed this view's message and pruned its record
+        if (old is None and not per_view and not isinstance(msg, NewView)
+                and msg.view <= self.floor_view and msg.height <= self.floor_height):
+            return None  # a per-height record we may have pruned with its view
         if old is not None:
             if _unsigned(old) != _unsigned(msg):
                 return None
@@ -221,11 +240,23 @@ class PersistedState:
     def prune_votes(self, min_height: int, min_view: int) -> None:
         """Drop own votes that can never be asked for again: views only grow, and heights
         below the committed one are final."""
+        floor = (self.floor_view, self.floor_height)
         for slot in list(self.votes):
             kind, view, height = slot
-            if view < min_view or (kind in PER_HEIGHT_KINDS and height < min_height):
+            final = kind in PER_HEIGHT_KINDS and height < min_height
+            if view < min_view or final:
                 del self.votes[slot]
                 self._delete(_vote_key(slot))
+                if kind in PER_HEIGHT_KINDS and not final:
+                    self.floor_view = max(self.floor_view, view)
+                    self.floor_height = max(self.floor_height, height)
+        if 0 <= self.floor_height < min_height:
+            self.floor_view = self.floor_height = -1  # that height is final: no vote there
+        if (self.floor_view, self.floor_height) != floor:
+            if self.floor_height < 0:
+                self._delete(FLOOR)
+            else:
+                self._put(FLOOR, codec.encode([self.floor_view, self.floor_height]))
 
     def take_persist(self) -> Persist | None:
         """The pending changes as one Persist action (None if nothing changed)."""

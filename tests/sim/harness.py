@@ -26,6 +26,7 @@ from chainnode.consensus import (
     GrowCertificate,
     MessageReceived,
     Persist,
+    PrePrepare,
     ProposalReady,
     Send,
     SetTimer,
@@ -34,10 +35,11 @@ from chainnode.consensus import (
     TimerFired,
     TransactionsPending,
     ValidateBlock,
+    ViewChange,
     decode_message,
     encode_message,
 )
-from chainnode.core.certificate import CommitCertificate
+from chainnode.core.certificate import CommitCertificate, median_time
 from chainnode.store.wal import MemoryWAL
 
 from .fakes import GENESIS_HASH, FakeKeys, block_hash, make_block, parse_block
@@ -98,6 +100,11 @@ class SimNode:
         self.deaf_to_commits = False  # its inbound link loses every COMMIT (sync only)
         self.stale_invalid = 0  # "invalid" verdicts a naive shell gave for committed heights
         self.backlog: list[tuple[bool, Callable[[], None]]] = []
+        # a faulty peer with a valid key that replays what it received (old certificates,
+        # others' VIEW-CHANGEs and COMMITs) and signs VIEW-CHANGEs for higher views with
+        # stale certificates, alongside what its own (correct) core sends
+        self.replayer = False
+        self.heard: list[bytes] = []
 
     @property
     def head(self) -> ChainEntry:
@@ -207,6 +214,8 @@ class SimNode:
             self.wal.apply(act.puts, act.deletes)
         elif isinstance(act, Send):
             sim.send(self, act.message, act.to)
+            if self.replayer:
+                self.misbehave(act.message)
         elif isinstance(act, SetTimer):
             self.timer_token = act.token
 
@@ -238,6 +247,29 @@ class SimNode:
                 entry.cert = cert
         else:
             raise ShellError(f"unknown action {act!r}")
+
+    def misbehave(self, msg) -> None:
+        """Replay up to three messages heard earlier, and now and then sign a VIEW-CHANGE
+        for a view up to three above ours carrying the certificate of an old height. As
+        leader, also send each peer a second PRE-PREPARE that pairs the proposal's hash with
+        another body (signed: the signature covers both)."""
+        sim, rng = self.sim, self.sim.rng
+        if isinstance(msg, PrePrepare) and msg.sender == self.index:
+            h, prev, txs, _tag = parse_block(msg.block)
+            evil = replace(msg, block=make_block(h, prev, txs, "evil"))
+            sign = sim.keys.signer(self.index)
+            sim.send_raw(self, encode_message(replace(
+                evil, signature=sign(evil.DOMAIN, evil.signing_payload(sim.chain_id)))))
+        for _ in range(rng.randint(0, 3)):
+            if self.heard:
+                sim.send_raw(self, rng.choice(self.heard))
+        if rng.random() < 0.2 and self.head.height > 0:
+            old = self.chain[rng.randint(1, self.head.height)]
+            vc = ViewChange(self.core.view + rng.randint(1, 3), old.height, old.cert, None,
+                            self.index)
+            sign = sim.keys.signer(self.index)
+            sim.send_raw(self, encode_message(replace(
+                vc, signature=sign(vc.DOMAIN, vc.signing_payload(sim.chain_id)))))
 
     # -- the toy shell ---------------------------------------------------------------------
 
@@ -292,6 +324,13 @@ class SimNode:
                                       f"synced at {act.height}")
             self.already_committed()
             return
+        if block_hash(act.block) != act.block_hash:
+            # a faulty leader's body under the certified hash, reached before our own
+            # validation: refuse, as the real driver does, and fetch the certified block
+            self.sim.trace(self, f"body for {act.height} is not the certified block")
+            self.sim.foreign_bodies += 1
+            self.later(self.sim.rng.randint(10, 60), lambda: self.sim.sync(self))
+            return
         if not self.check_block(act.height, act.block_hash, act.block):
             raise ShellError(f"{self} asked to commit a block that does not extend its head")
         self.sim.check_cert(act.certificate, act.height, act.block_hash)
@@ -339,6 +378,8 @@ class Simulation:
         self.commits: dict[int, bytes] = {}
         self.messages_sent = 0
         self.syncs = 0
+        self.replayed = 0  # extra broadcasts of replaying faulty nodes
+        self.foreign_bodies = 0  # CommitBlocks whose body is not the certified block
         self.votes_seen: dict[tuple, tuple[bytes, bytes]] = {}
         self.proposals: dict[tuple[int, int, int], set[bytes]] = {}  # (index, view, height)
         self.tracing = trace
@@ -411,6 +452,18 @@ class Simulation:
                 delay = self.rng.randint(self.policy.min_delay, self.policy.max_delay)
                 self.at(self.now + delay, lambda d=dst, s=src, b=data: self.deliver(s, d, b))
 
+    def send_raw(self, src: SimNode, data: bytes) -> None:
+        """A faulty node's extra broadcast of `data` (replayed or forged), same weather."""
+        self.messages_sent += 1
+        self.replayed += 1
+        for dst in self.nodes:
+            if dst is src or dst.index == src.index:
+                continue
+            if not self.can_talk(src.node_id, dst.node_id) or self.rng.random() < self.policy.loss:
+                continue
+            delay = self.rng.randint(self.policy.min_delay, self.policy.max_delay)
+            self.at(self.now + delay, lambda d=dst, s=src, b=data: self.deliver(s, d, b))
+
     def vote_signers(self, height: int, nodes: list[SimNode]) -> set[int]:
         """Validators whose COMMIT is in some node's certificate for `height`."""
         return {i for nd in nodes if nd.head.height >= height
@@ -422,6 +475,10 @@ class Simulation:
         msg = decode_message(data)
         if dst.deaf_to_commits and msg.KIND == "commit":
             return
+        if dst.replayer and len(dst.heard) < 400:
+            dst.heard.append(data)
+        elif dst.replayer:
+            dst.heard[self.rng.randrange(400)] = data
         dst.handle(MessageReceived(msg))
 
     def submit(self, tx: bytes) -> None:
@@ -464,6 +521,17 @@ class Simulation:
                        block_hash=bhash)
         except ValueError as exc:
             raise ShellError(f"bad commit certificate at height {height}: {exc}") from exc
+        self.check_time(cert)
+
+    def check_time(self, cert: CommitCertificate) -> None:
+        """BFT time: with at most f faulty signers (however their clocks lie: 0, 2**63-1),
+        a certificate's median vote time lies within its honest signers' clocks."""
+        faulty = {nd.index for nd in self.nodes if nd.faulty and nd.index is not None}
+        honest = [t for i, t, _ in cert.signatures if i not in faulty]
+        median = median_time([t for _, t, _ in cert.signatures])
+        if not honest or not min(honest) <= median <= max(honest):
+            raise SafetyViolation(f"seed {self.seed}: certificate of height {cert.height} has "
+                                  f"median time {median} outside the honest clocks {honest}")
 
     def check_single_vote(self, src: SimNode, msg) -> None:
         """An honest validator never signs two different messages for one (kind, view,

@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--from", dest="start", type=int, default=0)
     ap.add_argument("--to", dest="stop", type=int, default=200)
     ap.add_argument("--trace", action="store_true")
+    ap.add_argument("--replay", action="store_true",
+                    help="variant: one validator replays old messages and stale certificates")
     args = ap.parse_args(argv)
     seeds = [args.seed] if args.seed is not None else list(range(args.start, args.stop))
     failed = []
@@ -27,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     for seed in seeds:
         _, meta = build(seed)
         try:
-            res = run_seed(seed, trace=print if args.trace else None)
+            res = run_seed(seed, trace=print if args.trace else None,
+                           replay=args.replay)
             print(f"seed {seed}: ok n={res.n} heights={res.heights} "
                   f"recovered in {res.recovery_ms} ms, {res.messages} sends, "
                   f"{' '.join(res.notes)} {meta['cfg']}")

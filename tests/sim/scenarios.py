@@ -1,7 +1,8 @@
 """Random fault schedules derived from a seed, and the invariants checked on each run.
 
 One seed fixes everything: cluster size and config, which validators are faulty for good
-(a crashed node or an equivocating twin: at most f), and a chaos phase of message loss,
+(a crashed node or an equivocating twin, whose two instances also vote with clocks
+at 0 and 2**63-1: at most f), and a chaos phase of message loss,
 duplication, reordering delays, partitions and crash/restarts of honest nodes (some torn
 part-way through an action list). Then the network heals, crashed honest nodes restart from
 their WAL, and a marker transaction must be committed by every honest node within a bound
@@ -56,6 +57,9 @@ def build(seed: int, *, trace=None, wal_factory=None) -> tuple[Simulation, dict]
         nd.faulty = True
         nd.withhold = kind == "withhold"  # never answers BuildProposal
         nd.propose_invalid = kind == "invalid"  # proposes blocks its peers reject
+    for nd in sim.nodes:
+        if nd.index in twins:  # a twin pair also lies about time: one at 0, one at 2**63-1
+            nd.clock_offset_ms = -(2**62) if nd.node_id < n else 2**63
     dead = [i for i, k in faults.items() if k == "dead"]
     meta = dict(n=n, cfg=cfg, twins=twins, dead=dead,
                 other_faults={i: k for i, k in faults.items() if k not in ("twin", "dead")})
@@ -174,12 +178,26 @@ def crash(sim: Simulation, node, torn: bool, down: int) -> None:
         sim.at(sim.now + down, node.restart)
 
 
-def run_seed(seed: int, *, trace=None, wal_factory=None) -> RunResult:
+def add_replayer(sim: Simulation, meta: dict) -> None:
+    """Make one validator a replaying, stale-certificate-forging peer (scenario variant,
+    not in the CI seeds' mix): only where the seed has no faulty validator yet, n >= 4."""
+    if meta["n"] < 4 or meta["twins"] or meta["dead"] or meta["other_faults"]:
+        return
+    nd = sim.nodes[random.Random(sim.seed * 31 + 7).randrange(meta["n"])]
+    nd.faulty = nd.replayer = True
+    nd.clock_offset_ms = 2**63 if sim.seed % 2 else -(2**62)  # and it lies about time
+    meta["other_faults"] = {nd.index: "replay"}
+
+
+def run_seed(seed: int, *, trace=None, wal_factory=None, replay: bool = False) -> RunResult:
     """Run one seeded scenario; raises SafetyViolation / LivenessFailure / ShellError.
 
-    `trace`, if given, is called with one line per send, commit, crash and sync.
+    `trace`, if given, is called with one line per send, commit, crash and sync. `replay`:
+    the scenario variant with a replaying faulty validator (`add_replayer`).
     """
     sim, meta = build(seed, trace=trace, wal_factory=wal_factory)
+    if replay:
+        add_replayer(sim, meta)
     rng = random.Random(seed ^ 0xC0FFEE)
     for nd in sim.nodes:
         nd.start()
@@ -213,4 +231,6 @@ def run_seed(seed: int, *, trace=None, wal_factory=None) -> RunResult:
                      sim.messages_sent,
                      [f"view={views}", f"restarts={restarts}", f"syncs={sim.syncs}",
                       f"twins={meta['twins']}", f"dead={meta['dead']}",
-                      f"other={meta['other_faults']}"])
+                      f"other={meta['other_faults']}"]
+                     + ([f"replayed={sim.replayed}"] if sim.replayed else [])
+                     + ([f"foreign={sim.foreign_bodies}"] if sim.foreign_bodies else []))

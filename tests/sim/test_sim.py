@@ -264,3 +264,77 @@ def test_bft_time_a_leader_an_hour_off_cannot_move_chain_time(offset: int) -> No
         assert min(honest) <= median_time(list(times.values())) <= max(honest)
         assert max(honest) - min(honest) < 200  # honest clocks agree to a few delays
     assert leader_votes >= len(chain) // 2  # the skewed clock was in the certificates
+
+
+
+def test_twins_vote_with_extreme_clocks_and_medians_stay_honest() -> None:
+    """Red team, BFT time: an equivocating twin pair votes with clocks at 0 and 2**63-1 (as
+    scenarios.build sets up for every twin seed); its votes do get into certificates, and
+    every certificate's median stays within the honest signers' clocks
+    (Simulation.check_time, run on every certificate committed, synced or grown). The check
+    itself fires once more than f signers lie."""
+    from chainnode.core.certificate import MAX_TIME_MS, CommitCertificate, vote_payload
+
+    sim = Simulation(4, 5, cfg=dict(base_timeout_ms=300, max_timeout_ms=2000), twins=(0,))
+    sim.policy = LinkPolicy(max_delay=30, commit_loss=0.2)
+    for nd in sim.nodes:
+        if nd.index == 0:
+            nd.clock_offset_ms = -(2**62) if nd.node_id == 0 else 2**63
+    _start(sim)
+    _steady(sim, 30, every_ms=150)
+    sim.run_until(10_000)
+    certs = [e.cert for nd in sim.honest() for e in nd.chain[1:]]
+    assert len(certs) >= 20
+    liar_times = {t for c in certs for i, t, _ in c.signatures if i == 0}
+    assert liar_times == {0, MAX_TIME_MS}  # both instances voted: every lie was clamped
+    bh = sim.nodes[1].chain[1].block_hash
+    votes = tuple((i, t, sim.keys.signer(i)("commit", vote_payload("commit", sim.chain_id, 0,
+                                                                    1, bh, t)))
+                  for i, t in ((0, MAX_TIME_MS), (1, MAX_TIME_MS), (2, 5)))
+    two_liars = CommitCertificate(sim.chain_id, 1, 0, bh, votes)
+    sim.check_time(two_liars)  # validator 1 honest: 2**63-1 is an honest clock here
+    sim.nodes[1].faulty = True  # now 2 > f faulty signers
+    with pytest.raises(SafetyViolation, match="outside the honest clocks"):
+        sim.check_time(two_liars)
+
+
+REPLAY_SEEDS = [s for s in range(40) if not (lambda m: m["twins"] or m["dead"] or m["n"] < 4
+                                             or m["other_faults"])(build(s)[1])][:12]
+
+
+@pytest.mark.parametrize("seed", REPLAY_SEEDS)
+def test_a_replaying_peer_with_stale_certificates(seed: int) -> None:
+    """Red team: one validator (valid key, its own core otherwise correct) also re-broadcasts
+    messages it heard earlier (old COMMITs, others' VIEW-CHANGEs and NEW-VIEWs) and signs
+    VIEW-CHANGEs for views above its own that carry certificates of old heights, with its
+    clock at 0 or 2**63-1. Safety, the median bound, recovery and "every correct validator
+    votes in the next heights' certificates" all hold (replay more with `--replay`)."""
+    res = run_seed(seed, replay=True)
+    (replayed,) = [int(n.split("=")[1]) for n in res.notes if n.startswith("replayed=")]
+    assert replayed > 50  # the faulty peer really flooded old messages
+    assert res.recovery_ms <= recovery_bound_ms(build(seed)[1]["cfg"]["max_timeout_ms"])
+
+
+def test_sim_notices_a_core_that_commits_a_body_its_shell_rejected(monkeypatch) -> None:
+    """The replaying leader also pairs its proposal's hash with another body. The shell
+    refuses a CommitBlock whose body is not the certified block (as the real driver and
+    Chain.commit do) and counts it; a core that still offers a body its shell rejected (the
+    red-team find) is asked for it far more often than the real one, which only does when a
+    COMMIT quorum beats its own validation."""
+
+    def count() -> int:
+        total = 0
+        for seed in range(40):
+            res = run_seed(seed, replay=True)
+            total += int(next((n.split("=")[1] for n in res.notes
+                               if n.startswith("foreign=")), 0))
+        return total
+
+    real = count()
+
+    def old_body(self, block_hash):
+        body = self._valid.get(block_hash)
+        return body if body is not None else self._bodies.get(block_hash)
+
+    monkeypatch.setattr(node_mod.ConsensusCore, "_body", old_body)
+    assert count() >= real + 3
