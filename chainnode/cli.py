@@ -21,13 +21,14 @@ def _key(path: str | None):
     return load_private_key(path, pw.encode() if pw else None)
 
 
-def _args(text: str) -> dict:
+def json_object_arg(text: str, flag: str = "--args") -> dict:
+    """A command-line JSON object (`--args`, `gov --payload`), or a clear exit."""
     try:
         v = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SystemExit(f"error: --args is not valid JSON: {exc}") from exc
+        raise SystemExit(f"error: {flag} is not valid JSON: {exc}") from exc
     if not isinstance(v, dict):
-        raise SystemExit("error: --args must be a JSON object")
+        raise SystemExit(f"error: {flag} must be a JSON object")
     return v
 
 
@@ -129,7 +130,7 @@ def cmd_status(a) -> int:
 
 def cmd_call(a) -> int:
     c = _client(a)
-    res = c.call(a.contract, a.method, _args(a.args), wait=not a.no_wait, gas_limit=a.gas)
+    res = c.call(a.contract, a.method, json_object_arg(a.args), wait=not a.no_wait, gas_limit=a.gas)
     _print(res)
     rc = res.get("receipt")
     return 0 if rc is None or rc["status"] == "ok" else 2
@@ -138,7 +139,7 @@ def cmd_call(a) -> int:
 def cmd_deploy(a) -> int:
     c = _client(a)
     src = Path(a.file).read_text()
-    res = c.deploy(a.name, src, _args(a.args), gas_limit=a.gas)
+    res = c.deploy(a.name, src, json_object_arg(a.args), gas_limit=a.gas)
     _print(res)
     return 0 if res["receipt"]["status"] == "ok" else 2
 
@@ -169,7 +170,7 @@ def cmd_query(a) -> int:
                 "height": st.height, "verified": genesis is not None,
                 "state_root": st.state_root.hex()})
         return 0
-    _print(c.query(a.contract, a.method, _args(a.args), signed=signed))
+    _print(c.query(a.contract, a.method, json_object_arg(a.args), signed=signed))
     return 0
 
 

@@ -8,21 +8,12 @@ read GET /governance/proposals. Payloads are JSON objects, e.g.
 from __future__ import annotations
 
 import argparse
-import json
 import urllib.parse
 from collections.abc import Callable
 
+from chainnode.cli import json_object_arg
+
 GOVERNANCE = "sys.governance"  # kept literal: the CLI parser stays light to import
-
-
-def _payload(text: str) -> dict:
-    try:
-        v = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SystemExit(f"error: --payload is not valid JSON: {exc}") from exc
-    if not isinstance(v, dict):
-        raise SystemExit("error: --payload must be a JSON object")
-    return v
 
 
 def _done(res: dict, show: Callable[[object], None]) -> int:
@@ -37,7 +28,7 @@ def add_parser(sub, client_args: Callable, make_client: Callable,
     gs = g.add_subparsers(dest="gov_cmd", required=True)
 
     def propose(a: argparse.Namespace) -> int:
-        payload = _payload(a.payload)  # before the key: a typo costs no passphrase prompt
+        payload = json_object_arg(a.payload, "--payload")  # before the key: a typo costs no passphrase prompt
         c = make_client(a)
         return _done(c.call(GOVERNANCE, "propose", {"kind": a.kind, "payload": payload}), show)
 
