@@ -11,7 +11,10 @@ Lifecycle (IBC's ordered channel, simplified: one channel per pair of chains):
    no-op with result ALREADY_RECEIVED, so racing relayers cause no failed receipts.
 3. Source: `acknowledge(packet, ack, proof, height)` proves the ack, or `timeout(packet,
    proof, height)` proves at a destination height >= the timeout that no ack exists; either
-   deletes the commitment and calls the sending contract back once.
+   calls the sending contract back exactly once. An acknowledged packet's commitment is
+   deleted; a timed-out one's stays (marked settled) because the destination must still be
+   handed the packet, with a proof, to move its ordered channel past it (it then records a
+   timeout acknowledgement and delivers nothing).
 """
 
 from __future__ import annotations
@@ -104,6 +107,12 @@ def commit_key(dst_chain: str, seq: int) -> list:
 
 def packet_key(dst_chain: str, seq: int) -> list:
     return ["packet", dst_chain, seq]
+
+
+def settled_key(dst_chain: str, seq: int) -> list:
+    """Set when a timeout was proven: the commitment stays (the destination can still prove
+    the packet to move its ordered channel past it) but no second callback can happen."""
+    return ["settled", dst_chain, seq]
 
 
 def recv_next_key(src_chain: str) -> list:

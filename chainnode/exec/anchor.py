@@ -355,6 +355,8 @@ class _Run:
         own = self.executor.chain_id
         if packet.src_chain != own:
             raise CallFailed(E.BAD_PACKET, f"packet was sent by {packet.src_chain}, not {own}")
+        if self.ts.get(ANCHOR, packets.settled_key(packet.dst_chain, packet.sequence)):
+            return False
         stored = self.ts.get(ANCHOR, packets.commit_key(packet.dst_chain, packet.sequence))
         if stored is None:
             sent = (self.ts.get(ANCHOR, packets.send_next_key(packet.dst_chain)) or 1)
@@ -368,8 +370,11 @@ class _Run:
 
     def _settle(self, packet: Packet, method: str, kwargs: dict, result: str,
                 proof_height: int) -> SysResult:
-        self.ts.delete(ANCHOR, packets.commit_key(packet.dst_chain, packet.sequence))
-        self.ts.delete(ANCHOR, packets.packet_key(packet.dst_chain, packet.sequence))
+        if result == "acknowledged":
+            self.ts.delete(ANCHOR, packets.commit_key(packet.dst_chain, packet.sequence))
+            self.ts.delete(ANCHOR, packets.packet_key(packet.dst_chain, packet.sequence))
+        else:  # the destination may still need to prove it to move past it (ordered channel)
+            self.ts.set(ANCHOR, packets.settled_key(packet.dst_chain, packet.sequence), result)
         ok, _, code, message = self.call_contract(packet.src_contract, method,
                                                   {"dst_chain": packet.dst_chain,
                                                    "sequence": packet.sequence, **kwargs},
