@@ -52,6 +52,11 @@ def _failed_call(exc: AnchorError) -> CallFailed:
     return CallFailed(exc.code, exc.message)
 
 
+def _bad_payload(exc: AnchorError) -> CallFailed:
+    """Proposal kinds refuse with governance codes; the anchor code leads the message."""
+    return CallFailed(gov_kinds.BAD_PAYLOAD, f"{exc.code}: {exc.message}")
+
+
 def _getter(ts: TxState):
     return lambda key: ts.get(ANCHOR, key)
 
@@ -139,10 +144,11 @@ def _check_create(ts: TxState, payload: dict) -> dict:
                            _header_wire(payload), _validators_wire(payload),
                            lc.ClientParams.from_wire(payload.get("params")))
     except AnchorError as exc:
-        raise _failed_call(exc) from None
+        raise _bad_payload(exc) from None
     if ts.get(ANCHOR, client_key(client.chain_id)) is not None:
-        raise CallFailed(E.CLIENT_EXISTS, f"a client of {client.chain_id} exists; "
-                         "use recover-client to replace its trusted header")
+        raise CallFailed(gov_kinds.CONFLICT, f"{E.CLIENT_EXISTS}: a client of "
+                         f"{client.chain_id} exists; use recover-client to replace its "
+                         "trusted header")
     return _canonical(payload, client, True)
 
 
@@ -168,20 +174,22 @@ def _recover_target(ts: TxState, payload: dict) -> tuple[lc.ClientState, lc.Clie
         new = lc.create(old.chain_id, old.genesis_hash, _header_wire(payload),
                         _validators_wire(payload), params)
     except AnchorError as exc:
-        raise _failed_call(exc) from None
+        raise _bad_payload(exc) from None
     return old, new
 
 
 def _check_recover(ts: TxState, payload: dict) -> dict:
     old, new = _recover_target(ts, payload)
     if new.latest.height <= old.latest.height or new.latest.time_ms <= old.latest.time_ms:
-        raise CallFailed(E.STALE_HEIGHT, "the substitute header must be newer (height and "
-                         f"time) than the client's latest, height {old.latest.height}")
+        raise CallFailed(gov_kinds.BAD_PAYLOAD, f"{E.STALE_HEIGHT}: the substitute header must "
+                         "be newer (height and time) than the client's latest, height "
+                         f"{old.latest.height}")
     # The proposal's effect has no host time: "expired" is judged at the substitute header's
     # time (the other chain's BFT time, which is at most the drift ahead of this chain's).
     if lc.status(old, new.latest.time_ms) == lc.ACTIVE:
-        raise CallFailed(E.NOT_FROZEN_OR_EXPIRED, f"the client of {old.chain_id} is active; "
-                         "only a frozen or expired client is recovered")
+        raise CallFailed(gov_kinds.CONFLICT, f"{E.NOT_FROZEN_OR_EXPIRED}: the client of "
+                         f"{old.chain_id} is active; only a frozen or expired client is "
+                         "recovered")
     return _canonical(payload, new, False)
 
 

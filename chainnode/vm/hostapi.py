@@ -329,8 +329,8 @@ class HostAPI:
     def _send_factory(self, frame: Frame) -> Callable[..., Any]:
         def send_packet(dst_chain: Any, dst_contract: Any, method: Any, payload: Any,
                         timeout_height: Any = 0) -> int:
-            return self.send_packet(frame, dst_chain, dst_contract, method, payload,  # type: ignore[attr-defined]
-                                    timeout_height)
+            send = self.send_packet  # type: ignore[attr-defined]  # AnchorHostAPI's
+            return send(frame, dst_chain, dst_contract, method, payload, timeout_height)
 
         return send_packet
 
