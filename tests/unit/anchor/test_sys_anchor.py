@@ -32,8 +32,8 @@ from chainnode.exec.system import SYSTEM_GAS
 
 TARIFF = """
 @export
-def push(dst, price, timeout):
-    return send_packet(dst, 'meter', 'on_tariff', {'price': price}, timeout)
+def push(dst, price, timeout, handler="on_tariff"):
+    return send_packet(dst, "meter", handler, {"price": price}, timeout)
 
 @export
 def on_packet_ack(dst_chain, sequence, ack):
@@ -53,6 +53,13 @@ def on_tariff(src_chain, src_contract, sequence, payload):
     storage.set('price', payload['price'])
     storage.set(['seen', sequence], src_chain + '/' + src_contract)
     return {'stored': payload['price']}
+
+@export
+def burn(src_chain, src_contract, sequence, payload):
+    n = 0
+    for i in range(50000):
+        n += i
+    return n
 
 @export
 def record(day, total):
@@ -298,3 +305,59 @@ def test_expired_client_refuses_updates_until_recovered(nets):
                  {"kind": "recover-client", "payload": payload}))
     edge.block()
     ok(update(main, edge))
+
+
+def test_validator_set_change_is_followed_through_transactions(nets):
+    """An edge chain replacing its whole set (4 -> 4 new keys at height 4), relayed to
+    sys.anchor on main: followed sequentially; the old set's header after it is refused."""
+    from lc_util import EdgeChain, vset
+
+    main, _ = nets
+    e = EdgeChain(chain_id="edge-9")
+    e.grow(4, [0, 1, 2, 3], change_to={4: [4, 5, 6, 7]})
+    e.grow(2, [4, 5, 6, 7])
+    payload = {"chain_id": "edge-9", "genesis_hash": e.genesis_hash.hex(),
+               "header_hex": codec.encode(e.wire(2)).hex(),
+               "validators": [[n, k.hex()] for n, k in vset(e.sets[3])],
+               "params": {"trusting_period_ms": 600_000, "max_clock_drift_ms": 30_000}}
+    ok(main.send(main.admin, "sys.governance", "propose",
+                 {"kind": "create-client", "payload": payload}))
+
+    def up(h, header=None, cert=None, vs="auto"):
+        return main.send(main.relayer, ANCHOR, "update",
+                         {"chain_id": "edge-9", "header": header or e.wire(h),
+                          "certificate": cert or e.cert(h),
+                          "validators": e.next_set(h) if vs == "auto" else vs})
+
+    ok(up(3))
+    failed(up(4, vs=None), E.VALSET_REQUIRED)
+    rc = ok(up(4))
+    assert rc.events[0][2]["validators_changed"] is True
+    failed(up(5, cert=e.cert(5, [0, 1])), E.NO_QUORUM)
+    ok(up(5))
+    old = EdgeChain(chain_id="edge-9", headers={h: e.headers[h] for h in range(1, 6)},
+                    sets={**{h: e.sets[h] for h in range(1, 6)}, 6: [0, 1, 2, 3]})
+    old.grow(1, [0, 1, 2, 3])
+    failed(up(6, header=old.wire(6), cert=old.cert(6)), E.VALSET_MISMATCH)
+    ok(up(6))
+
+
+def test_a_failing_destination_method_acks_an_error_and_short_gas_fails_the_tx(nets):
+    main, edge = nets
+    p1 = sent_packets(ok(main.call("tariff", "push", dst="edge-1", price=1, timeout=0,
+                                   handler="burn")))[0]
+    p2 = sent_packets(ok(main.call("tariff", "push", dst="edge-1", price=1, timeout=0,
+                                   handler="missing")))[0]
+    ok(update(edge, main))
+    args = {"packet": p1, "height": main.height,
+            "proof": main.state_proof(ANCHOR, ["commit", "edge-1", 1])}
+    # too little gas for the delivery: the whole tx fails, nothing is acked, it stays pending
+    failed(edge.send(edge.relayer, ANCHOR, "recv", args, gas=SYSTEM_GAS + 50_000),
+           E.OUT_OF_GAS)
+    assert edge.view("next_recv", chain_id="main") == 1
+    assert ok(edge.send(edge.relayer, ANCHOR, "recv", args)).value["ack"]["ok"] is True
+    rc = ok(recv(edge, main, p2))  # the method does not exist: received, with an error ack
+    assert rc.value["ack"]["ok"] is False and rc.value["ack"]["code"] == "VM_NO_METHOD"
+    ok(update(main, edge))
+    ok(acknowledge(main, edge, p2))
+    assert stored(main, "tariff", ["ack", 2])["code"] == "VM_NO_METHOD"
