@@ -26,7 +26,7 @@ from chainnode.core.block import Receipt
 from chainnode.core.tx import Transaction
 from chainnode.exec import gov_kinds
 from chainnode.exec.state import BlockState, TxState
-from chainnode.exec.system import SYSTEM_GAS, CallFailed, SysResult, has_role
+from chainnode.exec.system import CallFailed, SysResult, has_role
 
 ARG_CHUNK_GAS = 16  # per 64 bytes of encoded arguments: decoding and hashing them
 MAX_TRUSTED_SETS = 16  # validator-set hashes kept for checking misbehaviour evidence
@@ -309,7 +309,7 @@ class _Run:
 
         ctx = CallContext(sender=CALLER, height=self.height, time_ms=self.now_ms,
                           tx_hash=self.tx.hash.hex(), chain_id=self.executor.chain_id)
-        left = self.tx.gas_limit - SYSTEM_GAS - self.meter.used
+        left = self.meter.limit - self.meter.used
         r = execute(compiled, method, kwargs, ctx, ContractHost(child, registry), max(left, 0),
                     caller_kind="contract")
         self.meter.charge(r.gas_used)

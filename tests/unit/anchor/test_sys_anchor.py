@@ -256,6 +256,7 @@ def test_conflicting_headers_freeze_and_governance_recovers(nets):
     assert client["status"] == "frozen" and client["evidence"]["kind"] == "fork"
     edge.call("meter", "record", day=2, total=2)
     failed(update(main, edge), E.FROZEN)
+    failed(main.call("tariff", "push", dst="edge-1", price=1, timeout=0), E.FROZEN)
     failed(main.call("accept", "accept", chain="edge-1", height=edge.height - 1, day=1,
                      total=1, proof=edge.state_proof("meter", ["result", 1])), E.FROZEN)
     # recovery: governance substitutes a newer trusted header
