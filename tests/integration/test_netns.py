@@ -1,0 +1,154 @@
+"""A network across machines (issue 13, item 5), with network namespaces as the machines.
+
+NEEDS ROOT (CI runs as root): the test makes 4 network namespaces joined by a bridge
+(tests/integration/netns_lab.py), writes a hosts file with their addresses, runs
+`chainnode network init --tar`, unpacks each host's tarball into that host's own directory (as
+an operator would after copying it), and runs each node with `ip netns exec` on its host. The
+nodes bind only their host's address, so every link between validators crosses the bridge.
+It shows commits, a kill -9 of the leader (the others change view and commit) and the killed
+node's catch-up after a restart. Teardown stops the processes the test started and deletes the
+namespaces and links, also when the test fails; then it asserts nothing of them is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+from cluster import LocalNet, NodeProc, wait_until
+from integration_harness import run_cli
+from netns_lab import NetnsLab
+
+from chainnode.core.genesis import Genesis
+from chainnode.crypto.keyfile import load_private_key
+from chainnode.testnet import pid_alive
+
+pytestmark = [pytest.mark.slow, pytest.mark.needs_root]
+
+HOSTS = 4
+READY = 45.0
+
+
+class HostNode(NodeProc):
+    """A node run on one of the lab's hosts: `ip netns exec <host> python -m chainnode ...`."""
+
+    def __init__(self, name: str, index: int, home: Path, url: str, p2p: str,
+                 prefix: list[str]) -> None:
+        super().__init__(name, index, home, url, p2p)
+        self.prefix = prefix
+
+    def command(self) -> list[str]:
+        return [*self.prefix, *super().command()]
+
+
+class HostsNet(LocalNet):
+    """LocalNet's observation and transaction helpers over nodes made by `network init`
+    (its own __init__ makes a one-machine testnet, so it is not called)."""
+
+    def __init__(self, root: Path, nodes: list[HostNode]) -> None:
+        self.root = root
+        self.genesis = Genesis.load(root / "genesis.json")
+        self.chain_id = self.genesis.chain_id
+        self.admin_key = load_private_key(root / "admin.key")
+        self.nodes = nodes
+        self.n = len(nodes)
+
+
+@pytest.fixture
+def lab():
+    assert os.geteuid() == 0, ("test_netns needs root: it creates network namespaces, a bridge "
+                               "and veth links (CI runs as root)")
+    lab = NetnsLab(HOSTS)
+    try:
+        yield lab.up()
+    finally:
+        problems = lab.down()
+        left = lab.leftovers()
+        assert not problems and not left, f"netns teardown: {problems}, left over: {left}"
+
+
+@pytest.fixture
+def hosts_net(lab, tmp_path):
+    """`network init` for the lab's hosts; each package unpacked on its host; nodes stopped
+    (SIGTERM, then SIGKILL) in teardown, before the lab is taken down."""
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("# the lab's machines, one validator each\n"
+                     + "".join(f"{a}:1  # host {i}\n" for i, a in enumerate(lab.addresses)))
+    out = tmp_path / "network"
+    run_cli("network", "init", "--hosts", str(hosts), "--dir", str(out), "--tar",
+            "--chain-id", "chainnode-netns", "--param", "view_timeout_ms=1000",
+            "--param", "max_view_timeout_ms=4000")
+    nodes = []
+    for i, addr in enumerate(lab.addresses):
+        machine = tmp_path / f"machine{i}"
+        with tarfile.open(out / f"{addr}.tar.gz") as tf:
+            tf.extractall(machine, filter="data")
+        pkg = machine / addr
+        (entry,) = json.loads((pkg / "testnet.json").read_text())["nodes"]
+        nodes.append(HostNode(entry["name"], int(entry["name"][4:]), pkg / entry["name"],
+                              entry["rpc"], entry["p2p"], lab.exec_prefix(i)))
+    net = HostsNet(out, nodes)
+    try:
+        yield net
+    finally:
+        net.stop_all()
+        assert not [n.pid for n in nodes if n.pid and pid_alive(n.pid)]
+
+
+def test_commits_leader_kill_and_catch_up_across_four_hosts(lab, hosts_net):
+    net = hosts_net
+    t_start = time.monotonic()
+    for node in net.nodes:
+        node.start()
+    for node in net.nodes:
+        st = node.wait_ready(READY)
+        assert st["chain_id"] == net.chain_id
+    net.wait_meshed(timeout=READY)
+    # every link crosses the bridge: each node's peers are the other hosts' addresses
+    for i, node in enumerate(net.nodes):
+        remotes = {p["remote"].rpartition(":")[0] for p in node.status()["peers"]}
+        assert remotes == set(lab.addresses) - {lab.addresses[i]}, (node.name, remotes)
+    t_mesh = time.monotonic() - t_start
+
+    # commits
+    res = net.register_one(net.nodes[1])
+    head = net.wait_converged(net.nodes, timeout=20, min_height=res["height"])
+    net.assert_same_chain_upto(net.nodes)
+
+    # kill -9 of the leader: the other three change view and keep committing
+    leader = net.leader()
+    old_view = head["view"]
+    pid = leader.pid
+    killed_at = head["height"]
+    leader.kill9()
+    assert not pid_alive(pid)
+    survivors = [n for n in net.nodes if n is not leader]
+    t_kill = time.monotonic()
+    res = net.register_one(survivors[0], timeout=30)
+    t_recover = time.monotonic() - t_kill
+    new_leader = net.leader()
+    assert new_leader is not leader
+    assert max(n.status()["view"] for n in survivors) > old_view
+    for _ in range(2):  # the killed node misses these
+        res = net.register_one(survivors[1], timeout=20)
+    behind = net.wait_converged(survivors, timeout=20, min_height=res["height"])
+
+    # catch-up: the killed node restarts on its host and fetches what it missed
+    t_restart = time.monotonic()
+    leader.start()
+    leader.wait_ready(READY)
+    net.wait_converged(net.nodes, timeout=30, min_height=behind["height"])
+    t_catchup = time.monotonic() - t_restart
+    net.wait_meshed(timeout=READY)
+    net.assert_same_chain_upto(net.nodes)
+    # and it takes part again: a transaction sent through it commits everywhere
+    res = net.register_one(leader, timeout=30)
+    wait_until(lambda: all((n.height() or 0) >= res["height"] for n in net.nodes), 20,
+               lambda: f"all nodes at {res['height']} ({net.brief(net.nodes)})")
+    print(f"[netns] {HOSTS} hosts on {lab.subnet}: meshed in {t_mesh:.1f}s, commit after "
+          f"leader kill in {t_recover:.1f}s, catch-up of {behind['height'] - killed_at} blocks in "
+          f"{t_catchup:.1f}s")
