@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -31,6 +34,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.needs_root]
 
 HOSTS = 4
 READY = 45.0
+FAIL_ENV = "CHAINNODE_NETNS_INJECT_FAILURE"  # set by the teardown test: fail once meshed
 
 
 class HostNode(NodeProc):
@@ -113,6 +117,9 @@ def test_commits_leader_kill_and_catch_up_across_four_hosts(lab, hosts_net):
         remotes = {p["remote"].rpartition(":")[0] for p in node.status()["peers"]}
         assert remotes == set(lab.addresses) - {lab.addresses[i]}, (node.name, remotes)
     t_mesh = time.monotonic() - t_start
+    print(f"[netns] prefix={lab.prefix} pids={[n.pid for n in net.nodes]}", flush=True)
+    if os.environ.get(FAIL_ENV) == "1":
+        raise AssertionError("injected failure midway (nodes running, lab up)")
 
     # commits
     res = net.register_one(net.nodes[1])
@@ -152,3 +159,25 @@ def test_commits_leader_kill_and_catch_up_across_four_hosts(lab, hosts_net):
     print(f"[netns] {HOSTS} hosts on {lab.subnet}: meshed in {t_mesh:.1f}s, commit after "
           f"leader kill in {t_recover:.1f}s, catch-up of {behind['height'] - killed_at} blocks in "
           f"{t_catchup:.1f}s")
+
+
+def test_teardown_after_a_failure_midway(tmp_path):
+    """The test above, failing on purpose once its 4 nodes run (in a child pytest): the child
+    fails, and afterwards none of its node processes, namespaces or links is left."""
+    assert os.geteuid() == 0, "needs root (network namespaces)"
+    child = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
+         f"{__file__}::test_commits_leader_kill_and_catch_up_across_four_hosts",
+         "--basetemp", str(tmp_path / "child")],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, FAIL_ENV: "1", "PYTHONHASHSEED": "0"})
+    out = child.stdout + child.stderr
+    assert child.returncode == 1 and "injected failure midway" in out, out[-3000:]
+    m = re.search(r"\[netns\] prefix=(\S+) pids=\[([0-9, ]+)\]", out)
+    assert m, out[-3000:]
+    prefix, pids = m.group(1), [int(p) for p in m.group(2).split(",")]
+    assert "netns teardown" not in out, out[-3000:]  # the child's own leftover check passed
+    assert not [p for p in pids if pid_alive(p)], f"node processes left running: {pids}"
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    assert prefix not in names and prefix not in links, (names, links)
