@@ -45,9 +45,11 @@ set -e
 cd "$(dirname "$0")"
 exec ${CHAINNODE:-chainnode} testnet down --dir .
 """
-UNIT = """# systemd unit for one chainnode node of this package; the instance name is the node's name.
-#   cp -r PACKAGE {install_dir}; cp chainnode@.service /etc/systemd/system/
-#   systemctl daemon-reload; systemctl enable --now chainnode@node0
+UNIT = """# systemd unit for the chainnode nodes of one host; the instance name is the node's name.
+# Install: the package's contents as {install_dir} (so {install_dir}/node0/node.json exists),
+# owned by the user `chainnode`; this file in /etc/systemd/system/; then
+#   systemctl daemon-reload && systemctl enable --now chainnode@node0
+# ExecStart: the chainnode command as installed on the host (e.g. a virtualenv's bin/chainnode).
 [Unit]
 Description=chainnode node %i
 After=network-online.target

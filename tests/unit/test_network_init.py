@@ -214,3 +214,13 @@ def test_every_network_init_option_has_help():
     assert len(opts) >= 10
     assert all(a.help for a in opts), [a.dest for a in opts if not a.help]
     assert "10.0.0.11:2" in init.format_help()  # the epilog shows a hosts file
+
+
+def test_the_documented_systemd_unit_is_the_one_packages_get():
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    unit = netpack.unit_text()
+    assert (docs / "chainnode@.service").read_text() == unit
+    ops = (docs / "operations.md").read_text()
+    shown = ops.split("```ini\n", 1)[1].split("```", 1)[0]
+    assert shown == "".join(line + "\n" for line in unit.splitlines()
+                            if not line.startswith("#"))
