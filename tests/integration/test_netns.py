@@ -131,6 +131,9 @@ def test_commits_leader_kill_and_catch_up_across_four_hosts(lab, hosts_net):
     old_view = head["view"]
     pid = leader.pid
     killed_at = head["height"]
+    # the pid we started is the node itself (ip netns exec execs it), on another network
+    assert b"chainnode\0start" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
     leader.kill9()
     assert not pid_alive(pid)
     survivors = [n for n in net.nodes if n is not leader]
