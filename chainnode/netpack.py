@@ -20,6 +20,7 @@ from pathlib import Path
 
 from chainnode import bootstrap
 from chainnode.config import NodeConfig
+from chainnode.core.tx import CHAIN_ID_RE
 from chainnode.crypto.keyfile import save_private_key
 from chainnode.hostsfile import (
     DEFAULT_BASE_PORT,
@@ -98,6 +99,9 @@ def init(root: Path, hosts: tuple[HostEntry, ...], chain_id: str = "chainnode",
          tar: bool = False, install_dir: str = DEFAULT_INSTALL_DIR,
          source: str = "hosts file") -> tuple[Package, ...]:
     """Write the network into `root`: its genesis, admin key and CA, and one package per host."""
+    if not CHAIN_ID_RE.fullmatch(chain_id):
+        raise ValueError(f"--chain-id {chain_id!r} must be 1-64 characters of [A-Za-z0-9._-], "
+                         "starting with a letter or digit")
     nodes = plan(hosts, base_port, source)
     check_listen(listen, hosts)
     check_listen(rpc_listen, hosts, "--rpc-listen", loopback_ok=True)

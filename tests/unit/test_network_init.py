@@ -177,6 +177,9 @@ def test_listen_binds_everywhere_while_peers_dial_host_addresses(tmp_path):
     assert manifest["nodes"][0]["rpc"] == "http://10.1.0.1:26601"  # reachable: bound to all
     with pytest.raises(FileExistsError, match="already holds a network"):
         netpack.init(tmp_path / "m", hosts)
+    with pytest.raises(ValueError, match="--chain-id 'grid east' must be"):
+        netpack.init(tmp_path / "o", hosts, chain_id="grid east")
+    assert not (tmp_path / "o").exists()
 
 
 # -- the command ---------------------------------------------------------------------------
