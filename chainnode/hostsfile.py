@@ -34,7 +34,8 @@ class HostEntry:
 
 @dataclass(frozen=True)
 class PlannedNode:
-    name: str  # node{i}: i is also its validator index in the genesis
+    index: int  # its validator index in the genesis
+    name: str  # node{index}
     host: str
     p2p_port: int
     rpc_port: int
@@ -133,7 +134,8 @@ def plan(hosts: tuple[HostEntry, ...], base_port: int = DEFAULT_BASE_PORT,
                                  "or the count)")
         for k in range(h.count):
             port = base_port + 2 * k
-            nodes.append(PlannedNode(f"node{len(nodes)}", h.address, port, port + 1))
+            i = len(nodes)
+            nodes.append(PlannedNode(i, f"node{i}", h.address, port, port + 1))
     return tuple(nodes)
 
 

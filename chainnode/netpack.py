@@ -125,11 +125,10 @@ def init(root: Path, hosts: tuple[HostEntry, ...], chain_id: str = "chainnode",
         mine = tuple(n for n in nodes if n.host == h.address)
         rpc_bind[h.address] = rpc_listen or listen or h.address
         for n in mine:
-            i = int(n.name[4:])
             home = pkg / n.name
             tls = bootstrap.node_tls(ca_cert, ca_key, n.name, home, (h.address,),
                                      ca_in_home=pkg / "ca.crt")
-            save_private_key(home / "node.key", chain.node_keys[i])
+            save_private_key(home / "node.key", chain.node_keys[n.index])
             chain.genesis.save(home / "genesis.json")
             cfg = NodeConfig(name=n.name, chain_id=chain_id,
                              p2p_host=listen or h.address, p2p_port=n.p2p_port,

@@ -114,9 +114,9 @@ def test_each_host_gets_its_nodes_with_certificates_for_its_address(network):
         assert (p.path / "ca.crt").read_bytes() == (root / "ca" / "ca.crt").read_bytes()
         for k, n in enumerate(p.nodes):
             cfg = NodeConfig.load(p.path / n.name)
-            i = int(n.name[4:])
+            assert genesis.validators[n.index].name == n.name
             assert load_private_key(cfg.path(cfg.key_file)).public_key.raw == \
-                genesis.validators[i].public_key
+                genesis.validators[n.index].public_key
             assert Genesis.load(cfg.path(cfg.genesis_file)).hash() == genesis.hash()
             assert (cfg.p2p_host, cfg.p2p_port) == (p.host, 30000 + 2 * k)
             assert (cfg.rpc_host, cfg.rpc_port) == (p.host, 30001 + 2 * k)
