@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -66,6 +67,7 @@ class HostsNet(LocalNet):
 def lab():
     assert os.geteuid() == 0, ("test_netns needs root: it creates network namespaces, a bridge "
                                "and veth links (CI runs as root)")
+    assert shutil.which("ip"), "test_netns needs the `ip` command (iproute2)"
     lab = NetnsLab(HOSTS)
     try:
         yield lab.up()
