@@ -77,17 +77,19 @@ def lab():
         assert not problems and not left, f"netns teardown: {problems}, left over: {left}"
 
 
-@pytest.fixture
-def hosts_net(lab, tmp_path):
-    """`network init` for the lab's hosts; each package unpacked on its host; nodes stopped
-    (SIGTERM, then SIGKILL) in teardown, before the lab is taken down."""
+@pytest.fixture(params=[None, "0.0.0.0"], ids=["bind-host-address", "listen-0.0.0.0"])
+def hosts_net(request, lab, tmp_path):
+    """`network init` for the lab's hosts (nodes bind their host's address, or all with
+    --listen 0.0.0.0); each package unpacked on its host; nodes stopped (SIGTERM, then
+    SIGKILL) in teardown, before the lab is taken down."""
+    listen = request.param
     hosts = tmp_path / "hosts.txt"
     hosts.write_text("# the lab's machines, one validator each\n"
                      + "".join(f"{a}:1  # host {i}\n" for i, a in enumerate(lab.addresses)))
     out = tmp_path / "network"
     run_cli("network", "init", "--hosts", str(hosts), "--dir", str(out), "--tar",
             "--chain-id", "chainnode-netns", "--param", "view_timeout_ms=1000",
-            "--param", "max_view_timeout_ms=4000")
+            "--param", "max_view_timeout_ms=4000", *(["--listen", listen] if listen else []))
     nodes = []
     for i, addr in enumerate(lab.addresses):
         machine = tmp_path / f"machine{i}"
@@ -95,6 +97,9 @@ def hosts_net(lab, tmp_path):
             tf.extractall(machine, filter="data")
         pkg = machine / addr
         (entry,) = json.loads((pkg / "testnet.json").read_text())["nodes"]
+        cfg = json.loads((pkg / entry["name"] / "node.json").read_text())
+        assert (cfg["p2p_host"], cfg["rpc_host"]) == (listen or addr,) * 2
+        assert entry["p2p"] == f"{addr}:{cfg['p2p_port']}"  # what the other hosts dial
         nodes.append(HostNode(entry["name"], int(entry["name"][4:]), pkg / entry["name"],
                               entry["rpc"], entry["p2p"], lab.exec_prefix(i)))
     net = HostsNet(out, nodes)
@@ -172,7 +177,8 @@ def test_teardown_after_a_failure_midway(tmp_path):
     assert os.geteuid() == 0, "needs root (network namespaces)"
     child = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
-         f"{__file__}::test_commits_leader_kill_and_catch_up_across_four_hosts",
+         f"{__file__}::test_commits_leader_kill_and_catch_up_across_four_hosts"
+         "[bind-host-address]",
          "--basetemp", str(tmp_path / "child")],
         capture_output=True, text=True, timeout=120,
         env={**os.environ, FAIL_ENV: "1", "PYTHONHASHSEED": "0"})
