@@ -106,6 +106,8 @@ def hosts_net(request, lab, tmp_path):
     try:
         yield net
     finally:
+        if getattr(getattr(request.node, "rep_call", None), "failed", False):
+            print(net.report())  # the node logs, with the failure
         net.stop_all()
         assert not [n.pid for n in nodes if n.pid and pid_alive(n.pid)]
 
