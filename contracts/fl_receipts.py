@@ -257,7 +257,7 @@ def commit_update(task, round_no, update_hash, samples):
     require(is_int(samples) and 0 < samples <= 1000000000000, "BAD_INPUT", "samples: 1..10^12")
     require(not storage.has(("commit", task, round_no, who)), "ALREADY_COMMITTED", "already committed this round_no")
     storage.set(("commit", task, round_no, who), {"update_hash": update_hash, "samples": samples})
-    emit("committed", task=task, round_no=round_no, participant=who, update_hash=update_hash,
+    emit("committed", task=task, round=round_no, participant=who, update_hash=update_hash,
          samples=samples)
     return {"task": task, "round": round_no, "participant": who}
 
@@ -322,12 +322,12 @@ def submit_receipt(task, round_no, prev_hash, new_hash, participants, rule, clip
     t["eps_e6"] = eps_e6
     t["paid_fen"] = t["paid_fen"] + paid
     storage.set(("task", task), t)
-    emit("receipt", task=task, round_no=round_no, prev_hash=prev_hash, new_hash=new_hash,
+    emit("receipt", task=task, round=round_no, prev_hash=prev_hash, new_hash=new_hash,
          participants=len(included), eps_e6=eps_e6, bound_e6=bound, paid_fen=paid)
     cap = param("max_events")
     for r in paid_list[:cap]:
         if r[1] > 0:
-            emit("reward", task=task, round_no=round_no, participant=r[0], fen=r[1])
+            emit("reward", task=task, round=round_no, participant=r[0], fen=r[1])
     return {"round": round_no, "new_hash": new_hash, "eps_e6": eps_e6, "bound_e6": bound,
             "rewards": paid_list, "paid_fen": paid}
 
@@ -415,3 +415,13 @@ def split_rewards(budget, ids, contributions):
     require(all([is_int(c) for c in contributions]), "BAD_INPUT", "contributions are integers")
     require(all([isinstance(i, str) for i in ids]), "BAD_INPUT", "ids are strings")
     return split(budget, ids, contributions)
+
+
+@view
+def fedavg(samples, values):
+    # FedAvg of per-participant values weighted by sample counts, sum(n_k v_k) / sum(n_k),
+    # rounded half away from zero (values in any fixed-point unit, e.g. 1e-6).
+    require(isinstance(samples, list) and isinstance(values, list) and len(samples) == len(values) and len(samples) > 0 and len(samples) <= 200, "BAD_INPUT", "samples and values of equal length 1..200")
+    require(all([is_int(n) and n > 0 for n in samples]), "BAD_INPUT", "sample counts are positive integers")
+    require(all([is_int(v) for v in values]), "BAD_INPUT", "values are integers")
+    return div_half_up(sum([samples[i] * values[i] for i in range(len(samples))]), sum(samples))
