@@ -85,18 +85,8 @@ def check_param(name, value):
 # ----------------------------------------------------------------- roles
 
 
-def has_crole(account, role):
-    return storage.get(("role", account, role)) == True
-
-
-def require_role(roles):
-    # ctx.caller is the direct caller: a contract calling us is judged as itself,
-    # never with the authority of the transaction's signer.
-    who = ctx.caller
-    ok = has_crole(who, "admin")
-    for r in roles:
-        ok = ok or has_crole(who, r)
-    require(ok, "PERMISSION_DENIED", "caller lacks role " + ",".join(roles))
+# The role table is the host's (role_has, role_require, role_grant, role_revoke): the
+# deployer is admin; checks use ctx.caller, so a contract calling in is judged as itself.
 
 
 # ----------------------------------------------------------------- calendar
@@ -205,22 +195,17 @@ def init(warn_threshold=None, restore_threshold=None, warn_lead_hours=None, utc_
 
 @export
 def grant_role(account, role):
-    require_role([])
-    require(isinstance(account, str) and isinstance(role, str) and len(role) > 0, "BAD_INPUT", "account and role are strings")
-    storage.set(("role", account, role), True)
-    emit("role_granted", account=account, role=role)
+    role_grant(account, role)
 
 
 @export
 def revoke_role(account, role):
-    require_role([])
-    storage.delete(("role", account, role))
-    emit("role_revoked", account=account, role=role)
+    role_revoke(account, role)
 
 
 @export
 def set_param(name, value):
-    require_role([])
+    role_require([])
     check_param(name, value)
     storage.set(("p", name), value)
     emit("param_set", name=name)
@@ -297,7 +282,7 @@ def set_tariff(tariff_id, flat, bounds, incs, tou=None, period=None, seasons=Non
     # flat / tou prices in 0.0001 yuan/kWh; bounds are tier upper limits per period in
     # 0.01 kWh; incs[i] is the increment of tier i+1 over the base price. period and
     # seasons: see check_period.
-    require_role([])
+    role_require([])
     if tou is None:
         tou = {}
     require(isinstance(tariff_id, str) and len(tariff_id) > 0, "BAD_INPUT", "tariff id")
@@ -310,14 +295,14 @@ def set_tariff(tariff_id, flat, bounds, incs, tou=None, period=None, seasons=Non
 
 @export
 def add_customer(customer, name="", tariff=None, prepaid=True, protected=False, balance=0):
-    require_role([])
+    role_require([])
     new_customer(customer, name, tariff, prepaid, protected, balance, False)
 
 
 @export
 def add_customers(customers):
     # Batch registration: [{"customer", "name"?, "tariff"?, "prepaid"?, "protected"?, "balance"?}].
-    require_role([])
+    role_require([])
     require(isinstance(customers, list) and len(customers) <= param("max_batch"), "BAD_INPUT", "batch too large")
     for it in customers:
         require(isinstance(it, dict), "BAD_INPUT", "item must be a dict")
@@ -345,7 +330,7 @@ def new_customer(customer, name, tariff, prepaid, protected, balance, quiet):
 
 @export
 def set_customer(customer, tariff=None, protected=None, prepaid=None):
-    require_role([])
+    role_require([])
     c = load_customer(customer)
     if tariff is not None:
         require(storage.has(("tariff", tariff)), "NOT_FOUND", "unknown tariff")
@@ -361,14 +346,14 @@ def set_customer(customer, tariff=None, protected=None, prepaid=None):
 @export
 def add_meter(meter, customer, ct=1, pt=1, digits=None, reading=0, tou=None):
     # Multiplier = CT ratio x PT ratio; digits = integer digits of the register.
-    require_role([])
+    role_require([])
     new_meter(meter, customer, ct, pt, digits, reading, tou, False)
 
 
 @export
 def add_meters(meters):
     # Batch registration: [{"meter", "customer", "ct"?, "pt"?, "digits"?, "reading"?, "tou"?}].
-    require_role([])
+    role_require([])
     require(isinstance(meters, list) and len(meters) <= param("max_batch"), "BAD_INPUT", "batch too large")
     for it in meters:
         require(isinstance(it, dict), "BAD_INPUT", "item must be a dict")
@@ -626,7 +611,7 @@ def process_reading(meter, value, tou, estimated, read_ms, quiet):
 @export
 def submit_reading(meter, value, tou=None, estimated=False, read_ms=None):
     # value / tou registers in 0.01 kWh as shown on the meter (before multiplier).
-    require_role(["terminal"])
+    role_require(["terminal"])
     return process_reading(meter, value, tou, bool(estimated), read_ms, False)
 
 
@@ -635,7 +620,7 @@ def submit_readings(readings):
     # Batch form: a list of {"meter", "value", optional "tou", "estimated", "read_ms"}.
     # Per-reading charge / true_up events are left out (the VM caps events per
     # call); the amounts are in the return value and the monthly bills.
-    require_role(["terminal"])
+    role_require(["terminal"])
     require(isinstance(readings, list) and len(readings) <= param("max_batch"), "BAD_INPUT", "batch too large")
     out = []
     for r in readings:
@@ -648,7 +633,7 @@ def submit_readings(readings):
 def daily_charge(customer, energy):
     # Direct debit of a day's energy (0.01 kWh, already multiplied) for
     # cost-control systems that meter centrally instead of via readings.
-    require_role(["terminal"])
+    role_require(["terminal"])
     c = load_customer(customer)
     require(is_int(energy) and energy >= 0, "BAD_INPUT", "energy must be a non-negative integer")
     result = charge(customer, c, "", energy, {}, ctx.time_ms, False)
@@ -661,7 +646,7 @@ def daily_charge(customer, energy):
 
 @export
 def pay(customer, amount, serial, channel=""):
-    require_role(["marketing", "bank"])
+    role_require(["marketing", "bank"])
     c = load_customer(customer)
     require(is_int(amount) and amount > 0, "BAD_INPUT", "amount must be positive fen")
     require(isinstance(serial, str) and len(serial) > 0, "BAD_INPUT", "serial required")
@@ -764,7 +749,7 @@ def execute_controls(customers=None):
     # Executes pending cuts (only inside the window, never for protected
     # customers, only after an old-enough warning) and pending restores.
     # Without a list it sweeps the PENDING_CUT and RESTORE_PENDING lists.
-    require_role(["terminal", "operator"])
+    role_require(["terminal", "operator"])
     if customers is None:
         # restores first (customers who paid), then pending cuts; one page per call
         customers = sorted(storage.get(("list", "RESTORE_PENDING"), {})) + sorted(storage.get(("list", "PENDING_CUT"), {}))
@@ -783,7 +768,7 @@ def get_param(name):
 
 @view
 def has_contract_role(account, role):
-    return has_crole(account, role)
+    return role_has(account, role)
 
 
 @view

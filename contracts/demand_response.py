@@ -60,17 +60,8 @@ def check_param(name, value):
 # ----------------------------------------------------------------- roles
 
 
-def has_crole(account, role):
-    return storage.get(("role", account, role)) == True
-
-
-def require_role(roles):
-    # ctx.caller is the direct caller: a contract calling us is judged as itself.
-    who = ctx.caller
-    ok = has_crole(who, "admin")
-    for r in roles:
-        ok = ok or has_crole(who, r)
-    require(ok, "PERMISSION_DENIED", "caller lacks role " + ",".join(roles))
+# The role table is the host's (role_has, role_require, role_grant, role_revoke): the
+# deployer is admin; checks use ctx.caller, so a contract calling in is judged as itself.
 
 
 # ----------------------------------------------------------------- rules
@@ -144,22 +135,17 @@ def init(cap_bp=None, floor_bp=None, baseline_days=None, workdays=None, holidays
 
 @export
 def grant_role(account, role):
-    require_role([])
-    require(isinstance(account, str) and isinstance(role, str) and len(role) > 0, "BAD_INPUT", "account and role are strings")
-    storage.set(("role", account, role), True)
-    emit("role_granted", account=account, role=role)
+    role_grant(account, role)
 
 
 @export
 def revoke_role(account, role):
-    require_role([])
-    storage.delete(("role", account, role))
-    emit("role_revoked", account=account, role=role)
+    role_revoke(account, role)
 
 
 @export
 def set_param(name, value):
-    require_role([])
+    role_require([])
     check_param(name, value)
     storage.set(("p", name), value)
     emit("param_set", name=name)
@@ -185,7 +171,7 @@ def load_bid(event, aggregator):
 @export
 def create_event(event, start_ms, end_ms, target_ckw, price, penalty_price, date,
                  cap_bp=None, floor_bp=None):
-    require_role(["operator"])
+    role_require(["operator"])
     require(is_name(event), "BAD_INPUT", "event must be a non-empty str of at most 64 chars")
     require(not storage.has(("event", event)), "DUPLICATE", "event exists")
     require(is_int(start_ms) and is_int(end_ms) and end_ms > start_ms, "BAD_INPUT", "window must have end_ms > start_ms")
@@ -212,7 +198,7 @@ def create_event(event, start_ms, end_ms, target_ckw, price, penalty_price, date
 @export
 def bid(event, bid_ckw):
     # An aggregator bids (or re-bids) for itself until the event opens.
-    require_role(["aggregator"])
+    role_require(["aggregator"])
     e = load_event(event)
     require(ctx.time_ms < e["start_ms"], "BID_CLOSED", "the event has opened")
     require(is_int(bid_ckw) and bid_ckw > 0, "BAD_INPUT", "bid_ckw must be positive")
@@ -236,7 +222,7 @@ def bid(event, bid_ckw):
 @export
 def set_baseline(event, aggregator, baseline_ckw, source=""):
     # A baseline computed off chain (e.g. by a forecasting model whose hash is `source`).
-    require_role(["operator", "terminal"])
+    role_require(["operator", "terminal"])
     e = load_event(event)
     require(not e["settled"], "ALREADY_SETTLED", "event settled")
     b = load_bid(event, aggregator)
@@ -253,7 +239,7 @@ def set_baseline(event, aggregator, baseline_ckw, source=""):
 def submit_baseline_days(event, aggregator, days):
     # days: [[YYYYMMDD, window-average load_ckw, had_event], ...]; the baseline is the
     # average of the `baseline_days` most recent working days before the event without one.
-    require_role(["operator", "terminal"])
+    role_require(["operator", "terminal"])
     e = load_event(event)
     require(not e["settled"], "ALREADY_SETTLED", "event settled")
     b = load_bid(event, aggregator)
@@ -271,7 +257,7 @@ def submit_baseline_days(event, aggregator, days):
 def submit_measurement(event, aggregator, load_ckw=None, points=None):
     # Measured load of the aggregator's sites over the window: its average (load_ckw) or
     # the window's points, averaged half-up. Terminals only, once the event has opened.
-    require(has_crole(ctx.caller, "terminal"), "NOT_TERMINAL", "measurements come from terminals")
+    require(role_has(ctx.caller, "terminal"), "NOT_TERMINAL", "measurements come from terminals")
     e = load_event(event)
     require(not e["settled"], "ALREADY_SETTLED", "event settled")
     require(ctx.time_ms >= e["start_ms"], "NOT_OPEN", "the event has not opened")
@@ -292,7 +278,7 @@ def submit_measurement(event, aggregator, load_ckw=None, points=None):
 def settle(event):
     # Once, after the window: every bid gets R, payment and penalty. A bid without a
     # measurement counts as no response (R = 0); every bid needs a baseline.
-    require_role(["operator"])
+    role_require(["operator"])
     e = load_event(event)
     require(not e["settled"], "ALREADY_SETTLED", "event settled")
     require(ctx.time_ms >= e["end_ms"], "NOT_READY", "the window has not ended")
@@ -340,7 +326,7 @@ def get_param(name):
 
 @view
 def has_contract_role(account, role):
-    return has_crole(account, role)
+    return role_has(account, role)
 
 
 @view

@@ -75,17 +75,8 @@ def check_param(name, value):
 # ----------------------------------------------------------------- roles
 
 
-def has_crole(account, role):
-    return storage.get(("role", account, role)) == True
-
-
-def require_role(roles):
-    # ctx.caller is the direct caller: a contract calling us is judged as itself.
-    who = ctx.caller
-    ok = has_crole(who, "admin")
-    for r in roles:
-        ok = ok or has_crole(who, r)
-    require(ok, "PERMISSION_DENIED", "caller lacks role " + ",".join(roles))
+# The role table is the host's (role_has, role_require, role_grant, role_revoke): the
+# deployer is admin; checks use ctx.caller, so a contract calling in is judged as itself.
 
 
 # ----------------------------------------------------------------- fixed-point epsilon
@@ -177,22 +168,17 @@ def init(max_participants=None, max_rounds=None, max_alpha_e6=None, max_events=N
 
 @export
 def grant_role(account, role):
-    require_role([])
-    require(isinstance(account, str) and isinstance(role, str) and len(role) > 0, "BAD_INPUT", "account and role are strings")
-    storage.set(("role", account, role), True)
-    emit("role_granted", account=account, role=role)
+    role_grant(account, role)
 
 
 @export
 def revoke_role(account, role):
-    require_role([])
-    storage.delete(("role", account, role))
-    emit("role_revoked", account=account, role=role)
+    role_revoke(account, role)
 
 
 @export
 def set_param(name, value):
-    require_role([])
+    role_require([])
     check_param(name, value)
     storage.set(("p", name), value)
     emit("param_set", name=name)
@@ -211,7 +197,7 @@ def load_task(task):
 @export
 def create_task(task, model_hash, participants, rounds, eps_max_e6, delta_e18, reward_fen,
                 validation_hash, aggregator, init_model_hash=None):
-    require_role(["operator"])
+    role_require(["operator"])
     require(is_name(task), "BAD_INPUT", "task must be a non-empty str of at most 64 chars")
     require(not storage.has(("task", task)), "DUPLICATE", "task exists")
     require(is_hash(model_hash) and is_hash(validation_hash), "BAD_INPUT", "hashes are 64 lowercase hex chars")
@@ -342,7 +328,7 @@ def get_param(name):
 
 @view
 def has_contract_role(account, role):
-    return has_crole(account, role)
+    return role_has(account, role)
 
 
 @view
