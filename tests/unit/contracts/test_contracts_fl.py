@@ -276,3 +276,47 @@ def test_gas_per_receipt():
         print(f"fl gas: commit {gas_commit[0]}, receipt with {n} participants {res.gas_used}")
         assert 5_000 < gas_commit[0] < 30_000
         assert 20_000 < res.gas_used < 40_000 + 8_000 * n
+
+
+def contract_ln_q():
+    """The contract's own ln_q and constants, run as plain Python (the subset is Python)."""
+    import ast
+
+    from contracts_harness import load_source
+
+    tree = ast.parse(load_source(C))
+    keep = [n for n in tree.body
+            if (isinstance(n, ast.Assign) and n.targets[0].id in ("Q", "LN2_Q", "LN10_Q"))
+            or (isinstance(n, ast.FunctionDef) and n.name == "ln_q")]
+    ns: dict = {}
+    exec(compile(ast.Module(keep, []), "fl_receipts", "exec"), ns)  # noqa: S102
+    return ns
+
+
+def test_ln_q_error_is_within_the_documented_bound():
+    getcontext().prec = 80
+    ns = contract_ln_q()
+    assert ns["LN2_Q"] == int(Decimal(2).ln() * 10**30)
+    assert ns["LN10_Q"] == int(Decimal(10).ln() * 10**30)
+    samples = [1, 2, 3, 10**6, 10**6 + 1, 3_270_000, 2**40 - 1, 2**40 + 1, 10**13,
+               10**18 - 1, 2**63 - 1]
+    samples += [int(Decimal(i).exp()) % 10**18 + 1 for i in range(1, 40)]
+    worst = 0
+    for n in samples:
+        err = abs(ns["ln_q"](n) - Decimal(n).ln() * 10**30)
+        worst = max(worst, err)
+    assert worst < 230  # docs/fl-contracts.md; the contract allows LN_ERR = 1000
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(z_e6=st.integers(300_000, 20_000_000), alpha_e6=st.integers(1_050_000, 80_000_000))
+def test_receipt_refuses_every_claim_below_the_true_bound(z_e6, alpha_e6):
+    chain = make_chain()
+    assert create(chain, rounds=1, eps_max_e6=10**15).ok
+    committed(chain, 1)
+    exact = true_eps(z_e6, 1, DELTA, alpha_e6) * 10**6
+    below = int(exact.to_integral_value(ROUND_CEILING)) - 1  # the largest claim below it
+    res = receipt(chain, noise_e6=z_e6, alpha_e6=alpha_e6, eps_e6=below)
+    assert res.error_code == "EPS_BELOW_BOUND"
+    res = receipt(chain, noise_e6=z_e6, alpha_e6=alpha_e6, eps_e6=below + 2)
+    assert res.ok, res  # and one unit above the true bound (rounded up) is accepted
