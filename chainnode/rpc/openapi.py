@@ -98,3 +98,8 @@ OPENAPI: dict = {
 from chainnode.rpc.governance import OPENAPI_PATHS as _GOV_PATHS  # noqa: E402
 
 OPENAPI["paths"].update(_GOV_PATHS)
+
+# the web console's routes (chainnode.rpc.console_routes) likewise
+from chainnode.rpc.console_routes import OPENAPI_PATHS as _CONSOLE_PATHS  # noqa: E402
+
+OPENAPI["paths"].update(_CONSOLE_PATHS)

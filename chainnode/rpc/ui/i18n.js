@@ -1,0 +1,68 @@
+// Labels in English and Chinese; the choice is kept in localStorage.
+const L = {
+  overview: ['Overview', '概览'], blocks: ['Blocks', '区块'], block: ['Block', '区块'],
+  tx: ['Transaction', '交易'], contracts: ['Contracts', '合约'], contract: ['Contract', '合约'],
+  members: ['Members', '成员'], governance: ['Governance', '治理'],
+  sidechains: ['Side chains', '侧链'], fl: ['FL tasks', '联邦学习任务'],
+  power: ['Power business', '电力业务'], events: ['Live events', '实时事件'],
+  address: ['Address', '地址'], search: ['Search', '搜索'],
+  search_ph: ['height, hash, address or contract', '高度、哈希、地址或合约名'],
+  lang: ['中文', 'English'], loading: ['Loading…', '加载中…'],
+  height: ['Height', '高度'], view: ['View', '视图'], mempool: ['Mempool', '交易池'],
+  sync: ['Sync', '同步'], syncing: ['syncing', '同步中'], in_sync: ['in sync', '已同步'],
+  peers: ['Peers', '对等节点'], node: ['Node', '节点'], chain_id: ['Chain', '链'],
+  validators: ['Validators', '验证者'], status: ['Status', '状态'], name: ['Name', '名称'],
+  index: ['Index', '序号'], last_vote: ['Last vote', '最近投票'], vote_time: ['Vote time', '投票时间'],
+  connected: ['Connected', '已连接'], yes: ['yes', '是'], no: ['no', '否'],
+  active: ['active', '活跃'], lagging: ['lagging', '落后'], offline: ['offline', '离线'],
+  self: ['this node', '本节点'],
+  chart_height: ['Height over time', '高度变化'], chart_tps: ['Throughput (tx/s)', '吞吐量（笔/秒）'],
+  chart_bt: ['Block time (s)', '出块间隔（秒）'], chart_txs: ['Transactions per block', '每块交易数'],
+  public_key: ['Public key', '公钥'], role: ['Role', '角色'], remote: ['Remote', '远端'],
+  hash: ['Hash', '哈希'], time: ['Time', '时间'], proposer: ['Proposer', '提议者'],
+  txs: ['Txs', '交易数'], signers: ['Signers', '签名者'], older: ['Older', '更早'],
+  newer: ['Newest', '最新'], header: ['Header', '区块头'], certificate: ['Certificate signers', '证书签名者'],
+  signature: ['Signature', '签名'], transactions: ['Transactions', '交易'],
+  receipt: ['Receipt', '回执'], args: ['Decoded arguments', '解码参数'], value: ['Value', '值'],
+  gas_used: ['Gas used', '燃料消耗'], error: ['Error', '错误'], sender: ['Sender', '发送者'],
+  method: ['Method', '方法'], kind: ['Kind', '类型'], fields: ['Fields', '字段'],
+  version: ['Version', '版本'], code_hash: ['Code hash', '代码哈希'], owner: ['Owner', '所有者'],
+  frozen: ['Frozen', '冻结'], deployed_at: ['Deployed at', '部署高度'], updated_at: ['Updated at', '更新高度'],
+  views: ['Views', '只读方法'], source: ['Source', '源代码'], history: ['Versions', '版本历史'],
+  call_view: ['Call a view', '调用只读方法'], call: ['Call', '调用'], result: ['Result', '结果'],
+  roles: ['Roles', '角色'], since: ['Since', '加入高度'],
+  committee: ['Committee', '治理委员会'], next_validators: ['Next validator set', '下一验证者集合'],
+  params: ['Chain parameters', '链参数'], proposals: ['Proposals', '提案'], votes: ['Votes', '投票'],
+  governors: ['Governors', '治理成员'], weight: ['Weight', '权重'],
+  no_proposals: ['No proposals yet.', '暂无提案。'],
+  no_sidechains: ['No side chains are configured on this node.', '本节点未配置侧链。'],
+  no_fl: ['The FL receipts contract (fl_receipts) is not deployed on this chain.', '本链未部署联邦学习回执合约（fl_receipts）。'],
+  bills: ['Bills', '电费账单'], month: ['Month', '月份'], energy: ['Energy kWh', '电量 kWh'],
+  amount: ['Amount yuan', '金额（元）'], balance: ['Balance yuan', '余额（元）'],
+  customer: ['Customer', '客户'], meter: ['Meter', '电表'], count: ['Count', '笔数'],
+  cost_control: ['Warnings and cuts', '预警与停电'], state: ['State', '状态'],
+  notices: ['Recent notices', '最近通知'], districts: ['Line loss per district', '台区线损'],
+  district: ['District', '台区'], date: ['Date', '日期'], supply: ['Supply kWh', '供电量 kWh'],
+  sales: ['Sales kWh', '售电量 kWh'], loss: ['Loss', '线损率'], voltage_pass: ['Voltage pass', '电压合格率'],
+  alarms: ['Alarms', '告警'], subject: ['Subject', '对象'], detail: ['Detail', '详情'],
+  recon: ['Reconciliation differences', '对账差异'], class: ['Class', '类别'],
+  entries: ['Entries', '条目'], records: ['Records', '记录数'], serial: ['Serial', '流水号'],
+  diff: ['Difference yuan', '差额（元）'], no_power: ['The power contracts are not deployed.', '电力合约未部署。'],
+  lookup: ['Look up a customer', '查询客户'], connected_ws: ['connected', '已连接'],
+  disconnected_ws: ['disconnected', '已断开'], filter: ['Filter', '筛选'],
+  no_events: ['Waiting for events…', '等待事件…'], recent: ['Recent events', '最近事件'],
+  not_found: ['Not found', '未找到'], member: ['Member', '成员'], none: ['none', '无'],
+  pending: ['pending', '待处理'], open_ui: ['Read-only console', '只读控制台'],
+  id: ['ID', '编号'], tally: ['Tally', '计票'], expires: ['Expires at', '截止高度'],
+  decided: ['Decided at', '决议高度'], payload: ['Payload', '内容'], rounds: ['Rounds', '轮次'],
+  sidechain_src: ['Data source', '数据来源'], tx_events: ['Events', '事件'],
+};
+let lang = localStorage.getItem('chainnode.lang') === 'zh' ? 1 : 0;
+export function t(key) { const v = L[key]; return v ? v[lang] : key; }
+export function currentLang() { return lang ? 'zh' : 'en'; }
+export function toggleLang() {
+  lang = 1 - lang;
+  localStorage.setItem('chainnode.lang', currentLang());
+  document.documentElement.lang = lang ? 'zh-CN' : 'en';
+}
+document.documentElement.lang = lang ? 'zh-CN' : 'en';

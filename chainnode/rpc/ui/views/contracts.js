@@ -1,0 +1,95 @@
+// Contracts: list, detail (versions, code hash, source, call a @view), and the FL tasks page.
+import { t } from '../i18n.js';
+import { h, api, query, section, table, kv, json, empty, badge, blockLink, addrLink, mono, link, errorBox } from '../lib.js';
+
+export async function list() {
+  const d = await api('/console/contracts');
+  return h('div', { 'data-view': 'contracts' },
+    h('h1', {}, t('contracts')),
+    section(null, d.contracts.length ? table([
+      [t('name'), (c) => link(`#/contract/${encodeURIComponent(c.name)}`, c.name)],
+      [t('version'), (c) => String(c.version), 'num'],
+      [t('code_hash'), (c) => mono(c.code_hash)],
+      [t('owner'), (c) => addrLink(c.owner)],
+      [t('frozen'), (c) => (c.frozen ? badge(t('yes'), 'bad') : t('no'))],
+      [t('deployed_at'), (c) => blockLink(c.deployed_at), 'num'],
+      [t('updated_at'), (c) => blockLink(c.updated_at), 'num'],
+      [t('views'), (c) => String(Object.values(c.exports).filter((k) => k === 'view').length), 'num'],
+    ], d.contracts, { id: 'contracts' }) : empty(t('none'))));
+}
+
+// parameters of each top-level function, read from the source ("def name(a, b=1):")
+export function signatures(source) {
+  const out = {};
+  const re = /^def\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(([^)]*)\)/gm;
+  let m;
+  while ((m = re.exec(source || ''))) {
+    out[m[1]] = m[2].split(',').map((p) => p.trim()).filter(Boolean).map((p) => {
+      const [name, dflt] = p.split('=').map((s) => s.trim());
+      return { name, optional: dflt !== undefined, dflt };
+    });
+  }
+  return out;
+}
+
+function parseArg(text) {
+  try { return JSON.parse(text); } catch { return text; }
+}
+
+export function viewForm(contract, method, params) {
+  const out = h('div', { class: 'result', 'data-result': method });
+  const inputs = params.map((p) => h('input', { name: p.name, 'data-arg': p.name, placeholder: p.optional ? `${p.dflt}` : '' }));
+  const form = h('form', { class: 'call', 'data-method': method, onsubmit: async (ev) => {
+    ev.preventDefault();
+    const args = {};
+    params.forEach((p, i) => { if (inputs[i].value !== '') args[p.name] = parseArg(inputs[i].value); });
+    out.replaceChildren(t('loading'));
+    try { out.replaceChildren(json(await query(contract, method, args))); } catch (e) { out.replaceChildren(errorBox(e)); }
+  } },
+  params.map((p, i) => [h('label', {}, p.name), inputs[i]]),
+  h('div', { class: 'actions' }, h('button', { type: 'submit' }, `${t('call')} ${method}`)));
+  return h('div', { class: 'view-call' }, h('h3', {}, `${method}(${params.map((p) => p.name).join(', ')})`), form, out);
+}
+
+export async function detail(arg) {
+  const c = await api(`/console/contracts/${encodeURIComponent(arg)}`);
+  const sigs = signatures(c.source);
+  const views = Object.entries(c.exports).filter(([, k]) => k === 'view').map(([m]) => m);
+  const exportsList = Object.entries(c.exports).filter(([, k]) => k === 'export').map(([m]) => m);
+  return h('div', { 'data-view': 'contract' },
+    h('h1', {}, `${t('contract')} ${c.name}`),
+    section(null, kv([
+      [t('name'), c.name], [t('version'), String(c.version)], [t('code_hash'), mono(c.code_hash)],
+      [t('owner'), addrLink(c.owner)], [t('frozen'), c.frozen ? t('yes') : t('no')],
+      [t('deployed_at'), blockLink(c.deployed_at)], [t('updated_at'), blockLink(c.updated_at)],
+      [t('method'), exportsList.map((m) => badge(m))],
+    ], { id: 'contract-summary' })),
+    section(t('history'), c.history.length ? table([
+      [t('version'), (e) => String(e.fields.version ?? ''), 'num'], [t('kind'), (e) => e.name],
+      [t('code_hash'), (e) => mono((e.fields.code_hash && e.fields.code_hash.hex) || '')],
+      [t('height'), (e) => blockLink(e.height), 'num'], [t('tx'), (e) => link(`#/tx/${e.tx_hash}`, e.tx_hash.slice(0, 16) + '…')],
+    ], c.history, { id: 'contract-history' }) : empty(t('none'))),
+    section(t('call_view'), h('div', { id: 'view-forms' }, views.map((m) => viewForm(c.name, m, sigs[m] || [])))),
+    section(t('source'), h('pre', { id: 'contract-source' }, c.source)));
+}
+
+export const FL_CONTRACT = 'fl_receipts';
+
+export async function fl() {
+  const d = await api('/console/contracts');
+  const c = d.contracts.find((x) => x.name === FL_CONTRACT);
+  if (!c) {
+    return h('div', { 'data-view': 'fl' }, h('h1', {}, t('fl')), section(null, empty(t('no_fl'), { id: 'fl-empty' })));
+  }
+  const full = await api(`/console/contracts/${FL_CONTRACT}`);
+  const sigs = signatures(full.source);
+  const views = Object.entries(full.exports).filter(([, k]) => k === 'view').map(([m]) => m);
+  // views without required arguments are shown right away; the others get a form
+  const direct = views.filter((m) => (sigs[m] || []).every((p) => p.optional));
+  const shown = await Promise.all(direct.map(async (m) => {
+    try { return section(m, json(await query(FL_CONTRACT, m, {}))); } catch (e) { return section(m, errorBox(e)); }
+  }));
+  return h('div', { 'data-view': 'fl' }, h('h1', {}, t('fl')),
+    section(null, kv([[t('version'), String(c.version)], [t('code_hash'), mono(c.code_hash)]])),
+    shown, section(t('call_view'), views.filter((m) => !direct.includes(m)).map((m) => viewForm(FL_CONTRACT, m, sigs[m] || []))));
+}
