@@ -21,7 +21,12 @@ function frame(points, label, fmt) {
     svg.append(s('text', { class: 'lbl', x: L, y: H - 6 }, String(points[0].x)));
     svg.append(s('text', { class: 'lbl', x: W - R, y: H - 6, 'text-anchor': 'end' }, String(points[points.length - 1].x)));
   }
-  const sx = (i) => L + ((W - L - R) * (points.length <= 1 ? 0.5 : i / (points.length - 1)));
+  // x by time when the points carry one (t), else evenly spaced
+  const t0 = points.length ? points[0].t : undefined;
+  const span = points.length ? (points[points.length - 1].t - t0) : 0;
+  const sx = (i) => (t0 !== undefined && span > 0
+    ? L + ((W - L - R) * (points[i].t - t0)) / span
+    : L + ((W - L - R) * (points.length <= 1 ? 0.5 : i / (points.length - 1))));
   const sy = (y) => H - B - ((H - B - T) * y) / max;
   return { svg, sx, sy, max };
 }

@@ -55,6 +55,7 @@ const L = {
   pending: ['pending', '待处理'], open_ui: ['Read-only console', '只读控制台'],
   id: ['ID', '编号'], tally: ['Tally', '计票'], expires: ['Expires at', '截止高度'],
   decided: ['Decided at', '决议高度'], payload: ['Payload', '内容'], rounds: ['Rounds', '轮次'],
+  peak: ['Peak yuan', '峰（元）'], valley: ['Valley yuan', '谷（元）'], flat: ['Flat yuan', '平（元）'],
   sidechain_src: ['Data source', '数据来源'], tx_events: ['Events', '事件'],
 };
 let lang = localStorage.getItem('chainnode.lang') === 'zh' ? 1 : 0;

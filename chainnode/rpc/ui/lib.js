@@ -41,11 +41,11 @@ export async function apiOrNull(path) {
   try { return await api(path); } catch (e) { if (e.status === 404) return null; throw e; }
 }
 
-// POST /query, at most 4 at once (the node's query gate answers 429 past its limit)
+// POST /query, at most 8 at once (the node's query gate answers 429 past its limit)
 let running = 0;
 const waiting = [];
 export async function query(contract, method, args = {}) {
-  if (running >= 4) await new Promise((res) => waiting.push(res));
+  if (running >= 8) await new Promise((res) => waiting.push(res));
   running++;
   try {
     const r = await api('/query', { method: 'POST', headers: { 'Content-Type': 'application/json' },

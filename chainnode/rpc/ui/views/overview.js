@@ -7,7 +7,7 @@ const STATUS_CLS = { active: 'ok', lagging: 'warn', offline: 'bad' };
 
 function build(o) {
   const blocks = [...o.blocks].reverse(); // oldest first
-  const pts = blocks.map((b) => ({ x: b.height, y: b.height, tip: `#${b.height} ${fmtTime(b.timestamp_ms)}` }));
+  const pts = blocks.map((b) => ({ x: b.height, t: b.timestamp_ms, y: b.height, tip: `#${b.height} ${fmtTime(b.timestamp_ms)}` }));
   const bt = []; const tps = [];
   for (let i = 1; i < blocks.length; i++) {
     const dt = Math.max(1, blocks[i].timestamp_ms - blocks[i - 1].timestamp_ms) / 1000;
@@ -24,11 +24,11 @@ function build(o) {
       card(t('sync'), h('span', { id: 'ov-sync' }, o.syncing ? t('syncing') : t('in_sync')), 'sync'),
       card(t('peers'), h('span', { id: 'ov-peers' }, String(o.peers.length)), 'peers'),
       card(t('node'), h('span', { id: 'ov-node' }, o.node), 'node')),
-    h('div', { class: 'grid3' },
+    h('div', { class: 'grid2', id: 'charts' },
       section(t('chart_height'), lineChart(pts, t('chart_height'))),
       section(t('chart_tps'), barChart(tps, t('chart_tps'), (v) => v.toFixed(1))),
-      section(t('chart_bt'), lineChart(bt, t('chart_bt'), (v) => v.toFixed(2)))),
-    section(t('chart_txs'), barChart(txs, t('chart_txs'))),
+      section(t('chart_bt'), lineChart(bt, t('chart_bt'), (v) => v.toFixed(2))),
+      section(t('chart_txs'), barChart(txs, t('chart_txs')))),
     section(t('validators'), table([
       [t('index'), (v) => String(v.index), 'num'],
       [t('name'), (v) => [v.name, v.self ? [' ', badge(t('self'))] : null]],

@@ -11,15 +11,28 @@ const events = (contract, name, limit = 500) =>
   api(`/console/events?contract=${contract}&name=${name}&limit=${limit}&scan=5000`).then((d) => d.events);
 const uniq = (xs) => [...new Set(xs)];
 
-async function billing() {
-  const [lists, charges, notices] = await Promise.all([
+// bills per district for the month of the last line-loss evaluation: each district's meters
+// (district.get_district), their customers (billing.get_meter) and bills (billing.get_bill)
+async function billsByDistrict(ds, month) {
+  return Promise.all(ds.map(async ({ d, info }) => {
+    const meters = (info && info.meters) || [];
+    const custs = await Promise.all(meters.map((m) => query('billing', 'get_meter', { meter: m })));
+    const bills = await Promise.all(custs.map((c) => (c ? query('billing', 'get_bill', { customer: c.customer, month }) : null)));
+    const row = { d, month, count: 0, energy: 0, amount: 0, peak: 0, valley: 0, flat: 0 };
+    for (const b of bills) {
+      if (!b) continue;
+      row.count++; row.energy += b.energy; row.amount += b.amount;
+      const it = b.items || {};
+      row.peak += it.peak || 0; row.valley += it.valley || 0; row.flat += it.tier1 || 0;
+    }
+    return row;
+  }));
+}
+
+async function billing(ds, month) {
+  const [lists, notices, byDistrict] = await Promise.all([
     Promise.all(STATES.map((s) => query('billing', 'list_state', { state: s }))),
-    events('billing', 'charge'), events('billing', 'notice', 200)]);
-  const byMonth = {};
-  for (const e of charges) {
-    const f = e.fields; const m = (byMonth[f.month] ||= { month: f.month, count: 0, energy: 0, amount: 0 });
-    m.count++; m.energy += f.energy; m.amount += f.amount;
-  }
+    events('billing', 'notice', 200), month ? billsByDistrict(ds, month) : []]);
   const lookupOut = h('div', { id: 'customer-out' });
   const input = h('input', { id: 'customer-q', placeholder: 'D1-000' });
   const lookup = h('form', { class: 'inline', onsubmit: async (ev) => {
@@ -29,17 +42,17 @@ async function billing() {
     try {
       const c = await query('billing', 'get_customer', { customer: cu });
       if (!c) { lookupOut.replaceChildren(empty(t('not_found'))); return; }
-      const months = Object.keys(byMonth).map(Number).sort().reverse();
-      const bill = months.length ? await query('billing', 'get_bill', { customer: cu, month: months[0] }) : null;
+      const bill = month ? await query('billing', 'get_bill', { customer: cu, month }) : null;
       lookupOut.replaceChildren(kv([[t('customer'), cu], [t('name'), c.name || ''], [t('state'), c.state],
-        [t('balance'), yuan(c.balance)], bill ? [`${t('bills')} ${months[0]}`, `${kwh(bill.energy)} kWh · ${yuan(bill.amount)}`] : null]));
+        [t('balance'), yuan(c.balance)], bill ? [`${t('bills')} ${month}`, `${kwh(bill.energy)} kWh · ${yuan(bill.amount)}`] : null]));
     } catch (e) { lookupOut.replaceChildren(errorBox(e)); }
   } }, h('label', {}, t('lookup')), input, h('button', { type: 'submit' }, t('search')));
   return [
-    section(t('bills'), Object.keys(byMonth).length ? table([
-      [t('month'), (m) => String(m.month)], [t('count'), (m) => String(m.count), 'num'],
-      [t('energy'), (m) => kwh(m.energy), 'num'], [t('amount'), (m) => yuan(m.amount), 'num'],
-    ], Object.values(byMonth), { id: 'bills' }) : empty(t('none')), lookup, lookupOut),
+    section(`${t('bills')} ${month || ''}`, byDistrict.length ? table([
+      [t('district'), (r) => r.d], [t('count'), (r) => String(r.count), 'num'],
+      [t('energy'), (r) => kwh(r.energy), 'num'], [t('amount'), (r) => yuan(r.amount), 'num'],
+      [t('peak'), (r) => yuan(r.peak), 'num'], [t('valley'), (r) => yuan(r.valley), 'num'], [t('flat'), (r) => yuan(r.flat), 'num'],
+    ], byDistrict, { id: 'bills' }) : empty(t('none')), lookup, lookupOut),
     section(t('cost_control'), table([
       [t('state'), (r) => badge(r.state, r.state === 'CUT' ? 'bad' : 'warn')],
       [t('count'), (r) => String(r.rows.length), 'num'],
@@ -52,19 +65,22 @@ async function billing() {
   ];
 }
 
-async function districts() {
-  const [added, losses, alarmEvents] = await Promise.all([
-    events('district', 'district_added'), events('district', 'line_loss'), events('district', 'alarm')]);
+async function districtRows() {
+  const [added, losses] = await Promise.all([events('district', 'district_added'), events('district', 'line_loss')]);
   const ds = uniq(added.map((e) => e.fields.district)).sort();
   const latest = {};
   for (const e of losses) if (!(e.fields.district in latest)) latest[e.fields.district] = e.fields.date;
-  const rows = await Promise.all(ds.map(async (d) => {
+  return Promise.all(ds.map(async (d) => {
     const date = latest[d];
     const [info, loss, volt] = await Promise.all([query('district', 'get_district', { district: d }),
       date ? query('district', 'get_line_loss', { district: d, date }) : null,
       date ? query('district', 'district_voltage', { district: d, date }) : null]);
     return { d, date, info, loss, volt };
   }));
+}
+
+async function districts(rows) {
+  const alarmEvents = await events('district', 'alarm');
   const pairs = uniq(alarmEvents.map((e) => `${e.fields.district}|${e.fields.date}`)).sort();
   const alarms = (await Promise.all(pairs.map(async (p) => {
     const [d, date] = p.split('|');
@@ -111,8 +127,11 @@ export async function render() {
   if (!have.has('billing') && !have.has('district') && !have.has('reconciliation')) {
     return h('div', { 'data-view': 'power' }, h('h1', {}, t('power')), section(null, empty(t('no_power'), { id: 'power-empty' })));
   }
+  const rows = have.has('district') ? await districtRows() : [];
+  const dates = rows.map((r) => r.date).filter(Boolean);
+  const month = dates.length ? Math.floor(Math.max(...dates) / 100) : null;
   const parts = await Promise.all([
-    have.has('billing') ? billing() : [], have.has('district') ? districts() : [],
+    have.has('billing') ? billing(rows, month) : [], have.has('district') ? districts(rows) : [],
     have.has('reconciliation') ? reconciliation() : []]);
   return h('div', { 'data-view': 'power' }, h('h1', {}, t('power')), parts.flat());
 }
