@@ -9,7 +9,7 @@ export async function members() {
     section(null, table([
       [t('name'), (m) => m.name || ''],
       [t('address'), (m) => addrLink(m.address)],
-      [t('roles'), (m) => (m.roles || []).map((r) => badge(r, r === 'admin' ? 'warn' : ''))],
+      [t('roles'), (m) => (m.roles || []).map((r) => [badge(r, r === 'admin' ? 'warn' : ''), ' '])],
       [t('status'), (m) => (m.active ? badge(t('active'), 'ok') : badge(t('offline'), 'bad'))],
       [t('since'), (m) => blockLink(m.since || 0), 'num'],
     ], d.members, { id: 'members' })));
