@@ -395,7 +395,8 @@ def _q(name: str, desc: str, typ: str = "integer", where: str = "query",
 
 
 OPENAPI_PATHS: dict = {
-    "/ui": _get("The web console (HTML, served with a strict CSP)", errors=()),
+    "/ui": _get("Redirects to /ui/", errors=()),
+    "/ui/": _get("The web console (HTML, served with a strict CSP)", errors=()),
     "/ui/{path}": _get("A console file (HTML, CSS, JS module)",
                        [_q("path", "file under the console directory", "string", "path", True)],
                        (404,)),

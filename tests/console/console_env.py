@@ -15,7 +15,7 @@ VIEW_TIMEOUT_MS = 20_000
 HOSTILE_NAME = '<img src=x id=xss-img onerror="window.__xss=1">'
 HOSTILE_NOTE = "<script>window.__xss=2</script><b id=xss-b>bold</b>"
 HOSTILE_CONTRACT = textwrap.dedent('''\
-    # a contract whose event carries whatever the caller sent
+    # a contract whose event carries whatever the caller sent <script>window.__xss=3</script>
     @export
     def note(text):
         emit("noted", text=text)

@@ -269,16 +269,17 @@ def test_markup_in_chain_data_renders_as_text(page, demo_net):
     show(page, demo_net, f"tx/{demo_net.hostile_tx}", "tx")
     assert HOSTILE_NOTE in page.inner_text("#tx-args")
     assert HOSTILE_NOTE in page.inner_text("#tx-events")
+    shot(page, "hostile-tx")
     show(page, demo_net, "members", "members")
     assert HOSTILE_NAME in page.inner_text("#members")
     show(page, demo_net, "events?contract=hostile", "events")
     assert HOSTILE_NOTE in page.inner_text("#stream")
     show(page, demo_net, "contract/hostile", "contract")
-    assert 'emit("noted", text=text)' in page.inner_text("#contract-source")
+    assert "<script>window.__xss=3</script>" in page.inner_text("#contract-source")
     for sel in ("#xss-img", "#xss-b", "img", "main script"):
         assert page.locator(sel).count() == 0, sel
     assert page.evaluate("window.__xss") is None
-    shot(page, "hostile")
+    shot(page, "hostile-contract")
 
 
 def test_chinese_labels_and_tablet_width(page, demo_net):

@@ -69,7 +69,7 @@ export async function detail(arg) {
       [t('code_hash'), (e) => mono((e.fields.code_hash && e.fields.code_hash.hex) || '')],
       [t('height'), (e) => blockLink(e.height), 'num'], [t('tx'), (e) => link(`#/tx/${e.tx_hash}`, e.tx_hash.slice(0, 16) + '…')],
     ], c.history, { id: 'contract-history' }) : empty(t('none'))),
-    section(t('call_view'), h('div', { id: 'view-forms' }, views.map((m) => viewForm(c.name, m, sigs[m] || [])))),
+    section(t('call_view'), h('div', { id: 'view-forms' }, views.length ? views.map((m) => viewForm(c.name, m, sigs[m] || [])) : empty(t('none')))),
     section(t('source'), h('pre', { id: 'contract-source' }, c.source)));
 }
 
