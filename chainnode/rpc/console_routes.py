@@ -45,6 +45,7 @@ MAX_SCAN = 5000  # blocks looked at per /console/events request
 MAX_EVENTS = 500
 VOTE_WINDOW = 64  # recent certificates read for the validators' last votes
 CACHE_HEIGHTS = 8192
+FRESH_CERTS = 8  # summaries of the newest blocks are not cached: late votes join their certs
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -102,7 +103,8 @@ class ConsoleReader:
         s = {"height": height, "hash": block.hash.hex(), "timestamp_ms": hd.timestamp_ms,
              "proposer": hd.proposer, "view": hd.view, "txs": len(block.txs),
              "signers": [[i, t] for i, t, _ in cert.signatures] if cert else []}
-        self._summaries.put(height, s)
+        if height + FRESH_CERTS <= self.head_height():  # a recent certificate may still grow
+            self._summaries.put(height, s)
         return s
 
     def blocks(self, before: int | None, limit: int) -> dict:

@@ -61,11 +61,16 @@ def test_overview_shows_head_validators_peers_and_charts(page, demo_net):
     assert page.inner_text("#ov-sync") == "in sync"
     vals = rows(page, "validators")
     assert [r[1].split()[0] for r in vals] == [v["name"] for v in st["validators"]]
-    assert all(r[3] == "active" and r[6] == "yes" for r in vals), vals
-    # the newest certificate's signers voted at the head
-    cert = demo_net.get(f"/blocks/{st['height']}")["certificate"]
-    for i, _, _ in cert["signatures"]:
-        assert vals[i][4] == str(st["height"])
+    assert all(r[6] == "yes" for r in vals), vals  # every validator connected
+    # a quorum signed recently; each shown last vote is in that block's certificate (the
+    # slowest validator's vote may be left out of a quorum certificate)
+    assert sum(r[3] == "active" for r in vals) >= 3, vals
+    for i, r in enumerate(vals):
+        cert = demo_net.get(f"/blocks/{r[4]}")["certificate"]
+        assert i in [s[0] for s in cert["signatures"]], (r, cert)
+    head_signers = [s[0] for s in demo_net.get(f"/blocks/{st['height']}")["certificate"][
+        "signatures"]]
+    assert sum(r[4] == str(st["height"]) for r in vals) >= 3 and len(head_signers) >= 3
     peers = rows(page, "peers")
     assert sorted(r[0].rstrip("…") for r in peers) == sorted(
         p["public_key"][:24] for p in st["peers"])
