@@ -82,6 +82,7 @@ class ConsoleReader:
         self.node = node
         self._summaries = _Lru(CACHE_HEIGHTS)
         self._events = _Lru(CACHE_HEIGHTS)
+        self._lists: dict[str, tuple[int, Any]] = {}
 
     @property
     def db(self):
@@ -159,7 +160,19 @@ class ConsoleReader:
     def _state(self) -> TxState:
         return TxState(BlockState(self.db))
 
+    def _per_head(self, what: str, fn) -> Any:
+        """`fn()` at most once per head height: listing a system table scans the whole state."""
+        head = self.head_height()
+        got = self._lists.get(what)
+        if got is None or got[0] != head:
+            got = (head, fn())
+            self._lists[what] = got
+        return got[1]
+
     def contracts(self) -> list[dict]:
+        return self._per_head("contracts", self._contracts)
+
+    def _contracts(self) -> list[dict]:
         st = self._state()
         out = []
         for c, key, _ in self.db.state_items(CONTRACTS):
@@ -201,6 +214,9 @@ class ConsoleReader:
         return doc
 
     def members(self) -> list[dict]:
+        return self._per_head("members", self._members)
+
+    def _members(self) -> list[dict]:
         out = []
         for c, key, value in self.db.state_items(MEMBERS):
             if c != MEMBERS:

@@ -6,6 +6,7 @@ screenshot in tests/console/artifacts/.
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.error
 import urllib.request
@@ -326,3 +327,23 @@ def test_console_files_are_served_with_types_and_csp(demo_net):
     for bad in ("/ui/../setup.cfg", "/ui/%2e%2e/server.py", "/ui/views/..%2F..%2Fserver.py",
                 "/ui/nothing.js", "/ui/console_routes.py"):
         assert get(bad)[0] == 404, bad
+
+
+def test_console_json_routes_refuse_bad_input_with_4xx(demo_net):
+    def status(path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(demo_net.url + path, timeout=10) as r:
+                return r.status, ""
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())["error"]["code"]
+
+    for path in ("/console/blocks?before=abc", "/console/blocks?limit=0",
+                 "/console/blocks?limit=201", "/console/events?scan=5001",
+                 "/console/events?limit=-1", "/console/address/xyz", "/console/search",
+                 "/console/search?q=" + "9" * 201):
+        assert status(path) == (400, "BAD_REQUEST"), path
+    assert status("/console/contracts/nope") == (404, "NOT_FOUND")
+    head = demo_net.get("/status")["height"]
+    assert demo_net.get(f"/console/search?q={head + 1}")["kind"] == "none"
+    page = demo_net.get(f"/console/blocks?before={head}&limit=2")["blocks"]
+    assert [b["height"] for b in page] == [head - 1, head - 2]
