@@ -204,6 +204,8 @@ def test_governance_committee_proposals_and_votes(page, demo_net):
     assert [(r[0], r[1], r[2]) for r in shown] == [
         (str(p["id"]), p["kind"], p["status"]) for p in props]
     assert "yes" in shown[0][4] and '"max_block_txs"' in shown[0][6]
+    assert rows(page, "params") == [[k, json.dumps(v)] for k, v in g["params"].items()]
+    assert ["max_block_txs", "1999"] in rows(page, "params")  # the proposal passed
     shot(page, "governance")
 
 
@@ -247,10 +249,39 @@ def test_power_business_from_the_contracts_views(page, demo_net):
     shot(page, "power")
 
 
-def test_fl_tasks_and_side_chains_empty_states(page, demo_net):
+FL_STAND_IN = """\
+@view
+def list_tasks():
+    return [{"task": "fl-demo-1", "round": 3, "epsilon_spent": 120, "epsilon_budget": 800}]
+
+
+@view
+def get_task(task):
+    return {"task": task, "rounds": 3}
+"""
+
+
+def test_fl_tasks_page_empty_then_from_the_contracts_views(page, demo_net):
     show(page, demo_net, "fl", "fl")
     assert "fl_receipts" in page.inner_text("#fl-empty")
     shot(page, "fl")
+    # a stand-in fl_receipts (the real one is on another branch): views without required
+    # arguments are shown at once, the others get a form
+    rc = demo_net.client(demo_net.admin).deploy("fl_receipts", FL_STAND_IN)["receipt"]
+    assert rc["status"] == "ok", rc
+    want = demo_net.q("fl_receipts", "list_tasks")
+    page.reload()
+    page.wait_for_selector('main[data-ready="fl"] [data-view="fl"] pre')
+    assert '"epsilon_spent": 120' in page.inner_text('[data-view="fl"]')
+    assert want[0]["task"] == "fl-demo-1"
+    form = page.locator('form[data-method="get_task"]')
+    form.locator('input[data-arg="task"]').fill("fl-demo-1")
+    form.locator("button").click()
+    page.locator('[data-result="get_task"] pre').wait_for()
+    assert '"rounds": 3' in page.inner_text('[data-result="get_task"]')
+
+
+def test_side_chains_empty_state(page, demo_net):
     show(page, demo_net, "sidechains", "sidechains")
     assert "No side chains are configured" in page.inner_text("#sidechains-empty")
     shot(page, "sidechains")
