@@ -9,7 +9,6 @@ the run.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -35,20 +34,9 @@ from chainnode.crypto.address import address_of
 from chainnode.crypto.keyfile import load_private_key
 from chainnode.crypto.sm2 import PrivateKey
 
-
-def _load_cluster():
-    """tests/integration/cluster.py (the multi-process helpers), loaded by path."""
-    name = "chainnode_tests_cluster"
-    if name not in sys.modules:
-        path = REPO / "tests" / "integration" / "cluster.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-cluster = _load_cluster()
+# the multi-process helpers of the integration tests (appended: nothing here is shadowed)
+sys.path.append(str(REPO / "tests" / "integration"))
+from cluster import free_base_port, wait_until  # noqa: E402
 
 
 @dataclass
@@ -85,7 +73,7 @@ def demo_net(tmp_path_factory) -> DemoNet:
     """The demo day on a fresh 4-validator testnet, plus hostile strings on chain; always
     stopped (`chainnode testnet down`) at the end."""
     root = tmp_path_factory.mktemp("console") / "testnet"
-    base = cluster.free_base_port(8)
+    base = free_base_port(8)
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     try:
         proc = subprocess.run([sys.executable, "scripts/demo.py", "--dir", str(root), "--nodes",
@@ -121,7 +109,7 @@ def _plant(net: DemoNet) -> None:
     assert res["receipt"]["status"] == "ok", res
     top = admin.height()
     for u in net.urls:
-        cluster.wait_until(lambda u=u: Client(u).height() >= top, 30, f"{u} at height {top}")
+        wait_until(lambda u=u: Client(u).height() >= top, 30, f"{u} at height {top}")
 
 
 @pytest.fixture(scope="module")
