@@ -355,6 +355,13 @@ def test_console_files_are_served_with_types_and_csp(demo_net):
         assert headers["X-Content-Type-Options"] == "nosniff"
     status, _, body = get("/ui/")
     assert b"<script" in body and not re.search(rb"<script>|\son\w+=|style=", body)
+    assert get("/ui")[2] == body  # redirected to /ui/
+    # chain data reaches the page only as text: no HTML-parsing sink in the console's code
+    ui = REPO / "chainnode" / "rpc" / "ui"
+    for js in sorted(ui.rglob("*.js")):
+        code = js.read_text()
+        assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|"
+                             r"new Function", code), js
     for bad in ("/ui/../setup.cfg", "/ui/%2e%2e/server.py", "/ui/views/..%2F..%2Fserver.py",
                 "/ui/nothing.js", "/ui/console_routes.py"):
         assert get(bad)[0] == 404, bad
