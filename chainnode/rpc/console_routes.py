@@ -273,7 +273,7 @@ class ConsoleReader:
     def search(self, q: str) -> dict:
         q = q.strip()
         head = self.head_height()
-        if q.isdigit():
+        if q.isascii() and q.isdigit():
             h = int(q)
             if h <= head:
                 return {"kind": "block", "height": h}
@@ -330,10 +330,8 @@ def add_routes(app: web.Application, node) -> None:
 
     app.on_cleanup.append(on_cleanup)
 
-    async def ui_index(request: web.Request) -> web.StreamResponse:
-        if request.path == "/ui":
-            raise web.HTTPFound("/ui/")
-        return _ui_response("index.html")
+    async def ui_index(request: web.Request) -> web.Response:
+        return _ui_response("index.html")  # /ui and /ui/: its links are absolute
 
     async def ui_file(request: web.Request) -> web.Response:
         return _ui_response(request.match_info["path"])
@@ -394,49 +392,112 @@ def add_routes(app: web.Application, node) -> None:
     r.add_get("/console/search", search)
 
 
-def _get(summary: str, params: list[dict] | None = None,
-         errors: tuple[int, ...] = (400,)) -> dict:
-    err = {"description": "error", "content": {"application/json": {"schema": {
-        "$ref": "#/components/schemas/Error"}}}}
-    op: dict = {"summary": summary, "responses": {"200": {"description": summary}}}
+# -- OpenAPI entries of these routes (merged into chainnode.rpc.openapi). Self-contained: every
+# 200 has its content type and schema, every error the shared Error body.
+_ERR = {"description": "error", "content": {"application/json": {"schema": {
+    "$ref": "#/components/schemas/Error"}}}}
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+_INT_OR_NULL = {"type": ["integer", "null"]}
+_HEXS = {"type": "string", "pattern": "^[0-9a-f]*$"}
+
+
+def _o(required: dict, optional: dict | None = None) -> dict:
+    return {"type": "object", "required": sorted(required),
+            "properties": {**required, **(optional or {})}}
+
+
+def _arr(items: dict) -> dict:
+    return {"type": "array", "items": items}
+
+
+_SUMMARY = _o({"height": _INT, "hash": _HEXS, "timestamp_ms": _INT, "proposer": _INT,
+               "view": _INT, "txs": _INT, "signers": _arr(_arr(_INT))})
+_EVENT = _o({"height": _INT, "tx_hash": _HEXS, "contract": _STR, "name": _STR, "fields": {}})
+_CONTRACT = _o({"name": _STR, "version": _INT, "code_hash": _HEXS, "owner": _STR,
+                "frozen": {"type": "boolean"}, "deployed_at": _INT, "updated_at": _INT,
+                "exports": {"type": "object",
+                            "additionalProperties": {"enum": ["export", "view"]}}},
+               {"exports_error": _STR})
+_MEMBER = _o({"address": _STR}, {"name": _STR, "roles": _arr(_STR),
+                                 "active": {"type": "boolean"}, "since": _INT})
+_VALIDATOR = _o({"index": _INT, "name": _STR, "address": _STR, "public_key": _HEXS,
+                 "last_vote_height": _INT_OR_NULL, "last_vote_ms": _INT_OR_NULL,
+                 "connected": {"type": "boolean"}, "self": {"type": "boolean"},
+                 "status": {"enum": ["active", "lagging", "offline"]}})
+
+
+def _get(summary: str, ok: dict, params: list[dict] | None = None,
+         errors: tuple[int, ...] = (400,), ctype: str = "application/json") -> dict:
+    resp = {"description": summary, "content": {ctype: {"schema": ok}}} \
+        if ctype != "files" else {"description": summary, "content": {
+            t: {"schema": _STR} for t in sorted(set(UI_TYPES.values()))}}
+    op: dict = {"summary": summary, "responses": {"200": resp}}
     for e in errors:
-        op["responses"][str(e)] = err
+        op["responses"][str(e)] = _ERR
     if params:
         op["parameters"] = params
     return {"get": op}
 
 
-def _q(name: str, desc: str, typ: str = "integer", where: str = "query",
+def _q(name: str, desc: str, schema: dict, where: str = "query",
        required: bool = False) -> dict:
-    return {"name": name, "in": where, "required": required, "description": desc,
-            "schema": {"type": typ}}
+    return {"name": name, "in": where, "required": required or where == "path",
+            "description": desc, "schema": schema}
 
 
+_HTML = "The web console (HTML, served with a strict Content-Security-Policy)"
 OPENAPI_PATHS: dict = {
-    "/ui": _get("Redirects to /ui/", errors=()),
-    "/ui/": _get("The web console (HTML, served with a strict CSP)", errors=()),
-    "/ui/{path}": _get("A console file (HTML, CSS, JS module)",
-                       [_q("path", "file under the console directory", "string", "path", True)],
-                       (404,)),
-    "/console/overview": _get("Head, view, mempool, sync, peers, validators with their last "
-                              "commit vote, last 60 block summaries", errors=()),
-    "/console/blocks": _get("Block summaries newest first: height, hash, time, proposer, view, "
-                            "tx count, certificate signers", [
-                                _q("before", "only heights below this"),
-                                _q("limit", f"at most this many (1..{MAX_BLOCKS})")]),
+    "/ui": _get(_HTML, _STR, errors=(), ctype="text/html"),
+    "/ui/": _get(_HTML, _STR, errors=(), ctype="text/html"),
+    "/ui/{path}": _get("A console file (HTML, CSS, JS module), by name", _STR,
+                       [_q("path", "file under the console directory", _STR, "path")],
+                       (404,), ctype="files"),
+    "/console/overview": _get(
+        "Head, view, mempool, sync, peers, validators with their last commit vote, last 60 "
+        "block summaries",
+        _o({"chain_id": _STR, "node": _STR, "height": _INT, "head_hash": _HEXS, "view": _INT,
+            "validator_index": _INT_OR_NULL, "mempool": _INT, "syncing": {"type": "boolean"},
+            "peers": _arr({"type": "object"}), "validators": _arr(_VALIDATOR),
+            "blocks": _arr(_SUMMARY)}), errors=()),
+    "/console/blocks": _get(
+        "Block summaries newest first: height, hash, time, proposer, view, tx count, "
+        "certificate signers [index, vote time]",
+        _o({"head": _INT, "blocks": _arr(_SUMMARY)}), [
+            _q("before", "only heights below this", {"type": "integer", "minimum": 1}),
+            _q("limit", f"at most this many (1..{MAX_BLOCKS})",
+               {"type": "integer", "minimum": 1, "maximum": MAX_BLOCKS})]),
     "/console/contracts": _get("Deployed contracts: version, code hash, owner, frozen, "
-                               "exported methods", errors=()),
-    "/console/contracts/{name}": _get("One contract with its source and lifecycle history", [
-        _q("name", "contract name", "string", "path", True)], (404,)),
-    "/console/members": _get("Accounts of sys.members with roles", errors=()),
-    "/console/address/{address}": _get("A member record and its recent transactions", [
-        _q("address", "40 hex characters", "string", "path", True),
-        _q("scan", f"blocks to look back (1..{MAX_SCAN})")]),
-    "/console/events": _get("Recent committed events, newest first", [
-        _q("contract", "only this contract", "string"), _q("name", "only this event", "string"),
-        _q("limit", f"at most this many (1..{MAX_EVENTS})"),
-        _q("scan", f"blocks to look back (1..{MAX_SCAN})")]),
-    "/console/search": _get("What a height, hash, address or contract name refers to", [
-        _q("q", "height, 64-hex hash, 40-hex address or contract name", "string",
-           required=True)]),
+                               "exported methods", _o({"contracts": _arr(_CONTRACT)}),
+                               errors=()),
+    "/console/contracts/{name}": _get(
+        "One contract with its source and lifecycle history (last 5,000 blocks)",
+        {**_CONTRACT, "required": sorted([*_CONTRACT["required"], "source", "history"]),
+         "properties": {**_CONTRACT["properties"], "source": _STR, "history": _arr(_EVENT)}},
+        [_q("name", "contract name", _STR, "path")], (404,)),
+    "/console/members": _get("Accounts of sys.members with roles",
+                             _o({"members": _arr(_MEMBER)}), errors=()),
+    "/console/address/{address}": _get(
+        "A member record and its recent transactions",
+        _o({"address": _STR, "member": {"type": ["object", "null"]}, "scanned_from": _INT,
+            "txs": _arr(_o({"hash": _HEXS, "height": _INT, "index": _INT, "contract": _STR,
+                            "method": _STR}))}),
+        [_q("address", "40 hex characters", {"type": "string", "pattern": "^[0-9a-fA-F]{40}$"},
+            "path"),
+         _q("scan", f"blocks to look back (1..{MAX_SCAN})",
+            {"type": "integer", "minimum": 1, "maximum": MAX_SCAN})]),
+    "/console/events": _get(
+        "Recent committed events, newest first",
+        _o({"head": _INT, "scanned_from": _INT, "events": _arr(_EVENT)}), [
+            _q("contract", "only this contract", _STR), _q("name", "only this event", _STR),
+            _q("limit", f"at most this many (1..{MAX_EVENTS})",
+               {"type": "integer", "minimum": 1, "maximum": MAX_EVENTS}),
+            _q("scan", f"blocks to look back (1..{MAX_SCAN})",
+               {"type": "integer", "minimum": 1, "maximum": MAX_SCAN})]),
+    "/console/search": _get(
+        "What a height, hash, address or contract name refers to",
+        _o({"kind": {"enum": ["block", "tx", "address", "contract", "none"]}},
+           {"height": _INT, "hash": _HEXS, "address": _STR, "name": _STR, "message": _STR}),
+        [_q("q", "height, 64-hex hash, 40-hex address or contract name",
+            {"type": "string", "minLength": 1, "maxLength": 200}, required=True)]),
 }

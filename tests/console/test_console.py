@@ -355,7 +355,7 @@ def test_console_files_are_served_with_types_and_csp(demo_net):
         assert headers["X-Content-Type-Options"] == "nosniff"
     status, _, body = get("/ui/")
     assert b"<script" in body and not re.search(rb"<script>|\son\w+=|style=", body)
-    assert get("/ui")[2] == body  # redirected to /ui/
+    assert get("/ui")[2] == body
     # chain data reaches the page only as text: no HTML-parsing sink in the console's code
     ui = REPO / "chainnode" / "rpc" / "ui"
     for js in sorted(ui.rglob("*.js")):
@@ -383,5 +383,6 @@ def test_console_json_routes_refuse_bad_input_with_4xx(demo_net):
     assert status("/console/contracts/nope") == (404, "NOT_FOUND")
     head = demo_net.get("/status")["height"]
     assert demo_net.get(f"/console/search?q={head + 1}")["kind"] == "none"
+    assert demo_net.get("/console/search?q=%C2%B2")["kind"] == "none"  # a non-ASCII digit
     page = demo_net.get(f"/console/blocks?before={head}&limit=2")["blocks"]
     assert [b["height"] for b in page] == [head - 1, head - 2]
