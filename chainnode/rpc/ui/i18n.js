@@ -56,6 +56,9 @@ const L = {
   id: ['ID', '编号'], tally: ['Tally', '计票'], expires: ['Expires at', '截止高度'],
   decided: ['Decided at', '决议高度'], payload: ['Payload', '内容'], rounds: ['Rounds', '轮次'],
   peak: ['Peak yuan', '峰（元）'], valley: ['Valley yuan', '谷（元）'], flat: ['Flat yuan', '平（元）'],
+  task: ['Task', '任务'], tasks: ['Tasks', '任务数'], eps_spent: ['ε spent / budget', '已用隐私预算 ε / 总预算'],
+  round_chain: ['Round chain', '轮次链'], round: ['Round', '轮次'], rewards: ['Rewards', '奖励'],
+  participant: ['Participant', '参与方'],
   sidechain_src: ['Data source', '数据来源'], tx_events: ['Events', '事件'],
 };
 let lang = localStorage.getItem('chainnode.lang') === 'zh' ? 1 : 0;

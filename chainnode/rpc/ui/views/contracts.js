@@ -1,6 +1,6 @@
 // Contracts: list, detail (versions, code hash, source, call a @view), and the FL tasks page.
 import { t } from '../i18n.js';
-import { h, api, query, section, table, kv, json, empty, badge, blockLink, addrLink, mono, link, errorBox } from '../lib.js';
+import { h, api, query, section, table, kv, json, empty, badge, blockLink, addrLink, mono, link, errorBox, short, yuan } from '../lib.js';
 
 export async function list() {
   const d = await api('/console/contracts');
@@ -74,6 +74,34 @@ export async function detail(arg) {
 }
 
 export const FL_CONTRACT = 'fl_receipts';
+const e6 = (v) => (v / 1e6).toFixed(6).replace(/0+$/, '').replace(/\.$/, '');
+
+function epsBar(spent, max) {
+  const share = max > 0 ? Math.min(1, spent / max) : 0;
+  return h('div', { class: 'epsbar' }, h('meter', { min: '0', max: '1', value: String(share), high: '0.9' }),
+    ` ${e6(spent)} / ${e6(max)} (${(share * 100).toFixed(1)} %)`);
+}
+
+// one task of the fl_receipts interface (docs/fl-contracts.md on its branch): the task record,
+// epsilon spent against the budget, the round chain (hashes linked round to round), rewards
+async function flTask(task) {
+  const safe = (p) => p.catch((e) => ({ __error: e }));
+  const [rec, eps, chain, rewards] = await Promise.all([
+    safe(query(FL_CONTRACT, 'get_task', { task })), safe(query(FL_CONTRACT, 'eps_spent', { task })),
+    safe(query(FL_CONTRACT, 'round_chain', { task, limit: 100 })), safe(query(FL_CONTRACT, 'rewards', { task }))]);
+  const bad = (x) => !x || x.__error;
+  return section(`${t('task')} ${task}`, h('div', { 'data-task': task },
+    bad(eps) ? null : kv([[t('eps_spent'), epsBar(eps.eps_e6, eps.eps_max_e6)], [t('rounds'), String(eps.rounds_done)]], { class: 'kv fl-eps' }),
+    bad(rec) ? null : h('details', {}, h('summary', {}, t('task')), json(rec)),
+    h('h3', {}, t('round_chain')),
+    bad(chain) || !chain.length ? empty(t('none')) : table([
+      [t('round'), (r) => String(r[0]), 'num'], ['prev_hash', (r) => mono(short(r[1], 16))],
+      ['new_hash', (r) => mono(short(r[2], 16))], ['ε', (r) => e6(r[3]), 'num'],
+    ], chain, { class: 'fl-rounds' }),
+    h('h3', {}, t('rewards')),
+    bad(rewards) ? empty(t('none')) : table([[t('participant'), ([p]) => addrLink(p)], [t('amount'), ([, f]) => yuan(f), 'num']],
+      Object.entries(rewards), { class: 'fl-rewards' })));
+}
 
 export async function fl() {
   const d = await api('/console/contracts');
@@ -81,15 +109,13 @@ export async function fl() {
   if (!c) {
     return h('div', { 'data-view': 'fl' }, h('h1', {}, t('fl')), section(null, empty(t('no_fl'), { id: 'fl-empty' })));
   }
-  const full = await api(`/console/contracts/${FL_CONTRACT}`);
+  const [full, created] = await Promise.all([api(`/console/contracts/${FL_CONTRACT}`),
+    api(`/console/events?contract=${FL_CONTRACT}&name=task_created&limit=50&scan=5000`)]);
+  const tasks = [...new Set(created.events.map((e) => e.fields.task))];
   const sigs = signatures(full.source);
   const views = Object.entries(full.exports).filter(([, k]) => k === 'view').map(([m]) => m);
-  // views without required arguments are shown right away; the others get a form
-  const direct = views.filter((m) => (sigs[m] || []).every((p) => p.optional));
-  const shown = await Promise.all(direct.map(async (m) => {
-    try { return section(m, json(await query(FL_CONTRACT, m, {}))); } catch (e) { return section(m, errorBox(e)); }
-  }));
   return h('div', { 'data-view': 'fl' }, h('h1', {}, t('fl')),
-    section(null, kv([[t('version'), String(c.version)], [t('code_hash'), mono(c.code_hash)]])),
-    shown, section(t('call_view'), views.filter((m) => !direct.includes(m)).map((m) => viewForm(FL_CONTRACT, m, sigs[m] || []))));
+    section(null, kv([[t('version'), String(c.version)], [t('code_hash'), mono(c.code_hash)], [t('tasks'), String(tasks.length)]])),
+    tasks.length ? await Promise.all(tasks.map(flTask)) : section(null, empty(t('none'))),
+    section(t('call_view'), views.map((m) => viewForm(FL_CONTRACT, m, sigs[m] || []))));
 }
