@@ -225,6 +225,7 @@ def test_power_business_from_the_contracts_views(page, demo_net):
     with ThreadPoolExecutor(8) as pool:
         bills = list(pool.map(lambda m: demo_net.q("billing", "get_bill", customer=demo_net.q(
             "billing", "get_meter", meter=m)["customer"], month=date // 100), meters))
+    page.wait_for_selector('#bills-slot[data-loaded="1"]', timeout=90_000)
     d1 = rows(page, "bills")[0]
     assert d1[:4] == ["D1", str(sum(1 for b in bills if b)),
                       yuan(sum(b["energy"] for b in bills if b)),
@@ -246,6 +247,7 @@ def test_power_business_from_the_contracts_views(page, demo_net):
     diffs = rows(page, "recon-diffs")
     assert sorted(r[1] for r in diffs) == sorted(
         c for c in summ if c != "MATCHED" for _ in range(summ[c]["entries"]))
+    page.wait_for_selector('#bills-slot[data-loaded="1"]', timeout=90_000)
     shot(page, "power")
 
 
@@ -362,6 +364,7 @@ def test_chinese_labels_and_tablet_width(page, demo_net):
     shot(page, "overview-zh-tablet")
     show(page, demo_net, "power", "power")
     assert "台区线损" in page.inner_text("main")
+    page.wait_for_selector('#bills-slot[data-loaded="1"]', timeout=90_000)
     assert page.evaluate("document.documentElement.scrollWidth") <= 800
     shot(page, "power-zh-tablet")
     page.click("#lang")  # back to English for the other tests' contexts (localStorage)

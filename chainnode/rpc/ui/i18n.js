@@ -59,6 +59,8 @@ const L = {
   task: ['Task', '任务'], tasks: ['Tasks', '任务数'], eps_spent: ['ε spent / budget', '已用隐私预算 ε / 总预算'],
   round_chain: ['Round chain', '轮次链'], round: ['Round', '轮次'], rewards: ['Rewards', '奖励'],
   participant: ['Participant', '参与方'],
+  trusted_height: ['Trusted height', '可信高度'], lag: ['Lag', '滞后'], expires_in: ['Expires in', '到期倒计时'],
+  packets: ['Pending packets', '待确认数据包'],
   sidechain_src: ['Data source', '数据来源'], tx_events: ['Events', '事件'],
 };
 let lang = localStorage.getItem('chainnode.lang') === 'zh' ? 1 : 0;

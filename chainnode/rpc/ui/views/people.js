@@ -42,19 +42,57 @@ export async function governance() {
       Object.entries(g.params || {}), { id: 'params' })));
 }
 
-// no side-chain endpoint exists yet; /sidechains is read when a node offers it
+// Side chains come from the anchor RPC (GET /anchor/clients, /anchor/packets/{chain}) when the
+// node has it, else from a GET /sidechains list; a route is asked for only when the node's
+// OpenAPI lists it, so a node without side chains causes no failed request.
+export const CLIENTS_PATH = '/anchor/clients';
 export const SIDECHAINS_PATH = '/sidechains';
 
-export async function sidechains() {
-  // asked only when the node's OpenAPI lists it: no 404 in the browser's console
+function duration(ms) {
+  if (ms === null || ms === undefined || Number.isNaN(ms)) return '';
+  const neg = ms < 0; let s = Math.floor(Math.abs(ms) / 1000);
+  const d = Math.floor(s / 86400); s %= 86400;
+  const hh = Math.floor(s / 3600); s %= 3600;
+  const mm = Math.floor(s / 60); s %= 60;
+  const txt = `${d ? `${d}d ` : ''}${String(hh).padStart(2, '0')}:${String(mm).padStart(2, '0')}:${String(s).padStart(2, '0')}`;
+  return neg ? `-${txt}` : txt;
+}
+
+const CLIENT_CLS = { ACTIVE: 'ok', EXPIRED: 'warn', FROZEN: 'bad' };
+
+export async function sidechains(_arg, _params, ctx) {
   const spec = await api('/openapi.json');
-  const d = spec.paths[SIDECHAINS_PATH] ? await apiOrNull(SIDECHAINS_PATH) : null;
-  const clients = d && (d.clients || d.sidechains || []);
+  let clients = null; let source = null;
+  if (spec.paths[CLIENTS_PATH]) {
+    source = CLIENTS_PATH;
+    clients = await api(CLIENTS_PATH);
+    if (spec.paths['/anchor/packets/{dst_chain}']) {
+      await Promise.all(clients.map(async (c) => {
+        try { c.packets = await api(`/anchor/packets/${encodeURIComponent(c.chain_id)}`); } catch { c.packets = null; }
+      }));
+    }
+  } else if (spec.paths[SIDECHAINS_PATH]) {
+    source = SIDECHAINS_PATH;
+    const d = await apiOrNull(SIDECHAINS_PATH);
+    clients = Array.isArray(d) ? d : d && (d.clients || d.sidechains);
+  }
+  // the expiry countdown and the lag tick every second while the page is open
+  const ticking = [];
+  const live = (f) => { const el = h('span', {}, f()); ticking.push([el, f]); return el; };
+  const timer = setInterval(() => ticking.forEach(([el, f]) => { el.textContent = f(); }), 1000);
+  ctx.onLeave(() => clearInterval(timer));
   return h('div', { 'data-view': 'sidechains' },
     h('h1', {}, t('sidechains')),
     section(null, !clients || !clients.length ? empty(t('no_sidechains'), { id: 'sidechains-empty' })
-      : table([[t('name'), (c) => c.chain_id || c.name || ''], [t('status'), (c) => String(c.status ?? '')],
-        ['trusted height', (c) => String(c.trusted_height ?? ''), 'num'], ['lag', (c) => String(c.lag ?? ''), 'num'],
-        ['expires', (c) => String(c.expires_in_ms ?? c.expires_at ?? '')], [t('value'), (c) => json(c)]], clients, { id: 'sidechains' })),
-    h('p', { class: 'muted' }, `${t('sidechain_src')}: GET ${SIDECHAINS_PATH}`));
+      : table([
+        [t('chain_id'), (c) => c.chain_id || c.name || ''],
+        [t('status'), (c) => badge(String(c.status ?? ''), CLIENT_CLS[c.status])],
+        [t('trusted_height'), (c) => String(c.latest_height ?? c.trusted_height ?? ''), 'num'],
+        [t('lag'), (c) => (c.latest_time_ms ? live(() => duration(Date.now() - c.latest_time_ms)) : String(c.lag ?? '')), 'num'],
+        [t('expires_in'), (c) => (c.expires_at_ms ? live(() => duration(c.expires_at_ms - Date.now())) : ''), 'num'],
+        [t('validators'), (c) => String(c.validators ?? ''), 'num'],
+        [t('packets'), (c) => (c.packets ? `${c.packets.packets.length} / next ${c.packets.next_sequence}` : ''), 'num'],
+        [t('value'), (c) => h('details', {}, h('summary', {}, '…'), json(c))],
+      ], clients, { id: 'sidechains' })),
+    h('p', { class: 'muted' }, `${t('sidechain_src')}: ${source ? `GET ${source}` : `GET ${CLIENTS_PATH} / GET ${SIDECHAINS_PATH} (${t('none')})`}`));
 }

@@ -30,9 +30,19 @@ async function billsByDistrict(ds, month) {
 }
 
 async function billing(ds, month) {
-  const [lists, notices, byDistrict] = await Promise.all([
+  const [lists, notices] = await Promise.all([
     Promise.all(STATES.map((s) => query('billing', 'list_state', { state: s }))),
-    events('billing', 'notice', 200), month ? billsByDistrict(ds, month) : []]);
+    events('billing', 'notice', 200)]);
+  // the bills take two views per meter: the page shows at once and fills them in when done
+  const billsSlot = h('div', { id: 'bills-slot' }, t('loading'));
+  (month ? billsByDistrict(ds, month) : Promise.resolve([])).then((byDistrict) => {
+    billsSlot.replaceChildren(byDistrict.length ? table([
+      [t('district'), (r) => r.d], [t('count'), (r) => String(r.count), 'num'],
+      [t('energy'), (r) => kwh(r.energy), 'num'], [t('amount'), (r) => yuan(r.amount), 'num'],
+      [t('peak'), (r) => yuan(r.peak), 'num'], [t('valley'), (r) => yuan(r.valley), 'num'], [t('flat'), (r) => yuan(r.flat), 'num'],
+    ], byDistrict, { id: 'bills' }) : empty(t('none')));
+    billsSlot.setAttribute('data-loaded', '1');
+  }).catch((e) => { billsSlot.replaceChildren(errorBox(e)); billsSlot.setAttribute('data-loaded', '1'); });
   const lookupOut = h('div', { id: 'customer-out' });
   const input = h('input', { id: 'customer-q', placeholder: 'D1-000' });
   const lookup = h('form', { class: 'inline', onsubmit: async (ev) => {
@@ -48,11 +58,7 @@ async function billing(ds, month) {
     } catch (e) { lookupOut.replaceChildren(errorBox(e)); }
   } }, h('label', {}, t('lookup')), input, h('button', { type: 'submit' }, t('search')));
   return [
-    section(`${t('bills')} ${month || ''}`, byDistrict.length ? table([
-      [t('district'), (r) => r.d], [t('count'), (r) => String(r.count), 'num'],
-      [t('energy'), (r) => kwh(r.energy), 'num'], [t('amount'), (r) => yuan(r.amount), 'num'],
-      [t('peak'), (r) => yuan(r.peak), 'num'], [t('valley'), (r) => yuan(r.valley), 'num'], [t('flat'), (r) => yuan(r.flat), 'num'],
-    ], byDistrict, { id: 'bills' }) : empty(t('none')), lookup, lookupOut),
+    section(`${t('bills')} ${month || ''}`, billsSlot, lookup, lookupOut),
     section(t('cost_control'), table([
       [t('state'), (r) => badge(r.state, r.state === 'CUT' ? 'bad' : 'warn')],
       [t('count'), (r) => String(r.rows.length), 'num'],
