@@ -244,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     from chainnode import cli_gov
 
     cli_gov.add_parser(sub, client_args, _client, _print)
+    from chainnode import cli_fl
+
+    cli_fl.add_parser(sub, DEFAULT_URL, _key)
     return p
 
 
