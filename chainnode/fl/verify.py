@@ -123,7 +123,14 @@ def check(task: dict, receipts: list[dict | None],
 
 def fetch_and_check(ledger, task: str) -> Report:
     """Read everything from the chain through `ledger` (queries only) and check it."""
-    t = ledger.task(task)
+    from chainnode.client import RpcError
+
+    try:
+        t = ledger.task(task)
+    except RpcError as exc:
+        if exc.code != "NOT_FOUND":
+            raise
+        t = None
     if t is None:
         return Report(task, 0, [f"task {task!r} does not exist on chain"])
     receipts = ledger.rounds(task, t["rounds_done"])
