@@ -9,8 +9,8 @@ every participant in every round, T rounds, target δ. For an RDP order α > 1,
     ε(α) = T·α/(2z²) + ln((α−1)/α) − (ln δ + ln α)/(α−1)
 is a valid (ε, δ) bound for every α; the best is the minimum over α. The contract checks a
 claimed ε against its own fixed-point value at the claimed α, rounding against the claimant,
-so the aggregator claims the float bound rounded UP to the contract's precision plus a margin
-of a few units (`claim`), never less than what the contract computes.
+so the aggregator claims the larger of the float value rounded up and an exact integer replica
+of the contract's bound (`chain_claim`): never less than what the contract computes.
 """
 
 from __future__ import annotations
@@ -45,18 +45,6 @@ def rdp_epsilon(z: float, rounds: int, delta: float, alpha: float) -> float:
             - (math.log(delta) + math.log(alpha)) / (alpha - 1))
 
 
-@dataclass(frozen=True)
-class Claim:
-    """What a receipt states: the order α and ε, both as integers in units of 1/scale."""
-    alpha: int
-    epsilon: int
-    scale: int
-
-    @property
-    def epsilon_float(self) -> float:
-        return self.epsilon / self.scale
-
-
 def best_alpha(z: float, rounds: int, delta: float, scale: int = 100,
                lo: float = 1.01, hi: float = 512.0) -> int:
     """The α (in units of 1/scale) minimising ε(α): golden-section search, then the best of
@@ -73,15 +61,6 @@ def best_alpha(z: float, rounds: int, delta: float, scale: int = 100,
     mid = round((a + b) / 2 * scale)
     cands = [k for k in range(mid - 2, mid + 3) if k > scale]
     return min(cands, key=lambda k: f(k / scale))
-
-
-def claim(z: float, rounds: int, delta: float, scale: int = 10_000, alpha_scale: int = 100,
-          margin: int = 2) -> Claim:
-    """ε to claim after `rounds` rounds: the float bound at the best grid α, rounded up to
-    1/scale and `margin` units above that (covers the contract's fixed-point rounding)."""
-    a = best_alpha(z, rounds, delta, alpha_scale)
-    eps = rdp_epsilon(z, rounds, delta, a / alpha_scale)
-    return Claim(a, math.ceil(eps * scale) + margin, scale)
 
 
 class Accountant:
