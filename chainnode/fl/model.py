@@ -15,6 +15,7 @@ tune and a round is deterministic given the data.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -36,6 +37,11 @@ class Dataset:
     @property
     def n(self) -> int:
         return len(self.y)
+
+    @cached_property
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """XᵀX/n and Xᵀy/n: all local training needs, computed once per site."""
+        return self.x.T @ self.x / self.n, self.x.T @ self.y / self.n
 
 
 def features(load_norm: np.ndarray, temp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,9 +116,8 @@ def mape(w: np.ndarray, sets: list[Dataset]) -> float:
 
 def local_train(w_global: np.ndarray, ds: Dataset, lam: float) -> np.ndarray:
     """The proximal ridge step; returns the new local weights."""
-    a = ds.x.T @ ds.x / ds.n + lam * np.eye(DIM)
-    b = ds.x.T @ ds.y / ds.n + lam * w_global
-    return np.linalg.solve(a, b)
+    xx, xy = ds.moments
+    return np.linalg.solve(xx + lam * np.eye(DIM), xy + lam * w_global)
 
 
 def centralised(sets: list[Dataset], lam: float = 1e-6) -> np.ndarray:
