@@ -55,6 +55,7 @@ class Ledger:
         self.admin = Client(url, admin, chain_id=chain_id)
         self.url = url
         self.contract = contract
+        self.sent = 0          # transactions sent (the demo counts what lands in blocks)
 
     @property
     def chain_id(self) -> str:
@@ -80,6 +81,7 @@ class Ledger:
             txs = [build_tx(self.admin.key, self.chain_id, "system", "sys.members", "register",
                             {"address": addr(k), "roles": ["member"], "name": f"{prefix}{i}"},
                             expires_at=h + 500, gas_limit=1_000_000) for i, k in todo]
+            self.sent += len(txs)
             for (i, _), res in zip(todo, self.admin.submit_many(txs), strict=True):
                 ok_receipt(res, f"registering {prefix}{i}")
         return keys
@@ -93,12 +95,14 @@ class Ledger:
             return None
         res = self.admin.deploy(self.contract, source.read_text(encoding="utf-8"), {},
                                 gas_limit=DEPLOY_GAS)
+        self.sent += 1
         return Sent(ok_receipt(res, f"deploying {self.contract}"), res["height"])
 
     # -- writes
     def call(self, key: PrivateKey | None, method: str, args: dict, what: str) -> Sent:
         c = self.admin if key is None else Client(self.url, key, chain_id=self.chain_id)
         res = c.call(self.contract, method, args)
+        self.sent += 1
         return Sent(ok_receipt(res, what), res["height"])
 
     def commit_all(self, task: str, round_no: int,
@@ -110,6 +114,7 @@ class Ledger:
                         {"task": task, "round_no": round_no, "update_hash": uh,
                          "samples": n}, expires_at=h + 500, gas_limit=1_000_000)
                for k, uh, n in items]
+        self.sent += len(txs)
         return self.admin.submit_many(txs)
 
     # -- reads

@@ -49,8 +49,9 @@ def default_task_name() -> str:
 
 
 def run(ledger: Ledger, cfg: Config, rounds: int, keys_dir: Path, *, task: str | None = None,
-        eps_max: float | None = None, seed: int | None = None,
+        eps_max: float | None = None, seed: int | None = None, data_seed: int | None = None,
         out: Callable[[str], None] = print) -> RunResult:
+    """`seed` fixes data and noise (tests, figures); `data_seed` only the synthetic data."""
     noise_e6 = privacy.to_e6(cfg.noise)
     if noise_e6 < 1:
         raise ValueError("--noise must be > 0 on chain (the contract needs a noise multiplier)")
@@ -59,7 +60,8 @@ def run(ledger: Ledger, cfg: Config, rounds: int, keys_dir: Path, *, task: str |
     if final.eps_e6 > eps_max_e6:
         raise ValueError(f"ε after {rounds} rounds at z = {cfg.noise:g} would be "
                          f"{final.eps_e6 / 1e6:.4f} > --eps-max {eps_max:g}")
-    data_rng = np.random.default_rng(seed) if seed is not None else privacy.make_rng()
+    ds = seed if data_seed is None else data_seed
+    data_rng = np.random.default_rng(ds) if ds is not None else privacy.make_rng()
     fed = Federation(cfg, data_rng, privacy.make_rng(None if seed is None else seed + 1))
     keys = ledger.site_keys(keys_dir, cfg.sites)
     addresses = [addr(k) for k in keys]
@@ -77,7 +79,8 @@ def run(ledger: Ledger, cfg: Config, rounds: int, keys_dir: Path, *, task: str |
         f"creating task {name}")
     out(f"task {name}: {rounds} rounds, z = {cfg.noise:g}, clip {cfg.clip:g}, top-{cfg.topk}, "
         f"δ = {cfg.delta:g}, ε_max = {eps_max_e6 / 1e6:.4f}, {cfg.budget / 100:,.2f} yuan per "
-        f"round; validation {fed.validation_hash[:16]}…, block {created.height}")
+        f"round; validation {fed.validation_hash[:16]}… (MAPE of the starting model "
+        f"{model.mape(fed.w, fed.validation):.2f} %), block {created.height}")
     results, gas = [], []
     for r in range(1, rounds + 1):
         t0 = time.monotonic()
