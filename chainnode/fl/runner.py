@@ -29,6 +29,7 @@ class RunResult:
     task: str
     rounds: list[RoundResult]
     receipt_gas: list[int]
+    commit_gas: list[int]
     eps_e6: int
     metric_e6: int
     addresses: list[str]
@@ -81,7 +82,7 @@ def run(ledger: Ledger, cfg: Config, rounds: int, keys_dir: Path, *, task: str |
         f"δ = {cfg.delta:g}, ε_max = {eps_max_e6 / 1e6:.4f}, {cfg.budget / 100:,.2f} yuan per "
         f"round; validation {fed.validation_hash[:16]}… (MAPE of the starting model "
         f"{model.mape(fed.w, fed.validation):.2f} %), block {created.height}")
-    results, gas = [], []
+    results, gas, commit_gas = [], [], []
     for r in range(1, rounds + 1):
         t0 = time.monotonic()
         ups = fed.site_updates()
@@ -89,7 +90,7 @@ def run(ledger: Ledger, cfg: Config, rounds: int, keys_dir: Path, *, task: str |
         included = []
         for u, x in zip(ups, res, strict=True):
             try:
-                ok_receipt(x, f"site{u.site} commitment")
+                commit_gas.append(ok_receipt(x, f"site{u.site} commitment")["gas_used"])
                 included.append(u)
             except LedgerError as exc:
                 out(f"  round {r}: {exc} (left out)")
@@ -118,4 +119,4 @@ def run(ledger: Ledger, cfg: Config, rounds: int, keys_dir: Path, *, task: str |
             f"{sum(paid) / 100:,.2f} yuan (max {max(paid) / 100:,.2f}), receipt gas "
             f"{sent.receipt['gas_used']:,}, block {sent.height}, "
             f"{time.monotonic() - t0:.1f} s")
-    return RunResult(name, results, gas, claim.eps_e6, results[-1].metric, addresses, fed)
+    return RunResult(name, results, gas, commit_gas, claim.eps_e6, results[-1].metric, addresses, fed)
