@@ -246,6 +246,42 @@ def on_chain(out: list[str]) -> None:
             f"{done.quote_2h['penalty_fen'] / 100:,.2f}.", ""]
 
 
+USAGE = [
+    "## Running it", "",
+    "```sh",
+    "chainnode fl run --url U --key ADMIN.key --sites 8 --rounds 20   # a task end to end",
+    "chainnode fl verify --url U --task T     # re-check a task from chain data alone",
+    "```", "",
+    "`run` creates (or reuses) one member account and SM2 key per site (`--keys-dir`, default "
+    "`fl-sites/` next to the admin key; the admin key registers them), deploys "
+    "`fl_receipts` if missing, creates the task (model spec, initial model and validation-set "
+    "hashes, the sites as participants, the admin account as aggregator) and prints one line "
+    "per round. Every site signs its own `commit_update`; the aggregator's `submit_receipt` "
+    "names the committed participants, the noise multiplier and the cumulative ε it claims "
+    "(the float RDP accountant's value rounded up, never below the contract's fixed-point "
+    "bound, recomputed exactly in `chainnode.fl.privacy`), the validation MAPE and the "
+    "Shapley contributions; the contract splits the round's reward by largest remainder and "
+    "the aggregator checks the split equals its own. Noise comes from the OS (`secrets`); "
+    "`--seed` exists for tests and these figures only. `verify` exits 1 and prints one line "
+    "per problem: a broken hash chain, a receipt entry that differs from the site's "
+    "commitment, an ε below the recomputed bound or the float value, above the budget or "
+    "going down, rewards that are not the largest-remainder split of the full round budget, "
+    "task totals that are not the sum of the rounds.", "",
+    "Modules (`chainnode/fl/`): `sites` synthetic heating sites, `model` the day-ahead "
+    "linear model (146 weights, trained by a proximal ridge step in coordinates whitened by "
+    "the validation set), `privacy` clipping, noise, RDP accountant and the contract's bound, "
+    "`sparsify` top-k with error feedback and the update encoding, `fedavg` capped weights "
+    "and central noise, `shapley` exact / Monte-Carlo, `rewards` largest remainder, `rounds` "
+    "one round off chain, `ledger` the chain calls, `runner` `fl run`, `verify` `fl verify`, "
+    "`dr` the demand-response portfolio and settlement.", "",
+    "Privacy model: sites clip their (sparsified) update to norm C and send it to the "
+    "aggregator, which adds N(0, (zC)²) to the weighted sum (weights min(n, cap)/cap <= 1, so "
+    "one site moves the sum by at most C): user-level (ε, δ)-DP of the published models. The "
+    "contribution scores are computed from the clipped updates without noise and are not "
+    "covered by ε.", "",
+]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(REPO / "docs" / "fl.md"), help="markdown file to write")
@@ -255,7 +291,7 @@ def main() -> int:
     out = ["# Federated learning for electric heating: figures", "",
            "Written by `scripts/fl_figures.py` (synthetic data, fixed seeds; rerun to "
            "refresh). The aggregator is `chainnode.fl`, the contract `contracts/fl_receipts.py` "
-           "(interface: docs/fl-contracts.md).", ""]
+           "(interface: docs/fl-contracts.md).", ""] + USAGE
     accuracy_and_bytes(out)
     epsilon_table(out)
     shapley_table(out)
