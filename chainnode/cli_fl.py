@@ -9,6 +9,7 @@ verify re-checks a task from chain data alone and prints every inconsistency (ex
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def _run(a: argparse.Namespace, key_loader: Callable) -> int:
         res = runner.run(Ledger(a.url, key, contract=a.contract), cfg, a.rounds, keys_dir,
                          task=a.task, eps_max=a.eps_max, seed=a.seed)
     except LedgerError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"task {res.task}: {len(res.rounds)} rounds on chain, final MAPE "
           f"{res.metric_e6 / 100:.2f} %, ε {res.eps_e6 / 1e6:.4f}; check it with: "

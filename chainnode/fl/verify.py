@@ -106,12 +106,13 @@ def check(task: dict, receipts: list[dict | None],
         for who, fen in rc["rewards"]:
             earned[who] = earned.get(who, 0) + fen
     done = len(receipts)
+    stored = [rc for rc in receipts if rc is not None]
     if done and task["last_hash"] != prev:
         p.append(f"task: last_hash {task['last_hash'][:16]}… is not round {done}'s model")
     if task["paid_fen"] != paid_total:
         p.append(f"task: paid_fen {task['paid_fen']} differs from the rounds' sum {paid_total}")
-    if done and task["eps_e6"] != receipts[-1]["eps_e6"]:
-        p.append(f"task: ε {task['eps_e6']} is not the last receipt's {receipts[-1]['eps_e6']}")
+    if stored and task["eps_e6"] != stored[-1]["eps_e6"]:
+        p.append(f"task: ε {task['eps_e6']} is not the last receipt's {stored[-1]['eps_e6']}")
     if task["rho_sum"] != rho:
         p.append("task: rho_sum differs from the sum over its receipts' noise multipliers")
     for who in task["participants"]:
