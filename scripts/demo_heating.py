@@ -11,6 +11,7 @@ Everything printed is read back from chain queries.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -38,6 +39,7 @@ def fen(x: int) -> str:
 
 def act(net, check: Callable[[bool, str], bool], today: date, step: Callable[[str], None],
         say: Callable[[str], None]) -> None:
+    t0 = time.monotonic()
     admin = net.keys["admin"]
     url = net.urls[0]
     ledger = Ledger(url, admin, chain_id=net.chain_id)
@@ -100,3 +102,4 @@ def act(net, check: Callable[[bool, str], bool], today: date, step: Callable[[st
           "DR: the event is settled with the federated model's baseline")
     check(0 < line["effective_ckw"] <= line["bid_ckw"] * 12 // 10,
           "DR: the effective response is positive and within the 120 % cap")
+    say(f"electric-heating act: {time.monotonic() - t0:.1f} s")
