@@ -12,8 +12,8 @@ contracts already used, `("role", account, role) = True`, so deployed state read
 
 Pricing follows the VM's cost rules: `op` per call plus `arg_bytes` of every str argument
 before anything looks at it, then the ordinary storage and event charges of the reads,
-writes and events made (so a role check costs what the contract's own code paid for its
-storage reads, minus the interpreted helper). Work is bounded: at most 16 role names, the
+writes and events made (a role check costs at most what the contract's own code paid for
+its storage reads, without the interpreted helper). Work is bounded: at most 16 role names, the
 failure message is built from names cut to 64 characters, keys obey the storage key limit.
 """
 
@@ -38,7 +38,7 @@ ROLE_NAMES = ("role_has", "role_require", "role_grant", "role_revoke")
 
 
 class RoleAPI:
-    """Mixin of Runtime (uses charge, storage_get/set/delete and emit of HostAPI)."""
+    """Mixin of Runtime (uses charge and the storage and event methods of HostAPI)."""
 
     def role_has(self, frame: Any, account: Any, role: Any) -> bool:
         if type(account) is not str or type(role) is not str:

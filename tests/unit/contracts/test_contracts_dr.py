@@ -144,6 +144,9 @@ def test_refusal_codes(chain):
     assert chain.call(C, "settle", OPER, event="e1").error_code == "ALREADY_SETTLED"
 
 
+VIEW = make_chain()
+
+
 @settings(max_examples=150, deadline=None)
 @given(bid=st.integers(0, 10**7), base=st.integers(0, 10**7), actual=st.integers(0, 10**7),
        cap=st.integers(0, 30_000))
@@ -152,5 +155,3 @@ def test_effective_response_never_exceeds_cap(bid, base, actual, cap):
                   cap_bp=cap)
     assert 0 <= r and r * 10_000 <= cap * bid and r <= max(base - actual, 0)
 
-
-VIEW = make_chain()

@@ -108,3 +108,17 @@ def test_bad_period_parameters_are_refused(chain, kw):
     res = chain.call("billing", "set_tariff", ADMIN, tariff_id="bad", flat=5900,
                      bounds=[20000, 40000], incs=[0, 500, 3000], **kw)
     assert res.error_code == "BAD_INPUT"
+
+
+def test_an_estimate_is_reversed_in_its_own_month(chain):
+    customer(chain, "C4", "monthly")
+    est = chain.call("billing", "submit_reading", TERM, time_ms=ms(2026, 1, 31), meter="MC4",
+                     value=30000, estimated=True).value
+    assert est["amount"] == 15340 + 2560  # 260 x 0.59 + 40 x 0.64
+    assert chain.view("billing", "get_ytd", customer="C4", year=202601) == 30000
+    feb = read(chain, "MC4", 27000, ms(2026, 2, 3))
+    assert feb["reversed"] == 15340 + 2560
+    assert chain.view("billing", "get_ytd", customer="C4", year=202601) == 0
+    assert chain.view("billing", "get_ytd", customer="C4", year=202602) == 27000
+    assert chain.view("billing", "get_bill", customer="C4", month=202601)["amount"] == 0
+    assert feb["amount"] == 15340 + 640  # 270 kWh in February's own tiers
