@@ -113,10 +113,12 @@ def run(ledger: Ledger, cfg: Config, rounds: int, keys_dir: Path, *, task: str |
                               f"{rr.rewards}")
         results.append(rr)
         gas.append(sent.receipt["gas_used"])
+        mc = (f", Shapley ±{max(rr.half_width):.4f} (Monte-Carlo, 95 %)"
+              if any(rr.half_width) else "")
         out(f"round {r:>2}/{rounds}: {len(included)} commitments, MAPE {rr.metric / 100:.2f} %, "
             f"ε {claim.eps_e6 / 1e6:.4f} (bound {sent.receipt['value']['bound_e6'] / 1e6:.4f}, "
             f"α {claim.alpha_e6 / 1e6:g}), upload {rr.upload_bytes:,} B, paid "
             f"{sum(paid) / 100:,.2f} yuan (max {max(paid) / 100:,.2f}), receipt gas "
             f"{sent.receipt['gas_used']:,}, block {sent.height}, "
-            f"{time.monotonic() - t0:.1f} s")
+            f"{time.monotonic() - t0:.1f} s{mc}")
     return RunResult(name, results, gas, commit_gas, claim.eps_e6, results[-1].metric, addresses, fed)
