@@ -241,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     client_args(q, key=False)
     q.set_defaults(fn=cmd_query)
 
+    from chainnode import cli_fl  # noqa: I001 - `chainnode fl run|verify`
+    cli_fl.add_parser(sub, DEFAULT_URL, _key)
     from chainnode import cli_gov
 
     cli_gov.add_parser(sub, client_args, _client, _print)
