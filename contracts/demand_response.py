@@ -81,24 +81,73 @@ def days_from_civil(ymd):
     return era * 146097 + doe - 719468
 
 
+def valid_date(ymd):
+    # A real calendar day YYYYMMDD of 1970..9999 (proleptic Gregorian).
+    if not is_int(ymd) or ymd < 19700101 or ymd > 99991231:
+        return False
+    y = ymd // 10000
+    m = (ymd // 100) % 100
+    d = ymd % 100
+    if m < 1 or m > 12 or d < 1:
+        return False
+    dim = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1]
+    if m == 2 and y % 4 == 0 and (y % 100 != 0 or y % 400 == 0):
+        dim = 29
+    return d <= dim
+
+
+def civil_from_days(days):
+    # Days since 1970-01-01 -> YYYYMMDD (the inverse of days_from_civil).
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    y = yoe + era * 400 + (1 if m <= 2 else 0)
+    return y * 10000 + m * 100 + d
+
+
 def is_working(ymd, workdays, holidays):
     # 1970-01-01 was a Thursday (weekday 3, Monday = 0).
     return (days_from_civil(ymd) + 3) % 7 in workdays and ymd not in holidays
 
 
+BASELINE_SPAN_DAYS = 366  # how far back the working days of a baseline may reach
+
+
 def baseline(days, before, workdays, holidays, n):
     # Average load of the n most recent working days before `before` without an event,
-    # half away from zero; None when fewer than n such days are given.
-    picked = {}
+    # half away from zero; None when they are not all given. Every working day from the
+    # oldest one used up to `before` must be listed (an event day with had_event = True), so
+    # leaving out a low day cannot pull in an older, higher one.
+    given = {}
     for d in days:
         require(isinstance(d, list) and len(d) == 3 and is_int(d[0]) and is_int(d[1]) and isinstance(d[2], bool), "BAD_INPUT", "days are [YYYYMMDD, load_ckw, had_event]")
-        require(d[0] >= 19700101 and d[0] <= 99991231 and d[1] >= 0, "BAD_INPUT", "bad day")
-        if d[0] < before and not d[2] and is_working(d[0], workdays, holidays):
-            picked[d[0]] = d[1]
-    dates = sorted(picked.keys(), reverse=True)[:n]
-    if len(dates) < n:
+        require(valid_date(d[0]) and d[1] >= 0, "BAD_INPUT", "bad day")
+        require(d[0] not in given, "BAD_INPUT", "a day listed twice")
+        given[d[0]] = d
+    loads = []
+    day = days_from_civil(before)
+    for i in range(BASELINE_SPAN_DAYS):
+        if len(loads) == n:
+            break
+        day = day - 1
+        ymd = civil_from_days(day)
+        if ymd < 19700101:
+            break
+        if not is_working(ymd, workdays, holidays):
+            continue
+        d = given.get(ymd)
+        if d is None:
+            return None
+        if not d[2]:
+            loads.append(d[1])
+    if len(loads) < n:
         return None
-    return div_half_up(sum([picked[x] for x in dates]), n)
+    return div_half_up(sum(loads), n)
 
 
 def effective(bid_ckw, baseline_ckw, actual_ckw, cap_bp):
@@ -161,6 +210,14 @@ def load_event(event):
     return e
 
 
+def check_baseline_open(e, b):
+    # Baselines are fixed when the event opens (after that the measured load is known); an
+    # operator may still give one to a bid without any, so a late bid cannot block settle().
+    if ctx.time_ms < e["start_ms"]:
+        return
+    require(b["baseline_ckw"] is None and (role_has(ctx.caller, "operator") or role_has(ctx.caller, "admin")), "BASELINE_LOCKED", "the event has opened: baselines are fixed")
+
+
 def load_bid(event, aggregator):
     require(isinstance(aggregator, str), "BAD_INPUT", "aggregator must be a str")
     b = storage.get(("bid", event, aggregator))
@@ -179,7 +236,7 @@ def create_event(event, start_ms, end_ms, target_ckw, price, penalty_price, date
     require(end_ms - start_ms <= 7 * DAY_MS, "BAD_INPUT", "window at most 7 days")
     require(is_int(target_ckw) and target_ckw > 0, "BAD_INPUT", "target_ckw must be positive")
     require(is_int(price) and price >= 0 and is_int(penalty_price) and penalty_price >= 0, "BAD_INPUT", "prices must not be negative")
-    require(is_int(date) and date >= 19700101 and date <= 99991231, "BAD_INPUT", "date is YYYYMMDD (the event day, for baselines)")
+    require(valid_date(date), "BAD_INPUT", "date is a calendar day YYYYMMDD (the event day, for baselines)")
     if cap_bp is None:
         cap_bp = param("cap_bp")
     if floor_bp is None:
@@ -226,6 +283,7 @@ def set_baseline(event, aggregator, baseline_ckw, source=""):
     e = load_event(event)
     require(not e["settled"], "ALREADY_SETTLED", "event settled")
     b = load_bid(event, aggregator)
+    check_baseline_open(e, b)
     require(is_int(baseline_ckw) and baseline_ckw >= 0, "BAD_INPUT", "baseline_ckw must not be negative")
     require(isinstance(source, str) and len(source) <= 64, "BAD_INPUT", "source at most 64 chars")
     b["baseline_ckw"] = baseline_ckw
@@ -243,6 +301,7 @@ def submit_baseline_days(event, aggregator, days):
     e = load_event(event)
     require(not e["settled"], "ALREADY_SETTLED", "event settled")
     b = load_bid(event, aggregator)
+    check_baseline_open(e, b)
     require(isinstance(days, list) and len(days) <= 62, "BAD_INPUT", "days: a list of at most 62")
     base = baseline(days, e["date"], param("workdays"), param("holidays"), param("baseline_days"))
     require(base is not None, "NO_BASELINE", "fewer than baseline_days usable days")
@@ -380,5 +439,5 @@ def settle_quote(bid_ckw, baseline_ckw, actual_ckw, price, penalty_price, durati
 @view
 def baseline_of(days, before):
     require(isinstance(days, list) and len(days) <= 62, "BAD_INPUT", "days: a list of at most 62")
-    require(is_int(before), "BAD_INPUT", "before is YYYYMMDD")
+    require(valid_date(before), "BAD_INPUT", "before is a calendar day YYYYMMDD")
     return baseline(days, before, param("workdays"), param("holidays"), param("baseline_days"))
