@@ -14,6 +14,10 @@ Findings fixed here:
   the event opened, i.e. after seeing the measured load, and raise the payment at will. Once
   the event opens a baseline is fixed (BASELINE_LOCKED); an operator may still give one to a
   bid that has none, so a last-minute bid cannot block settlement.
+- a huge bid: an aggregator bidding 2**511 - 1 blocked every later bid (the event's bid total
+  no longer encodes, VM_SIZE_LIMIT), and a bid of 2**511 - 20,001 after another made settle()
+  fail for every bidder (the penalty total overflows), for good once the event opened. Loads
+  and bids are now at most 10**10 ckw, prices 10**9, cap_bp 100,000 (BAD_INPUT).
 The rest are attacks the contract already refuses; they stay as regression tests.
 """
 
@@ -125,6 +129,39 @@ def test_baseline_is_fixed_once_the_event_opens(chain):
     assert res.ok, res
     lines = {x["aggregator"]: x for x in res.value["lines"]}
     assert lines[AG1]["baseline_ckw"] == 80_000 and lines[AG1]["effective_ckw"] == 5_000
+
+
+@pytest.mark.parametrize("huge", [2**511 - 1, 2**511 - 1 - 20_000, 10**10 + 1])
+def test_a_huge_bid_can_neither_block_bids_nor_settlement(chain, huge):
+    assert chain.call(C, "bid", AG2, event="e", bid_ckw=huge).error_code == "BAD_INPUT"
+    assert chain.call(C, "bid", AG2, event="e", bid_ckw=10**10).ok  # the largest bid
+    for agg in (AG1, AG2):
+        assert chain.call(C, "set_baseline", OPER, event="e", aggregator=agg,
+                          baseline_ckw=80_000).ok
+    assert chain.call(C, "set_baseline", OPER, event="e", aggregator=AG2,
+                      baseline_ckw=huge).error_code == "BAD_INPUT"
+    chain.time_ms = START
+    for kw in ({"load_ckw": huge}, {"points": [1, huge]}):
+        assert chain.call(C, "submit_measurement", TERM, event="e", aggregator=AG1,
+                          **kw).error_code == "BAD_INPUT"
+    chain.time_ms = END
+    res = chain.call(C, "settle", OPER, event="e")
+    assert res.ok, res
+    # no response on the 100 GW bid: the penalty is large but an ordinary integer
+    assert res.value["penalty_fen"] == 5_000 * 10**10 * 15_000 * 2 * 3_600_000 \
+        // (10**8 * 3_600_000) + 30_000
+
+
+def test_event_and_parameter_bounds(chain):
+    base = dict(event="x", start_ms=START, end_ms=END, target_ckw=1, price=1,
+                penalty_price=1, date=20260116)
+    for kw in ({"target_ckw": 10**10 + 1}, {"price": 10**9 + 1}, {"penalty_price": 2**500},
+               {"cap_bp": 100_001}):
+        res = chain.call(C, "create_event", OPER, **{**base, **kw})
+        assert res.error_code == "BAD_INPUT", kw
+    assert chain.call(C, "set_param", ADMIN, name="cap_bp", value=100_001).error_code \
+        == "BAD_INPUT"
+    assert chain.call(C, "create_event", OPER, **{**base, "cap_bp": 100_000}).ok
 
 
 # ----------------------------------------------------------------- refused already
