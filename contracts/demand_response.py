@@ -89,33 +89,28 @@ def days_from_civil(ymd):
     return era * 146097 + doe - 719468
 
 
+def month_days(y, m):
+    if m == 2:
+        return 29 if y % 4 == 0 and (y % 100 != 0 or y % 400 == 0) else 28
+    return 30 if m in [4, 6, 9, 11] else 31
+
+
 def valid_date(ymd):
     # A real calendar day YYYYMMDD of 1970..9999 (proleptic Gregorian).
     if not is_int(ymd) or ymd < 19700101 or ymd > 99991231:
         return False
+    m = (ymd // 100) % 100
+    return m >= 1 and m <= 12 and ymd % 100 >= 1 and ymd % 100 <= month_days(ymd // 10000, m)
+
+
+def prev_day(ymd):
+    if ymd % 100 > 1:
+        return ymd - 1
     y = ymd // 10000
     m = (ymd // 100) % 100
-    d = ymd % 100
-    if m < 1 or m > 12 or d < 1:
-        return False
-    dim = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1]
-    if m == 2 and y % 4 == 0 and (y % 100 != 0 or y % 400 == 0):
-        dim = 29
-    return d <= dim
-
-
-def civil_from_days(days):
-    # Days since 1970-01-01 -> YYYYMMDD (the inverse of days_from_civil).
-    z = days + 719468
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + 3 if mp < 10 else mp - 9
-    y = yoe + era * 400 + (1 if m <= 2 else 0)
-    return y * 10000 + m * 100 + d
+    if m == 1:
+        return (y - 1) * 10000 + 1231
+    return y * 10000 + (m - 1) * 100 + month_days(y, m - 1)
 
 
 def is_working(ymd, workdays, holidays):
@@ -138,12 +133,11 @@ def baseline(days, before, workdays, holidays, n):
         require(d[0] not in given, "BAD_INPUT", "a day listed twice")
         given[d[0]] = d
     loads = []
-    day = days_from_civil(before)
+    ymd = before
     for i in range(BASELINE_SPAN_DAYS):
         if len(loads) == n:
             break
-        day = day - 1
-        ymd = civil_from_days(day)
+        ymd = prev_day(ymd)
         if ymd < 19700101:
             break
         if not is_working(ymd, workdays, holidays):

@@ -24,13 +24,11 @@ def init():
 
 
 @export
-def grant_role(account, role):
-    role_grant(account, role)
-
-
-@export
-def revoke_role(account, role):
-    role_revoke(account, role)
+def admin(op, account, role):
+    if op == "grant":
+        role_grant(account, role)
+    else:
+        role_revoke(account, role)
 
 
 @export
@@ -46,7 +44,7 @@ def has(account, role):
 
 @export
 def grant_via(other, account, role):
-    return call(other, "grant_role", account=account, role=role)
+    return call(other, "admin", op="grant", account=account, role=role)
 
 
 @export
@@ -86,9 +84,9 @@ def key(account, role):
 def test_grant_and_revoke_take_nonempty_str_entries_only():
     h = host()
     for account, role in (("", "ops"), ("ann", ""), ("", "")):
-        for m in ("grant_role", "revoke_role"):
-            r = h.call("a", m, sender="boss", account=account, role=role)
-            assert r.error_code == "BAD_INPUT", (m, account, role, r)
+        for op in ("grant", "revoke"):
+            r = h.call("a", "admin", sender="boss", op=op, account=account, role=role)
+            assert r.error_code == "BAD_INPUT", (op, account, role, r)
     r = h.call("a", "revoke_int", sender="boss", n=5)
     assert r.error_code == "BAD_INPUT" and not r.events
     # anonymous queries (caller "") can never hold a role
@@ -106,19 +104,19 @@ def test_each_contract_writes_only_its_own_table():
     assert all(w[0] == "a" for w in r.writes)
     assert h.call("b", "has", account="acct0", role="ops", readonly=True).value is False
     # made admin of b by b's admin, a may grant in b, and only in b
-    assert h.call("b", "grant_role", sender="boss", account="a", role="admin").ok
+    assert h.call("b", "admin", sender="boss", op="grant", account="a", role="admin").ok
     r = h.call("a", "grant_via", sender="boss", other="b", account="eve", role="ops")
     assert r.ok and [w[:2] for w in r.writes] == [("b", key("eve", "ops"))]
 
 
 def test_reentrant_calls_are_judged_as_the_direct_caller():
     h = host()
-    assert h.call("a", "grant_role", sender="boss", account="ann", role="ops").ok
+    assert h.call("a", "admin", sender="boss", op="grant", account="ann", role="ops").ok
     assert h.call("a", "guarded", sender="ann").value == "ann"
     # ann -> a.bounce -> b.relay -> a.guarded: a sees caller b, not ann
     r = h.call("a", "bounce", sender="ann", other="b", back="a")
     assert r.error_code == "PERMISSION_DENIED"
-    assert h.call("a", "grant_role", sender="boss", account="b", role="ops").ok
+    assert h.call("a", "admin", sender="boss", op="grant", account="b", role="ops").ok
     assert h.call("a", "bounce", sender="ann", other="b", back="a").value == "b"
 
 
