@@ -26,6 +26,11 @@ HOST_NAMES = frozenset(
         "role_require",
         "role_grant",
         "role_revoke",
+        "anchor_header",
+        "anchor_state",
+        "anchor_absent",
+        "anchor_receipt",
+        "send_packet",
     }
 )
 

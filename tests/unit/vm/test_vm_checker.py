@@ -254,7 +254,7 @@ def test_visible_names_match_runtime_namespace():
 
     rt = Runtime(MemoryHost(), CallContext("a", 1, 1, "", "c"), 10, lambda c: None)
     public = {k for k in rt.builtins if not k.startswith("_")}
-    per_frame = {"ctx", "storage", "Map", "emit", "call", *ROLE_NAMES}
+    per_frame = {"ctx", "storage", "Map", "emit", "call", "send_packet", *ROLE_NAMES}
     assert public | per_frame == HOST_NAMES | BUILTIN_NAMES
 
 
