@@ -98,3 +98,7 @@ OPENAPI: dict = {
 from chainnode.rpc.governance import OPENAPI_PATHS as _GOV_PATHS  # noqa: E402
 
 OPENAPI["paths"].update(_GOV_PATHS)
+
+from chainnode.rpc.anchor import OPENAPI_PATHS as _ANCHOR_PATHS  # noqa: E402
+
+OPENAPI["paths"].update(_ANCHOR_PATHS)

@@ -22,6 +22,11 @@ HOST_NAMES = frozenset(
         "isqrt",
         "pow10",
         "sm3",
+        "anchor_header",
+        "anchor_state",
+        "anchor_absent",
+        "anchor_receipt",
+        "send_packet",
     }
 )
 
