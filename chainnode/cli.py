@@ -246,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_gov.add_parser(sub, client_args, _client, _print)
     from chainnode import cli_network  # noqa: I001 - `chainnode network init`
     cli_network.add_parser(sub)
+    from chainnode import cli_relay  # noqa: I001 - `chainnode relay`
+    cli_relay.add_parser(sub)
     return p
 
 
