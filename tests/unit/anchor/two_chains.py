@@ -149,29 +149,26 @@ def update(on: Net, of: Net, h: int | None = None, **kw) -> Receipt:
                     "certificate": of.cert(h).to_wire(), "validators": None}, **kw)
 
 
-def recv(on: Net, of: Net, packet: list, h: int | None = None) -> Receipt:
+def _proved(on: Net, of: Net, method: str, packet: list, key: str, h: int | None,
+            **extra) -> Receipt:
+    """`method` on `on`'s sys.anchor with the proof of `of`'s [key, on, seq] at height h."""
     h = h or of.height
-    seq = packet[6]
-    return on.send(on.relayer, ANCHOR, "recv",
-                   {"packet": packet, "height": h,
-                    "proof": of.state_proof(ANCHOR, ["commit", on.chain_id, seq], h)})
+    proof = of.state_proof(ANCHOR, [key, on.chain_id, packet[6]], h)
+    return on.send(on.relayer, ANCHOR, method,
+                   {"packet": packet, "height": h, "proof": proof, **extra})
+
+
+def recv(on: Net, of: Net, packet: list, h: int | None = None) -> Receipt:
+    return _proved(on, of, "recv", packet, "commit", h)
 
 
 def acknowledge(on: Net, of: Net, packet: list, h: int | None = None) -> Receipt:
-    h = h or of.height
-    seq = packet[6]
-    record = of.view("ack", chain_id=on.chain_id, sequence=seq)
-    return on.send(on.relayer, ANCHOR, "acknowledge",
-                   {"packet": packet, "ack": record["ack"], "height": h,
-                    "proof": of.state_proof(ANCHOR, ["ack", on.chain_id, seq], h)})
+    record = of.view("ack", chain_id=on.chain_id, sequence=packet[6])
+    return _proved(on, of, "acknowledge", packet, "ack", h, ack=record["ack"])
 
 
 def timeout(on: Net, of: Net, packet: list, h: int | None = None) -> Receipt:
-    h = h or of.height
-    seq = packet[6]
-    return on.send(on.relayer, ANCHOR, "timeout",
-                   {"packet": packet, "height": h,
-                    "proof": of.state_proof(ANCHOR, ["ack", on.chain_id, seq], h)})
+    return _proved(on, of, "timeout", packet, "ack", h)
 
 
 def sent_packets(rc: Receipt) -> list[list]:
