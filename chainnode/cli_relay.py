@@ -44,7 +44,8 @@ def cmd_relay(a: argparse.Namespace) -> int:
         delay = 0.5
         while not stop.is_set():
             try:
-                chains.append(RelayChain(Client(url, key, timeout=a.rpc_timeout), a.gas_limit))
+                chains.append(RelayChain([Client(u.strip(), key, timeout=a.rpc_timeout)
+                                          for u in url.split(",")], a.gas_limit))
                 break
             except OSError as exc:
                 logging.getLogger("chainnode.relay").warning(
@@ -66,8 +67,9 @@ def cmd_relay(a: argparse.Namespace) -> int:
 
 def add_parser(sub) -> None:
     r = sub.add_parser("relay", help="relay packets and light-client updates between two chains")
-    r.add_argument("--a", required=True, help="RPC URL of one chain's node")
-    r.add_argument("--b", required=True, help="RPC URL of the other chain's node")
+    r.add_argument("--a", required=True, help="RPC URL of one chain's node; give every validator's "
+                   "URL, comma-separated, to keep each batch in order in every pool")
+    r.add_argument("--b", required=True, help="RPC URL(s) of the other chain's node(s), as for --a")
     r.add_argument("--key", required=True,
                    help="SM2 key file of an account with the relayer role on both chains")
     r.add_argument("--passphrase-env", help="env variable holding the key file's passphrase")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from chainnode import testnet
@@ -39,13 +38,14 @@ def load(root: Path) -> dict:
     return json.loads((root / MANIFEST).read_text())
 
 
-def init(root: Path, nodes: int, sidechains: int, side_nodes: int = 1,
+def init(root: Path, nodes: int, sidechains: int, side_nodes: int | list[int] = 1,
          base_port: int = 26600, params: dict | None = None, accounts: int = 0,
          trust: dict | None = None) -> dict:
     if sidechains < 1:
         raise ValueError("--sidechains must be at least 1")
-    if side_nodes < 1:
-        raise ValueError("--side-nodes must be at least 1")
+    per_edge = side_nodes if isinstance(side_nodes, list) else [side_nodes] * sidechains
+    if len(per_edge) != sidechains or min(per_edge) < 1:
+        raise ValueError("--side-nodes must be at least 1 (one count per side chain)")
     if (root / MANIFEST).exists():
         raise FileExistsError(f"{root} already holds a testnet ({MANIFEST} exists)")
     root.mkdir(parents=True, exist_ok=True)
@@ -55,7 +55,7 @@ def init(root: Path, nodes: int, sidechains: int, side_nodes: int = 1,
     for i in range(1, sidechains + 1):
         port = base_port + i * EDGE_PORT_STRIDE
         cid = f"district-{i}"
-        testnet.init(root / f"edge-{i}", side_nodes, 0, cid, port, params, accounts)
+        testnet.init(root / f"edge-{i}", per_edge[i - 1], 0, cid, port, params, accounts)
         chains.append({"name": f"edge-{i}", "chain_id": cid, "dir": f"edge-{i}",
                        "base_port": port})
         rdir = root / f"relayer-{i}"
@@ -120,22 +120,22 @@ def setup_anchors(root: Path, out=sys.stdout) -> None:
                 print(f"{on}: light client of {admins[of].chain_id} created", file=out)
 
 
-def _relayer_cmd(root: Path, r: dict) -> list[str]:
-    a = testnet.manifest(root / r["a"])["nodes"][0]["rpc"]
-    b = testnet.manifest(root / r["b"])["nodes"][0]["rpc"]
+def relayer_cmd(root: Path, r: dict) -> list[str]:
+    a, b = (",".join(n["rpc"] for n in testnet.manifest(root / side)["nodes"])
+            for side in (r["a"], r["b"]))
     return [sys.executable, "-m", "chainnode", "relay", "--a", a, "--b", b,
             "--key", str(root / r["dir"] / "relayer.key"),
             "--metrics-port", str(r["metrics_port"])]
 
 
-def start_relayer(root: Path, r: dict, out=sys.stdout) -> int:
+def start_relayer(root: Path, r: dict, out=sys.stdout, extra: tuple[str, ...] = ()) -> int:
     rdir = root / r["dir"]
     pidf = rdir / "relayer.pid"
     if pidf.exists() and testnet.pid_alive(int(pidf.read_text())):
         print(f"{r['name']}: already running (pid {pidf.read_text().strip()})", file=out)
         return int(pidf.read_text())
     log = open(rdir / "relayer.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(_relayer_cmd(root, r), stdout=log, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(relayer_cmd(root, r) + list(extra), stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     pidf.write_text(str(proc.pid))
     print(f"{r['name']}: started pid {proc.pid}, log {rdir / 'relayer.log'}", file=out)
@@ -151,14 +151,15 @@ def stop_relayer(root: Path, r: dict, out=sys.stdout) -> None:
         pidf.unlink()
 
 
-def up(root: Path, timeout: float = 60.0, out=sys.stdout) -> None:
+def up(root: Path, timeout: float = 60.0, out=sys.stdout,
+       relayer_args: tuple[str, ...] = ()) -> None:
     doc = load(root)
     for c in doc["chains"]:
         print(f"== {c['name']} ({c['chain_id']})", file=out)
         testnet.up(root / c["dir"], timeout, out)
     setup_anchors(root, out)
     for r in doc["relayers"]:
-        start_relayer(root, r, out)
+        start_relayer(root, r, out, relayer_args)
 
 
 def down(root: Path, out=sys.stdout) -> None:
@@ -213,16 +214,6 @@ def status(root: Path, out=sys.stdout) -> bool:
               f"{row['lag_seconds']} s", file=out)
         ok = ok and row["status"] == "active"
     return ok
-
-
-def wait_for(cond, timeout: float, what: str, poll: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(poll)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def cli(a, root: Path) -> int:

@@ -27,34 +27,62 @@ def _client_view(doc: dict) -> ClientView:
 
 
 class RelayChain:
-    """A chain and the peer it relays with; `client` carries the relayer's key."""
+    """A chain reached through one or more of its nodes (each Client carries the relayer's
+    key). Reads go to the first node that answers.
 
-    def __init__(self, client: Client, gas_limit: int = 20_000_000) -> None:
-        self.client = client
+    Ordered delivery needs the proposer to see a batch in submission order, but a node admits
+    forwarded transactions concurrently, so their order can change on the way. Given every
+    validator's URL, the relayer hands each transaction to every node before the next one, so
+    each pool (the proposer's included) holds them in order; with one URL it still works, but a
+    reordered batch costs ANCHOR_OUT_OF_ORDER receipts that the next round repairs."""
+
+    def __init__(self, clients: list[Client], gas_limit: int = 20_000_000) -> None:
+        self.clients = clients
+        self.client = clients[0]
         self.gas_limit = gas_limit
-        self.chain_id = client.chain_id
+        self.chain_id = self._first(lambda c: c.chain_id)
+        for c in clients:
+            c._chain_id = self.chain_id
+
+    def _first(self, fn):
+        err: BaseException | None = None
+        for i, c in enumerate(self.clients):
+            try:
+                out = fn(c)
+            except OSError as exc:
+                err = exc
+                continue
+            if i:  # prefer the node that answered from now on
+                self.clients.insert(0, self.clients.pop(i))
+                self.client = c
+            return out
+        assert err is not None
+        raise err
 
     # -- reads
+    def get(self, path: str) -> Any:
+        return self._first(lambda c: c.get(path))
+
     def state_value(self, key: list) -> tuple[Any, int]:
-        doc = self.client.get(f"/state/{ANCHOR}/_?key_hex={codec.encode(key).hex()}")
+        doc = self.get(f"/state/{ANCHOR}/_?key_hex={codec.encode(key).hex()}")
         value = codec.decode(bytes.fromhex(doc["value_hex"])) if doc.get("exists") else None
         return value, doc["height"]
 
     def client_of(self, peer: str) -> ClientView | None:
         try:
-            return _client_view(self.client.get(f"/anchor/clients/{peer}"))
+            return _client_view(self.get(f"/anchor/clients/{peer}"))
         except RpcError as exc:
             if exc.status == 404:
                 return None
             raise
 
     def header(self, height: int) -> dict:
-        return self.client.get(f"/anchor/header/{height}")
+        return self.get(f"/anchor/header/{height}")
 
     def observe(self, peer: str) -> ChainView:
         c = self.client_of(peer)
         recv_next, _ = self.state_value(pk.recv_next_key(peer))
-        doc = self.client.get(f"/anchor/packets/{peer}?from=1&limit={PENDING_PAGE}")
+        doc = self.get(f"/anchor/packets/{peer}?from=1&limit={PENDING_PAGE}")
         pending = tuple(PendingPacket(p["sequence"], codec.decode(bytes.fromhex(p["packet_hex"])),
                                       p["timeout_height"]) for p in doc["packets"])
         height = doc["height"]
@@ -62,7 +90,7 @@ class RelayChain:
         return ChainView(self.chain_id, height, time_ms, c, recv_next or 1, pending)
 
     def proof(self, key: list, height: int) -> bytes:
-        doc = self.client.get(f"/anchor/proof/state?contract={ANCHOR}"
+        doc = self.get(f"/anchor/proof/state?contract={ANCHOR}"
                               f"&key_hex={codec.encode(key).hex()}&height={height}")
         if not doc["exists"]:
             raise LookupError(f"{key} not in {self.chain_id}'s state at height {height}")
@@ -70,20 +98,31 @@ class RelayChain:
 
     # -- writes
     def tx(self, method: str, args: dict, height: int) -> Transaction:
-        return self.client.build("system", ANCHOR, method, args, gas_limit=self.gas_limit,
-                                 expires_in=100, height=height)
+        return self._first(lambda c: c.build("system", ANCHOR, method, args, gas_limit=self.gas_limit,
+                                               expires_in=100, height=height))
 
     def submit_in_order(self, txs: list[Transaction], timeout: float) -> list[dict]:
         """Submit one by one (the entry node's pool keeps their order), then wait for every
         one to commit; returns each receipt (or {"status": "pending"} at the deadline)."""
         for tx in txs:
-            self.client.submit(tx, wait=False)
+            admitted = 0
+            for c in list(self.clients):
+                try:
+                    c.submit(tx, wait=False)
+                    admitted += 1
+                except RpcError as exc:
+                    admitted += exc.code == "TX_DUPLICATE"  # a forwarded copy got there first
+                except OSError:
+                    continue  # that node is down; the others carry the transaction
+            if not admitted:
+                raise ConnectionError(f"no node of {self.chain_id} admitted {tx.hash.hex()}")
         deadline = time.monotonic() + timeout
         out: list[dict] = []
         for tx in txs:
+            h = tx.hash.hex()
             while True:
                 try:
-                    doc = self.client.tx(tx.hash.hex())
+                    doc = self._first(lambda c, h=h: c.tx(h))
                 except RpcError as exc:  # evicted (expired) or not yet forwarded
                     if exc.status != 404:
                         raise

@@ -23,8 +23,8 @@ from chainnode.relay.metrics import Metrics
 
 log = logging.getLogger("chainnode.relay")
 
-EFFECTS = {"delivered", "timeout", "acknowledged", "timed_out"}
-NOOPS = {E.ALREADY_RECEIVED, E.ALREADY_SETTLED}
+EFFECTS = {"delivered", "timeout", "acknowledged", "timed_out", "updated"}
+NOOPS = {E.ALREADY_RECEIVED, E.ALREADY_SETTLED, "known"}
 RACES = {E.STALE_HEIGHT}  # another relayer moved the client first
 TRANSIENT = (OSError, urllib.error.URLError, TimeoutError, ConnectionError)
 

@@ -4,8 +4,6 @@ are counted, not refused, so a test sees them) and what was acknowledged."""
 
 from __future__ import annotations
 
-import time
-
 COURIER = """
 @export
 def send(dst, n, timeout=0):
@@ -44,13 +42,3 @@ def stats(peer):
             'ackdups': storage.get(['ackdups', peer], 0)}
 """
 
-
-def wait_until(cond, timeout: float, what: str, poll: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
