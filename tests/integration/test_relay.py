@@ -13,13 +13,13 @@ import urllib.request
 
 import pytest
 from cluster import FAST_PARAMS, free_base_port, wait_until
-from relay_util import COURIER
 
 from chainnode import testnet, testnet_sides
 from chainnode.client import Client
 from chainnode.crypto.address import address_of
 from chainnode.crypto.keyfile import load_private_key, save_private_key
 from chainnode.crypto.sm2 import PrivateKey
+from chainnode.relay.courier import COURIER
 
 pytestmark = pytest.mark.slow
 MAIN = testnet_sides.MAIN_ID

@@ -1,6 +1,8 @@
-"""Shared by the relayer's real-process tests: a courier contract that sends numbered packets
-to its twin on another chain and counts, per source, what it received (duplicates and gaps
-are counted, not refused, so a test sees them) and what was acknowledged."""
+"""A smoke-test contract for a relayer: deploy `courier` on two chains, call `send(dst, n)`
+on one and watch `stats(peer)` on both. It counts what arrives per source chain instead of
+refusing anything, so duplicates (`dups`), gaps in sequence (`gaps`) and repeated
+acknowledgements (`ackdups`) show up as numbers (used by the relayer's tests and
+scripts/bench_sidechain.py)."""
 
 from __future__ import annotations
 
