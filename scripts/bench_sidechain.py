@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import random
+import socket
 import statistics
 import sys
 import tempfile
@@ -43,7 +45,7 @@ def count(main: Client, peer: str) -> int:
 
 
 def send(c: Client, dst: str, n: int) -> float:
-    rc = c.call("courier", "send", {"dst": dst, "n": n}, gas_limit=200_000_000)["receipt"]
+    rc = c.call("courier", "send", {"dst": dst, "n": n}, gas_limit=50_000_000)["receipt"]
     if rc["status"] != "ok":
         raise RuntimeError(f"send failed: {rc['error_code']}: {rc['error_message']}")
     return time.monotonic()
@@ -65,6 +67,25 @@ def latency_run(main: Client, edge: Client, rounds: int, out: list[float]) -> No
         out.append(wait_count(main, edge.chain_id, base + i + 1, 60) - t_sent)
 
 
+def _free_range(span: int) -> int:
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20_000, 32_000 - span)
+        socks = []
+        try:
+            for p in range(base, base + span):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port range")
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
@@ -77,13 +98,15 @@ def main() -> int:
     ap.add_argument("--side-nodes", type=int, default=1, help="validators per edge chain")
     ap.add_argument("--rounds", type=int, default=20, help="latency samples per edge")
     ap.add_argument("--packets", type=int, default=200, help="burst size per edge (throughput)")
-    ap.add_argument("--chunk", type=int, default=50, help="packets per send transaction")
-    ap.add_argument("--base-port", type=int, default=36600)
+    ap.add_argument("--chunk", type=int, default=20, help="packets per send transaction")
+    ap.add_argument("--base-port", type=int, default=0, help="0: a free range at random")
+    ap.add_argument("--keep", help="make the testnet in this (new) directory and keep it")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-side-") as tmp:
-        root = Path(tmp)
+        root = Path(args.keep or tmp)
+        span = (args.sidechains + 1) * testnet_sides.EDGE_PORT_STRIDE
         doc = testnet_sides.init(root, args.nodes, args.sidechains, args.side_nodes,
-                                 args.base_port)
+                                 args.base_port or _free_range(span))
         try:
             testnet_sides.up(root, out=io.StringIO())
             m = admin(root, "main")

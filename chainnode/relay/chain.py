@@ -8,6 +8,7 @@ planner relies on, so any commitment or acknowledgement it saw exists at that he
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from chainnode import codec
@@ -18,6 +19,7 @@ from chainnode.relay.planner import ChainView, ClientView, PendingPacket
 
 ANCHOR = "sys.anchor"
 PENDING_PAGE = 100  # the RPC's cap per request
+PROOF_THREADS = 4
 
 
 def _client_view(doc: dict) -> ClientView:
@@ -43,6 +45,18 @@ class RelayChain:
         self.chain_id = self._first(lambda c: c.chain_id)
         for c in clients:
             c._chain_id = self.chain_id
+        self.pool = ThreadPoolExecutor(max(len(clients), PROOF_THREADS),
+                                       thread_name_prefix=f"relay-{self.chain_id}")
+
+    def map(self, fn, items: list) -> list:
+        """fn over items on a few threads (HTTP reads of proofs); results or exceptions, in
+        order."""
+        def safe(x):
+            try:
+                return fn(x)
+            except Exception as exc:  # noqa: BLE001 - handed back to the caller to raise
+                return exc
+        return list(self.pool.map(safe, items))
 
     def _first(self, fn):
         err: BaseException | None = None
@@ -98,22 +112,23 @@ class RelayChain:
 
     # -- writes
     def tx(self, method: str, args: dict, height: int) -> Transaction:
-        return self._first(lambda c: c.build("system", ANCHOR, method, args, gas_limit=self.gas_limit,
-                                               expires_in=100, height=height))
+        return self.client.build("system", ANCHOR, method, args, gas_limit=self.gas_limit,
+                                 expires_in=100, height=height)
 
     def submit_in_order(self, txs: list[Transaction], timeout: float) -> list[dict]:
         """Submit one by one (the entry node's pool keeps their order), then wait for every
         one to commit; returns each receipt (or {"status": "pending"} at the deadline)."""
-        for tx in txs:
-            admitted = 0
-            for c in list(self.clients):
-                try:
-                    c.submit(tx, wait=False)
-                    admitted += 1
-                except RpcError as exc:
-                    admitted += exc.code == "TX_DUPLICATE"  # a forwarded copy got there first
-                except OSError:
-                    continue  # that node is down; the others carry the transaction
+        def hand(c: Client, tx: Transaction) -> bool:
+            try:
+                c.submit(tx, wait=False)
+                return True
+            except RpcError as exc:
+                return exc.code == "TX_DUPLICATE"  # a forwarded copy got there first
+            except OSError:
+                return False  # that node is down; the others carry the transaction
+
+        for tx in txs:  # to every node at once, but tx k everywhere before tx k+1 anywhere
+            admitted = sum(self.pool.map(lambda c, tx=tx: hand(c, tx), list(self.clients)))
             if not admitted:
                 raise ConnectionError(f"no node of {self.chain_id} admitted {tx.hash.hex()}")
         deadline = time.monotonic() + timeout

@@ -29,6 +29,10 @@ RACES = {E.STALE_HEIGHT}  # another relayer moved the client first
 TRANSIENT = (OSError, urllib.error.URLError, TimeoutError, ConnectionError)
 
 
+def _reraise(exc: Exception) -> None:
+    raise exc
+
+
 class ChainDown(Exception):
     def __init__(self, chain: str, exc: BaseException) -> None:
         super().__init__(f"{chain}: {exc}")
@@ -142,26 +146,32 @@ class Relayer:
                      rel.min_height)
             return
         proof_h = c.latest_height
+        t0 = time.monotonic()
+        recv = isinstance(rel, planner.Recv)
+
+        def args_of(p: planner.PendingPacket) -> dict:
+            if recv:
+                proof = of.proof(pk.commit_key(on.chain_id, p.sequence), proof_h)
+                return {"packet": p.packet, "height": proof_h, "proof": proof}
+            rec, _ = of.state_value(pk.ack_key(on.chain_id, p.sequence))
+            proof = of.proof(pk.ack_key(on.chain_id, p.sequence), proof_h)
+            return {"packet": p.packet, "ack": rec["ack"], "height": proof_h, "proof": proof}
+
         txs = []
-        for p in rel.packets:
-            try:
-                if isinstance(rel, planner.Recv):
-                    proof = self._io(of, of.proof, pk.commit_key(on.chain_id, p.sequence), proof_h)
-                    args = {"packet": p.packet, "height": proof_h, "proof": proof}
-                else:
-                    rec, _ = self._io(of, of.state_value, pk.ack_key(on.chain_id, p.sequence))
-                    proof = self._io(of, of.proof, pk.ack_key(on.chain_id, p.sequence), proof_h)
-                    args = {"packet": p.packet, "ack": rec["ack"], "height": proof_h,
-                            "proof": proof}
-            except LookupError:  # settled meanwhile (acknowledged packets leave the state)
+        for res in self._io(of, of.map, args_of, list(rel.packets)):
+            if isinstance(res, LookupError):  # settled meanwhile (acked packets leave state)
                 break  # keep the batch contiguous: the rest waits for the next round
-            txs.append(on.tx("recv" if isinstance(rel, planner.Recv) else "acknowledge",
-                             args, height))
+            if isinstance(res, Exception):
+                self._io(of, _reraise, res)  # a chain that went down becomes ChainDown
+            txs.append(on.tx("recv" if recv else "acknowledge", res, height))
         if txs:
-            what = "recv" if isinstance(rel, planner.Recv) else "ack"
-            log.info("%s %d packet(s) %s -> %s (seq %d..) proven at %s height %d", what, len(txs),
-                     of.chain_id, on.chain_id, rel.packets[0].sequence, of.chain_id, proof_h)
+            what = "recv" if recv else "ack"
+            t1 = time.monotonic()
             self._receipts(on, txs, what)
+            log.info("%s %d packet(s) %s -> %s (seq %d..) proven at %s height %d: proofs %.2fs, "
+                     "commit %.2fs", what, len(txs), of.chain_id, on.chain_id,
+                     rel.packets[0].sequence, of.chain_id, proof_h, t1 - t0,
+                     time.monotonic() - t1)
 
     # -- forever
     def run(self, stop: threading.Event, interval: float = 0.5, backoff_max: float = 30.0,
