@@ -51,10 +51,10 @@ def proven_height(get: Getter, chain: Any, height: Any, now_ms: int) -> Consensu
 
 
 def send(get: Getter, own_chain: str, src_contract: str, dst_chain: Any, dst_contract: Any,
-         method: Any, payload: Any, timeout_height: Any) -> tuple[Packet, Writes]:
-    """Commit a new packet from `src_contract` to `dst_chain` (which must have a client here,
-    so its acknowledgement can be proven later)."""
-    load_client(get, dst_chain)
+         method: Any, payload: Any, timeout_height: Any, now_ms: int) -> tuple[Packet, Writes]:
+    """Commit a new packet from `src_contract` to `dst_chain`, which must have an Active
+    client here (its acknowledgement must be provable later)."""
+    require_active(load_client(get, dst_chain), now_ms)
     seq = get(send_next_key(dst_chain)) or 1
     p = Packet(own_chain, src_contract, dst_chain, dst_contract, method, payload, seq,
                timeout_height)

@@ -20,13 +20,21 @@ from chainnode.anchor import errors as E
 from chainnode.anchor import lightclient as lc
 from chainnode.anchor import misbehaviour, packets, proofs
 from chainnode.anchor.errors import AnchorError
-from chainnode.anchor.ledger import ANCHOR, client_key, cons_key, load_client, load_cons
+from chainnode.anchor.ledger import (
+    ANCHOR,
+    client_key,
+    cons_key,
+    load_client,
+    load_cons,
+    proven_height,
+)
 from chainnode.anchor.packets import Packet
 from chainnode.core.block import Receipt
 from chainnode.core.tx import Transaction
 from chainnode.exec import gov_kinds
+from chainnode.exec.contracts import ContractHost
 from chainnode.exec.state import BlockState, TxState
-from chainnode.exec.system import SYSTEM_GAS, CallFailed, SysResult, has_role
+from chainnode.exec.system import CallFailed, SysResult, has_role
 
 ARG_CHUNK_GAS = 16  # per 64 bytes of encoded arguments: decoding and hashing them
 MAX_TRUSTED_SETS = 16  # validator-set hashes kept for checking misbehaviour evidence
@@ -261,8 +269,6 @@ def _misbehaviour(ts: TxState, sender: str, height: int, args: dict,
 
 def _proof_args(ts: TxState, args: dict, now_ms: int, meter: Meter, chain: str
                 ) -> tuple[lc.ConsensusState, Any]:
-    from chainnode.anchor.ledger import proven_height
-
     cons = proven_height(_getter(ts), chain, args.get("height"), now_ms)
     proof = args.get("proof")
     meter.charge(proofs.proof_gas(proofs.smt_proof_size(proof), 256))
@@ -305,11 +311,9 @@ class _Run:
         child = BlockState(self.block_state)
         child.apply((c, k, v) for (c, k), v in sorted(self.ts.writes.items()))
         child.apply(self.vm_writes)
-        from chainnode.exec.contracts import ContractHost
-
         ctx = CallContext(sender=CALLER, height=self.height, time_ms=self.now_ms,
                           tx_hash=self.tx.hash.hex(), chain_id=self.executor.chain_id)
-        left = self.tx.gas_limit - SYSTEM_GAS - self.meter.used
+        left = self.meter.limit - self.meter.used
         r = execute(compiled, method, kwargs, ctx, ContractHost(child, registry), max(left, 0),
                     caller_kind="contract")
         self.meter.charge(r.gas_used)

@@ -114,7 +114,7 @@ class AnchorHostAPI:
         try:
             packet, writes = ledger.send(self._anchor_get, self.ctx.chain_id, frame.contract,
                                          dst_chain, dst_contract, method, payload,
-                                         timeout_height)
+                                         timeout_height, self.ctx.time_ms)
         except AnchorError as exc:
             raise VMError(exc.code, exc.message) from None
         for key, value in writes:

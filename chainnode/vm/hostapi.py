@@ -304,6 +304,7 @@ class HostAPI:
             "Map": self._map_factory(frame),
             "emit": self._emit_factory(frame),
             "call": self._call_factory(frame),
+            **self.role_functions(frame),  # type: ignore[attr-defined]  # RoleAPI (roles.py)
             "send_packet": self._send_factory(frame),
         }
         self.modules.append(g)

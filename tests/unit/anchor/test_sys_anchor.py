@@ -256,6 +256,7 @@ def test_conflicting_headers_freeze_and_governance_recovers(nets):
     assert client["status"] == "frozen" and client["evidence"]["kind"] == "fork"
     edge.call("meter", "record", day=2, total=2)
     failed(update(main, edge), E.FROZEN)
+    failed(main.call("tariff", "push", dst="edge-1", price=1, timeout=0), E.FROZEN)
     failed(main.call("accept", "accept", chain="edge-1", height=edge.height - 1, day=1,
                      total=1, proof=edge.state_proof("meter", ["result", 1])), E.FROZEN)
     # recovery: governance substitutes a newer trusted header
@@ -361,3 +362,27 @@ def test_a_failing_destination_method_acks_an_error_and_short_gas_fails_the_tx(n
     ok(update(main, edge))
     ok(acknowledge(main, edge, p2))
     assert stored(main, "tariff", ["ack", 2])["code"] == "VM_NO_METHOD"
+
+
+def test_anchored_heights_are_pruned_beyond_the_window(nets):
+    from lc_util import EdgeChain, vset
+
+    main, _ = nets
+    e = EdgeChain(chain_id="edge-8")
+    e.grow(5, [0, 1, 2, 3])
+    payload = {"chain_id": "edge-8", "genesis_hash": e.genesis_hash.hex(),
+               "header_hex": codec.encode(e.wire(1)).hex(),
+               "validators": [[n, k.hex()] for n, k in vset(e.sets[2])],
+               "params": {"trusting_period_ms": 600_000, "max_clock_drift_ms": 30_000,
+                          "window": 2}}
+    ok(main.send(main.admin, "sys.governance", "propose",
+                 {"kind": "create-client", "payload": payload}))
+    for h in (2, 3, 5):
+        ok(main.send(main.relayer, ANCHOR, "update",
+                     {"chain_id": "edge-8", "header": e.wire(h), "certificate": e.cert(h)}))
+    assert main.view("client", chain_id="edge-8")["heights"] == [3, 5]
+    assert main.view("consensus", chain_id="edge-8", height=2) is None
+    cons = main.view("consensus", chain_id="edge-8", height=5)
+    assert cons["receipt_root"] == e.headers[5].receipt_root.hex()
+    assert cons["tx_root"] == e.headers[5].tx_root.hex()
+    assert cons["time_ms"] == e.headers[5].timestamp_ms
