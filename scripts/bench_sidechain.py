@@ -67,22 +67,20 @@ def latency_run(main: Client, edge: Client, rounds: int, out: list[float]) -> No
         out.append(wait_count(main, edge.chain_id, base + i + 1, 60) - t_sent)
 
 
-def _free_range(span: int) -> int:
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20_000, 32_000 - span)
-        socks = []
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
         try:
-            for p in range(base, base + span):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
+            s.bind(("127.0.0.1", port))
         except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
+            return False
+    return True
+
+
+def _free_range(span: int) -> int:
+    """A base port whose whole span is free now (below the ephemeral range)."""
+    for base in random.Random().sample(range(20_000, 32_000 - span, 100), 100):
+        if all(_bindable(p) for p in range(base, base + span)):
+            return base
     raise RuntimeError("no free port range")
 
 
