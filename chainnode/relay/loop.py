@@ -69,6 +69,9 @@ class Relayer:
         va = self._io(self.a, self.a.observe, self.b.chain_id)
         vb = self._io(self.b, self.b.observe, self.a.chain_id)
         plan = planner.plan(va, vb, int(time.time() * 1000), self.policy, self.channels)
+        if plan.blocked != self.metrics.blocked:
+            for why in plan.blocked:
+                log.warning("blocked: %s", why)
         self.metrics.directions, self.metrics.blocked = plan.directions, plan.blocked
         heights = {va.chain_id: va.height, vb.chain_id: vb.height}
         for act in plan.updates:
