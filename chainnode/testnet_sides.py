@@ -112,6 +112,9 @@ def setup_anchors(root: Path, out=sys.stdout) -> None:
     admins = {c["name"]: _admin(root, c["name"]) for c in doc["chains"]}
     for r in doc["relayers"]:
         for side in (r["a"], r["b"]):
+            known = admins[side].state("sys.members", r["address"]).value
+            if isinstance(known, dict) and known.get("active"):
+                continue
             _ok(admins[side].register(r["address"], ["relayer"], r["name"]),
                 f"registering {r['name']} on {side}", benign=("ALREADY_MEMBER",))
     for r in doc["relayers"]:
