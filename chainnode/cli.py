@@ -59,6 +59,9 @@ def cmd_testnet(a) -> int:
     from chainnode import testnet
 
     root = Path(a.dir)
+    from chainnode import testnet_sides  # noqa: I001 - main + side chains + relayers
+    if a.sidechains or testnet_sides.is_multi(root):
+        return testnet_sides.cli(a, root)
     if a.action == "init":
         g = testnet.init(root, a.nodes, a.observers, a.chain_id, a.base_port,
                          accounts=a.accounts, params=_genesis_params(a.param))
@@ -195,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--timeout", type=float, default=60.0)
     t.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="genesis parameter for init, e.g. view_timeout_ms=1000 (repeatable)")
+    t.add_argument("--sidechains", type=int, default=0,
+                   help="init: also make this many edge chains, anchored on the main chain")
+    t.add_argument("--side-nodes", type=int, default=1, help="init: validators per edge chain")
     t.set_defaults(fn=cmd_testnet)
 
     s = sub.add_parser("start", help="run a node in the foreground")
@@ -248,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_gov.add_parser(sub, client_args, _client, _print)
     from chainnode import cli_network  # noqa: I001 - `chainnode network init`
     cli_network.add_parser(sub)
+    from chainnode import cli_relay  # noqa: I001 - `chainnode relay`
+    cli_relay.add_parser(sub)
     return p
 
 
