@@ -5,6 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 NODES="${CHAINNODE_DEMO_NODES:-4}"
+# main chain + one edge chain per district (1 validator each) when the machine has 2+ cores;
+# CHAINNODE_DEMO_SIDECHAINS=0 plays the whole day on a single chain
+CORES="$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)"
+SIDECHAINS="${CHAINNODE_DEMO_SIDECHAINS:-$([ "$CORES" -ge 2 ] && echo 3 || echo 0)}"
+[ "$SIDECHAINS" = "0" ] || SIDECHAINS=3
 if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv"
     "$PY" -m venv .venv
@@ -19,4 +24,4 @@ cleanup() {
 }
 trap cleanup EXIT
 export PYTHONHASHSEED=0
-.venv/bin/python scripts/demo.py --dir "$DIR/testnet" --nodes "$NODES" "$@"
+.venv/bin/python scripts/demo.py --dir "$DIR/testnet" --nodes "$NODES" --sidechains "$SIDECHAINS" "$@"

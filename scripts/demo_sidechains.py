@@ -41,8 +41,10 @@ from chainnode.crypto.address import address_of
 from chainnode.crypto.keyfile import load_private_key, save_private_key
 from chainnode.crypto.sm2 import PrivateKey
 
+# the heating act's demand-response meter reads through D1's terminal, on the main chain
 MAIN_ACCOUNTS = [("marketing-dept", ["member"]), ("finance-dept", ["member"]),
-                 ("bank-icbc", ["member"]), ("auditor", ["auditor"])]
+                 ("bank-icbc", ["member"]), ("auditor", ["auditor"]),
+                 ("edge-terminal-d1", ["terminal"])]
 # what the edges' billing starts with: last year's prices, replaced by the main chain's push
 STALE_TARIFF = {"flat": 5300, "bounds": [276_000, 480_000], "incs": [0, 500, 3000],
                 "tou": {"peak": 5600, "valley": 2800}}
