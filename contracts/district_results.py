@@ -21,6 +21,7 @@
 
 MAX_CUSTOMERS = 500
 MAX_ALARM_DATES = 8
+CONTROL_STATES = ["WARN", "PENDING_CUT", "CUT", "RESTORE_PENDING"]
 
 
 def init(main_chain="", district_contract="district", billing_contract="billing"):
@@ -70,10 +71,20 @@ def alarms_of(district, dates):
     return out
 
 
+def control_lists():
+    # prepaid cost control: who is warned, pending a cut, cut, awaiting a restore
+    billing = storage.get("billing")
+    out = {}
+    for st in CONTROL_STATES:
+        out[st] = [row[0] for row in call(billing, "list_state", state=st)]
+    return out
+
+
 @export
 def publish(district, date, transformer, customers, alarm_dates):
     # Send the district's evaluated day (line loss, voltage, load, alarms, bills of the
-    # month so far for `customers`) to the main chain. Once per district and date.
+    # month so far for `customers`, cost-control lists) to the main chain. Once per
+    # district and date.
     role_require(["terminal"])
     require(isinstance(customers, list) and len(customers) <= MAX_CUSTOMERS, "BAD_INPUT",
             "customers: a list of at most 500")
@@ -96,6 +107,7 @@ def publish(district, date, transformer, customers, alarm_dates):
         "max_imbalance_bp": None if load is None else load["max_imbalance_bp"],
         "alarms": alarms_of(district, alarm_dates),
         "bills": bills_of(customers, date // 100),
+        "control": control_lists(),
     }
     payload = {"district": district, "date": date, "result": result,
                "sent_height": ctx.height, "sent_ms": ctx.time_ms}

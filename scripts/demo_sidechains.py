@@ -12,7 +12,9 @@ single-chain demo (demo.make_day); what changes is where each part runs:
   an anchored main-chain header) sets it in the edge's billing;
 - EDGE: each district's terminal uploads readings (billed at the pushed tariff), meter days,
   master meter, voltage, load curves and power events to its own edge chain, where the
-  district analytics run (line loss, outage, low use);
+  district analytics run (line loss, outage, low use) and prepaid cost control cuts and,
+  after the counters' and the bank's payments there, restores (the control parameters of the
+  compressed demo clock came down with the tariff);
 - UP: each edge's `district_results.publish` sends the district's day to the main chain; the
   main chain's `district_results.accept` records it only as sys.anchor delivers it by proof;
 - MAIN: marketing and the bank deliver payment files and finance reconciles; the summary reads
@@ -45,6 +47,12 @@ from chainnode.crypto.sm2 import PrivateKey
 MAIN_ACCOUNTS = [("marketing-dept", ["member"]), ("finance-dept", ["member"]),
                  ("bank-icbc", ["member"]), ("auditor", ["auditor"]),
                  ("edge-terminal-d1", ["terminal"])]
+# on each edge: its district's terminal, and the counters and bank that take payments there
+def EDGE_ACCOUNTS(d: str) -> list[tuple[str, list[str]]]:  # noqa: N802 - a table
+    return [(TERMINAL[d], ["terminal"]), ("marketing-dept", ["member"]),
+            ("bank-icbc", ["member"])]
+
+
 # what the edges' billing starts with: last year's prices, replaced by the main chain's push
 STALE_TARIFF = {"flat": 5300, "bounds": [276_000, 480_000], "incs": [0, 500, 3000],
                 "tou": {"peak": 5600, "valley": 2800}}
@@ -162,9 +170,9 @@ class Sides:
         self.edges: dict[str, Net] = {}
         for d in DISTRICTS:
             e = edge_of(d)
-            keys = register(root / e, urls[e][0], [(TERMINAL[d], ["terminal"])])
+            keys = register(root / e, urls[e][0], EDGE_ACCOUNTS(d))
             self.edges[d] = Net(root / e, urls[e], chain_of(d), keys)
-            self.edges[d].sent += 1
+            self.edges[d].sent += len(EDGE_ACCOUNTS(d))
         self.main.sent += len(MAIN_ACCOUNTS)
         self.pool = ThreadPoolExecutor(len(DISTRICTS))
 
@@ -192,9 +200,11 @@ def setup(s: Sides, day: Day) -> None:
             ("edge_params", {"main_chain": testnet_sides.MAIN_ID}),
             ("district_results", {"main_chain": testnet_sides.MAIN_ID})])
         say(f"{edge_of(d)} ({d}): {'; '.join(lines)}")
-        t = address_of(net.keys[TERMINAL[d]].public_key)
-        net.send([Tx("admin", c, "grant_role", {"account": t, "role": "terminal"})
+        a = {w: address_of(k.public_key) for w, k in net.keys.items()}
+        net.send([Tx("admin", c, "grant_role", {"account": a[TERMINAL[d]], "role": "terminal"})
                   for c in ("billing", "district", "district_results")]
+                 + [Tx("admin", "billing", "grant_role", {"account": a[w], "role": r})
+                    for w, r in (("marketing-dept", "marketing"), ("bank-icbc", "bank"))]
                  + [Tx("admin", "billing", "grant_role", {"account": "edge_params",
                                                           "role": "admin"})])
         for stage in demo.registry_txs(day, d):
@@ -203,8 +213,8 @@ def setup(s: Sides, day: Day) -> None:
             net.send([demo.history_tx(day, d, mo)])
 
     s.each(edge)
-    say("edge billing: its terminal uploads and bills; the contract edge_params is billing "
-        "admin there (it applies what the main chain sends)")
+    say("edge billing: the terminal uploads and bills, marketing and the bank take payments; "
+        "the contract edge_params is billing admin there (it applies what the main chain sends)")
     say(f"each edge: {demo.METERS} customers and meters, transformer, four months of history "
         "from the legacy metering system")
     addr = {w: address_of(k.public_key) for w, k in s.main.keys.items()}
@@ -222,12 +232,14 @@ def tariffs_down(s: Sides, check: Checks) -> None:
     edges = [chain_of(d) for d in DISTRICTS]
     r = s.main.send([Tx("admin", "edge_params", "push", {
         "chains": edges, "tariff_id": "zj_res", "tariff": ZHEJIANG_TARIFF,
-        "params": {"warn_threshold": 3000, "restore_threshold": 0}})])[0]
+        "params": demo.COMPRESSED})])[0]
     v = r["receipt"]["value"]
     say(f"main block {r['height']}: edge_params.push version {v['version']}, flat "
         f"{ZHEJIANG_TARIFF['flat'] / 10000:.3f}, peak {ZHEJIANG_TARIFF['tou']['peak'] / 10000:.3f}"
         f", valley {ZHEJIANG_TARIFF['tou']['valley'] / 10000:.3f} yuan/kWh -> packets "
         + ", ".join(f"{c}#{q}" for c, q in v["sequences"].items()))
+    say("with the control parameters of the demo clock (the day is compressed): "
+        + ", ".join(f"{k}={val}" for k, val in demo.COMPRESSED.items()))
 
     def arrived(d: str, net: Net) -> dict:
         got = wait_for(f"the tariff packet on {chain_of(d)}",
@@ -246,8 +258,10 @@ def tariffs_down(s: Sides, check: Checks) -> None:
             f"{a['src_chain']}) at edge height {a['applied_height']}, "
             f"{(a['applied_ms'] - a['sent_ms']) / 1000:.1f} s after the push; billing flat now "
             f"{t['flat'] / 10000:.3f} (was {STALE_TARIFF['flat'] / 10000:.3f})")
-        check(same and a["src_chain"] == testnet_sides.MAIN_ID,
-              f"{chain_of(d)}: the main chain's tariff applied to the edge's billing by proof")
+        params = {k: s.edges[d].q("billing", "get_param", name=k) for k in demo.COMPRESSED}
+        check(same and params == demo.COMPRESSED and a["src_chain"] == testnet_sides.MAIN_ID,
+              f"{chain_of(d)}: the main chain's tariff and control parameters applied to the "
+              "edge's billing by proof")
     acks = wait_for("the edges' acknowledgements on main", lambda: (lambda xs: xs if all(
         x and x["ack"] and x["ack"]["ok"] for x in xs) else None)(
         [s.main.q("edge_params", "get_push", chain=c, version=v["version"]) for c in edges]))
@@ -276,6 +290,42 @@ def edge_day(s: Sides, day: Day) -> None:
 
     for line in s.each(play):
         say(line)
+
+
+def cost_control(s: Sides, day: Day) -> None:
+    step("EDGE: prepaid cost control on each edge (its terminal sweeps pending cuts; the "
+         "counters and the bank pay there)")
+
+    def sweep(d: str, net: Net) -> dict[str, int]:
+        pending = sorted({c for st in ("PENDING_CUT", "RESTORE_PENDING")
+                          for c, _ in net.q("billing", "list_state", state=st)})
+        counts: dict[str, int] = {}
+        if pending:
+            r = net.send([Tx(TERMINAL[d], "billing", "execute_controls",
+                             {"customers": pending})])[0]
+            for _, st, why in r["receipt"]["value"]:
+                k = f"{st}{' (' + why + ')' if why else ''}"
+                counts[k] = counts.get(k, 0) + 1
+        return counts
+
+    def show(label: str, got: list[dict[str, int]]) -> None:
+        say(f"{label}: " + "; ".join(f"{chain_of(d)} " + (", ".join(
+            f"{n} {k}" for k, n in sorted(c.items())) or "nothing to do")
+            for d, c in zip(DISTRICTS, got, strict=True)))
+
+    show("sweep", s.each(sweep))
+
+    def pay(d: str, net: Net) -> int:
+        mine = [p for p in day.payments if p["customer"].startswith(d + "-")]
+        net.send([Tx(p["who"], "billing", "pay", {
+            "customer": p["customer"], "amount": p["amount"], "serial": p["serial"],
+            "channel": p["channel"]}) for p in mine])
+        return len(mine)
+
+    n = s.each(pay)
+    say(f"payments on the edges: {', '.join(f'{chain_of(d)} {k}' for d, k in zip(DISTRICTS, n, strict=True))}"
+        f" ({demo.yuan(sum(p['amount'] for p in day.payments))} yuan in all)")
+    show("sweep", s.each(sweep))
 
 
 def results_up(s: Sides, day: Day) -> dict[str, dict]:
@@ -366,6 +416,22 @@ def summary(s: Sides, day: Day, results: dict[str, dict], check: Checks) -> None
           f"{demo.LOW_USE}: consumption collapse (low use), no other meter")
     check(sum(1 for k in alarms if k[1] == "ABNORMAL_USE") == 2, "no other abnormal-use alarm")
 
+    print("\n  Prepaid cost control (reported by the edges)")
+    lists = {st: sorted(c for d in DISTRICTS for c in results[d]["result"]["control"][st])
+             for st in ("WARN", "PENDING_CUT", "CUT", "RESTORE_PENDING")}
+    for st, names in lists.items():
+        print(f"    {st:<16}{len(names):>3}  {', '.join(names)}".rstrip())
+    exp_warn = sorted(f"{d}-{i:03d}" for d in DISTRICTS for i in demo.WARN_IDX
+                      if f"{d}-{i:03d}" not in demo.WARN_PAYERS)
+    exp_cut = sorted(f"{d}-{i:03d}" for d in DISTRICTS for i in demo.PENDING_IDX
+                     if f"{d}-{i:03d}" not in demo.RESTORED)
+    check(lists["WARN"] == exp_warn, f"{len(exp_warn)} customers in WARN")
+    check(lists["CUT"] == exp_cut, f"{len(exp_cut)} customers cut: " + ", ".join(exp_cut))
+    check(lists["PENDING_CUT"] == [demo.HOSPITAL],
+          "the hospital stays PENDING_CUT (protected), nobody else is pending")
+    check(not lists["RESTORE_PENDING"] and not set(demo.RESTORED) & set(lists["CUT"]),
+          f"{len(demo.RESTORED)} cut customers restored after payment")
+
     demo.recon_summary(s.main, day, check)
 
     print("\n  Proof")
@@ -396,6 +462,7 @@ def run(a: argparse.Namespace) -> int:
         setup(s, day)
         tariffs_down(s, check)
         edge_day(s, day)
+        cost_control(s, day)
         results = results_up(s, day)
         demo.reconcile(s.main, day)
         summary(s, day, results, check)

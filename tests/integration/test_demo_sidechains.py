@@ -58,6 +58,9 @@ def test_side_chain_demo_moves_tariffs_down_and_proven_results_up(side_demo):
         assert re.search(rf"district-{i}: applied version 1 \(packet #1 from chainnode-main\) "
                          r"at edge height \d+, [\d.]+ s after the push; billing flat now 0\.538 "
                          r"\(was 0\.530\)", out), why
+    # prepaid cost control on the edges, with the control parameters that came down
+    assert "sweep: district-1 3 CUT, 1 PENDING_CUT (PROTECTED); district-2 3 CUT; " \
+        "district-3 3 CUT" in out, why
     # up: one row per district with the heights and the lag
     rows = {r[0]: r for r in ROW.findall(out)}
     assert sorted(rows) == ["D1", "D2", "D3"], why

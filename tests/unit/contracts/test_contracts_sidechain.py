@@ -168,6 +168,7 @@ def test_results_go_up_by_proof_and_are_recorded_with_heights(nets):
     r = res["result"]
     assert (r["supply"], r["sales"], r["loss_bp"]) == (1600, 1500, 625)
     assert r["bills"]["count"] == 2 and r["bills"]["energy"] == 1500
+    assert r["control"] == {"WARN": [], "PENDING_CUT": [], "CUT": [], "RESTORE_PENDING": []}
     assert _q(main, "district_results", "list_results", {"date": D}) == ["D1"]
     pub = _q(edge, "district_results", "get_published", {"district": "D1", "date": D})
     assert pub["acked"]["ok"] and pub["sequence"] == 2
