@@ -37,7 +37,13 @@ from chainnode.exec.state import BlockState, TxState
 from chainnode.exec.system import CallFailed, SysResult, has_role
 
 ARG_CHUNK_GAS = 16  # per 64 bytes of encoded arguments: decoding and hashing them
-MAX_TRUSTED_SETS = 16  # validator-set hashes kept for checking misbehaviour evidence
+MAX_TRUSTED_SETS = 16
+# Gas budget of one packet delivery or callback. A call that runs out of gas WITHIN this budget
+# fails deterministically (an error acknowledgement, or a failed-callback event): otherwise a
+# method that never finishes (a hostile contract author's endless loop) would fail every
+# relayed transaction and block the ordered channel for good. A transaction that cannot give
+# the call its whole budget fails instead, so a short gas limit never forges an error ack.
+DELIVERY_GAS = 5_000_000  # validator-set hashes kept for checking misbehaviour evidence
 CALLER = ANCHOR  # ctx.sender and ctx.caller of a delivery or callback (never an address)
 MUTATING = ("update", "misbehaviour", "recv", "acknowledge", "timeout")
 VIEWS = ("client", "clients", "consensus", "next_send", "next_recv", "packet", "ack")
@@ -292,9 +298,10 @@ class _Run:
 
     def call_contract(self, contract: str, method: str, kwargs: dict,
                       optional: bool) -> tuple[bool, Any, str, str]:
-        """Run `contract.method(**kwargs)` as sys.anchor. (ok, value, code, message); an
-        out-of-gas fails the whole transaction so a short gas limit never forges an error
-        acknowledgement or skips a callback."""
+        """Run `contract.method(**kwargs)` as sys.anchor with at most DELIVERY_GAS.
+        (ok, value, code, message); an out-of-gas with less than DELIVERY_GAS left fails the
+        whole transaction so a short gas limit never forges an error acknowledgement or skips
+        a callback."""
         from chainnode.vm import CallContext, execute
 
         registry = self.executor.registry
@@ -313,11 +320,12 @@ class _Run:
         child.apply(self.vm_writes)
         ctx = CallContext(sender=CALLER, height=self.height, time_ms=self.now_ms,
                           tx_hash=self.tx.hash.hex(), chain_id=self.executor.chain_id)
-        left = self.meter.limit - self.meter.used
-        r = execute(compiled, method, kwargs, ctx, ContractHost(child, registry), max(left, 0),
+        left = max(self.meter.limit - self.meter.used, 0)
+        budget = min(left, DELIVERY_GAS)
+        r = execute(compiled, method, kwargs, ctx, ContractHost(child, registry), budget,
                     caller_kind="contract")
         self.meter.charge(r.gas_used)
-        if not r.ok and r.error_code == E.OUT_OF_GAS:
+        if not r.ok and r.error_code == E.OUT_OF_GAS and budget < DELIVERY_GAS:
             raise CallFailed(E.OUT_OF_GAS, f"{contract}.{method} ran out of gas: raise the "
                              "transaction's gas limit (the packet stays pending)")
         if r.ok:

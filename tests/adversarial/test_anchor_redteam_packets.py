@@ -1,0 +1,76 @@
+"""Red team, packets: a hostile contract author on the source chain must not be able to block
+the ordered channel between two chains by sending a packet whose delivery can never finish
+within a transaction's gas (an endless loop at the destination)."""
+
+from __future__ import annotations
+
+import pytest
+
+from chainnode.anchor import errors as E
+from chainnode.exec.anchor import DELIVERY_GAS
+from tests.unit.anchor.two_chains import (
+    ANCHOR,
+    Clock,
+    Net,
+    create_client,
+    failed,
+    ok,
+    sent_packets,
+    update,
+)
+
+
+def recv(on: Net, of: Net, packet: list, gas: int = 5_000_000):
+    proof = of.state_proof(ANCHOR, ["commit", on.chain_id, packet[6]])
+    return on.send(on.relayer, ANCHOR, "recv",
+                   {"packet": packet, "height": of.height, "proof": proof}, gas=gas)
+
+SOURCE = """
+@export
+def push(dst, handler, n):
+    return send_packet(dst, 'sink', handler, {'n': n}, 0)
+"""
+SINK = """
+@export
+def take(src_chain, src_contract, sequence, payload):
+    storage.set(['got', sequence], payload['n'])
+
+@export
+def hog(src_chain, src_contract, sequence, payload):
+    n = 0
+    for i in range(10 ** 9):
+        n += i
+    return n
+"""
+
+
+@pytest.fixture
+def pair(tmp_path):
+    clock = Clock()
+    main = Net(tmp_path, "main", 1, 41_000, clock)
+    edge = Net(tmp_path, "edge-2", 1, 42_000, clock)
+    main.deploy("src", SOURCE)
+    edge.deploy("sink", SINK)
+    create_client(edge, main)
+    create_client(main, edge)
+    yield main, edge
+    main.close()
+    edge.close()
+
+
+def test_an_endless_delivery_gets_an_error_ack_and_the_channel_moves_on(pair):
+    main, edge = pair
+    hog = sent_packets(ok(main.call("src", "push", dst="edge-2", handler="hog", n=1)))[0]
+    take = sent_packets(ok(main.call("src", "push", dst="edge-2", handler="take", n=2)))[0]
+    ok(update(edge, main))
+    # less gas than a delivery's budget: the tx fails, nothing is acked (no forged error ack)
+    failed(recv(edge, main, hog, gas=DELIVERY_GAS // 2), E.OUT_OF_GAS)
+    assert edge.view("next_recv", chain_id="main") == 1
+    # the full budget and more: the loop is cut at the budget, whatever the tx's limit was
+    rc = ok(recv(edge, main, hog, gas=DELIVERY_GAS + 1_000_000))
+    assert rc.value["ack"] == {"ok": False, "code": E.OUT_OF_GAS,
+                               "message": rc.value["ack"]["message"]}
+    assert rc.gas_used < DELIVERY_GAS + 1_000_000
+    assert edge.view("next_recv", chain_id="main") == 2
+    ok(recv(edge, main, take))
+    assert edge.view("next_recv", chain_id="main") == 3
