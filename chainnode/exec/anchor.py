@@ -12,6 +12,7 @@ the proofs' gas, plus whatever a delivered packet or a callback uses in the VM.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import replace
 from typing import Any
 
@@ -83,18 +84,13 @@ def _save_client(ts: TxState, client: lc.ClientState) -> None:
 
 
 def _anchor_height(ts: TxState, client: lc.ClientState, cons: lc.ConsensusState) -> None:
-    """Keep `cons`, prune beyond the window, remember its validator sets for evidence."""
+    """Keep `cons` and prune beyond the window (evidence is checked against what is kept)."""
     chain = client.chain_id
     ts.set(ANCHOR, cons_key(chain, cons.height), cons.to_wire())
     heights = list(ts.get(ANCHOR, ["heights", chain], [])) + [cons.height]
     while len(heights) > client.params.window:
         ts.delete(ANCHOR, cons_key(chain, heights.pop(0)))
     ts.set(ANCHOR, ["heights", chain], heights)
-    sets = [s for s in ts.get(ANCHOR, ["sets", chain], [])
-            if s not in (cons.validators_hash, cons.next_validators_hash)]
-    sets += [cons.validators_hash] + ([cons.next_validators_hash]
-                                      if cons.next_validators_hash != cons.validators_hash else [])
-    ts.set(ANCHOR, ["sets", chain], sets[-MAX_TRUSTED_SETS:])
 
 
 def _reset_heights(ts: TxState, client: lc.ClientState) -> None:
@@ -102,7 +98,6 @@ def _reset_heights(ts: TxState, client: lc.ClientState) -> None:
     for h in ts.get(ANCHOR, ["heights", chain], []):
         ts.delete(ANCHOR, cons_key(chain, h))
     ts.set(ANCHOR, ["heights", chain], [])
-    ts.set(ANCHOR, ["sets", chain], [])
     _anchor_height(ts, client, client.latest)
 
 
@@ -242,6 +237,23 @@ def _update(ts: TxState, args: dict, now_ms: int, meter: Meter) -> SysResult:
                         "validators_changed": new.validators != client.validators})])
 
 
+def _signing_set(ts: TxState, client: lc.ClientState):
+    """Height -> hash of the set the client knows signs it: the anchored header's own set, or
+    the next set named by the closest anchored header below (None below every kept one)."""
+    heights = sorted(ts.get(ANCHOR, ["heights", client.chain_id], []))
+
+    def signing_set(h: int) -> bytes | None:
+        i = bisect.bisect_right(heights, h)
+        if i == 0:
+            return None
+        cons = load_cons(_getter(ts), client.chain_id, heights[i - 1])
+        if cons is None:
+            return None
+        return cons.validators_hash if cons.height == h else cons.next_validators_hash
+
+    return signing_set
+
+
 def _misbehaviour(ts: TxState, sender: str, height: int, args: dict,
                   meter: Meter) -> SysResult:
     get = _getter(ts)
@@ -249,9 +261,7 @@ def _misbehaviour(ts: TxState, sender: str, height: int, args: dict,
     if client.frozen_height:  # idempotent: the first evidence stays, nothing changes
         return SysResult({"chain_id": client.chain_id, "frozen_height": client.frozen_height,
                           "evidence_hash": client.evidence_hash.hex(), "result": "already"})
-    trusted = set(ts.get(ANCHOR, ["sets", client.chain_id], []))
-    trusted.add(client.latest.next_validators_hash)
-    verdict = misbehaviour.check(client, trusted,
+    verdict = misbehaviour.check(client, _signing_set(ts, client),
                                  lambda h: load_cons(get, client.chain_id, h),
                                  args.get("evidence"), meter.charge)
     frozen = replace(client, frozen_height=verdict.frozen_height,
