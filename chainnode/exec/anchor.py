@@ -36,6 +36,7 @@ from chainnode.exec import gov_kinds
 from chainnode.exec.contracts import ContractHost
 from chainnode.exec.state import BlockState, TxState
 from chainnode.exec.system import CallFailed, SysResult, has_role
+from chainnode.vm.gas import GAS
 
 ARG_CHUNK_GAS = 16  # per 64 bytes of encoded arguments: decoding and hashing them
 MAX_TRUSTED_SETS = 16
@@ -83,14 +84,22 @@ def _save_client(ts: TxState, client: lc.ClientState) -> None:
     ts.set(ANCHOR, client_key(client.chain_id), client.to_wire())
 
 
-def _anchor_height(ts: TxState, client: lc.ClientState, cons: lc.ConsensusState) -> None:
-    """Keep `cons` and prune beyond the window (evidence is checked against what is kept)."""
+def _anchor_height(ts: TxState, client: lc.ClientState, cons: lc.ConsensusState,
+                   charge: lc.Charge = lc._no_charge) -> None:
+    """Keep `cons` and prune beyond the window (evidence is checked against what is kept).
+    The list of kept heights is read and rewritten whole (up to MAX_WINDOW heights, ~20 KB):
+    `charge` gets the VM's storage gas for those bytes, so a wide window is paid for."""
     chain = client.chain_id
-    ts.set(ANCHOR, cons_key(chain, cons.height), cons.to_wire())
-    heights = list(ts.get(ANCHOR, ["heights", chain], [])) + [cons.height]
+    hkey = codec.encode(["heights", chain])
+    raw = ts.get_raw(ANCHOR, hkey)
+    charge(len(raw or b"") * GAS["storage_byte_read"])
+    heights = (list(codec.decode(raw)) if raw is not None else []) + [cons.height]
     while len(heights) > client.params.window:
         ts.delete(ANCHOR, cons_key(chain, heights.pop(0)))
-    ts.set(ANCHOR, ["heights", chain], heights)
+    cons_w, heights_w = codec.encode(cons.to_wire()), codec.encode(heights)
+    charge((len(cons_w) + len(heights_w)) * GAS["storage_byte_write"])
+    ts.writes[(ANCHOR, codec.encode(cons_key(chain, cons.height)))] = cons_w
+    ts.writes[(ANCHOR, hkey)] = heights_w
 
 
 def _reset_heights(ts: TxState, client: lc.ClientState) -> None:
@@ -229,7 +238,7 @@ def _update(ts: TxState, args: dict, now_ms: int, meter: Meter) -> SysResult:
     new, cons = lc.update(client, args.get("header"), args.get("certificate"),
                           args.get("validators"), now_ms, meter.charge)
     _save_client(ts, new)
-    _anchor_height(ts, new, cons)
+    _anchor_height(ts, new, cons, meter.charge)
     return SysResult({"chain_id": new.chain_id, "height": cons.height, "result": "updated"},
                      [(ANCHOR, "ClientUpdated",
                        {"chain_id": new.chain_id, "height": cons.height,
