@@ -26,6 +26,7 @@ BAD_LINK = "ANCHOR_BAD_LINK"  # adjacent header whose prev_hash is not the trust
 NOT_ADJACENT = "ANCHOR_NOT_ADJACENT"  # skipping heights on a client that forbids it
 TIME_NOT_MONOTONIC = "ANCHOR_TIME_NOT_MONOTONIC"
 TIME_DRIFT = "ANCHOR_TIME_DRIFT"  # header time beyond host time + max clock drift
+HEADER_TOO_OLD = "ANCHOR_HEADER_TOO_OLD"  # header time before host time - trusting period
 VALSET_MISMATCH = "ANCHOR_VALSET_MISMATCH"  # header signed by a set the client does not trust
 VALSET_REQUIRED = "ANCHOR_VALSET_REQUIRED"  # header announces a new set; none was supplied
 VALSET_HASH = "ANCHOR_VALSET_HASH"  # supplied set does not hash to next_validators_hash
