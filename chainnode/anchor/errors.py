@@ -53,6 +53,7 @@ ALREADY_RECEIVED = "ANCHOR_ALREADY_RECEIVED"  # a no-op result, never a failed r
 ALREADY_SETTLED = "ANCHOR_ALREADY_SETTLED"  # ack/timeout of a settled packet: a no-op result
 PACKET_UNKNOWN = "ANCHOR_PACKET_UNKNOWN"  # ack/timeout of a packet this chain never sent
 NOT_TIMED_OUT = "ANCHOR_NOT_TIMED_OUT"
+ACK_TOO_LARGE = "ANCHOR_ACK_TOO_LARGE"  # a delivery's return value over MAX_ACK_RESULT_BYTES
 PACKET_TIMEOUT = "ANCHOR_PACKET_TIMEOUT"  # the acknowledgement of a packet that timed out
 
 

@@ -372,12 +372,21 @@ class _Run:
                    "message": f"arrived at height {self.height} >= timeout "
                               f"{packet.timeout_height}"}
         else:
+            marks = len(self.vm_writes), len(self.vm_events)
             ok, value, code, message = self.call_contract(
                 packet.dst_contract, packet.method,
                 {"src_chain": packet.src_chain, "src_contract": packet.src_contract,
                  "sequence": packet.sequence, "payload": packet.payload}, optional=False)
             ack = ({"ok": True, "result": value} if ok
                    else {"ok": False, "code": code, "message": message})
+            size = len(codec.encode(value)) if ok else 0
+            if size > packets.MAX_ACK_RESULT_BYTES:  # too big to store and relay: undo it
+                del self.vm_writes[marks[0]:], self.vm_events[marks[1]:]
+                ack = {"ok": False, "code": E.ACK_TOO_LARGE,
+                       "message": f"{packet.dst_contract}.{packet.method} returned {size} "
+                                  f"bytes; at most {packets.MAX_ACK_RESULT_BYTES} fit an ack"}
+        record = codec.encode(packets.ack_record(packet, ack))
+        self.meter.charge(len(record) * GAS["storage_byte_write"])
         ts.set(ANCHOR, nkey, packet.sequence + 1)
         ts.set(ANCHOR, packets.ack_key(packet.src_chain, packet.sequence),
                packets.ack_record(packet, ack))

@@ -1,17 +1,20 @@
-"""Red team, packets: a hostile contract author on the source chain must not be able to block
-the ordered channel between two chains by sending a packet whose delivery can never finish
-within a transaction's gas (an endless loop at the destination)."""
+"""Red team, packets: a hostile contract author must not be able to block the ordered channel
+between two chains by sending a packet whose delivery can never finish within a transaction's
+gas (an endless loop at the destination), nor to have the destination store, unpaid, an
+acknowledgement too large to ever be relayed back."""
 
 from __future__ import annotations
 
 import pytest
 
+from chainnode import codec
 from chainnode.anchor import errors as E
 from chainnode.exec.anchor import DELIVERY_GAS
 from tests.unit.anchor.two_chains import (
     ANCHOR,
     Clock,
     Net,
+    acknowledge,
     create_client,
     failed,
     ok,
@@ -34,6 +37,11 @@ SINK = """
 @export
 def take(src_chain, src_contract, sequence, payload):
     storage.set(['got', sequence], payload['n'])
+
+@export
+def big(src_chain, src_contract, sequence, payload):
+    storage.set(['big', sequence], 1)
+    return 'x' * 200000
 
 @export
 def hog(src_chain, src_contract, sequence, payload):
@@ -74,3 +82,18 @@ def test_an_endless_delivery_gets_an_error_ack_and_the_channel_moves_on(pair):
     assert edge.view("next_recv", chain_id="main") == 2
     ok(recv(edge, main, take))
     assert edge.view("next_recv", chain_id="main") == 3
+
+
+def test_a_huge_return_value_becomes_a_small_error_ack(pair):
+    main, edge = pair
+    big = sent_packets(ok(main.call("src", "push", dst="edge-2", handler="big", n=1)))[0]
+    ok(update(edge, main))
+    rc = ok(recv(edge, main, big))
+    assert rc.value["ack"]["ok"] is False and rc.value["ack"]["code"] == E.ACK_TOO_LARGE
+    assert edge.view("next_recv", chain_id="main") == 2
+    record = edge.db.state_get(ANCHOR, codec.encode(["ack", "main", 1]))
+    assert len(record) < 1_000
+    assert edge.db.state_get("sink", codec.encode(["big", 1])) is None  # effects discarded
+    # and the acknowledgement can be relayed back and settles the packet
+    ok(update(main, edge))
+    assert ok(acknowledge(main, edge, big)).value["result"] == "acknowledged"
