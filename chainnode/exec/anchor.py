@@ -246,19 +246,24 @@ def _update(ts: TxState, args: dict, now_ms: int, meter: Meter) -> SysResult:
                         "validators_changed": new.validators != client.validators})])
 
 
-def _signing_set(ts: TxState, client: lc.ClientState):
+def _signing_set(ts: TxState, client: lc.ClientState, charge: lc.Charge):
     """Height -> hash of the set the client knows signs it: the anchored header's own set, or
-    the next set named by the closest anchored header below (None below every kept one)."""
-    heights = sorted(ts.get(ANCHOR, ["heights", client.chain_id], []))
+    the next set named by the closest anchored header below (None below every kept one). The
+    list of kept heights is read (and paid for like an update's) only for a skipped height."""
+    chain = client.chain_id
 
     def signing_set(h: int) -> bytes | None:
-        i = bisect.bisect_right(heights, h)
-        if i == 0:
-            return None
-        cons = load_cons(_getter(ts), client.chain_id, heights[i - 1])
-        if cons is None:
-            return None
-        return cons.validators_hash if cons.height == h else cons.next_validators_hash
+        if h > client.latest.height:
+            return client.latest.next_validators_hash
+        cons = load_cons(_getter(ts), chain, h)
+        if cons is not None:
+            return cons.validators_hash
+        raw = ts.get_raw(ANCHOR, codec.encode(["heights", chain])) or codec.encode([])
+        charge(len(raw) * (GAS["storage_byte_read"] + GAS["storage_byte_write"]))
+        heights = codec.decode(raw)
+        i = bisect.bisect_right(heights, h)  # kept in increasing order
+        below = load_cons(_getter(ts), chain, heights[i - 1]) if i else None
+        return None if below is None else below.next_validators_hash
 
     return signing_set
 
@@ -270,7 +275,7 @@ def _misbehaviour(ts: TxState, sender: str, height: int, args: dict,
     if client.frozen_height:  # idempotent: the first evidence stays, nothing changes
         return SysResult({"chain_id": client.chain_id, "frozen_height": client.frozen_height,
                           "evidence_hash": client.evidence_hash.hex(), "result": "already"})
-    verdict = misbehaviour.check(client, _signing_set(ts, client),
+    verdict = misbehaviour.check(client, _signing_set(ts, client, meter.charge),
                                  lambda h: load_cons(get, client.chain_id, h),
                                  args.get("evidence"), meter.charge)
     frozen = replace(client, frozen_height=verdict.frozen_height,
