@@ -11,7 +11,8 @@ Routes (added to the main app by `add_routes`; all read-only, JSON, bytes as hex
   GET /anchor/proof/receipt/{tx_hash}   the receipt's bytes and Merkle path, header, cert
   GET /anchor/packets/{dst_chain}?from=N&limit=M
                                         packets this chain sent to dst_chain still awaiting
-                                        an ack (sequence >= N), with their wire form
+                                        an ack (sequence >= N), with their wire form; looks
+                                        at most MAX_SCAN sequences, continue at `next_from`
 Old state roots stay provable (the SMT keeps every version), so proofs at any past height
 work; the value itself is served only at the head (a relayer knows the commitment it proves).
 """
@@ -34,6 +35,7 @@ from chainnode.exec.system import VALIDATORS, CallFailed
 from chainnode.store.db import state_key_hash
 
 MAX_PACKETS = 100
+MAX_SCAN = 2_000  # sequences one /anchor/packets request looks at
 
 
 def _int_arg(request: web.Request, name: str, default: int) -> int:
@@ -137,7 +139,11 @@ def add_routes(app: web.Application, node) -> None:
             st = TxState(BlockState(node.db))
             nxt = st.get(sys_anchor.ANCHOR, packets.send_next_key(dst)) or 1
             out = []
-            for seq in range(start, nxt):
+            seq = start
+            # acknowledged packets are deleted: scanning from 1 on a busy channel would read
+            # every sequence ever sent, so one request scans at most MAX_SCAN of them and says
+            # where to continue (`next_from`)
+            for seq in range(start, min(nxt, start + MAX_SCAN)):
                 if len(out) >= limit:
                     break
                 w = st.get(sys_anchor.ANCHOR, packets.packet_key(dst, seq))
@@ -145,7 +151,9 @@ def add_routes(app: web.Application, node) -> None:
                                                  packets.settled_key(dst, seq)):
                     out.append({"sequence": seq, "packet_hex": codec.encode(w).hex(),
                                 "timeout_height": w[7]})
-            return {"dst_chain": dst, "next_sequence": nxt,
+            else:
+                seq = min(nxt, start + MAX_SCAN)
+            return {"dst_chain": dst, "next_sequence": nxt, "next_from": seq,
                     "height": node.chain.head.height, "packets": out}
         return await run(read)
 
