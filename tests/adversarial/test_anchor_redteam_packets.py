@@ -12,11 +12,10 @@ from chainnode.anchor import errors as E
 from chainnode.exec.anchor import DELIVERY_GAS
 from tests.unit.anchor.two_chains import (
     ANCHOR,
-    Clock,
     Net,
     acknowledge,
-    create_client,
     failed,
+    linked_pair,
     ok,
     sent_packets,
     update,
@@ -54,13 +53,8 @@ def hog(src_chain, src_contract, sequence, payload):
 
 @pytest.fixture
 def pair(tmp_path):
-    clock = Clock()
-    main = Net(tmp_path, "main", 1, 41_000, clock)
-    edge = Net(tmp_path, "edge-2", 1, 42_000, clock)
-    main.deploy("src", SOURCE)
-    edge.deploy("sink", SINK)
-    create_client(edge, main)
-    create_client(main, edge)
+    main, edge = linked_pair(tmp_path, ("main", 1, 41_000), ("edge-2", 1, 42_000),
+                             {"src": SOURCE}, {"sink": SINK})
     yield main, edge
     main.close()
     edge.close()
