@@ -65,12 +65,8 @@ def _edge_with_departed_set(main: Net) -> EdgeChain:
     """edge-9: set A signs 1..3, announces B at 3; B signs 4.. (a 100 % change)."""
     e = EdgeChain(chain_id="edge-9")
     e.grow(6, A, change_to={3: B})
-    payload = {"chain_id": "edge-9", "genesis_hash": e.genesis_hash.hex(),
-               "header_hex": codec.encode(e.wire(1)).hex(),
-               "validators": [[n, k.hex()] for n, k in vset(e.sets[2])],
-               "params": {"trusting_period_ms": 600_000, "max_clock_drift_ms": 30_000}}
     ok(main.send(main.admin, "sys.governance", "propose",
-                 {"kind": "create-client", "payload": payload}))
+                 {"kind": "create-client", "payload": e.create_payload(1)}))
     for h in (2, 3, 4, 5):
         ok(main.send(main.relayer, ANCHOR, "update",
                      {"chain_id": "edge-9", "header": e.wire(h), "certificate": e.cert(h),
