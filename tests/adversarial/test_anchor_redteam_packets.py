@@ -31,6 +31,14 @@ SOURCE = """
 @export
 def push(dst, handler, n):
     return send_packet(dst, 'sink', handler, {'n': n}, 0)
+
+@export
+def on_packet_ack(dst_chain, sequence, ack):
+    if sequence == 2:
+        n = 0
+        for i in range(10 ** 9):
+            n += i
+    storage.set(['acked', sequence], True)
 """
 SINK = """
 @export
@@ -91,3 +99,20 @@ def test_a_huge_return_value_becomes_a_small_error_ack(pair):
     # and the acknowledgement can be relayed back and settles the packet
     ok(update(main, edge))
     assert ok(acknowledge(main, edge, big)).value["result"] == "acknowledged"
+
+
+def test_an_endless_callback_still_settles_the_packet(pair):
+    main, edge = pair
+    p1 = sent_packets(ok(main.call("src", "push", dst="edge-2", handler="take", n=1)))[0]
+    p2 = sent_packets(ok(main.call("src", "push", dst="edge-2", handler="take", n=2)))[0]
+    ok(update(edge, main))
+    ok(recv(edge, main, p1))
+    ok(recv(edge, main, p2))
+    ok(update(main, edge))
+    record = edge.view("ack", chain_id="main", sequence=2)
+    proof = edge.state_proof(ANCHOR, ["ack", "main", 2])
+    rc = ok(main.send(main.relayer, ANCHOR, "acknowledge",
+                      {"packet": p2, "ack": record["ack"], "height": edge.height, "proof": proof},
+                      gas=DELIVERY_GAS + 1_000_000))
+    assert rc.value["result"] == "acknowledged" and rc.value["callback_ok"] is False
+    assert "PacketCallbackFailed" in [n for _, n, _ in rc.events]
