@@ -105,3 +105,28 @@ def test_a_departed_set_cannot_freeze_the_client(main_edge):
     ev = [[h.to_wire(), EdgeChain(chain_id="edge-9", headers={50: h}, sets={50: B}).cert(50),
            vset(B)] for h in (b1, b2)]
     assert ok(_misbehaviour(main, "edge-9", ev)).value["result"] == "frozen"
+
+
+def test_a_fork_at_a_skipped_height_is_judged_by_the_set_trusted_below_it(main_edge):
+    main, _ = main_edge
+    e = EdgeChain(chain_id="edge-7")
+    e.grow(6, A, change_to={4: B})
+    ok(main.send(main.admin, "sys.governance", "propose",
+                 {"kind": "create-client", "payload": e.create_payload(1)}))
+    for h in (2, 4, 6):  # 3 and 5 skipped; A signs 1..4 and announces B at 4
+        ok(main.send(main.relayer, ANCHOR, "update",
+                     {"chain_id": "edge-7", "header": e.wire(h), "certificate": e.cert(h),
+                      "validators": e.next_set(h)}))
+
+    def forked(h: int, ids: list[int], salt: bytes) -> list:
+        hdr = dataclasses.replace(e.headers[h], state_root=bytes(31) + salt,
+                                  validators_hash=vhash(ids))
+        return [hdr.to_wire(), EdgeChain(chain_id="edge-7", headers={h: hdr},
+                                         sets={h: ids}).cert(h), vset(ids)]
+
+    # height 5 was skipped; the set named at 4 (B) signs it, not A
+    failed(_misbehaviour(main, "edge-7", [forked(5, A, b"\x01"), forked(5, A, b"\x02")]),
+           E.VALSET_MISMATCH)
+    # height 3 was skipped too; A, trusted after 2, signed it: A's fork there freezes
+    rc = ok(_misbehaviour(main, "edge-7", [forked(3, A, b"\x03"), forked(3, A, b"\x04")]))
+    assert rc.value["result"] == "frozen" and rc.value["frozen_height"] == 3
