@@ -152,8 +152,9 @@ def check_everyone_votes(sim: Simulation, meta: dict, seed: int) -> None:
                                   f"{[nd.head.height for nd in honest]}")
         if start is None:
             sim.run_until(sim.now + 300, stop=settled)  # let pending sync answers land
-    want = {nd.index for nd in honest}
     for h in range(start + 1, start + VOTE_HEIGHTS + 1):
+        # correct validators OF THAT HEIGHT's set (member ids; the index in a static set)
+        want = {nd.key_id for nd in honest if nd.key_id in sim.epoch_at(h).validators}
         missing = want - sim.vote_signers(h, honest)
         if missing:
             views = {nd.index: (nd.core.view, nd.core.in_view_change) for nd in honest}
@@ -210,7 +211,7 @@ def run_seed(seed: int, *, trace=None, wal_factory=None, replay: bool = False) -
         nd.thaw()
         nd.slow_validation = None
     for nd in sim.nodes:
-        if nd.index is None or nd.index not in meta["dead"]:
+        if nd.key_id is None or nd.key_id not in meta["dead"]:
             nd.restart()
     marker = b"marker-%d" % seed
     healed = sim.now
