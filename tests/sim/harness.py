@@ -56,6 +56,7 @@ from .fakes import (
 )
 
 EMPTY_BLOCK_INTERVAL_MS = 300
+OBSERVER_POLL_MS = 1000
 
 
 class SafetyViolation(AssertionError):
@@ -162,6 +163,15 @@ class SimNode:
         self.told_pending = False
         self.handle(Start())
         self.update_pending()
+        if self.key_id is not None and self.key_id >= self.sim.n:
+            self.later(OBSERVER_POLL_MS, self.poll)
+
+    def poll(self) -> None:
+        """A candidate follows by polling sync while it is an observer, as the real node's
+        observers do (a core with no peers to vote with, n=1, sends them nothing)."""
+        if self.index is None:
+            self.sim.sync(self)
+        self.later(OBSERVER_POLL_MS, self.poll)
 
     def crash(self, torn: bool = False) -> None:
         """Stop now, or (torn) part-way through the action list of the next event."""
@@ -647,8 +657,9 @@ class Simulation:
     def check_single_vote(self, src: SimNode, msg) -> None:
         """An honest validator never signs two different messages for one (kind, view,
         height), crashes and restarts included; a resend must be the same statement."""
-        if msg.sender != src.core.me:
-            return  # a forwarded NEW-VIEW
+        height = getattr(msg, "height", src.head.height + 1)
+        if msg.sender != src.epoch_at(height).index_of(src.key_id):
+            return  # a forwarded NEW-VIEW or someone else's COMMIT
         slot = (src.key_id, msg.KIND, msg.view, getattr(msg, "height", 0))
         payload = (msg.signing_payload(self.chain_id), msg.signature)
         first = self.votes_seen.setdefault(slot, payload)
