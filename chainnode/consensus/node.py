@@ -229,6 +229,8 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
         if was_validator and not self.cfg.is_validator and self._timer_armed:
             self._timer_armed = False  # removed: an observer sets no timers
             self._out.append(CancelTimer())
+        if not was_validator and self.cfg.is_validator and self.st.waiting_new_view:
+            self._send_view_change()  # added while the network changes view: take part
         if old.same_members(new):
             return  # only the timer parameters changed
         same = {i for i in range(min(old.n, new.n)) if old.validators[i] == new.validators[i]}
@@ -246,6 +248,14 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
                 if i in same:
                     vcs.store(vc)
         self.vcs = vcs
+        own = self.st.votes.get(("view-change", self.view, 0))
+        if (self.cfg.is_validator and self.st.waiting_new_view and own is not None
+                and own.sender != self.me):
+            # our VIEW-CHANGE for this view names our old index: under the new set it is
+            # someone else's (or nobody's), and we sign one VIEW-CHANGE per view: ask for the
+            # next view instead (f+1 of us there make the others follow)
+            self._start_view_change(self.view + 1)
+            return
         self._recheck_new_view()
 
     def _me_at(self, height: int) -> int | None:
