@@ -664,7 +664,10 @@ class Simulation:
         height = getattr(msg, "height", src.head.height + 1)
         if msg.sender != src.epoch_at(height).index_of(src.key_id):
             return  # a forwarded NEW-VIEW or someone else's COMMIT
-        slot = (src.key_id, msg.KIND, msg.view, getattr(msg, "height", 0))
+        # by key, and for a VIEW-CHANGE also by index: after a set change moved a validator's
+        # index it signs one for its view again under the new index (one per view and set)
+        slot = (src.key_id, msg.sender if msg.KIND == "view-change" else None, msg.KIND,
+                msg.view, getattr(msg, "height", 0))
         payload = (msg.signing_payload(self.chain_id), msg.signature)
         first = self.votes_seen.setdefault(slot, payload)
         if first != payload:
