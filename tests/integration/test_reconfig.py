@@ -7,6 +7,7 @@ node4 becomes index 3, and the remaining four keep committing without node0's si
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,7 @@ def test_add_then_remove_switches_at_h_plus_1(net):
     obs_key = load_private_key(net / "node4" / "node.key")
     assert cl[4].status()["validator_index"] is None
 
+    t0 = time.monotonic()
     h = _decide(admin, "add-validator", {"name": "node4", "p2p": nodes[4]["p2p"],
                                          "public_key": obs_key.public_key.raw.hex()})
     wait_until(lambda: cl[4].status()["validator_index"] == 4, 30, "node4 to become validator")
@@ -71,6 +73,8 @@ def test_add_then_remove_switches_at_h_plus_1(net):
     assert all(4 not in _signers(cl[1], x) for x in range(1, h + 1))  # never before h+1
     wait_until(lambda: any(4 in _signers(cl[1], x) for x in range(h + 1, cl[1].height() + 1)),
                30, "node4's COMMIT in a certificate after the change")
+    print(f"\n[reconfig] decided at {h}; node4 in a certificate "
+          f"{time.monotonic() - t0:.2f} s after proposing (6 txs committed one by one meanwhile)")
     assert cl[1].status()["validators"][4]["name"] == "node4"
 
     r = _decide(admin, "remove-validator", {"name": "node0"})
