@@ -14,7 +14,6 @@ from dataclasses import replace
 from chainnode.consensus.actions import CancelTimer
 from chainnode.consensus.config import ConsensusConfig
 from chainnode.consensus.epoch import Epoch
-from chainnode.consensus.messages import ViewChange
 from chainnode.consensus.viewchange import ViewChangeTracker
 
 
@@ -66,12 +65,12 @@ class EpochMixin:
         if (self.cfg.is_validator and self.st.waiting_new_view and own is not None
                 and own.sender != self.me):
             # our VIEW-CHANGE for this view names our old index: under the new set it is
-            # someone else's (or nobody's). Sign it again under our new index (one per view
-            # and set: a NEW-VIEW of the new set can count only this one).
-            vc = self.st.resign_view_change(
-                ViewChange(self.view, self.committed_height, self.committed_cert,
-                           self.st.prepared, self.me, prepared_block=self.st.prepared_block),
-                self._sign, self.cfg.chain_id)
+            # someone else's (or nobody's). Sign the same statement again under our new
+            # index (one per view and set: a NEW-VIEW of the new set can count only this
+            # one); its committed height stays the one we left the old view at, which the
+            # return rule reads (views.ViewsMixin._should_return).
+            vc = self.st.resign_view_change(replace(own, sender=self.me), self._sign,
+                                            self.cfg.chain_id)
             self._send(vc)
             self.vcs.store(vc)
             return True
