@@ -6,13 +6,11 @@ node4 becomes index 3, and the remaining four keep committing without node0's si
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import pytest
-from cluster import wait_until
-from integration_harness import free_base_port
+from cluster import running_testnet, wait_until
 
 from chainnode import testnet
 from chainnode.client import Client
@@ -28,15 +26,8 @@ CHAIN = "chainnode-local"
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
     root = Path(tmp_path_factory.mktemp("reconfig")) / "tn"
-    testnet.init(root, 4, observers=1, base_port=free_base_port(10),
-                 params={"view_timeout_ms": 1000})
-    devnull = open(os.devnull, "w")  # noqa: SIM115
-    try:
-        testnet.up(root, timeout=60, out=devnull)
+    with running_testnet(root, 4, observers=1, params={"view_timeout_ms": 1000}):
         yield root
-    finally:
-        testnet.down(root, out=devnull)
-        devnull.close()
 
 
 def _decide(admin: Client, kind: str, payload: dict) -> int:
