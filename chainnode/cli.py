@@ -244,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     from chainnode import cli_gov
 
     cli_gov.add_parser(sub, client_args, _client, _print)
+    from chainnode import cli_node
+
+    cli_node.add_parser(sub, _print)
     return p
 
 
