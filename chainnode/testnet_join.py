@@ -149,19 +149,22 @@ def wait_caught_up(url: str, ref_urls: list[str], timeout: float, name: str,
 
 
 class _Poke:
-    """Blocks are made only when there is work: while waiting for something that needs a new
-    block, send a harmless transaction now and then (a readiness attestation of `key`)."""
+    """Blocks are made only when there is work: while waiting for something that needs new
+    blocks, send a harmless transaction (a readiness attestation of `key`) whenever the chain
+    has not moved for `every_s`."""
 
     def __init__(self, url: str, key: PrivateKey, every_s: float = 1.0) -> None:
         self.url, self.key, self.every_s = url, key, every_s
         self.next = time.monotonic() + every_s
+        self.height = -1
 
     def __call__(self) -> None:
         if time.monotonic() < self.next:
             return
         self.next = time.monotonic() + self.every_s
         st = _status(self.url)
-        if st is None:
+        if st is None or st["height"] != self.height:
+            self.height = -1 if st is None else st["height"]
             return
         try:
             Client(self.url, self.key).call("sys.validators", "ready", {
@@ -170,21 +173,28 @@ class _Poke:
             pass  # the next poke retries
 
 
-def _signed_by(urls: list[str], index: int, above: int) -> int | None:
-    """The first height > `above` whose commit certificate (as any of `urls` stored it) has a
-    signature of validator `index`."""
-    for url in urls:
-        st = _status(url)
-        if st is None:
-            continue
-        for h in range(above + 1, st["height"] + 1):
-            try:
-                b = Client(url).get(f"/blocks/{h}")
-            except (OSError, ValueError, RpcError):
-                break
-            if any(sig[0] == index for sig in b["certificate"]["signatures"]):
-                return h
-    return None
+class _SignatureWatch:
+    """The first height above `above` whose commit certificate, as any of `urls` stored it,
+    has a signature of validator `index`. Each poll reads only the blocks not read before."""
+
+    def __init__(self, urls: list[str], index: int, above: int) -> None:
+        self.index = index
+        self.next = {u: above + 1 for u in urls}
+
+    def __call__(self) -> int | None:
+        for url, h in self.next.items():
+            st = _status(url)
+            top = -1 if st is None else st["height"]
+            while h <= top:
+                try:
+                    b = Client(url).get(f"/blocks/{h}")
+                except (OSError, ValueError, RpcError):
+                    break
+                if any(sig[0] == self.index for sig in b["certificate"]["signatures"]):
+                    return h
+                h += 1
+            self.next[url] = h
+        return None
 
 
 def add_node(root: Path, name: str | None = None, validator: bool = False,
@@ -232,7 +242,8 @@ def add_node(root: Path, name: str | None = None, validator: bool = False,
     index = next(v["index"] for v in vs if v["name"] == name)
     urls = [n["rpc"] for n in m["nodes"]]
     poke = _Poke(url, admin)
-    first = _wait(lambda: poke() or _signed_by(urls, index, decided_at), timeout,
+    watch = _SignatureWatch(urls, index, decided_at)
+    first = _wait(lambda: poke() or watch(), timeout,
                   f"{name} (validator {index}) to sign a commit certificate",
                   lambda: f"chain at height {(_status(url) or {}).get('height', '?')}", out)
     took = time.monotonic() - t0
