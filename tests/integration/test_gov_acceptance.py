@@ -236,3 +236,8 @@ def test_fresh_node_syncs_from_genesis_across_two_set_changes(net):
     for height in sorted({1, *net.decided, *(d + 1 for d in net.decided), top}):
         assert get_json(f"{fresh}/blocks/{height}")["hash"] == get_json(
             f"{ref}/blocks/{height}")["hash"], height
+    # the observer's own attestation, by the CLI; and `testnet status` lists the added nodes
+    rc = _rc(net.cli("node", "ready", "--home", str(net.root / "fresh"), "--url", ref))
+    assert rc["status"] == "ok" and rc["value"]["valid_until"] > top
+    listed = net.cli("testnet", "status", "--dir", str(net.root), check=False).stdout
+    assert "edge5: height" in listed and "fresh: height" in listed and "node3: height" in listed

@@ -95,3 +95,15 @@ def test_no_other_method(bench):
 def test_genesis_head_can_be_attested(bench):
     rc = ok(attest(bench, MEMBER))  # head 0: the genesis hash
     assert rc.value["at"] == 1
+
+
+def test_status_view_lists_the_next_set_with_join_heights(bench):
+    from chainnode.rpc.status_view import validator_set
+
+    ok(bench.ready(CAND))
+    assert decide_add(bench)["status"] == "passed"
+    doc = validator_set(bench.db, bench.height)
+    assert (doc["from_height"], doc["n"], doc["f"]) == (bench.height + 1, 5, 1)
+    assert [(m["index"], m["name"], m["joined"]) for m in doc["members"]] == [
+        (0, "v0", 0), (1, "v1", 0), (2, "v2", 0), (3, "v3", 0), (4, "edge5", bench.height + 1)]
+    assert doc["members"][4]["public_key"] == CAND.public_key.raw.hex()
