@@ -25,11 +25,13 @@ from chainnode.consensus.actions import (
     ValidateBlock,
 )
 from chainnode.consensus.config import ConsensusConfig
+from chainnode.consensus.epoch import Epoch
 from chainnode.consensus.events import (
     BlockCommitted,
     BlockValidated,
     Event,
     MessageReceived,
+    NewEpoch,
     ProposalReady,
     Start,
     SyncedTo,
@@ -54,7 +56,7 @@ __all__ = [
     "Action", "BuildProposal", "CancelTimer", "CatchUp", "CommitBlock", "GrowCertificate",
     "Persist", "Send",
     "SetTimer", "ValidateBlock", "ConsensusConfig", "BlockCommitted", "BlockValidated", "Event",
-    "MessageReceived", "ProposalReady", "Start", "SyncedTo", "TimerFired",
+    "MessageReceived", "NewEpoch", "Epoch", "ProposalReady", "Start", "SyncedTo", "TimerFired",
     "TransactionsPending", "Commit", "Message", "NewView", "PreparedCertificate", "PrePrepare",
     "Prepare", "ViewChange", "decode_message", "encode_message", "ConsensusCore", "Sign",
     "Verify", "signature_checks",

@@ -16,22 +16,26 @@ See docs/consensus.md for the event/action protocol the shell follows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import replace
 
 from chainnode.consensus.actions import (
     Action,
     BuildProposal,
+    CancelTimer,
     CommitBlock,
     GrowCertificate,
     ValidateBlock,
 )
 from chainnode.consensus.actions import Send as SendAction
 from chainnode.consensus.config import ConsensusConfig
+from chainnode.consensus.epoch import Epoch, EpochHistory
 from chainnode.consensus.events import (
     BlockCommitted,
     BlockValidated,
     Event,
     MessageReceived,
+    NewEpoch,
     ProposalReady,
     Start,
     SyncedTo,
@@ -50,7 +54,7 @@ from chainnode.consensus.messages import (
 )
 from chainnode.consensus.progress import ProgressMixin
 from chainnode.consensus.state import PersistedState
-from chainnode.consensus.verify import Checker, Sign, Verify
+from chainnode.consensus.verify import EpochCheckers, Sign, Verify
 from chainnode.consensus.viewchange import (
     ViewChangeTracker,
     plan_new_view,
@@ -81,18 +85,32 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
                  committed_height: int = 0, committed_hash: bytes = b"",
                  committed_cert: CommitCertificate | None = None,
                  records: Mapping[bytes, bytes] | None = None,
-                 clock: Callable[[], int] | None = None) -> None:
+                 clock: Callable[[], int] | None = None,
+                 epochs: Sequence[Epoch] | None = None,
+                 own_id: Hashable | None = None) -> None:
         if committed_height > 0 and committed_cert is None:
             raise ValueError("a committed height above 0 needs its certificate")
         if config.is_validator and sign is None:
             raise ValueError("a validator needs a signer")
-        self.cfg = config
-        self.me = config.own_index
         self._sign = sign
+        # Epochs: without them, one static set of config.n validators named by their
+        # indexes (config.own_index is ours). With them, config.n / own_index are derived
+        # per height from the epoch in force and `own_id` (this node's member id).
+        if epochs is None:
+            epochs = [Epoch(1, tuple(range(config.n)), config.base_timeout_ms,
+                            config.max_timeout_ms)]
+            own_id = config.own_index
+        self._own_id = own_id
+        self._base_cfg = config
+        self.epochs = EpochHistory(epochs)
+        self.checkers = EpochCheckers(config.chain_id, verify)
+        self.epoch = self.epochs.at(committed_height + 1)
+        self.cfg = self._config_for(self.epoch)
+        self.me = self.cfg.own_index
+        self.checker = self.checkers.for_epoch(self.epoch)
         # Wall time in ms for the time a COMMIT vote carries (BFT time). Injected like the
         # signer: the core itself reads no clock.
         self._clock = clock if clock is not None else (lambda: 0)
-        self.checker = Checker(config.n, config.chain_id, verify)
         self.st = PersistedState.load(records or {})
         self.committed_height = committed_height
         self.committed_hash = committed_hash
@@ -102,7 +120,7 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
         self.txs_pending = False
         self.log = VoteLog()
         self.future = FutureBuffer(config.buffer_per_sender, config.buffer_bytes_per_sender)
-        self.vcs = ViewChangeTracker(config.n, config.weak_quorum, config.quorum)
+        self.vcs = ViewChangeTracker(self.cfg.n, self.cfg.weak_quorum, self.cfg.quorum)
         self.peer_height: dict[int, int] = {}
         self.peer_view: dict[int, int] = {}  # highest view each peer was seen working in
         self._committed_block: bytes | None = None  # body of the last CommitBlock we made
@@ -156,6 +174,9 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
             if event.height > self.committed_height:
                 self._committed_block = None
                 self._advance(event.height, event.block_hash, event.certificate)
+        elif isinstance(event, NewEpoch):
+            if self.epochs.add(event.epoch):
+                self._enter_epoch()
         elif isinstance(event, Start):
             self._on_start()
         else:
@@ -183,6 +204,53 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
     def _vote_time(self) -> int:
         """This validator's clock for a COMMIT vote, clamped into the codec's int range."""
         return min(max(int(self._clock()), 0), 2**63 - 1)
+
+    # -- epochs (validator set and timers per height) ----------------------------------------
+
+    def _config_for(self, epoch: Epoch) -> ConsensusConfig:
+        own = epoch.index_of(self._own_id) if self._sign is not None else None
+        return replace(self._base_cfg, n=epoch.n, own_index=own,
+                       base_timeout_ms=epoch.base_timeout_ms,
+                       max_timeout_ms=epoch.max_timeout_ms)
+
+    def _enter_epoch(self) -> None:
+        """Switch to the epoch that governs the height in flight, if it changed: n, f,
+        quorums, leaders, our own role and index, and the view timeouts. Bookkeeping keyed
+        by validator index is kept only for indexes that still mean the same member (their
+        signatures stay valid); the rest is dropped, so a removed validator's votes stop
+        counting at exactly this height."""
+        new, old = self.epochs.at(self.height), self.epoch
+        if new == old:
+            return
+        was_validator = self.cfg.is_validator
+        self.epoch, self.cfg = new, self._config_for(new)
+        self.me = self.cfg.own_index
+        self.checker = self.checkers.for_epoch(new)
+        if was_validator and not self.cfg.is_validator and self._timer_armed:
+            self._timer_armed = False  # removed: an observer sets no timers
+            self._out.append(CancelTimer())
+        if old.same_members(new):
+            return  # only the timer parameters changed
+        same = {i for i in range(min(old.n, new.n)) if old.validators[i] == new.validators[i]}
+        self.log.keep_senders(same)
+        self.peer_height = {i: h for i, h in self.peer_height.items() if i in same}
+        self.peer_view = {i: v for i, v in self.peer_view.items() if i in same}
+        self._workers &= same
+        self._helped = {k: v for k, v in self._helped.items() if k[0] in same}
+        vcs = ViewChangeTracker(self.cfg.n, self.cfg.weak_quorum, self.cfg.quorum)
+        for i, view in self.vcs.latest.items():
+            if i in same:
+                vcs.note(i, view)
+        for by_sender in self.vcs.by_view.values():
+            for i, vc in by_sender.items():
+                if i in same:
+                    vcs.store(vc)
+        self.vcs = vcs
+        self._recheck_new_view()
+
+    def _leader_at(self, view: int, height: int) -> int:
+        """Leader of (view, height) under the set of that height."""
+        return replace(self.cfg, n=self.epochs.at(height).n, own_index=None).leader(view, height)
 
     # -- round and restart state -------------------------------------------------------------
 
@@ -275,7 +343,10 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
     # -- messages ----------------------------------------------------------------------------
 
     def _on_message(self, msg: Message) -> None:
-        if not 0 <= msg.sender < self.cfg.n or msg.sender == self.me:
+        # the sender's index means a member of the set of the message's height
+        epoch = (self.epochs.at(msg.height) if isinstance(msg, (PrePrepare, Prepare, Commit))
+                 else self.epoch)
+        if not 0 <= msg.sender < epoch.n or msg.sender == epoch.index_of(self._own_id):
             return  # out of range, or our own (an echo, or a twin using our key)
         if isinstance(msg, PrePrepare):
             self._on_pre_prepare(msg)
@@ -405,8 +476,9 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
         validator that voted shows in the certificate (and, for the head, in the next
         block's BFT time). Only the last RECENT_CERTS heights, one vote per validator."""
         cert = self._recent_certs.get(vote.height)
+        checker = self.checkers.for_epoch(self.epochs.at(vote.height))  # the set of ITS height
         if (cert is None or vote.view != cert.view or vote.block_hash != cert.block_hash
-                or vote.sender in cert.signers or not (own or self.checker.signed(vote))):
+                or vote.sender in cert.signers or not (own or checker.signed(vote))):
             return
         votes = sorted(cert.signatures + ((vote.sender, vote.time_ms, vote.signature),))
         cert = CommitCertificate(cert.chain_id, cert.height, cert.view, cert.block_hash,
@@ -552,6 +624,7 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
         st.prune_votes(height, st.view)
         self.log.prune(height + 1, st.view - self.cfg.view_window)
         self._attempt = 0
+        self._enter_epoch()
         if cert is not None and self._should_return(cert):
             self._return_to(cert.view)
         if self._work_expected():

@@ -66,8 +66,10 @@ def test_add_validator_commits_next_set_in_header_of_h(tmp_path):
         assert leader.chain.next_vhash == h.next_validators_hash
         assert leader.stored("sys.validators", ["joined", "edge5"]) == h.height + 1
         assert leader.stored("sys.validators", ["p2p", "edge5"]) == "127.0.0.1:26700"
-        # the consensus core's signing set is not switched in this change (next session)
-        assert leader.chain.validators == leader.genesis.validators
+        # the set switches at exactly h+1: h was signed by the old set, h+1 by the new one
+        assert leader.chain.validators == new_set
+        assert leader.chain.validators_at(h.height) == leader.genesis.validators
+        assert leader.chain.validators_at(h.height + 1) == new_set
 
         # a replica re-executes block h and agrees; a header hiding the change is refused
         lie = Block(dataclasses.replace(h, next_validators_hash=old), ex.block.txs,
