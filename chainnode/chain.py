@@ -40,7 +40,7 @@ from chainnode.store.db import ChainDB, Head
 
 log = logging.getLogger("chainnode.chain")
 
-VoteVerifier = Callable[[int, str, bytes, bytes], bool]  # (index, domain, payload, signature)
+VoteVerifier = Callable[[bytes, str, bytes, bytes], bool]  # (public key, domain, payload, sig)
 _SET_KEY = codec.encode("set")
 _PARAMS_KEY = chain_params.PARAMS_KEY
 
@@ -188,16 +188,16 @@ class Chain:
         signed by the validator set OF THAT HEIGHT (a certificate of the old set for a
         height after a change is refused).
 
-        `verify_vote(index, domain, payload, sig)` (default: SM2 against that set) may answer
-        from signatures the caller already checked, e.g. the COMMITs consensus received; it
-        is asked only about indexes of that height's set."""
+        `verify_vote(public_key, domain, payload, sig)` (default: SM2) may answer from
+        signatures the caller already checked, e.g. the COMMITs consensus received; it is
+        asked only about keys of that height's set."""
         vals = self.validators_at(height)
         if verify_vote is None:
             def check(i: int, payload: bytes, sig: bytes) -> bool:
                 return self.verify_member(vals[i].public_key, "commit", payload, sig)
         else:
             def check(i: int, payload: bytes, sig: bytes) -> bool:
-                return verify_vote(i, "commit", payload, sig)
+                return verify_vote(vals[i].public_key, "commit", payload, sig)
         try:
             cert.check(len(vals), check, chain_id=self.genesis.chain_id, height=height,
                        block_hash=block_hash)

@@ -248,6 +248,12 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
         self.vcs = vcs
         self._recheck_new_view()
 
+    def _me_at(self, height: int) -> int | None:
+        """Our index in the set of `height` (None: not a validator there)."""
+        if self._sign is None:
+            return None
+        return self.epochs.at(height).index_of(self._own_id)
+
     def _leader_at(self, view: int, height: int) -> int:
         """Leader of (view, height) under the set of that height."""
         return replace(self.cfg, n=self.epochs.at(height).n, own_index=None).leader(view, height)
@@ -422,11 +428,12 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
     def _help(self, pp: PrePrepare) -> None:
         """The new view re-proposes the block we already committed at our head: vote for it
         again so the peers still at that height can commit it."""
-        if (not self.cfg.is_validator or self.st.waiting_new_view or pp.view != self.view
+        me = self._me_at(pp.height)
+        if (me is None or self.st.waiting_new_view or pp.view != self.view
                 or pp.block_hash != self.committed_hash):
             return
-        for vote in (Prepare(pp.view, pp.height, pp.block_hash, self.me),
-                     Commit(pp.view, pp.height, pp.block_hash, self.me,
+        for vote in (Prepare(pp.view, pp.height, pp.block_hash, me),
+                     Commit(pp.view, pp.height, pp.block_hash, me,
                             time_ms=self._vote_time())):
             vote = self._signed(vote)
             if vote is not None:
@@ -600,7 +607,7 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
         we never vote at it again, and it is the certified block. Only in the current view
         (a node in a view of its own sends none), whose votes we keep, so sign_once sees
         any earlier COMMIT of ours for that slot. Not after sync: we executed nothing."""
-        me = self.me
+        me = self._me_at(cert.height)  # our index in the set that signs THAT height
         if (me is None or me in cert.signers or cert.view != self.view
                 or self.st.waiting_new_view):
             return
