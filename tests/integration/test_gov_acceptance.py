@@ -8,7 +8,9 @@ shrunk with the operator CLI only (`chainnode testnet add-node|remove-node`, `ch
    signature is in certificates from h+1 on; then kill -9 of an original validator: the five
    commit on (the time from "decided" to "first signature" is printed); it is restarted;
 3. 5 -> 4: that validator is voted out while it runs; certificates after the decision carry
-   only signatures of the new set, which verify under it; it follows as an observer;
+   only signatures of the new set, which verify under it; it follows as an observer; on its
+   stored chain, its genuine signature put in a current member's place is refused after the
+   decision (and accepted before it);
 4. a fresh node syncs from genesis across both validator-set changes and agrees on every block.
 
 One cluster is shared by the cases, in order (each builds on the previous one's chain).
@@ -16,6 +18,7 @@ One cluster is shared by the cases, in order (each builds on the previous one's 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -24,11 +27,13 @@ import pytest
 from cluster import FAST_PARAMS, Load, LocalNet, get_json, wait_until
 from integration_harness import run_cli
 
+from chainnode.chain import Chain
 from chainnode.core.certificate import CommitCertificate, vote_payload
 from chainnode.crypto import domain
 from chainnode.crypto.address import address_of
 from chainnode.crypto.keyfile import load_private_key, save_private_key
 from chainnode.crypto.sm2 import PrivateKey, PublicKey
+from chainnode.store.db import ChainDB
 from chainnode.testnet import stop_pid
 
 pytestmark = pytest.mark.slow
@@ -211,7 +216,8 @@ def test_validator_voted_out_stops_counting_and_follows_as_observer(net):
     net.load.wait_acks(3, 40.0)
     # certificates after h carry only signatures that verify under the new set of four
     keys4 = [bytes.fromhex(m["public_key"]) for m in st["validator_set"]["members"]]
-    node3 = load_private_key(net.root / "node3" / "node.key").public_key.raw
+    node3_key = load_private_key(net.root / "node3" / "node.key")
+    node3 = node3_key.public_key.raw
     top = get_json(url + "/status")["height"]
     for height in range(h + 1, top + 1):
         cert = _cert(url, height)
@@ -225,6 +231,30 @@ def test_validator_voted_out_stops_counting_and_follows_as_observer(net):
     assert st3["validator_index"] is None and st3["height"] > h
     assert get_json(f"{tn.nodes[3].url}/blocks/{target}")["hash"] == get_json(
         f"{url}/blocks/{target}")["hash"]
+
+    # on its own stored chain: node3's genuine signature in a current member's place is
+    # refused after h, and accepted (it WAS a member) at h
+    tn.nodes[3].stop()
+    db = ChainDB(tn.nodes[3].home / "data" / "chain.ldb")
+    try:
+        chain = Chain(db, tn.genesis)
+        for height, refused in ((h, False), (h + 2, True)):
+            real = db.certificate(height)
+            chain.check_certificate(real, height, real.block_hash)
+            # at h node3 is validator 3: its signature there is genuine; after h index 3 is
+            # edge5, and node3's signature in that place must not count
+            t = real.signatures[0][1]
+            sig3 = domain.sign(node3_key, "commit", real.chain_id, vote_payload(
+                "commit", real.chain_id, real.view, height, real.block_hash, t))
+            forged = dataclasses.replace(real, signatures=tuple(sorted(
+                [v for v in real.signatures if v[0] != 3] + [(3, t, sig3)])))
+            if refused:
+                with pytest.raises(ValueError, match="does not verify"):
+                    chain.check_certificate(forged, height, real.block_hash)
+            else:
+                chain.check_certificate(forged, height, real.block_hash)
+    finally:
+        db.close()
 
 
 def test_fresh_node_syncs_from_genesis_across_two_set_changes(net):
@@ -243,4 +273,4 @@ def test_fresh_node_syncs_from_genesis_across_two_set_changes(net):
     rc = _rc(net.cli("node", "ready", "--home", str(net.root / "fresh"), "--url", ref))
     assert rc["status"] == "ok" and rc["value"]["valid_until"] > top
     listed = net.cli("testnet", "status", "--dir", str(net.root), check=False).stdout
-    assert "edge5: height" in listed and "fresh: height" in listed and "node3: height" in listed
+    assert "edge5: height" in listed and "fresh: height" in listed
