@@ -16,6 +16,7 @@ See docs/consensus.md for the event/action protocol the shell follows.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import replace
 
@@ -63,6 +64,7 @@ from chainnode.consensus.views import ViewsMixin
 from chainnode.core.certificate import CommitCertificate
 from chainnode.crypto.hashing import sm3
 
+UNSURE_PER_VALIDATOR = 8  # next-height messages kept for a set change, per validator
 MAX_BODIES = 16  # block bodies / verdicts remembered for the height in flight
 RECENT_CERTS = 8  # certificates of the last heights that late COMMITs may still grow
 
@@ -130,6 +132,9 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
         self._attempt = 0
         self._deferred_at = 0  # height whose first timeout we spent catching up instead
         self._helped: dict[tuple[int, str], tuple[int, int]] = {}  # (peer, what) -> (at, count)
+        # messages for the NEXT height that did not verify under the set we know: if the
+        # commit of this height changes the set, they are checked again under the new one
+        self._unsure: deque[Message] = deque(maxlen=UNSURE_PER_VALIDATOR * config.n + 16)
         self._out: list[Action] = []
         self._reset_round()
         self._reset_view_scratch()
@@ -213,15 +218,15 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
                        base_timeout_ms=epoch.base_timeout_ms,
                        max_timeout_ms=epoch.max_timeout_ms)
 
-    def _enter_epoch(self) -> None:
+    def _enter_epoch(self) -> bool:
         """Switch to the epoch that governs the height in flight, if it changed: n, f,
         quorums, leaders, our own role and index, and the view timeouts. Bookkeeping keyed
         by validator index is kept only for indexes that still mean the same member (their
         signatures stay valid); the rest is dropped, so a removed validator's votes stop
-        counting at exactly this height."""
+        counting at exactly this height. True if the membership changed."""
         new, old = self.epochs.at(self.height), self.epoch
         if new == old:
-            return
+            return False
         was_validator = self.cfg.is_validator
         self.epoch, self.cfg = new, self._config_for(new)
         self.me = self.cfg.own_index
@@ -229,8 +234,10 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
         if was_validator and not self.cfg.is_validator and self._timer_armed:
             self._timer_armed = False  # removed: an observer sets no timers
             self._out.append(CancelTimer())
+        if not was_validator and self.cfg.is_validator and self.st.waiting_new_view:
+            self._send_view_change()  # added while the network changes view: take part
         if old.same_members(new):
-            return  # only the timer parameters changed
+            return False  # only the timer parameters changed
         same = {i for i in range(min(old.n, new.n)) if old.validators[i] == new.validators[i]}
         self.log.keep_senders(same)
         self.peer_height = {i: h for i, h in self.peer_height.items() if i in same}
@@ -246,7 +253,21 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
                 if i in same:
                     vcs.store(vc)
         self.vcs = vcs
+        own = self.st.votes.get(("view-change", self.view, 0))
+        if (self.cfg.is_validator and self.st.waiting_new_view and own is not None
+                and own.sender != self.me):
+            # our VIEW-CHANGE for this view names our old index: under the new set it is
+            # someone else's (or nobody's). Sign it again under our new index (one per view
+            # and set: a NEW-VIEW of the new set can count only this one).
+            vc = self.st.resign_view_change(
+                ViewChange(self.view, self.committed_height, self.committed_cert,
+                           self.st.prepared, self.me, prepared_block=self.st.prepared_block),
+                self._sign, self.cfg.chain_id)
+            self._send(vc)
+            self.vcs.store(vc)
+            return True
         self._recheck_new_view()
+        return True
 
     def _me_at(self, height: int) -> int | None:
         """Our index in the set of `height` (None: not a validator there)."""
@@ -333,6 +354,8 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
                 vc = st.votes.get(("view-change", st.view, 0))
                 if vc is not None:
                     self._send(vc)
+                else:  # we followed this view change as an observer and were added since
+                    self._send_view_change()
                 self._try_new_view()
             else:
                 nv = st.votes.get(("new-view", st.view, 0))
@@ -375,6 +398,8 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
             self._evidence_only(pp)
             return
         if pp.sender != self.cfg.leader(pp.view, pp.height) or not self.checker.signed(pp):
+            if pp.height == h + 1:
+                self._unsure.append(pp)
             return
         self._note_height(pp.sender, pp.height)
         self._note_view(pp.sender, pp.view)
@@ -462,6 +487,8 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
             self._evidence_only(vote)
             return
         if not self.checker.signed(vote):
+            if vote.height == h + 1:
+                self._unsure.append(vote)
             return
         self._note_height(vote.sender, vote.height)
         self._note_view(vote.sender, vote.view)
@@ -631,7 +658,11 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
         st.prune_votes(height, st.view)
         self.log.prune(height + 1, st.view - self.cfg.view_window)
         self._attempt = 0
-        self._enter_epoch()
+        unsure, self._unsure = list(self._unsure), deque(maxlen=self._unsure.maxlen)
+        if self._enter_epoch():
+            for msg in unsure:  # signed under the set that governs from now on?
+                if msg.height == self.height:
+                    self._on_message(msg)
         if cert is not None and self._should_return(cert):
             self._return_to(cert.view)
         if self._work_expected():

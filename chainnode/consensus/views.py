@@ -62,19 +62,25 @@ class ViewsMixin:
         st.set_new_view(None)
         self._attempt += 1
         if self.cfg.is_validator:
-            vc = self._signed(ViewChange(view, self.committed_height, self.committed_cert,
-                                         st.prepared, self.me,
-                                         prepared_block=st.prepared_block))
-            if vc is None:
-                # We signed VIEW-CHANGE(view) before and have since returned to a lower
-                # view: re-send that one (never sign a second, different one).
-                vc = st.votes.get(("view-change", view, 0))
-            if vc is not None:
-                self._send(vc)
-                self.vcs.store(vc)
+            self._send_view_change()
             self._arm()
         self._replay()
         self._try_new_view()
+
+    def _send_view_change(self) -> None:
+        """Sign (once) and send our VIEW-CHANGE for the view we wait in. Also used when a
+        validator-set change makes us a validator while we wait (we followed the view as an
+        observer and signed nothing for it)."""
+        st = self.st
+        vc = self._signed(ViewChange(st.view, self.committed_height, self.committed_cert,
+                                     st.prepared, self.me, prepared_block=st.prepared_block))
+        if vc is None:
+            # We signed VIEW-CHANGE(view) before and have since returned to a lower
+            # view: re-send that one (never sign a second, different one).
+            vc = st.votes.get(("view-change", st.view, 0))
+        if vc is not None and vc.sender == self.me:
+            self._send(vc)
+            self.vcs.store(vc)
 
     def _should_return(self, cert: CommitCertificate) -> bool:
         """A certificate from a lower view proves that view live: leave a view of our own.

@@ -57,6 +57,7 @@ from .fakes import (
 
 EMPTY_BLOCK_INTERVAL_MS = 300
 OBSERVER_POLL_MS = 1000
+VALIDATOR_POLL_MS = 5000
 
 
 class SafetyViolation(AssertionError):
@@ -163,13 +164,15 @@ class SimNode:
         self.told_pending = False
         self.handle(Start())
         self.update_pending()
-        if self.key_id is not None and self.key_id >= self.sim.n:
+        if self.sim.poll_sync:
             self.later(OBSERVER_POLL_MS, self.poll)
 
     def poll(self) -> None:
-        """A candidate follows by polling sync while it is an observer, as the real node's
-        observers do (a core with no peers to vote with, n=1, sends them nothing)."""
-        if self.index is None:
+        """Poll sync as the real node does (chainnode.node._sync_loop): observers every
+        second, validators every 5 s as a safety net. A node left behind a validator-set
+        change learns of it only this way: messages of the new set do not verify under
+        the set it knows, and its own (old-index) VIEW-CHANGEs do not verify for others."""
+        if self.index is None or self.sim.now % VALIDATOR_POLL_MS < OBSERVER_POLL_MS:
             self.sim.sync(self)
         self.later(OBSERVER_POLL_MS, self.poll)
 
@@ -453,6 +456,7 @@ class Simulation:
         self.foreign_bodies = 0  # CommitBlocks whose body is not the certified block
         self.votes_seen: dict[tuple, tuple[bytes, bytes]] = {}
         self.refused_removed = 0  # certificates shown to refuse a removed member's signature
+        self.poll_sync = candidates > 0  # reconfiguration runs: nodes poll sync (see poll)
         self.proposals: dict[tuple[int, int, int], set[bytes]] = {}  # (index, view, height)
         self.tracing = trace
         base = dict(cfg or {})
@@ -660,7 +664,10 @@ class Simulation:
         height = getattr(msg, "height", src.head.height + 1)
         if msg.sender != src.epoch_at(height).index_of(src.key_id):
             return  # a forwarded NEW-VIEW or someone else's COMMIT
-        slot = (src.key_id, msg.KIND, msg.view, getattr(msg, "height", 0))
+        # by key, and for a VIEW-CHANGE also by index: after a set change moved a validator's
+        # index it signs one for its view again under the new index (one per view and set)
+        slot = (src.key_id, msg.sender if msg.KIND == "view-change" else None, msg.KIND,
+                msg.view, getattr(msg, "height", 0))
         payload = (msg.signing_payload(self.chain_id), msg.signature)
         first = self.votes_seen.setdefault(slot, payload)
         if first != payload:
