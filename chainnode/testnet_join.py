@@ -197,6 +197,13 @@ class _SignatureWatch:
         return None
 
 
+def _compare(ref_url: str, url: str, name: str) -> str:
+    """Where the network and the node are (height, view): what an operator checks first."""
+    ref, st = _status(ref_url) or {}, _status(url) or {}
+    return (f"chain at height {ref.get('height', '?')} view {ref.get('view', '?')}, {name} at "
+            f"height {st.get('height', '?')} view {st.get('view', '?')}")
+
+
 def add_node(root: Path, name: str | None = None, validator: bool = False,
              timeout: float = 120.0, out=sys.stdout) -> dict:
     m = testnet.manifest(root)
@@ -245,7 +252,7 @@ def add_node(root: Path, name: str | None = None, validator: bool = False,
     watch = _SignatureWatch(urls, index, decided_at)
     first = _wait(lambda: poke() or watch(), timeout,
                   f"{name} (validator {index}) to sign a commit certificate",
-                  lambda: f"chain at height {(_status(url) or {}).get('height', '?')}", out)
+                  lambda: _compare(url, info["rpc"], name), out)
     took = time.monotonic() - t0
     print(f"{name}: signed the certificate of block {first}, {took:.1f}s after the decision",
           file=out, flush=True)
