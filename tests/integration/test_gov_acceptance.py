@@ -76,9 +76,11 @@ def net(tmp_path_factory):
     finally:
         if n.load is not None:
             n.load.stop()
-        for name in n.added:  # the processes `testnet add-node` started for us
-            pidf = n.root / name / "node.pid"
-            if pidf.exists():
+        # the processes `testnet add-node` started for us (also when it failed half-way)
+        m = json.loads((n.root / "testnet.json").read_text())
+        for entry in m["nodes"]:
+            pidf = n.root / entry["name"] / "node.pid"
+            if entry.get("added") and pidf.exists():
                 stop_pid(int(pidf.read_text()))
         tn.stop_all()
 
