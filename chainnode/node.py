@@ -315,7 +315,7 @@ class Node:
 
     async def _on_peer_message(self, peer: bytes, msg_type: str, payload: object) -> None:
         if msg_type == "pbft":
-            if self.consensus is None or self.chain.validator_index(peer) is None:
+            if self.consensus is None or not self._may_vote(peer):
                 return
             reason = await self.consensus.on_message(None, payload)
             if reason:
@@ -336,6 +336,11 @@ class Node:
                     await self.net.send(peer, "sync/resp", reply)
         elif msg_type == "sync/resp" and self.sync is not None:
             self.sync.on_response(peer, payload)
+
+    def _may_vote(self, peer: bytes) -> bool:
+        """Consensus frames come from validators of the current or the previous set (a late
+        COMMIT of the height before a change); the core checks each against its height's set."""
+        return any(v.public_key == peer for e in self.chain.epochs()[-2:] for v in e.validators)
 
     async def _on_forwarded_tx(self, peer: bytes, payload: object) -> None:
         from chainnode.errors import ChainError

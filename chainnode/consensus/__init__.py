@@ -9,7 +9,8 @@ Modules: config (parameters, leader, quorum, timeouts), messages (wire dataclass
 events / actions (the interface), verify (signature and certificate checks over the injected
 verifier), log (vote quorums and early proposals), viewchange (NEW-VIEW rule), state (what
 survives a crash; never double-vote), node (the state machine: normal case), progress (its
-timers and catch-up), views (its view changes, NEW-VIEW, returning to the live view).
+timers and catch-up), views (its view changes, NEW-VIEW, returning to the live view),
+epoch / switch (validator sets and view timeouts per height, and entering a new one).
 """
 
 from chainnode.consensus.actions import (

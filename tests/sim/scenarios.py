@@ -68,14 +68,13 @@ def build(seed: int, *, trace=None, wal_factory=None) -> tuple[Simulation, dict]
 
 def schedule_chaos(sim: Simulation, meta: dict, rng: random.Random,
                    chaos_ms: int = CHAOS_MS) -> None:
-    CHAOS_MS = chaos_ms  # noqa: N806 - the phase length of this run
     n = meta["n"]
     t = 0
-    while t < CHAOS_MS:  # client load
+    while t < chaos_ms:  # client load
         sim.at(t, lambda t=t: sim.submit(b"tx-%d" % t))
         t += rng.randint(100, 900)
     t = 0
-    while t < CHAOS_MS:  # link weather
+    while t < chaos_ms:  # link weather
         pol = LinkPolicy(loss=rng.choice([0.0, 0.0, 0.05, 0.2, 0.4]),
                          dup=rng.choice([0.0, 0.05, 0.2]), min_delay=1,
                          max_delay=rng.choice([5, 30, 100, 400]),
@@ -85,49 +84,48 @@ def schedule_chaos(sim: Simulation, meta: dict, rng: random.Random,
         t += rng.randint(1000, 5000)
     if n > 1:
         for _ in range(rng.randint(0, 3)):  # partitions
-            start = rng.randint(0, CHAOS_MS - 1000)
+            start = rng.randint(0, chaos_ms - 1000)
             ids = [nd.node_id for nd in sim.nodes]
             rng.shuffle(ids)
             cut = rng.randint(1, len(ids) - 1)
             groups = [set(ids[:cut]), set(ids[cut:])]
             sim.at(start, lambda g=groups: setattr(sim, "groups", g))
-            sim.at(min(start + rng.randint(500, 8000), CHAOS_MS),
+            sim.at(min(start + rng.randint(500, 8000), chaos_ms),
                    lambda: setattr(sim, "groups", None))
     honest = [nd for nd in sim.nodes if not nd.faulty and nd.index is not None]
     for _ in range(rng.randint(0, 6)):  # crash and restart honest nodes, often the leader
-        start = rng.randint(0, CHAOS_MS - 500)
+        start = rng.randint(0, chaos_ms - 500)
         torn = rng.random() < 0.7
         down = rng.randint(200, 6000)
         pick = rng.choice(honest) if rng.random() < 0.5 else None
         sim.at(start, lambda nd=pick, torn=torn, down=down: crash(sim, nd, torn, down,
-                                                                  chaos_ms=CHAOS_MS))
+                                                                  chaos_ms=chaos_ms))
     for i in meta["dead"]:
-        sim.at(rng.randint(0, CHAOS_MS), lambda nd=sim.nodes[i]: nd.crash())
-    schedule_stalls(sim, meta, random.Random(sim.seed * 7919 + 17), CHAOS_MS)
+        sim.at(rng.randint(0, chaos_ms), lambda nd=sim.nodes[i]: nd.crash())
+    schedule_stalls(sim, meta, random.Random(sim.seed * 7919 + 17), chaos_ms)
 
 
 def schedule_stalls(sim: Simulation, meta: dict, rng: random.Random,
                     chaos_ms: int = CHAOS_MS) -> None:
     """Issue 9's triggers, on their own random stream (the rest of a seed's chaos is as it
     was): slow validation racing sync, and a pause longer than the capped view timeout."""
-    CHAOS_MS = chaos_ms  # noqa: N806
     honest = [nd for nd in sim.nodes if not nd.faulty and nd.index is not None]
     if meta["n"] == 1 or not honest:
         return
     cap = meta["cfg"]["max_timeout_ms"]
     if rng.random() < 0.35:
         nd = rng.choice(honest)
-        start = rng.randint(0, CHAOS_MS - 2000)
+        start = rng.randint(0, chaos_ms - 2000)
         slow = (rng.randint(50, 300), rng.randint(400, 3000))
         nd.naive_verdicts = rng.random() < 0.5
         sim.at(start, lambda nd=nd, slow=slow: setattr(nd, "slow_validation", slow))
-        sim.at(min(start + rng.randint(2000, 10_000), CHAOS_MS),
+        sim.at(min(start + rng.randint(2000, 10_000), chaos_ms),
                lambda nd=nd: setattr(nd, "slow_validation", None))
     if rng.random() < 0.35:
         nd = rng.choice(honest)
-        start = rng.randint(0, CHAOS_MS - 2000)
+        start = rng.randint(0, chaos_ms - 2000)
         sim.at(start, nd.freeze)
-        sim.at(min(start + cap + rng.randint(500, 2 * cap), CHAOS_MS), nd.thaw)
+        sim.at(min(start + cap + rng.randint(500, 2 * cap), chaos_ms), nd.thaw)
 
 
 def check_everyone_votes(sim: Simulation, meta: dict, seed: int) -> None:
