@@ -253,9 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
     client_args(q, key=False)
     q.set_defaults(fn=cmd_query)
 
+    from chainnode import cli_fl  # noqa: I001 - `chainnode fl run|verify`
+    cli_fl.add_parser(sub, DEFAULT_URL, _key)
     from chainnode import cli_gov
 
     cli_gov.add_parser(sub, client_args, _client, _print)
+    from chainnode import cli_network  # noqa: I001 - `chainnode network init`
+    cli_network.add_parser(sub)
     from chainnode import cli_node
 
     cli_node.add_parser(sub, _print)

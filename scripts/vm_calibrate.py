@@ -273,7 +273,28 @@ CORPUS: list[Case] = [
     C("events", "emit", "while True:\n    emit('E', a=[1, 2, 3], b='x' * 1000)"),
     C("require", "require", "while True:\n    require(True, 'CODE', 'message' * 30)"),
     C("has_role", "has_role", "a = 'a' * 1000000\nwhile True:\n    z = has_role(a, 'admin' * 10000)"),
+    C("role_has long keys", "role_has",
+      "a = 'a' * 180\nwhile True:\n    z = role_has(a, 'r' * 40)"),
+    C("role_has big value", "role_has",
+      "storage.set(('role', 'x', 'y'), [[]] * 6000)\nwhile True:\n    z = role_has('x', 'y')"),
+    C("role_has huge args", "role_has",
+      "a = 'a' * 1000000\nwhile True:\n    z = role_has('x' * 100, a)"),
+    C("role_require 16 checked", "role_require",
+      "rs = [str(i) * 64 for i in range(16)]\nstorage.set(('role', ctx.caller, rs[15]), True)\nwhile True:\n    role_require(rs)"),
+    C("role_require huge names", "role_require",
+      "storage.set(('role', ctx.caller, 'admin'), True)\nrs = ['r' * 1000000] * 16\nwhile True:\n    role_require(rs)"),
+    C("role_grant and revoke", "role_grant role_revoke",
+      "storage.set(('role', ctx.caller, 'admin'), True)\ni = 0\nwhile True:\n    role_grant('a' * 150 + str(i), 'r' * 60)\n    role_revoke('a' * 150 + str(i), 'r' * 60)\n    i += 1"),
     C("sm3", "sm3", "b = bytes(1000000)\nwhile True:\n    z = sm3(b)"),
+    C("anchor proofs", "anchor_header anchor_state anchor_absent anchor_receipt",
+      "sp = storage.get('sp')\nap = storage.get('ap')\nrc = storage.get('rc')\n"
+      "rp = storage.get('rp')\nwhile True:\n    h = anchor_header('calib-edge', 1)\n"
+      "    a = anchor_state('calib-edge', 1, 'c', ['k', 7], 7, sp)\n"
+      "    b = anchor_absent('calib-edge', 1, 'c', ['k', -1], ap)\n"
+      "    r = anchor_receipt('calib-edge', 1, rc, rp)"),
+    C("send_packet", "send_packet",
+      "p = {'a': 'x' * 4000, 'b': list(range(500))}\nwhile True:\n"
+      "    s = send_packet('calib-edge', 'dst', 'm', p, 0)"),
     C("cross-contract calls", "call", "while True:\n    z = call(ctx.contract, 'v', n=[1] * 100)"),
     C("ctx fields", "ctx", "while True:\n    z = ctx.sender + ctx.caller + ctx.contract + ctx.chain_id + ctx.tx_hash\n    h = ctx.height + ctx.time_ms"),
 ]
@@ -314,7 +335,46 @@ def make_host() -> MemoryHost:
     host = MemoryHost()
     for i in range(300):
         host.deploy(f"r{i}", ROTATION_SOURCE)
+    _anchor_fixture(host)
     return host
+
+
+def _anchor_fixture(host: MemoryHost) -> None:
+    """A light client of "calib-edge" with height 1 anchored over a 4,000-key state tree and
+    64 receipts, and proofs for the "anchor proofs" case in the calib contract's storage."""
+    from chainnode import codec
+    from chainnode.anchor import lightclient as lc
+    from chainnode.anchor.ledger import ANCHOR, client_key, cons_key
+    from chainnode.core.block import Receipt, receipt_root
+    from chainnode.crypto.hashing import sm3
+    from chainnode.crypto.merkle import merkle_proof
+    from chainnode.crypto.sm2 import PrivateKey
+    from chainnode.store.db import state_key_hash
+    from chainnode.store.smt import EMPTY_ROOT, MemoryNodeStore, SparseMerkleTree
+
+    store = MemoryNodeStore()
+    smt = SparseMerkleTree(store)
+    root, nodes = smt.update(EMPTY_ROOT, {
+        state_key_hash("c", codec.encode(["k", i])): sm3(codec.encode(i)) for i in range(4000)})
+    store.put_nodes(nodes)
+    rcs = [Receipt(sm3(bytes([i])), 0, i, "v" * 200, (("c", "E", {"i": i, "x": "y" * 100}),))
+           for i in range(64)]
+    cons = lc.ConsensusState(1, bytes(32), root, bytes(32), receipt_root(rcs),
+                             host.time_ms - 1, bytes(32), bytes(32))
+    vs = (("v0", PrivateKey(1).public_key.raw),)
+    client = lc.ClientState("calib-edge", bytes(32), lc.ClientParams(86_400_000, 0), cons, vs,
+                            host.time_ms)
+    host.state[(ANCHOR, codec.encode(client_key("calib-edge")))] = codec.encode(client.to_wire())
+    host.state[(ANCHOR, codec.encode(cons_key("calib-edge", 1)))] = codec.encode(cons.to_wire())
+
+    def prove(key: list) -> bytes:
+        kh = state_key_hash("c", codec.encode(key))
+        return codec.encode(smt.prove(root, kh).to_wire())
+
+    leaves = [r.encode() for r in rcs]
+    for name, value in (("sp", prove(["k", 7])), ("ap", prove(["k", -1])), ("rc", leaves[37]),
+                        ("rp", merkle_proof(leaves, 37))):
+        host.state[("calib", codec.encode(name))] = codec.encode(value)
 
 
 @dataclass

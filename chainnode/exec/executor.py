@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from chainnode.core.block import Receipt
 from chainnode.core.genesis import Genesis
 from chainnode.core.tx import Transaction
-from chainnode.exec import governance, readiness, system
+from chainnode.exec import anchor, governance, readiness, system
 from chainnode.exec import params as chain_params
 from chainnode.exec.contracts import CONTRACTS, ContractHost, ContractRegistry, contracts_call
 from chainnode.exec.state import BlockState, StateReader, TxState
@@ -165,6 +165,8 @@ class Executor:
                      height: int, timestamp_ms: int, gas: int) -> Receipt:
         contract = CONTRACTS if tx.kind == "deploy" else tx.contract
         init = None
+        if contract == anchor.ANCHOR:
+            return anchor.run(self, block_state, ts, tx, sender, height, timestamp_ms, gas)
         if contract == system.MEMBERS:
             res = system.members_call(ts, sender, height, tx.method, tx.args)
         elif contract == governance.GOVERNANCE:
@@ -241,6 +243,8 @@ class Executor:
             return system.members_call(ts, sender, height, "get", args)
         if contract == governance.GOVERNANCE:
             return governance.query(ts, height + 1, method, args)  # as the next block sees it
+        if contract == anchor.ANCHOR:
+            return anchor.query(ts, timestamp_ms, method, args)
         compiled = self.registry.load(ts, contract)
         if compiled is None:
             raise CallFailed("NO_CONTRACT", f"no contract {contract!r}")

@@ -23,8 +23,9 @@ from chainnode.crypto.hashing import sm3
 from chainnode.errors import BAD_REQUEST, NOT_FOUND, TIMEOUT, TX_TOO_LARGE, UNAVAILABLE, ChainError
 from chainnode.exec.system import CallFailed
 from chainnode.hub import CLOSED
+from chainnode.rpc import anchor as anchor_routes
+from chainnode.rpc import console_routes, status_view
 from chainnode.rpc import governance as governance_routes
-from chainnode.rpc import status_view
 from chainnode.rpc.body import check_body
 from chainnode.rpc.errors import CLIENT_GONE, ServerLog, error_middleware, json_error
 from chainnode.rpc.openapi import OPENAPI
@@ -114,6 +115,8 @@ class RpcServer:
         r.add_get("/metrics", self.metrics)
         r.add_get("/openapi.json", self.openapi)
         governance_routes.add_routes(self.app, node)
+        anchor_routes.add_routes(self.app, node)
+        console_routes.add_routes(self.app, node)
         self.runner: web.AppRunner | None = None
         self.port = 0
         self._queries: QueryGate | None = None

@@ -304,6 +304,8 @@ class HostAPI:
             "Map": self._map_factory(frame),
             "emit": self._emit_factory(frame),
             "call": self._call_factory(frame),
+            **self.role_functions(frame),  # type: ignore[attr-defined]  # RoleAPI (roles.py)
+            "send_packet": self._send_factory(frame),
         }
         self.modules.append(g)
         exec(program.code, g)  # noqa: S102 - checked, rewritten, metered contract code
@@ -324,6 +326,14 @@ class HostAPI:
             self.emit(frame, name, fields)
 
         return emit
+
+    def _send_factory(self, frame: Frame) -> Callable[..., Any]:
+        def send_packet(dst_chain: Any, dst_contract: Any, method: Any, payload: Any,
+                        timeout_height: Any = 0) -> int:
+            send = self.send_packet  # type: ignore[attr-defined]  # AnchorHostAPI's
+            return send(frame, dst_chain, dst_contract, method, payload, timeout_height)
+
+        return send_packet
 
     def _call_factory(self, frame: Frame) -> Callable[..., Any]:
         def call(contract: Any, method: Any, /, **kwargs: Any) -> Any:

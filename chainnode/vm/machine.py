@@ -173,11 +173,13 @@ def _failure(rt: Runtime | None, gas_limit: int, code: str, message: str) -> Exe
 
 def execute(contract: CompiledContract, method: str, kwargs: dict, ctx: CallContext, host: Host,
             gas_limit: int, *, readonly: bool = False, is_init: bool = False,
-            deadline: float | None = None) -> ExecResult:
+            deadline: float | None = None, caller_kind: str = "account") -> ExecResult:
     """Run one call. Never raises for contract misbehaviour; host exceptions propagate.
 
     `deadline` (a time.monotonic() value) is for read-only queries only: past it the call
-    fails with QUERY_TIMEOUT. Transactions never pass one (gas alone decides them)."""
+    fails with QUERY_TIMEOUT. Transactions never pass one (gas alone decides them).
+    `caller_kind` "contract": a native contract (sys.anchor delivering a packet) is calling,
+    and ctx.sender names it."""
     rt: Runtime | None = None
     try:
         if type(gas_limit) is not int or gas_limit < 0:
@@ -214,7 +216,7 @@ def execute(contract: CompiledContract, method: str, kwargs: dict, ctx: CallCont
         except VMError as exc:
             raise VMError("VM_BAD_ARGS", exc.message) from None
         value = rt.invoke(contract, contract.name, method, args, ctx.sender,
-                          readonly or kind == "view")
+                          readonly or kind == "view", caller_kind=caller_kind)
         writes = tuple((c, k, v) for (c, k), v in sorted(rt.writes.items()))
         used = gas_limit - rt.left
         return ExecResult(True, value, used, tuple(rt.events), writes, "", "")

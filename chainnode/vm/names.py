@@ -22,6 +22,15 @@ HOST_NAMES = frozenset(
         "isqrt",
         "pow10",
         "sm3",
+        "role_has",
+        "role_require",
+        "role_grant",
+        "role_revoke",
+        "anchor_header",
+        "anchor_state",
+        "anchor_absent",
+        "anchor_receipt",
+        "send_packet",
     }
 )
 

@@ -12,15 +12,17 @@ from typing import Any
 
 from chainnode.vm.api import CallContext, CompiledContract, Event, Host
 from chainnode.vm.guards import Guards
+from chainnode.vm.hostanchor import AnchorHostAPI
 from chainnode.vm.hostapi import Frame, HostAPI, bind_check
 from chainnode.vm.hostobjs import TypeProxy
 from chainnode.vm.methods import METHODS, Methods
+from chainnode.vm.roles import RoleAPI
 from chainnode.vm.safe_builtins import Builtins
 
 __all__ = ["METHODS", "Frame", "Runtime", "bind_check"]
 
 
-class Runtime(Guards, Builtins, HostAPI, Methods):
+class Runtime(Guards, Builtins, HostAPI, RoleAPI, AnchorHostAPI, Methods):
     def __init__(self, host: Host, ctx: CallContext, gas_limit: int,
                  load_program: Callable[[CompiledContract], Any]) -> None:
         self.left = gas_limit
@@ -93,6 +95,10 @@ class Runtime(Guards, Builtins, HostAPI, Methods):
             "isqrt": self.isqrt,
             "pow10": self.pow10,
             "sm3": self.sm3,
+            "anchor_header": self.anchor_header,
+            "anchor_state": self.anchor_state,
+            "anchor_absent": self.anchor_absent,
+            "anchor_receipt": self.anchor_receipt,
             # builtins
             "len": len,
             "range": TypeProxy(range, self.b_range),

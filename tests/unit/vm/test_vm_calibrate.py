@@ -7,7 +7,6 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from chainnode.vm.memhost import MemoryHost
 from chainnode.vm.names import ATTRIBUTES, BUILTIN_NAMES, HOST_NAMES
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "vm_calibrate.py"
@@ -39,9 +38,7 @@ def test_a_new_name_without_a_case_is_reported(monkeypatch):
 def test_every_corpus_case_deploys_and_ends_within_its_gas():
     """Each case is a valid contract that stops by a VM rule, never by a Python error."""
     cal = _load()
-    host = MemoryHost()
-    for i in range(300):
-        host.deploy(f"r{i}", cal.ROTATION_SOURCE)
+    host = cal.make_host()  # the rotation contracts and the anchor fixture
     for case in cal.CORPUS:
         host.deploy("calib", cal.source_of(case))
         r = host.call("calib", "f", gas=200_000)

@@ -1,0 +1,184 @@
+"""Side-chain RPC: what a relayer reads from a chain to drive `sys.anchor` on another.
+
+Routes (added to the main app by `add_routes`; all read-only, JSON, bytes as hex):
+  GET /anchor/clients                   every light client here, with status and heights
+  GET /anchor/clients/{chain_id}        one client: status, anchored heights, evidence
+  GET /anchor/header/{height}           header wire + commit certificate (codec, hex), and the
+                                        validator set it announces if that set is in state
+  GET /anchor/proof/state?contract=C&key_hex=K[&height=H]
+                                        SMT proof (membership or absence) at height H (head
+                                        by default) with that header and certificate
+  GET /anchor/proof/receipt/{tx_hash}   the receipt's bytes and Merkle path, header, cert
+  GET /anchor/packets/{dst_chain}?from=N&limit=M
+                                        packets this chain sent to dst_chain still awaiting
+                                        an ack (sequence >= N), with their wire form
+Old state roots stay provable (the SMT keeps every version), so proofs at any past height
+work; the value itself is served only at the head (a relayer knows the commitment it proves).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from chainnode import codec
+from chainnode.anchor import packets
+from chainnode.crypto.hashing import sm3
+from chainnode.crypto.merkle import merkle_proof
+from chainnode.errors import BAD_REQUEST, NOT_FOUND, ChainError
+from chainnode.exec import anchor as sys_anchor
+from chainnode.exec.state import BlockState, TxState
+from chainnode.exec.system import VALIDATORS, CallFailed
+from chainnode.store.db import state_key_hash
+
+MAX_PACKETS = 100
+
+
+def _int_arg(request: web.Request, name: str, default: int) -> int:
+    try:
+        return int(request.query.get(name, default))
+    except ValueError:
+        raise ChainError(BAD_REQUEST, f"{name} must be an integer") from None
+
+
+def _hex(text: str, what: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise ChainError(BAD_REQUEST, f"{what} must be hex") from None
+
+
+def _certified(db, height: int) -> dict:
+    block = db.block(height) if height > 0 else None
+    cert = db.certificate(height) if height > 0 else None
+    if block is None or cert is None:
+        raise ChainError(NOT_FOUND, f"no certified block at height {height}")
+    return {"height": height, "header_hex": codec.encode(block.header.to_wire()).hex(),
+            "certificate_hex": cert.encode().hex(), "header": block.header.to_json()}
+
+
+def add_routes(app: web.Application, node) -> None:
+    async def run(fn) -> web.Response:
+        try:
+            out = await asyncio.get_running_loop().run_in_executor(node.exec_pool, fn)
+        except CallFailed as exc:
+            raise ChainError(NOT_FOUND if exc.code.endswith("NO_CLIENT") else BAD_REQUEST,
+                             exc.message) from None
+        return web.json_response(out)
+
+    def view(method: str, **args) -> Any:
+        st = TxState(BlockState(node.db))
+        return sys_anchor.query(st, node.chain._last_ts, method, args).value
+
+    async def clients(request: web.Request) -> web.Response:
+        return await run(lambda: view("clients"))
+
+    async def client(request: web.Request) -> web.Response:
+        return await run(lambda: view("client", chain_id=request.match_info["chain_id"]))
+
+    async def header(request: web.Request) -> web.Response:
+        try:
+            height = int(request.match_info["height"])
+        except ValueError:
+            raise ChainError(BAD_REQUEST, "height must be an integer") from None
+
+        def read() -> dict:
+            out = _certified(node.db, height)
+            h = node.db.block(height).header
+            out["next_validators"] = None
+            if h.next_validators_hash != h.validators_hash:
+                raw = node.db.state_get(VALIDATORS, codec.encode("set"))
+                if raw is not None and sm3(raw) == h.next_validators_hash:
+                    out["next_validators"] = [[n, k.hex()] for n, k in codec.decode(raw)]
+            return out
+        return await run(read)
+
+    async def state_proof(request: web.Request) -> web.Response:
+        contract = request.query.get("contract", "")
+        key = _hex(request.query.get("key_hex", ""), "key_hex")
+        height = _int_arg(request, "height", node.chain.head.height)
+
+        def read() -> dict:
+            out = _certified(node.db, height)
+            root = node.db.block(height).header.state_root
+            kh = state_key_hash(contract, key)
+            out["value_hash"] = (node.db.smt.get(root, kh) or b"").hex()
+            out["exists"] = bool(out["value_hash"])
+            out["proof_hex"] = codec.encode(node.db.smt.prove(root, kh).to_wire()).hex()
+            if height == node.chain.head.height:
+                value = node.db.state_get(contract, key)
+                out["value_hex"] = None if value is None else value.hex()
+            return out
+        return await run(read)
+
+    async def receipt_proof(request: web.Request) -> web.Response:
+        tx_hash = _hex(request.match_info["tx_hash"], "tx_hash")
+
+        def read() -> dict:
+            loc = node.db.tx_location(tx_hash)
+            if loc is None:
+                raise ChainError(NOT_FOUND, "no committed transaction with that hash")
+            height, index = loc
+            out = _certified(node.db, height)
+            leaves = [node.db.receipt(t.hash).encode() for t in node.db.block(height).txs]
+            out.update(index=index, receipt_hex=leaves[index].hex(),
+                       path=[[side, sib.hex()] for side, sib in merkle_proof(leaves, index)])
+            return out
+        return await run(read)
+
+    async def pending(request: web.Request) -> web.Response:
+        dst = request.match_info["dst_chain"]
+        start = max(_int_arg(request, "from", 1), 1)
+        limit = min(max(_int_arg(request, "limit", MAX_PACKETS), 1), MAX_PACKETS)
+
+        def read() -> dict:
+            st = TxState(BlockState(node.db))
+            nxt = st.get(sys_anchor.ANCHOR, packets.send_next_key(dst)) or 1
+            out = []
+            for seq in range(start, nxt):
+                if len(out) >= limit:
+                    break
+                w = st.get(sys_anchor.ANCHOR, packets.packet_key(dst, seq))
+                if w is not None and not st.get(sys_anchor.ANCHOR,
+                                                 packets.settled_key(dst, seq)):
+                    out.append({"sequence": seq, "packet_hex": codec.encode(w).hex(),
+                                "timeout_height": w[7]})
+            return {"dst_chain": dst, "next_sequence": nxt,
+                    "height": node.chain.head.height, "packets": out}
+        return await run(read)
+
+    r = app.router
+    r.add_get("/anchor/clients", clients)
+    r.add_get("/anchor/clients/{chain_id}", client)
+    r.add_get("/anchor/header/{height}", header)
+    r.add_get("/anchor/proof/state", state_proof)
+    r.add_get("/anchor/proof/receipt/{tx_hash}", receipt_proof)
+    r.add_get("/anchor/packets/{dst_chain}", pending)
+
+
+def _spec() -> dict:
+    from chainnode.rpc.governance import _get, _param
+
+    chain = _param("chain_id", "path", "the other chain's id", "string", True)
+    return {
+        "/anchor/clients": _get("Light clients of other chains kept here", []),
+        "/anchor/clients/{chain_id}": _get("One light client: status, heights, evidence",
+                                           [chain]),
+        "/anchor/header/{height}": _get("Certified header (codec hex) for relaying", [
+            _param("height", "path", "block height", "integer", True)]),
+        "/anchor/proof/state": _get("SMT proof of a state key at a height", [
+            _param("contract", "query", "contract name", "string", True),
+            _param("key_hex", "query", "codec-encoded key, hex", "string", True),
+            _param("height", "query", "block height (default: head)", "integer", False)]),
+        "/anchor/proof/receipt/{tx_hash}": _get("Receipt bytes and Merkle path of a tx", [
+            _param("tx_hash", "path", "transaction hash, hex", "string", True)]),
+        "/anchor/packets/{dst_chain}": _get("Packets sent to dst_chain awaiting an ack", [
+            _param("dst_chain", "path", "destination chain id", "string", True),
+            _param("from", "query", "first sequence (default 1)", "integer", False),
+            _param("limit", "query", "at most this many (1..100)", "integer", False)]),
+    }
+
+
+OPENAPI_PATHS: dict = _spec()
