@@ -57,6 +57,7 @@ class Chain:
         self.db = db
         self.genesis = genesis
         self.executor = Executor(genesis)
+        self.executor.block_hash_at = self._block_hash_at
         self.lock = threading.Lock()  # execution and commit are serialized
         head = db.head()
         if head is None:
@@ -73,6 +74,13 @@ class Chain:
         # governance: the set committed in state (the NEXT set) and the live parameters
         self.next_vhash = self._state_vhash(None)
         self.params = chain_params.read(db, genesis)
+
+    def _block_hash_at(self, height: int) -> bytes | None:
+        """Hash of the committed block at `height` (0: the genesis hash), from its certificate."""
+        if height == 0:
+            return self.db.genesis_hash()
+        cert = self.db.certificate(height)
+        return None if cert is None else cert.block_hash
 
     # -- validator sets per height (governance switches them at h+1)
     @property

@@ -18,6 +18,7 @@ from chainnode.core.certificate import CommitCertificate
 from chainnode.crypto import domain
 from chainnode.crypto.keyfile import load_private_key
 from chainnode.crypto.sm2 import PublicKey
+from chainnode.joining import send_ready
 
 GOV = "sys.governance"
 CHAIN = "chainnode-local"
@@ -54,6 +55,8 @@ def test_add_then_remove_switches_at_h_plus_1(net):
     obs_key = load_private_key(net / "node4" / "node.key")
     assert cl[4].status()["validator_index"] is None
 
+    # the add-validator rail: the observer attests (signed by its key) that it is caught up
+    assert send_ready(net / "node4", nodes[1]["rpc"])["receipt"]["status"] == "ok"
     t0 = time.monotonic()
     h = _decide(admin, "add-validator", {"name": "node4", "p2p": nodes[4]["p2p"],
                                          "public_key": obs_key.public_key.raw.hex()})

@@ -36,6 +36,8 @@ class FakeNode:
 
 
 def decide(b: Bench, kind: str, payload: dict) -> None:
+    if kind == "add-validator":
+        ok(b.ready(NEW))  # the candidate's readiness attestation (the add-validator rail)
     pid = ok(b.propose(GOVS[0], kind, payload)).value["id"]
     ok(b.vote(GOVS[1], pid))
     ok(b.vote(GOVS[2], pid))

@@ -20,6 +20,8 @@ KEY_OF = {k.public_key.raw: k for k in [*VKEYS, NEW]}
 
 def decide(b: Bench, kind: str, payload: dict) -> int:
     """Propose and vote through; returns the deciding height."""
+    if kind == "add-validator":  # the candidate's readiness attestation (the rail)
+        ok(b.ready(KEY_OF[bytes.fromhex(payload["public_key"])]))
     pid = ok(b.propose(GOVS[0], kind, payload)).value["id"]
     ok(b.vote(GOVS[1], pid))
     ok(b.vote(GOVS[2], pid))
