@@ -59,6 +59,9 @@ def cmd_testnet(a) -> int:
     from chainnode import testnet
 
     root = Path(a.dir)
+    from chainnode import testnet_sides  # noqa: I001 - main + side chains + relayers
+    if a.sidechains or testnet_sides.is_multi(root):
+        return testnet_sides.cli(a, root)
     if a.action == "init":
         g = testnet.init(root, a.nodes, a.observers, a.chain_id, a.base_port,
                          accounts=a.accounts, params=_genesis_params(a.param))
@@ -71,6 +74,10 @@ def cmd_testnet(a) -> int:
         testnet.up(root, a.timeout)
     elif a.action == "down":
         testnet.down(root)
+    elif a.action in ("add-node", "remove-node"):
+        from chainnode import testnet_join
+
+        return testnet_join.cli(a, _print)
     else:
         sts = testnet.status(root)
         return 0 if all(sts) else 1
@@ -185,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.set_defaults(fn=cmd_keygen)
 
     t = sub.add_parser("testnet", help="local multi-node testnet")
-    t.add_argument("action", choices=["init", "up", "down", "status"])
+    t.add_argument("action", choices=["init", "up", "down", "status", "add-node", "remove-node"])
     t.add_argument("--dir", required=True)
     t.add_argument("--nodes", type=int, default=4)
     t.add_argument("--observers", type=int, default=0)
@@ -195,6 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--timeout", type=float, default=60.0)
     t.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="genesis parameter for init, e.g. view_timeout_ms=1000 (repeatable)")
+    t.add_argument("--sidechains", type=int, default=0,
+                   help="init: also make this many edge chains, anchored on the main chain")
+    t.add_argument("--side-nodes", type=int, default=1, help="init: validators per edge chain")
+    t.add_argument("--name", help="add-node: the new node's name (default nodeN); "
+                                  "remove-node: the validator to remove")
+    t.add_argument("--validator", action="store_true",
+                   help="add-node: also vote the node in as a validator with the testnet's "
+                        "governor keys")
+    t.add_argument("--force", action="store_true",
+                   help="remove-node: remove even if it lowers the fault tolerance")
+    t.add_argument("--stop", action="store_true", help="remove-node: stop the node afterwards")
     t.set_defaults(fn=cmd_testnet)
 
     s = sub.add_parser("start", help="run a node in the foreground")
@@ -241,11 +259,18 @@ def build_parser() -> argparse.ArgumentParser:
     client_args(q, key=False)
     q.set_defaults(fn=cmd_query)
 
+    from chainnode import cli_fl  # noqa: I001 - `chainnode fl run|verify`
+    cli_fl.add_parser(sub, DEFAULT_URL, _key)
     from chainnode import cli_gov
 
     cli_gov.add_parser(sub, client_args, _client, _print)
     from chainnode import cli_network  # noqa: I001 - `chainnode network init`
     cli_network.add_parser(sub)
+    from chainnode import cli_relay  # noqa: I001 - `chainnode relay`
+    cli_relay.add_parser(sub)
+    from chainnode import cli_node
+
+    cli_node.add_parser(sub, _print)
     return p
 
 

@@ -236,7 +236,7 @@ def check_period(period, seasons, bounds):
     # seasons = [{"months": [5, 6, ...], "bounds": [...]}, ...], each month in one season.
     require(period is None or period in PERIODS, "BAD_INPUT", "period must be one of " + ",".join(PERIODS))
     if period != "seasonal-month":
-        require(seasons is None or len(seasons) == 0, "BAD_INPUT", "seasons need period seasonal-month")
+        require(seasons is None or seasons == [], "BAD_INPUT", "seasons need period seasonal-month")
         return
     require(isinstance(seasons, list) and len(seasons) > 0 and len(seasons) <= 12, "BAD_INPUT", "seasons: a list of 1..12")
     seen = {}

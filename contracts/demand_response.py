@@ -16,6 +16,12 @@
 
 HOUR_MS = 3600000
 DAY_MS = 86400000
+# Upper bounds that keep every product and sum of a settlement small (a bid near the VM's
+# 64-byte integer limit blocked every later bid and made settle() fail for all bidders):
+# loads and bids 10^10 ckw (100 GW), prices 10^9 (100,000 yuan/kWh), cap 1000 %.
+MAX_CKW = 10000000000
+MAX_PRICE = 1000000000
+MAX_CAP_BP = 100000
 
 # ----------------------------------------------------------------- parameters
 
@@ -53,6 +59,8 @@ def check_param(name, value):
             require(all([d >= 0 and d <= 6 for d in value]), "BAD_INPUT", "weekday out of range")
     else:
         require(is_int(value) and value > 0, "BAD_INPUT", name + " must be a positive integer")
+        if name == "cap_bp":
+            require(value <= MAX_CAP_BP, "BAD_INPUT", "cap_bp at most 100000")
         if name == "floor_bp":
             require(value <= 10000, "BAD_INPUT", "floor_bp at most 10000")
 
@@ -81,24 +89,67 @@ def days_from_civil(ymd):
     return era * 146097 + doe - 719468
 
 
+def month_days(y, m):
+    if m == 2:
+        return 29 if y % 4 == 0 and (y % 100 != 0 or y % 400 == 0) else 28
+    return 30 if m in [4, 6, 9, 11] else 31
+
+
+def valid_date(ymd):
+    # A real calendar day YYYYMMDD of 1970..9999 (proleptic Gregorian).
+    if not is_int(ymd) or ymd < 19700101 or ymd > 99991231:
+        return False
+    m = (ymd // 100) % 100
+    return m >= 1 and m <= 12 and ymd % 100 >= 1 and ymd % 100 <= month_days(ymd // 10000, m)
+
+
+def prev_day(ymd):
+    if ymd % 100 > 1:
+        return ymd - 1
+    y = ymd // 10000
+    m = (ymd // 100) % 100
+    if m == 1:
+        return (y - 1) * 10000 + 1231
+    return y * 10000 + (m - 1) * 100 + month_days(y, m - 1)
+
+
 def is_working(ymd, workdays, holidays):
     # 1970-01-01 was a Thursday (weekday 3, Monday = 0).
     return (days_from_civil(ymd) + 3) % 7 in workdays and ymd not in holidays
 
 
+BASELINE_SPAN_DAYS = 366  # how far back the working days of a baseline may reach
+
+
 def baseline(days, before, workdays, holidays, n):
     # Average load of the n most recent working days before `before` without an event,
-    # half away from zero; None when fewer than n such days are given.
-    picked = {}
+    # half away from zero; None when they are not all given. Every working day from the
+    # oldest one used up to `before` must be listed (an event day with had_event = True), so
+    # leaving out a low day cannot pull in an older, higher one.
+    given = {}
     for d in days:
         require(isinstance(d, list) and len(d) == 3 and is_int(d[0]) and is_int(d[1]) and isinstance(d[2], bool), "BAD_INPUT", "days are [YYYYMMDD, load_ckw, had_event]")
-        require(d[0] >= 19700101 and d[0] <= 99991231 and d[1] >= 0, "BAD_INPUT", "bad day")
-        if d[0] < before and not d[2] and is_working(d[0], workdays, holidays):
-            picked[d[0]] = d[1]
-    dates = sorted(picked.keys(), reverse=True)[:n]
-    if len(dates) < n:
+        require(valid_date(d[0]) and d[1] >= 0 and d[1] <= MAX_CKW, "BAD_INPUT", "bad day")
+        require(d[0] not in given, "BAD_INPUT", "a day listed twice")
+        given[d[0]] = d
+    loads = []
+    ymd = before
+    for i in range(BASELINE_SPAN_DAYS):
+        if len(loads) == n:
+            break
+        ymd = prev_day(ymd)
+        if ymd < 19700101:
+            break
+        if not is_working(ymd, workdays, holidays):
+            continue
+        d = given.get(ymd)
+        if d is None:
+            return None
+        if not d[2]:
+            loads.append(d[1])
+    if len(loads) < n:
         return None
-    return div_half_up(sum([picked[x] for x in dates]), n)
+    return div_half_up(sum(loads), n)
 
 
 def effective(bid_ckw, baseline_ckw, actual_ckw, cap_bp):
@@ -161,6 +212,14 @@ def load_event(event):
     return e
 
 
+def check_baseline_open(e, b):
+    # Baselines are fixed when the event opens (after that the measured load is known); an
+    # operator may still give one to a bid without any, so a late bid cannot block settle().
+    if ctx.time_ms < e["start_ms"]:
+        return
+    require(b["baseline_ckw"] is None and (role_has(ctx.caller, "operator") or role_has(ctx.caller, "admin")), "BASELINE_LOCKED", "the event has opened: baselines are fixed")
+
+
 def load_bid(event, aggregator):
     require(isinstance(aggregator, str), "BAD_INPUT", "aggregator must be a str")
     b = storage.get(("bid", event, aggregator))
@@ -177,14 +236,14 @@ def create_event(event, start_ms, end_ms, target_ckw, price, penalty_price, date
     require(is_int(start_ms) and is_int(end_ms) and end_ms > start_ms, "BAD_INPUT", "window must have end_ms > start_ms")
     require(start_ms > ctx.time_ms, "BAD_INPUT", "the window must start in the future")
     require(end_ms - start_ms <= 7 * DAY_MS, "BAD_INPUT", "window at most 7 days")
-    require(is_int(target_ckw) and target_ckw > 0, "BAD_INPUT", "target_ckw must be positive")
-    require(is_int(price) and price >= 0 and is_int(penalty_price) and penalty_price >= 0, "BAD_INPUT", "prices must not be negative")
-    require(is_int(date) and date >= 19700101 and date <= 99991231, "BAD_INPUT", "date is YYYYMMDD (the event day, for baselines)")
+    require(is_int(target_ckw) and target_ckw > 0 and target_ckw <= MAX_CKW, "BAD_INPUT", "target_ckw in 1..10^10")
+    require(is_int(price) and 0 <= price <= MAX_PRICE and is_int(penalty_price) and 0 <= penalty_price <= MAX_PRICE, "BAD_INPUT", "prices in 0..10^9")
+    require(valid_date(date), "BAD_INPUT", "date is a calendar day YYYYMMDD (the event day, for baselines)")
     if cap_bp is None:
         cap_bp = param("cap_bp")
     if floor_bp is None:
         floor_bp = param("floor_bp")
-    require(is_int(cap_bp) and cap_bp > 0 and is_int(floor_bp) and floor_bp >= 0 and floor_bp <= cap_bp, "BAD_INPUT", "need 0 <= floor_bp <= cap_bp")
+    require(is_int(cap_bp) and cap_bp > 0 and cap_bp <= MAX_CAP_BP and is_int(floor_bp) and floor_bp >= 0 and floor_bp <= cap_bp, "BAD_INPUT", "need 0 <= floor_bp <= cap_bp")
     e = {"event": event, "start_ms": start_ms, "end_ms": end_ms, "target_ckw": target_ckw,
          "price": price, "penalty_price": penalty_price, "date": date, "cap_bp": cap_bp,
          "floor_bp": floor_bp, "bid_total_ckw": 0, "settled": False, "creator": ctx.caller}
@@ -201,7 +260,7 @@ def bid(event, bid_ckw):
     role_require(["aggregator"])
     e = load_event(event)
     require(ctx.time_ms < e["start_ms"], "BID_CLOSED", "the event has opened")
-    require(is_int(bid_ckw) and bid_ckw > 0, "BAD_INPUT", "bid_ckw must be positive")
+    require(is_int(bid_ckw) and bid_ckw > 0 and bid_ckw <= MAX_CKW, "BAD_INPUT", "bid_ckw in 1..10^10")
     who = ctx.caller
     b = storage.get(("bid", event, who))
     if b is None:
@@ -226,7 +285,8 @@ def set_baseline(event, aggregator, baseline_ckw, source=""):
     e = load_event(event)
     require(not e["settled"], "ALREADY_SETTLED", "event settled")
     b = load_bid(event, aggregator)
-    require(is_int(baseline_ckw) and baseline_ckw >= 0, "BAD_INPUT", "baseline_ckw must not be negative")
+    check_baseline_open(e, b)
+    require(is_int(baseline_ckw) and 0 <= baseline_ckw <= MAX_CKW, "BAD_INPUT", "baseline_ckw in 0..10^10")
     require(isinstance(source, str) and len(source) <= 64, "BAD_INPUT", "source at most 64 chars")
     b["baseline_ckw"] = baseline_ckw
     b["baseline_source"] = source
@@ -243,6 +303,7 @@ def submit_baseline_days(event, aggregator, days):
     e = load_event(event)
     require(not e["settled"], "ALREADY_SETTLED", "event settled")
     b = load_bid(event, aggregator)
+    check_baseline_open(e, b)
     require(isinstance(days, list) and len(days) <= 62, "BAD_INPUT", "days: a list of at most 62")
     base = baseline(days, e["date"], param("workdays"), param("holidays"), param("baseline_days"))
     require(base is not None, "NO_BASELINE", "fewer than baseline_days usable days")
@@ -265,9 +326,9 @@ def submit_measurement(event, aggregator, load_ckw=None, points=None):
     if points is not None:
         require(load_ckw is None, "BAD_INPUT", "load_ckw or points, not both")
         require(isinstance(points, list) and len(points) > 0 and len(points) <= param("max_points"), "BAD_INPUT", "points: 1..max_points")
-        require(all([is_int(x) and x >= 0 for x in points]), "BAD_INPUT", "points are loads in ckw")
+        require(all([is_int(x) and 0 <= x <= MAX_CKW for x in points]), "BAD_INPUT", "points are loads in ckw")
         load_ckw = div_half_up(sum(points), len(points))
-    require(is_int(load_ckw) and load_ckw >= 0, "BAD_INPUT", "load_ckw must not be negative")
+    require(is_int(load_ckw) and 0 <= load_ckw <= MAX_CKW, "BAD_INPUT", "load_ckw in 0..10^10")
     b["actual_ckw"] = load_ckw
     storage.set(("bid", event, aggregator), b)
     emit("measurement", event=event, aggregator=aggregator, load_ckw=load_ckw)
@@ -380,5 +441,5 @@ def settle_quote(bid_ckw, baseline_ckw, actual_ckw, price, penalty_price, durati
 @view
 def baseline_of(days, before):
     require(isinstance(days, list) and len(days) <= 62, "BAD_INPUT", "days: a list of at most 62")
-    require(is_int(before), "BAD_INPUT", "before is YYYYMMDD")
+    require(valid_date(before), "BAD_INPUT", "before is a calendar day YYYYMMDD")
     return baseline(days, before, param("workdays"), param("holidays"), param("baseline_days"))

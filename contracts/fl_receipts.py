@@ -26,6 +26,9 @@ LN2_Q = 693147180559945309417232121458
 LN10_Q = 2302585092994045684017991454684
 LN_ERR = 1000
 Q_PER_E6 = 1000000000000000000000000  # Q / 10^6
+# A round's reward budget at most 10^15 fen, so every sum of rewards over max_rounds stays
+# far inside the VM's 64-byte integers (a bigger budget stuck the task at its second receipt).
+MAX_REWARD_FEN = 1000000000000000
 
 # ----------------------------------------------------------------- parameters
 
@@ -214,7 +217,7 @@ def create_task(task, model_hash, participants, rounds, eps_max_e6, delta_e18, r
     require(is_int(rounds) and rounds > 0 and rounds <= param("max_rounds"), "BAD_INPUT", "rounds: 1..max_rounds")
     require(is_int(eps_max_e6) and eps_max_e6 > 0, "BAD_INPUT", "eps_max_e6 must be positive")
     require(is_int(delta_e18) and 0 < delta_e18 < D18, "BAD_INPUT", "delta_e18 must be in 1..10^18-1")
-    require(is_int(reward_fen) and reward_fen >= 0, "BAD_INPUT", "reward_fen must not be negative")
+    require(is_int(reward_fen) and reward_fen >= 0 and reward_fen <= MAX_REWARD_FEN, "BAD_INPUT", "reward_fen must be in 0..10^15")
     t = {
         "task": task, "model_hash": model_hash, "participants": participants,
         "rounds": rounds, "eps_max_e6": eps_max_e6, "delta_e18": delta_e18,
@@ -282,7 +285,8 @@ def submit_receipt(task, round_no, prev_hash, new_hash, participants, rule, clip
     require(is_int(reward_fen) and reward_fen >= 0, "BAD_INPUT", "reward_fen must not be negative")
     require(reward_fen <= t["reward_fen"], "REWARD_OVER_BUDGET", "rewards above the round budget")
     rho_sum = t["rho_sum"] + rho_of(noise_e6)
-    bound = bound_from_rho(rho_sum, delta_e18, alpha_e6)
+    # epsilon is never negative: a conversion below zero proves (0, delta)-DP, no less
+    bound = max(bound_from_rho(rho_sum, delta_e18, alpha_e6), 0)
     require(is_int(eps_e6) and eps_e6 >= bound, "EPS_BELOW_BOUND", "claimed epsilon below the bound at alpha: " + str(bound))
     require(eps_e6 <= t["eps_max_e6"], "EPS_OVER_BUDGET", "claimed epsilon above eps_max")
     shares = split(reward_fen, participants, contributions)

@@ -40,6 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import demo_heating  # noqa: E402
 from deploy_contracts import (  # noqa: E402
     ZHEJIANG_TARIFF,
     DeployError,
@@ -53,6 +54,7 @@ from chainnode.core.genesis import Genesis  # noqa: E402
 from chainnode.crypto.address import address_of  # noqa: E402
 from chainnode.crypto.keyfile import load_private_key, save_private_key  # noqa: E402
 from chainnode.crypto.sm2 import PrivateKey  # noqa: E402
+from chainnode.fl.ledger import LedgerError  # noqa: E402
 
 ACCOUNTS = [
     ("marketing-dept", ["member"]), ("finance-dept", ["member"]), ("bank-icbc", ["member"]),
@@ -1067,7 +1069,8 @@ def main() -> int:
         say(f"synthetic data: seed {a.seed}, {len(DISTRICTS)} districts x {METERS} meters, "
             "96-point curves, integer units (fen, 0.01 kWh, 0.1 V)")
         check = play(net, day, g)
-    except (DemoError, DeployError, ProofError) as exc:
+        demo_heating.act(net, check, today, step, say)
+    except (DemoError, DeployError, ProofError, LedgerError) as exc:
         print(f"\nDEMO FAILED: {exc}", file=sys.stderr)
         return 1
     except RpcError as exc:

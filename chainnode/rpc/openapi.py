@@ -102,3 +102,7 @@ OPENAPI["paths"].update(_GOV_PATHS)
 from chainnode.rpc.anchor import OPENAPI_PATHS as _ANCHOR_PATHS  # noqa: E402
 
 OPENAPI["paths"].update(_ANCHOR_PATHS)
+# the web console's routes (chainnode.rpc.console_routes) likewise
+from chainnode.rpc.console_routes import OPENAPI_PATHS as _CONSOLE_PATHS  # noqa: E402
+
+OPENAPI["paths"].update(_CONSOLE_PATHS)

@@ -24,6 +24,7 @@ from chainnode.errors import BAD_REQUEST, NOT_FOUND, TIMEOUT, TX_TOO_LARGE, UNAV
 from chainnode.exec.system import CallFailed
 from chainnode.hub import CLOSED
 from chainnode.rpc import anchor as anchor_routes
+from chainnode.rpc import console_routes, status_view
 from chainnode.rpc import governance as governance_routes
 from chainnode.rpc.body import check_body
 from chainnode.rpc.errors import CLIENT_GONE, ServerLog, error_middleware, json_error
@@ -115,6 +116,7 @@ class RpcServer:
         r.add_get("/openapi.json", self.openapi)
         governance_routes.add_routes(self.app, node)
         anchor_routes.add_routes(self.app, node)
+        console_routes.add_routes(self.app, node)
         self.runner: web.AppRunner | None = None
         self.port = 0
         self._queries: QueryGate | None = None
@@ -147,6 +149,7 @@ class RpcServer:
             "peers": n.peer_list() if hasattr(n, "peer_list") else [],
             "syncing": bool(getattr(n, "syncing", False)), "mempool": len(n.mempool),
             "genesis_hash": n.genesis.hash().hex(),
+            "validator_set": status_view.validator_set(n.db, head.height),
         })
 
     async def post_tx(self, request: web.Request) -> web.Response:

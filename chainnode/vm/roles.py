@@ -7,7 +7,8 @@ contracts already used, `("role", account, role) = True`, so deployed state read
 - `role_has(account, role)` -> bool
 - `role_require(roles)`: fails with `PERMISSION_DENIED` unless `ctx.caller` holds `admin` or
   one of `roles` (a list of at most 16 names) in this contract's table
-- `role_grant(account, role)` / `role_revoke(account, role)`: admin only; write the table and
+- `role_grant(account, role)` / `role_revoke(account, role)`: admin only; `BAD_INPUT` unless
+  both are non-empty str; write the table and
   emit `role_granted` / `role_revoked` (account, role)
 
 Pricing follows the VM's cost rules: `op` per call plus `arg_bytes` of every str argument
@@ -35,6 +36,13 @@ ADMIN = "admin"
 MAX_ROLE_LIST = 16
 # host names bound per contract frame (like emit and call)
 ROLE_NAMES = ("role_has", "role_require", "role_grant", "role_revoke")
+
+
+def _check_entry(account: Any, role: Any) -> None:
+    """Grant and revoke take the same entries: a non-empty str account and role. An int key
+    part or an empty account (the caller of an anonymous query) is never a role holder."""
+    if type(account) is not str or type(role) is not str or not role or not account:
+        raise VMError("BAD_INPUT", "account and role are non-empty strings")
 
 
 class RoleAPI:
@@ -68,13 +76,13 @@ class RoleAPI:
 
     def role_grant(self, frame: Any, account: Any, role: Any) -> None:
         self.role_require(frame, ())
-        if type(account) is not str or type(role) is not str or not role:
-            raise VMError("BAD_INPUT", "account and role are strings")
+        _check_entry(account, role)
         self.storage_set(frame, (ROLE_PREFIX, account, role), True)
         self.emit(frame, "role_granted", {"account": account, "role": role})
 
     def role_revoke(self, frame: Any, account: Any, role: Any) -> None:
         self.role_require(frame, ())
+        _check_entry(account, role)
         self.storage_delete(frame, (ROLE_PREFIX, account, role))
         self.emit(frame, "role_revoked", {"account": account, "role": role})
 

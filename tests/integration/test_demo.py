@@ -83,6 +83,10 @@ def test_demo_day_runs_and_finds_everything_it_planted(demo_run):
     assert re.search(r"ABNORMAL_USE\s+D2-042\s+METER_STOPPED", out), why
     assert re.search(r"LOW_USE\s+D2-063", out), why
     assert "excluded as cut: D2-058" in out
+    # electric heating: FL receipts re-checked, DR settled with the federated baseline
+    assert "chainnode fl verify: ok" in out, why
+    assert re.search(r"^    round  3/3: 5 commitments", out, re.M), why
+    assert "DR: the event is settled with the federated model's baseline" in out, why
     # the proof
     assert "with an SMT proof: verified against the state root" in out
     assert "equals the query answer: True" in out
