@@ -19,6 +19,7 @@ from chainnode.relay.planner import ChainView, ClientView, PendingPacket
 
 ANCHOR = "sys.anchor"
 PENDING_PAGE = 100  # the RPC's cap per request
+SCAN_PAGES = 50  # requests per observation while paging past settled packets (next_from)
 PROOF_THREADS = 4
 
 
@@ -47,6 +48,9 @@ class RelayChain:
             c._chain_id = self.chain_id
         self.pool = ThreadPoolExecutor(max(len(clients), PROOF_THREADS),
                                        thread_name_prefix=f"relay-{self.chain_id}")
+        # per peer: every packet below this sequence was settled when last observed (settled
+        # packets never become pending again), so the next observation starts there
+        self._settled_below: dict[str, int] = {}
 
     def map(self, fn, items: list) -> list:
         """fn over items on a few threads (HTTP reads of proofs); results or exceptions, in
@@ -96,12 +100,27 @@ class RelayChain:
     def observe(self, peer: str) -> ChainView:
         c = self.client_of(peer)
         recv_next, _ = self.state_value(pk.recv_next_key(peer))
-        doc = self.get(f"/anchor/packets/{peer}?from=1&limit={PENDING_PAGE}")
+        doc = self._pending_page(peer)
         pending = tuple(PendingPacket(p["sequence"], codec.decode(bytes.fromhex(p["packet_hex"])),
                                       p["timeout_height"]) for p in doc["packets"])
         height = doc["height"]
         time_ms = self.header(height)["header"]["timestamp_ms"] if height > 0 else 0
         return ChainView(self.chain_id, height, time_ms, c, recv_next or 1, pending)
+
+    def _pending_page(self, peer: str) -> dict:
+        """The first page of pending packets to `peer`. The RPC looks at a bounded number of
+        sequences per request and says where to go on (`next_from`): page past settled ones."""
+        start = self._settled_below.get(peer, 1)
+        for _ in range(SCAN_PAGES):
+            doc = self.get(f"/anchor/packets/{peer}?from={start}&limit={PENDING_PAGE}")
+            end = doc.get("next_from", doc["next_sequence"])
+            if doc["packets"]:
+                self._settled_below[peer] = doc["packets"][0]["sequence"]
+                return doc
+            self._settled_below[peer] = start = max(start, end)
+            if end >= doc["next_sequence"]:
+                break
+        return doc
 
     def proof(self, key: list, height: int) -> bytes:
         doc = self.get(f"/anchor/proof/state?contract={ANCHOR}"
