@@ -48,9 +48,6 @@ class RelayChain:
             c._chain_id = self.chain_id
         self.pool = ThreadPoolExecutor(max(len(clients), PROOF_THREADS),
                                        thread_name_prefix=f"relay-{self.chain_id}")
-        # per peer: every packet below this sequence was settled when last observed (settled
-        # packets never become pending again), so the next observation starts there
-        self._settled_below: dict[str, int] = {}
 
     def map(self, fn, items: list) -> list:
         """fn over items on a few threads (HTTP reads of proofs); results or exceptions, in
@@ -109,17 +106,15 @@ class RelayChain:
 
     def _pending_page(self, peer: str) -> dict:
         """The first page of pending packets to `peer`. The RPC looks at a bounded number of
-        sequences per request and says where to go on (`next_from`): page past settled ones."""
-        start = self._settled_below.get(peer, 1)
+        sequences per request and says where to go on (`next_from`): page past settled ones
+        (at most SCAN_PAGES requests a round; the next round starts over)."""
+        start, doc = 1, {}
         for _ in range(SCAN_PAGES):
             doc = self.get(f"/anchor/packets/{peer}?from={start}&limit={PENDING_PAGE}")
             end = doc.get("next_from", doc["next_sequence"])
-            if doc["packets"]:
-                self._settled_below[peer] = doc["packets"][0]["sequence"]
-                return doc
-            self._settled_below[peer] = start = max(start, end)
-            if end >= doc["next_sequence"]:
+            if doc["packets"] or end >= doc["next_sequence"] or end <= start:
                 break
+            start = end
         return doc
 
     def proof(self, key: list, height: int) -> bytes:
