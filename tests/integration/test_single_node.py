@@ -3,6 +3,7 @@ certifies every block, serves verifiable state proofs, metrics and its OpenAPI d
 
 from __future__ import annotations
 
+import json
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 
@@ -381,6 +382,15 @@ def test_testnet_up_status_down_with_the_cli(tmp_path, procs):
         assert res["receipt"]["status"] == "ok"
         st = run_cli("testnet", "status", "--dir", root)
         assert "node0: height 1" in st.stdout
+        assert json.loads(run_cli("testnet", "status", "--dir", root, "--json").stdout)[0][
+            "height"] == 1
+        # `chainnode status`: a table for people, the /status object with --json
+        table = run_cli("status", "--url", net.url).stdout.splitlines()
+        assert table[0].split()[:2] == ["chain", net.chain_id]
+        assert ["height", "1"] in [ln.split()[:2] for ln in table]
+        assert "validators (1)" in table and any("node0" in ln for ln in table)
+        raw = json.loads(run_cli("status", "--url", net.url, "--json").stdout)
+        assert raw["height"] == 1 and raw["chain_id"] == net.chain_id
         # `up` again is a no-op for a running node
         again = run_cli("testnet", "up", "--dir", root, "--timeout", "30").stdout
         assert f"already running (pid {pid})" in again
