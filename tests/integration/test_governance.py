@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from cluster import LocalNet, get_json, wait_until
+from cluster import get_json, running_net, wait_until
 from integration_harness import http, run_cli
 
 from chainnode.crypto.address import address_of
@@ -20,13 +20,8 @@ GOV = "sys.governance"
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    tn = LocalNet(tmp_path_factory.mktemp("governance") / "testnet", n=4)
-    try:
-        tn.start()
-        tn.wait_meshed()
+    with running_net(tmp_path_factory.mktemp("governance") / "testnet", n=4) as tn:
         yield tn
-    finally:
-        tn.stop_all()
 
 
 def test_governors_pass_a_param_and_every_node_shows_it(net, tmp_path):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import urllib.request
 
 import pytest
-from cluster import Load, LocalNet, wait_until
+from cluster import Load, running_net, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow
@@ -34,13 +34,9 @@ def count(m: dict, name: str, **labels: str) -> float:
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    tn = LocalNet(tmp_path_factory.mktemp("metrics") / "testnet", chain_id="chainnode-metrics")
-    try:
-        tn.start()
-        tn.wait_meshed()
+    with running_net(tmp_path_factory.mktemp("metrics") / "testnet",
+                     chain_id="chainnode-metrics") as tn:
         yield tn
-    finally:
-        tn.stop_all()
 
 
 def test_metrics_after_load_show_histograms_gauges_and_counters(net):
