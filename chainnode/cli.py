@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from chainnode.cli_output import (
+    Parser,
     add_debug_everywhere,
     add_json_flag,
     output,
@@ -185,7 +186,7 @@ def cmd_query(a) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="chainnode", description="Permissioned PBFT chain node")
+    p = Parser(prog="chainnode", description="Permissioned PBFT chain node")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND",
                            help="chainnode COMMAND --help shows the command's own options")
 

@@ -100,6 +100,14 @@ def output(a: argparse.Namespace, obj: Any, text: Callable[[Any], str] = readabl
         print(text(obj))
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error: `error: …` and where to read the options (exit 2,
+    as argparse); subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def add_json_flag(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--json", action="store_true",
                     help="print the raw JSON object instead of the readable form")

@@ -345,6 +345,11 @@ def test_real_command_errors_are_one_line_and_debug_shows_where(tmp_path):
     r = run("testnet", "status", "--dir", str(tmp_path / "none"))
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("error:")
+    # a usage mistake: one line too, naming the command whose --help to read (exit 2)
+    r = run("testnet", "init", "--nodes", "four", "--dir", str(tmp_path / "tn"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert r.stderr == ("error: argument --nodes: invalid int value: 'four' "
+                        "(see chainnode testnet --help)\n")
 
 
 STATUS = {
