@@ -267,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     from chainnode import cli_gov
 
     cli_gov.add_parser(sub, client_args, _client, _print)
+    from chainnode import cli_network  # noqa: I001 - `chainnode network init`
+    cli_network.add_parser(sub)
     add_debug_everywhere(p)
     return p
 

@@ -16,11 +16,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from chainnode import bootstrap
 from chainnode.config import NodeConfig
-from chainnode.core.genesis import DEFAULT_PARAMS, Genesis, Member, Validator
-from chainnode.crypto.address import address_of
+from chainnode.core.genesis import Genesis
 from chainnode.crypto.keyfile import save_private_key
-from chainnode.crypto.sm2 import PrivateKey
 
 
 def init(root: Path, nodes: int, observers: int = 0, chain_id: str = "chainnode-local",
@@ -31,24 +30,8 @@ def init(root: Path, nodes: int, observers: int = 0, chain_id: str = "chainnode-
     root.mkdir(parents=True, exist_ok=True)
     if (root / "genesis.json").exists():
         raise FileExistsError(f"{root} already holds a testnet (genesis.json exists)")
-    keys = [PrivateKey.generate() for _ in range(nodes + observers)]
-    admin = PrivateKey.generate()
-    save_private_key(root / "admin.key", admin)
-    members = [Member(address_of(admin.public_key), ("admin", "operator"), "admin")]
-    for i in range(accounts):
-        k = PrivateKey.generate()
-        save_private_key(root / f"account{i}.key", k)
-        members.append(Member(address_of(k.public_key), ("member",), f"account{i}"))
-    for i, k in enumerate(keys):  # node keys are members: observers authenticate as members
-        members.append(Member(address_of(k.public_key), ("member",), f"node{i}"))
-    validators = tuple(Validator(f"node{i}", k.public_key.raw) for i, k in enumerate(keys[:nodes]))
-    unknown = sorted(set(params or {}) - set(DEFAULT_PARAMS))
-    if unknown:
-        raise ValueError(f"unknown genesis params {unknown}")
-    p = dict(params or {})
-    genesis = Genesis(chain_id, timestamp_ms if timestamp_ms is not None
-                      else int(time.time() * 1000), validators, tuple(members), p)
-    genesis.save(root / "genesis.json")
+    chain = bootstrap.make_chain(root, nodes, observers, chain_id, params, accounts, timestamp_ms)
+    genesis, keys = chain.genesis, chain.node_keys
     tls = _make_tls(root, nodes + observers)
     p2p = [base_port + 2 * i for i in range(nodes + observers)]
     for i, k in enumerate(keys):
@@ -74,20 +57,12 @@ def init(root: Path, nodes: int, observers: int = 0, chain_id: str = "chainnode-
 
 def _make_tls(root: Path, count: int) -> list[tuple[str, str, str]] | None:
     try:
-        from chainnode.net import tls
+        from chainnode.net import tls  # noqa: F401 - needs `cryptography`
     except ImportError:
         return None
-    ca_dir = root / "ca"
-    ca_dir.mkdir(exist_ok=True)
-    ca_cert, ca_key = tls.create_ca(ca_dir)
-    out = []
-    for i in range(count):
-        home = root / f"node{i}"
-        home.mkdir(exist_ok=True)
-        cert, key = tls.issue_cert(ca_cert, ca_key, f"node{i}", home)
-        out.append((os.path.relpath(ca_cert, home), os.path.relpath(cert, home),
-                    os.path.relpath(key, home)))
-    return out
+    ca_cert, ca_key = bootstrap.make_ca(root)
+    return [bootstrap.node_tls(ca_cert, ca_key, f"node{i}", root / f"node{i}")
+            for i in range(count)]
 
 
 def manifest(root: Path) -> dict:

@@ -9,10 +9,11 @@
 # Storage layout (all keys are tuples):
 #   ("p", name)                 parameter value
 #   ("role", account, role)     contract role table (deployer is "admin")
-#   ("tariff", tariff_id)       {"flat", "bounds", "incs", "tou"}
+#   ("tariff", tariff_id)       {"flat", "bounds", "incs", "tou", "period"?, "seasons"?}
 #   ("cust", customer)          customer record (balance, state, flags, meters)
 #   ("meter", meter)            meter record (multiplier, digits, last readings)
-#   ("ytd", customer, year)     energy billed so far in the calendar year
+#   ("ytd", customer, year)     energy billed so far in the calendar year (tier period "year")
+#   ("ytd", customer, yyyymm)   energy billed so far in the month ("month", "seasonal-month")
 #   ("bill", customer, yyyymm)  monthly bill (energy, amount, line items)
 #   ("paid", serial)            payment serial seen (duplicate guard)
 #   ("list", state)             {customer: since_ms} for WARN / PENDING_CUT / CUT / RESTORE_PENDING
@@ -84,18 +85,8 @@ def check_param(name, value):
 # ----------------------------------------------------------------- roles
 
 
-def has_crole(account, role):
-    return storage.get(("role", account, role)) == True
-
-
-def require_role(roles):
-    # ctx.caller is the direct caller: a contract calling us is judged as itself,
-    # never with the authority of the transaction's signer.
-    who = ctx.caller
-    ok = has_crole(who, "admin")
-    for r in roles:
-        ok = ok or has_crole(who, r)
-    require(ok, "PERMISSION_DENIED", "caller lacks role " + ",".join(roles))
+# The role table is the host's (role_has, role_require, role_grant, role_revoke): the
+# deployer is admin; checks use ctx.caller, so a contract calling in is judged as itself.
 
 
 # ----------------------------------------------------------------- calendar
@@ -190,7 +181,9 @@ def init(warn_threshold=None, restore_threshold=None, warn_lead_hours=None, utc_
         require(isinstance(tariff, dict), "BAD_INPUT", "tariff must be a dict")
         tou = tariff.get("tou", {})
         check_tariff(tariff.get("flat"), tariff.get("bounds"), tariff.get("incs"), tou)
+        check_period(tariff.get("period"), tariff.get("seasons"), tariff["bounds"])
         store_tariff("zj_res", tariff["flat"], tariff["bounds"], tariff["incs"], tou)
+        store_period("zj_res", tariff.get("period"), tariff.get("seasons"))
     defaults = param_defaults()
     for name in sorted(defaults):
         value = given.get(name)
@@ -202,22 +195,17 @@ def init(warn_threshold=None, restore_threshold=None, warn_lead_hours=None, utc_
 
 @export
 def grant_role(account, role):
-    require_role([])
-    require(isinstance(account, str) and isinstance(role, str) and len(role) > 0, "BAD_INPUT", "account and role are strings")
-    storage.set(("role", account, role), True)
-    emit("role_granted", account=account, role=role)
+    role_grant(account, role)
 
 
 @export
 def revoke_role(account, role):
-    require_role([])
-    storage.delete(("role", account, role))
-    emit("role_revoked", account=account, role=role)
+    role_revoke(account, role)
 
 
 @export
 def set_param(name, value):
-    require_role([])
+    role_require([])
     check_param(name, value)
     storage.set(("p", name), value)
     emit("param_set", name=name)
@@ -239,29 +227,82 @@ def store_tariff(tariff_id, flat, bounds, incs, tou):
     storage.set(("tariff", tariff_id), {"flat": flat, "bounds": bounds, "incs": incs, "tou": tou})
 
 
+PERIODS = ["year", "month", "seasonal-month"]
+
+
+def check_period(period, seasons, bounds):
+    # Tier period: "year" (annual, the default), "month" (each calendar month starts from
+    # zero) or "seasonal-month" (monthly, with other bounds in listed months):
+    # seasons = [{"months": [5, 6, ...], "bounds": [...]}, ...], each month in one season.
+    require(period is None or period in PERIODS, "BAD_INPUT", "period must be one of " + ",".join(PERIODS))
+    if period != "seasonal-month":
+        require(seasons is None or len(seasons) == 0, "BAD_INPUT", "seasons need period seasonal-month")
+        return
+    require(isinstance(seasons, list) and len(seasons) > 0 and len(seasons) <= 12, "BAD_INPUT", "seasons: a list of 1..12")
+    seen = {}
+    for sn in seasons:
+        require(isinstance(sn, dict) and is_int_list(sn.get("months")) and is_int_list(sn.get("bounds")), "BAD_INPUT", "a season is {months, bounds}")
+        require(len(sn["bounds"]) == len(bounds), "BAD_INPUT", "a season has as many bounds as the tariff")
+        require(all([v > 0 for v in sn["bounds"]]), "BAD_INPUT", "negative tier data")
+        for i in range(1, len(sn["bounds"])):
+            require(sn["bounds"][i] > sn["bounds"][i - 1], "BAD_INPUT", "tier bounds must ascend")
+        for mo in sn["months"]:
+            require(mo >= 1 and mo <= 12 and mo not in seen, "BAD_INPUT", "season months are 1..12, each once")
+            seen[mo] = True
+
+
+def store_period(tariff_id, period, seasons):
+    # Only non-annual tariffs carry the fields, so annual tariffs are stored as before.
+    if period is None or period == "year":
+        return
+    t = storage.get(("tariff", tariff_id))
+    t["period"] = period
+    if period == "seasonal-month":
+        t["seasons"] = [{"months": sn["months"], "bounds": sn["bounds"]} for sn in seasons]
+    storage.set(("tariff", tariff_id), t)
+
+
+def tariff_bounds(tariff, month):
+    # The tier bounds that apply in calendar month 1..12.
+    for sn in tariff.get("seasons", []):
+        if month in sn["months"]:
+            return sn["bounds"]
+    return tariff["bounds"]
+
+
+def period_key(tariff, local_ymd):
+    # Accumulator id of the tier period a day belongs to: YYYY or YYYYMM.
+    if tariff.get("period", "year") == "year":
+        return local_ymd // 10000
+    return local_ymd // 100
+
+
 @export
-def set_tariff(tariff_id, flat, bounds, incs, tou=None):
-    # flat / tou prices in 0.0001 yuan/kWh; bounds are annual tier upper limits in
-    # 0.01 kWh; incs[i] is the increment of tier i+1 over the base price.
-    require_role([])
+def set_tariff(tariff_id, flat, bounds, incs, tou=None, period=None, seasons=None):
+    # flat / tou prices in 0.0001 yuan/kWh; bounds are tier upper limits per period in
+    # 0.01 kWh; incs[i] is the increment of tier i+1 over the base price. period and
+    # seasons: see check_period.
+    role_require([])
     if tou is None:
         tou = {}
     require(isinstance(tariff_id, str) and len(tariff_id) > 0, "BAD_INPUT", "tariff id")
     check_tariff(flat, bounds, incs, tou)
+    check_period(period, seasons, bounds)
     store_tariff(tariff_id, flat, bounds, incs, tou)
+    store_period(tariff_id, period, seasons)
     emit("tariff_set", tariff=tariff_id)
 
 
 @export
 def add_customer(customer, name="", tariff=None, prepaid=True, protected=False, balance=0):
-    require_role([])
+    role_require([])
     new_customer(customer, name, tariff, prepaid, protected, balance, False)
 
 
 @export
 def add_customers(customers):
     # Batch registration: [{"customer", "name"?, "tariff"?, "prepaid"?, "protected"?, "balance"?}].
-    require_role([])
+    role_require([])
     require(isinstance(customers, list) and len(customers) <= param("max_batch"), "BAD_INPUT", "batch too large")
     for it in customers:
         require(isinstance(it, dict), "BAD_INPUT", "item must be a dict")
@@ -289,7 +330,7 @@ def new_customer(customer, name, tariff, prepaid, protected, balance, quiet):
 
 @export
 def set_customer(customer, tariff=None, protected=None, prepaid=None):
-    require_role([])
+    role_require([])
     c = load_customer(customer)
     if tariff is not None:
         require(storage.has(("tariff", tariff)), "NOT_FOUND", "unknown tariff")
@@ -305,14 +346,14 @@ def set_customer(customer, tariff=None, protected=None, prepaid=None):
 @export
 def add_meter(meter, customer, ct=1, pt=1, digits=None, reading=0, tou=None):
     # Multiplier = CT ratio x PT ratio; digits = integer digits of the register.
-    require_role([])
+    role_require([])
     new_meter(meter, customer, ct, pt, digits, reading, tou, False)
 
 
 @export
 def add_meters(meters):
     # Batch registration: [{"meter", "customer", "ct"?, "pt"?, "digits"?, "reading"?, "tou"?}].
-    require_role([])
+    role_require([])
     require(isinstance(meters, list) and len(meters) <= param("max_batch"), "BAD_INPUT", "batch too large")
     for it in meters:
         require(isinstance(it, dict), "BAD_INPUT", "item must be a dict")
@@ -381,11 +422,12 @@ def tier_split(bounds, ytd_before, energy):
     return out
 
 
-def price_items(tariff, ytd_before, energy, tou_energy):
+def price_items(tariff, ytd_before, energy, tou_energy, month=1):
     # Line items [label, energy, unit_price, amount_fen]; each amount is rounded
     # half-up on its own. Flat: each tier at base + increment. TOU: every kWh at
     # its period price, plus each tier's increment on the kWh above its boundary.
-    tiers = tier_split(tariff["bounds"], ytd_before, energy)
+    # ytd_before is the energy already billed in the tier period; month picks seasonal bounds.
+    tiers = tier_split(tariff_bounds(tariff, month), ytd_before, energy)
     incs = tariff["incs"]
     items = []
     if len(tou_energy) > 0 and len(tariff["tou"]) > 0:
@@ -407,8 +449,9 @@ def price_items(tariff, ytd_before, energy, tou_energy):
 
 
 @view
-def quote(ytd_before, energy=0, tou=None, tariff=None):
-    # Price an interval without state: energy in 0.01 kWh, tou = {period: energy}.
+def quote(ytd_before, energy=0, tou=None, tariff=None, month=1):
+    # Price an interval without state: energy in 0.01 kWh, tou = {period: energy};
+    # ytd_before = energy already in the tier period; month (1..12) picks seasonal bounds.
     if tariff is None:
         tariff = param("default_tariff")
     t = storage.get(("tariff", tariff))
@@ -420,7 +463,8 @@ def quote(ytd_before, energy=0, tou=None, tariff=None):
         require(all([is_int(tou[k]) and tou[k] >= 0 for k in tou]), "BAD_INPUT", "tou energy")
         energy = sum([tou[k] for k in tou])
     require(is_int(energy) and energy >= 0, "BAD_INPUT", "energy")
-    items = price_items(t, ytd_before, energy, tou)
+    require(is_int(month) and month >= 1 and month <= 12, "BAD_INPUT", "month is 1..12")
+    items = price_items(t, ytd_before, energy, tou, month)
     return {"energy": energy, "items": items, "total": sum([it[3] for it in items])}
 
 
@@ -474,25 +518,31 @@ def add_bill(customer, month, energy, items, label_sign):
 
 def charge(customer, c, meter, energy, tou_energy, read_ms, quiet):
     # Price one interval against the year-to-date energy and debit the balance.
-    year = local_date(read_ms) // 10000
-    month = local_date(read_ms) // 100
-    ytd_key = ("ytd", customer, year)
+    ymd = local_date(read_ms)
+    year = ymd // 10000
+    month = ymd // 100
+    tariff = storage.get(("tariff", c["tariff"]))
+    pkey = period_key(tariff, ymd)
+    ytd_key = ("ytd", customer, pkey)
     ytd = storage.get(ytd_key, 0)
-    items = price_items(storage.get(("tariff", c["tariff"])), ytd, energy, tou_energy)
+    items = price_items(tariff, ytd, energy, tou_energy, month % 100)
     amount = sum([it[3] for it in items])
     storage.set(ytd_key, ytd + energy)
     c["balance"] = c["balance"] - amount
     add_bill(customer, month, energy, items, 1)
     if not quiet:
         emit("charge", customer=customer, meter=meter, energy=energy, amount=amount, balance=c["balance"], month=month)
-    return {"energy": energy, "amount": amount, "year": year, "month": month, "items": items}
+    out = {"energy": energy, "amount": amount, "year": year, "month": month, "items": items}
+    if pkey != year:
+        out["period"] = pkey
+    return out
 
 
 def reverse_provisional(customer, c, m):
     # Undo every provisional (estimated) charge since the last actual reading.
     total = 0
     for p in m["prov"]:
-        ytd_key = ("ytd", customer, p["year"])
+        ytd_key = ("ytd", customer, p.get("period", p["year"]))
         storage.set(ytd_key, storage.get(ytd_key, 0) - p["energy"])
         c["balance"] = c["balance"] + p["amount"]
         add_bill(customer, p["month"], p["energy"], p["items"], -1)
@@ -561,7 +611,7 @@ def process_reading(meter, value, tou, estimated, read_ms, quiet):
 @export
 def submit_reading(meter, value, tou=None, estimated=False, read_ms=None):
     # value / tou registers in 0.01 kWh as shown on the meter (before multiplier).
-    require_role(["terminal"])
+    role_require(["terminal"])
     return process_reading(meter, value, tou, bool(estimated), read_ms, False)
 
 
@@ -570,7 +620,7 @@ def submit_readings(readings):
     # Batch form: a list of {"meter", "value", optional "tou", "estimated", "read_ms"}.
     # Per-reading charge / true_up events are left out (the VM caps events per
     # call); the amounts are in the return value and the monthly bills.
-    require_role(["terminal"])
+    role_require(["terminal"])
     require(isinstance(readings, list) and len(readings) <= param("max_batch"), "BAD_INPUT", "batch too large")
     out = []
     for r in readings:
@@ -583,7 +633,7 @@ def submit_readings(readings):
 def daily_charge(customer, energy):
     # Direct debit of a day's energy (0.01 kWh, already multiplied) for
     # cost-control systems that meter centrally instead of via readings.
-    require_role(["terminal"])
+    role_require(["terminal"])
     c = load_customer(customer)
     require(is_int(energy) and energy >= 0, "BAD_INPUT", "energy must be a non-negative integer")
     result = charge(customer, c, "", energy, {}, ctx.time_ms, False)
@@ -596,7 +646,7 @@ def daily_charge(customer, energy):
 
 @export
 def pay(customer, amount, serial, channel=""):
-    require_role(["marketing", "bank"])
+    role_require(["marketing", "bank"])
     c = load_customer(customer)
     require(is_int(amount) and amount > 0, "BAD_INPUT", "amount must be positive fen")
     require(isinstance(serial, str) and len(serial) > 0, "BAD_INPUT", "serial required")
@@ -699,7 +749,7 @@ def execute_controls(customers=None):
     # Executes pending cuts (only inside the window, never for protected
     # customers, only after an old-enough warning) and pending restores.
     # Without a list it sweeps the PENDING_CUT and RESTORE_PENDING lists.
-    require_role(["terminal", "operator"])
+    role_require(["terminal", "operator"])
     if customers is None:
         # restores first (customers who paid), then pending cuts; one page per call
         customers = sorted(storage.get(("list", "RESTORE_PENDING"), {})) + sorted(storage.get(("list", "PENDING_CUT"), {}))
@@ -718,7 +768,7 @@ def get_param(name):
 
 @view
 def has_contract_role(account, role):
-    return has_crole(account, role)
+    return role_has(account, role)
 
 
 @view
@@ -738,6 +788,7 @@ def get_tariff(tariff_id):
 
 @view
 def get_ytd(customer, year):
+    # Energy billed in a tier period: a year YYYY, or a month YYYYMM for monthly tariffs.
     return storage.get(("ytd", customer, year), 0)
 
 

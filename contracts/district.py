@@ -94,16 +94,8 @@ def check_param(name, value):
 # ----------------------------------------------------------------- roles
 
 
-def has_crole(account, role):
-    return storage.get(("role", account, role)) == True
-
-
-def require_role(roles):
-    who = ctx.caller
-    ok = has_crole(who, "admin")
-    for r in roles:
-        ok = ok or has_crole(who, r)
-    require(ok, "PERMISSION_DENIED", "caller lacks role " + ",".join(roles))
+# The role table is the host's (role_has, role_require, role_grant, role_revoke): the
+# deployer is admin; checks use ctx.caller, so a contract calling in is judged as itself.
 
 
 # ----------------------------------------------------------------- calendar
@@ -189,22 +181,17 @@ def init(billing_contract=None, loss_low_bp=None, loss_high_bp=None, collection_
 
 @export
 def grant_role(account, role):
-    require_role([])
-    require(isinstance(account, str) and isinstance(role, str) and len(role) > 0, "BAD_INPUT", "account and role are strings")
-    storage.set(("role", account, role), True)
-    emit("role_granted", account=account, role=role)
+    role_grant(account, role)
 
 
 @export
 def revoke_role(account, role):
-    require_role([])
-    storage.delete(("role", account, role))
-    emit("role_revoked", account=account, role=role)
+    role_revoke(account, role)
 
 
 @export
 def set_param(name, value):
-    require_role([])
+    role_require([])
     check_param(name, value)
     storage.set(("p", name), value)
     emit("param_set", name=name)
@@ -212,7 +199,7 @@ def set_param(name, value):
 
 @export
 def add_district(district, name=""):
-    require_role([])
+    role_require([])
     require(isinstance(district, str) and len(district) > 0, "BAD_INPUT", "district id")
     require(not storage.has(("district", district)), "BAD_INPUT", "district exists")
     storage.set(("district", district), {"name": str(name), "transformers": [], "meters": []})
@@ -221,7 +208,7 @@ def add_district(district, name=""):
 
 @export
 def add_transformer(transformer, district, rated_kva):
-    require_role([])
+    role_require([])
     d = load_district(district)
     require(isinstance(transformer, str) and len(transformer) > 0, "BAD_INPUT", "transformer id")
     require(not storage.has(("xfmr", transformer)), "BAD_INPUT", "transformer exists")
@@ -235,7 +222,7 @@ def add_transformer(transformer, district, rated_kva):
 @export
 def add_meter(meter, district, transformer, phase="A", nominal="220"):
     # phase is "A", "B", "C" for single-phase meters or "ABC" for three-phase.
-    require_role([])
+    role_require([])
     d = load_district(district)
     new_meter(d, meter, district, transformer, phase, nominal)
     storage.set(("district", district), d)
@@ -245,7 +232,7 @@ def add_meter(meter, district, transformer, phase="A", nominal="220"):
 @export
 def add_meters(district, meters):
     # Batch registration: [{"meter", "transformer", "phase"?, "nominal"?}].
-    require_role([])
+    role_require([])
     d = load_district(district)
     require(isinstance(meters, list) and len(meters) <= param("max_batch"), "BAD_INPUT", "batch too large")
     for it in meters:
@@ -333,7 +320,7 @@ def line_loss_of(supply, sales):
 @export
 def submit_master(district, date, supply):
     # District master (transformer-side) meter energy for a day.
-    require_role(["terminal"])
+    role_require(["terminal"])
     load_district(district)
     require(valid_date(date), "BAD_INPUT", "date must be YYYYMMDD")
     require(is_int(supply) and supply >= 0, "BAD_INPUT", "supply must be non-negative")
@@ -393,7 +380,7 @@ def abnormal_kinds(m, it, energy):
 def submit_meter_days(district, date, items):
     # Daily meter data: [{"meter", "energy", optional "reading", "current_ma",
     # "events"}]. Re-submitting a meter's day replaces it (sums are adjusted).
-    require_role(["terminal"])
+    role_require(["terminal"])
     load_district(district)
     require(valid_date(date), "BAD_INPUT", "date must be YYYYMMDD")
     require(isinstance(items, list) and len(items) <= param("max_batch"), "BAD_INPUT", "batch too large")
@@ -408,7 +395,7 @@ def submit_meter_days(district, date, items):
 
 @export
 def evaluate_line_loss(district, date):
-    require_role(["terminal", "operator"])
+    role_require(["terminal", "operator"])
     d = load_district(district)
     supply = storage.get(("supply", district, date))
     sales = storage.get(("sales", district, date), {"energy": 0, "count": 0})
@@ -485,7 +472,7 @@ def check_curve(points):
 def submit_voltage_curve(meter, date, points):
     # One day of a meter's voltage (0.1 V, None where missing): minutes above
     # and below the limits, stored for qualification and topology.
-    require_role(["terminal"])
+    role_require(["terminal"])
     m = load_meter(meter)
     require(valid_date(date), "BAD_INPUT", "date must be YYYYMMDD")
     check_curve(points)
@@ -508,7 +495,7 @@ def submit_voltage_curve(meter, date, points):
 @export
 def submit_voltage_stats(date, items):
     # Batch of precomputed minutes: [{"meter", "monitored", "above", "below"}].
-    require_role(["terminal"])
+    role_require(["terminal"])
     require(valid_date(date), "BAD_INPUT", "date must be YYYYMMDD")
     require(isinstance(items, list) and len(items) <= param("max_batch"), "BAD_INPUT", "batch too large")
     out = []
@@ -523,7 +510,7 @@ def submit_voltage_stats(date, items):
 @export
 def submit_phase_curve(transformer, phase, date, points):
     # Reference voltage curve of one transformer phase (from its terminal).
-    require_role(["terminal"])
+    role_require(["terminal"])
     load_transformer(transformer)
     require(phase in PHASES, "BAD_INPUT", "phase must be A, B or C")
     require(valid_date(date), "BAD_INPUT", "date must be YYYYMMDD")
@@ -603,7 +590,7 @@ def assign_topology(meter, date, candidates=None):
     # Matches a meter's voltage curve against transformer-phase curves (by
     # default every phase of every transformer in its district with a curve
     # that day) and re-assigns the meter when the rule is met.
-    require_role(["terminal", "operator"])
+    role_require(["terminal", "operator"])
     m = load_meter(meter)
     curve = storage.get(("vcurve", meter, date))
     require(curve is not None, "NOT_FOUND", "no voltage curve for the meter on that date")
@@ -698,7 +685,7 @@ def load_stats(t, p, q, ia, ib, ic):
 def submit_load_curve(transformer, date, p, q, ia=None, ib=None, ic=None):
     # One day of a transformer's active / reactive power (and optional phase
     # currents): heavy load, sustained overload and imbalance alarms.
-    require_role(["terminal"])
+    role_require(["terminal"])
     t = load_transformer(transformer)
     require(valid_date(date), "BAD_INPUT", "date must be YYYYMMDD")
     optional_curve(p)
@@ -727,7 +714,7 @@ def submit_load_curve(transformer, date, p, q, ia=None, ib=None, ic=None):
 @export
 def report_power_events(items):
     # Terminal events [{"meter", "kind": "down" | "up", "time_ms"}].
-    require_role(["terminal"])
+    role_require(["terminal"])
     require(isinstance(items, list) and len(items) <= param("max_batch"), "BAD_INPUT", "batch too large")
     for it in items:
         require(isinstance(it, dict), "BAD_INPUT", "item must be a dict")
@@ -766,7 +753,7 @@ def classify_outage(district, t0):
     # Power-down reports in [t0, t0 + window]: district outage when the share
     # of down meters reaches outage_share_bp, else phase outages, else single
     # meters. Meters cut by billing are excluded from both sides of the share.
-    require_role(["terminal", "operator"])
+    role_require(["terminal", "operator"])
     d = load_district(district)
     require(is_int(t0), "BAD_INPUT", "t0 must be an integer")
     window_end = t0 + param("outage_window_ms")
@@ -831,7 +818,7 @@ def low_use(meter, month):
 @export
 def evaluate_low_use(district, month, offset=0, limit=100):
     # Pages through a district's meters so each call stays bounded.
-    require_role(["terminal", "operator"])
+    role_require(["terminal", "operator"])
     d = load_district(district)
     require(is_int(month) and valid_date(month * 100 + 1), "BAD_INPUT", "month must be YYYYMM")
     require(is_int(offset) and is_int(limit) and offset >= 0 and limit > 0 and limit <= param("max_batch"), "BAD_INPUT", "bad page")
@@ -854,7 +841,7 @@ def get_param(name):
 
 @view
 def has_contract_role(account, role):
-    return has_crole(account, role)
+    return role_has(account, role)
 
 
 @view

@@ -61,22 +61,14 @@ def check_param(name, value):
 # ----------------------------------------------------------------- roles
 
 
-def has_crole(account, role):
-    return storage.get(("role", account, role)) == True
-
-
-def require_role(roles):
-    who = ctx.caller
-    ok = has_crole(who, "admin")
-    for r in roles:
-        ok = ok or has_crole(who, r)
-    require(ok, "PERMISSION_DENIED", "caller lacks role " + ",".join(roles))
+# The role table is the host's (role_has, role_require, role_grant, role_revoke): the
+# deployer is admin; checks use ctx.caller, so a contract calling in is judged as itself.
 
 
 def require_party(party):
     # Batches and balances come only from the party itself (not even an admin).
     require(party in PARTIES, "BAD_INPUT", "party must be one of " + ",".join(PARTIES))
-    require(has_crole(ctx.caller, party), "PERMISSION_DENIED", "caller is not " + party)
+    require(role_has(ctx.caller, party), "PERMISSION_DENIED", "caller is not " + party)
 
 
 # ----------------------------------------------------------------- calendar
@@ -146,22 +138,17 @@ def init(window_days=None, statuses=None, in_transit_statuses=None, settled_stat
 
 @export
 def grant_role(account, role):
-    require_role([])
-    require(isinstance(account, str) and isinstance(role, str) and len(role) > 0, "BAD_INPUT", "account and role are strings")
-    storage.set(("role", account, role), True)
-    emit("role_granted", account=account, role=role)
+    role_grant(account, role)
 
 
 @export
 def revoke_role(account, role):
-    require_role([])
-    storage.delete(("role", account, role))
-    emit("role_revoked", account=account, role=role)
+    role_revoke(account, role)
 
 
 @export
 def set_param(name, value):
-    require_role([])
+    role_require([])
     check_param(name, value)
     storage.set(("p", name), value)
     emit("param_set", name=name)
@@ -382,7 +369,7 @@ def reconcile(date):
     # Classifies marketing records of `date` against bank records of `date`
     # (not already taken by the previous date) and of the next window days.
     # May be re-run until the next date is reconciled, which locks this one.
-    require_role(["finance", "auditor"])
+    role_require(["finance", "auditor"])
     require(valid_date(date), "BAD_INPUT", "date must be YYYYMMDD")
     require(not storage.has(("locked", date)), "LOCKED", "date already closed")
     prev = add_days(date, -1)
@@ -481,7 +468,7 @@ def month_end(month):
     # Finance vs bank for the month, then the balance-adjustment equation:
     # book + bank_received_not_booked - bank_paid_not_booked
     #   == statement + booked_not_received - booked_not_paid
-    require_role(["finance", "auditor"])
+    role_require(["finance", "auditor"])
     require(is_int(month) and valid_date(month * 100 + 1), "BAD_INPUT", "month must be YYYYMM")
     book = storage.get(("balance", "finance", month))
     statement = storage.get(("balance", "bank", month))
@@ -526,7 +513,7 @@ def get_param(name):
 
 @view
 def has_contract_role(account, role):
-    return has_crole(account, role)
+    return role_has(account, role)
 
 
 @view

@@ -304,6 +304,7 @@ class HostAPI:
             "Map": self._map_factory(frame),
             "emit": self._emit_factory(frame),
             "call": self._call_factory(frame),
+            **self.role_functions(frame),  # type: ignore[attr-defined]  # RoleAPI (roles.py)
         }
         self.modules.append(g)
         exec(program.code, g)  # noqa: S102 - checked, rewritten, metered contract code

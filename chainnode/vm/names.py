@@ -22,6 +22,10 @@ HOST_NAMES = frozenset(
         "isqrt",
         "pow10",
         "sm3",
+        "role_has",
+        "role_require",
+        "role_grant",
+        "role_revoke",
     }
 )
 

@@ -15,12 +15,13 @@ from chainnode.vm.guards import Guards
 from chainnode.vm.hostapi import Frame, HostAPI, bind_check
 from chainnode.vm.hostobjs import TypeProxy
 from chainnode.vm.methods import METHODS, Methods
+from chainnode.vm.roles import RoleAPI
 from chainnode.vm.safe_builtins import Builtins
 
 __all__ = ["METHODS", "Frame", "Runtime", "bind_check"]
 
 
-class Runtime(Guards, Builtins, HostAPI, Methods):
+class Runtime(Guards, Builtins, HostAPI, RoleAPI, Methods):
     def __init__(self, host: Host, ctx: CallContext, gas_limit: int,
                  load_program: Callable[[CompiledContract], Any]) -> None:
         self.left = gas_limit

@@ -139,14 +139,18 @@ class NodeProc:
         """The child's environment (the node pins this seed itself; setting it saves a re-exec)."""
         return {**os.environ, "PYTHONHASHSEED": "0", **self.extra_env}
 
+    def command(self) -> list[str]:
+        """The node's argv (a subclass may wrap it, e.g. in `ip netns exec`)."""
+        return [sys.executable, "-m", "chainnode", "start", "--home", str(self.home)]
+
     def start(self) -> NodeProc:
         assert not self.running(), f"{self.name} already running"
         with open(self.log_path, "ab") as log:
             log.write(f"\n==== test harness: start #{self.starts + 1} ====\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "chainnode", "start", "--home", str(self.home)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env())
+                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.env())
         (self.home / "node.pid").write_text(str(self.proc.pid))
         self.starts += 1
         return self

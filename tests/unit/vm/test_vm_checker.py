@@ -249,11 +249,13 @@ def test_every_listed_attribute_has_a_runtime_handler():
 def test_visible_names_match_runtime_namespace():
     from chainnode.vm.api import CallContext
     from chainnode.vm.memhost import MemoryHost
+    from chainnode.vm.roles import ROLE_NAMES
     from chainnode.vm.runtime import Runtime
 
     rt = Runtime(MemoryHost(), CallContext("a", 1, 1, "", "c"), 10, lambda c: None)
     public = {k for k in rt.builtins if not k.startswith("_")}
-    assert public | {"ctx", "storage", "Map", "emit", "call"} == HOST_NAMES | BUILTIN_NAMES
+    per_frame = {"ctx", "storage", "Map", "emit", "call", *ROLE_NAMES}
+    assert public | per_frame == HOST_NAMES | BUILTIN_NAMES
 
 
 def test_python_builtin_names_are_fine_as_own_variables_and_keywords():
