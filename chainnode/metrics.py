@@ -20,6 +20,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from chainnode.consensus import actions as A
+from chainnode.consensus.messages import Commit, PrePrepare
+
 # the classic text format every Prometheus version scrapes
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 prometheus_client.disable_created_metrics()  # no *_created series: half the lines, no use here
@@ -164,9 +167,6 @@ class NodeMetrics:
         """Phase times read off the core's actions: a pre-prepare is sent (leader) or asked
         to be validated (follower), the own COMMIT vote means prepared, CommitBlock means a
         commit certificate formed."""
-        from chainnode.consensus import actions as A
-        from chainnode.consensus.messages import Commit, PrePrepare
-
         now = time.monotonic()
         if isinstance(action, A.Send) and isinstance(action.message, PrePrepare | Commit):
             msg = action.message
