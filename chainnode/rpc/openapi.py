@@ -53,7 +53,13 @@ SCHEMAS: dict[str, dict] = {
                             "description": "null on an observer"},
         "validators": {"type": "array", "items": ref("Validator")},
         "peers": {"type": "array", "items": ref("Peer")},
-        "syncing": {"type": "boolean"}, "mempool": UINT, "genesis_hash": HASH}),
+        "syncing": {"type": "boolean"}, "mempool": UINT, "genesis_hash": HASH},
+        {"validator_set": obj({
+            "from_height": UINT, "n": UINT, "f": UINT,
+            "members": {"type": "array", "items": obj({
+                "index": UINT, "name": {"type": "string"}, "public_key": HEX,
+                "address": ADDRESS, "joined": UINT})}},
+        )}),
     "Event": obj({"contract": {"type": "string"}, "name": {"type": "string"},
                   "fields": {"type": "object"}}),
     "Receipt": obj({"tx_hash": HASH, "status": {"enum": ["ok", "failed"]}, "gas_used": UINT,
@@ -237,9 +243,9 @@ from chainnode.rpc.governance import openapi_paths as _gov_paths  # noqa: E402
 
 PATHS.update(_gov_paths())
 
-from chainnode.rpc.anchor import OPENAPI_PATHS as _ANCHOR_PATHS  # noqa: E402
+from chainnode.rpc.anchor import openapi_paths as _anchor_paths  # noqa: E402
 
-PATHS.update(_ANCHOR_PATHS)
+PATHS.update(_anchor_paths())
 # the web console's routes (chainnode.rpc.console_routes) likewise
 from chainnode.rpc.console_routes import OPENAPI_PATHS as _CONSOLE_PATHS  # noqa: E402
 
