@@ -19,7 +19,8 @@ from chainnode.joining import DEFAULT_P2P, DEFAULT_RPC
 
 def add_parser(sub, show: Callable[[object], None]) -> None:
     c = sub.add_parser("cert", help="TLS certificates from the network CA")
-    cs = c.add_subparsers(dest="cert_cmd", required=True)
+    cs = c.add_subparsers(dest="cert_cmd", required=True, metavar="ACTION",
+                         help="issue: a TLS certificate from the network CA")
     ci = cs.add_parser("issue", help="issue a node TLS certificate (<out>/<name>.crt and .key)")
     ci.add_argument("--ca", required=True, metavar="DIR",
                     help="the network CA directory (ca.crt and ca.key; `testnet init` makes "
@@ -40,7 +41,8 @@ def add_parser(sub, show: Callable[[object], None]) -> None:
     ci.set_defaults(fn=cert_issue)
 
     n = sub.add_parser("node", help="create a node home, or attest that a node is ready")
-    ns = n.add_subparsers(dest="node_cmd", required=True)
+    ns = n.add_subparsers(dest="node_cmd", required=True, metavar="ACTION",
+                         help="init: a node home (key, cert, node.json); ready: attest caught up")
     ni = ns.add_parser("init", help="new node home: SM2 key, TLS cert, genesis, node.json "
                                     "(prints address and public key as JSON)")
     ni.add_argument("--dir", required=True, help="the node home to create (must not exist "

@@ -24,6 +24,7 @@ from chainnode.consensus import events as E
 from chainnode.consensus.messages import decode_message, encode_message
 from chainnode.core.block import Block
 from chainnode.exec.executor import STORAGE_FAULTS, InvalidBlock
+from chainnode.metrics import NodeMetrics
 from chainnode.reconfig import sender_keys
 from chainnode.store.failure import StorageFailure
 
@@ -75,6 +76,7 @@ class ConsensusDriver:
         self._tasks: set[asyncio.Task] = set()
         self.running = False
         self.failed: StorageFailure | None = None  # the failed Persist that stopped consensus
+        self.metrics = getattr(node, "metrics", None) or NodeMetrics()  # phase times, views
 
     # -- inputs
     def post(self, event) -> None:
@@ -124,7 +126,9 @@ class ConsensusDriver:
             if self.core.view != view_before:
                 log.info("view %d -> %d at height %d (leader now validator %d)", view_before,
                          self.core.view, self.core.height, self.core.leader)
+                self.metrics.view_changed()
             for action in out:
+                self.metrics.consensus_action(action)
                 if self._store_failed():
                     return
                 if isinstance(action, A.Persist):

@@ -26,8 +26,9 @@ from chainnode.crypto.sm2 import PrivateKey
 from chainnode.errors import EXIT_STORAGE_FAILURE
 from chainnode.exec import system
 from chainnode.exec.state import BlockState, TxState
-from chainnode.hub import CommitHub, Metrics
+from chainnode.hub import CommitHub
 from chainnode.mempool import Mempool
+from chainnode.metrics import NodeMetrics
 from chainnode.store.db import ChainDB
 from chainnode.store.failure import StorageFailure
 
@@ -52,21 +53,22 @@ class Node:
         self.db = ChainDB(cfg.path(cfg.data_dir) / "chain.ldb")
         self.chain = Chain(self.db, self.genesis)
         threads = cfg.verify_threads or (os.cpu_count() or 2)
-        self.verify_pool = ThreadPoolExecutor(threads, thread_name_prefix="sm2-verify")
+        self.metrics = NodeMetrics(self)
+        self.verify_pool = self.metrics.verify_pool("admission", threads, "sm2-verify")
         self.exec_pool = ThreadPoolExecutor(1, thread_name_prefix="exec")
         # block validation must not queue behind thousands of admission checks
-        self.block_verify_pool = ThreadPoolExecutor(threads, thread_name_prefix="sm2-block")
+        self.block_verify_pool = self.metrics.verify_pool("block", threads, "sm2-block")
         g = self.genesis
         self.mempool = Mempool(
             chain_id=g.chain_id, verify_pool=self.verify_pool,
             head_height=lambda: self.chain.head.height, is_committed=self.chain.is_committed,
             is_member=self.is_member, max_expiry_window=self.chain.param("max_expiry_window"),
             max_tx_bytes=g.param("max_tx_bytes"), tx_gas_limit=self.chain.param("tx_gas_limit"))
+        self.mempool.on_added.append(self.metrics.tx_admitted)
         from chainnode.reconfig import Reconfig
 
         self.reconfig = Reconfig(self)  # validator-set / parameter changes at h+1
         self.hub = CommitHub()
-        self.metrics = Metrics()
         self._tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -117,7 +119,8 @@ class Node:
 
     async def run_exec(self, fn, *args):
         """Run on the single execution thread: state is touched in order, off the loop."""
-        return await asyncio.get_running_loop().run_in_executor(self.exec_pool, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(
+            self.exec_pool, self.metrics.timed_exec(fn), *args)
 
     async def verify_txs(self, txs: list[Transaction]) -> dict[bytes, bool]:
         """Verify signatures on all cores; remember the good ones (verify once per node)."""
@@ -427,9 +430,7 @@ class Node:
         expired = self.mempool.evict_expired()
         if expired:
             log.info("dropped %d expired transactions from the mempool", expired)
-        self.metrics.blocks_committed += 1
-        self.metrics.txs_committed += len(block.txs)
-        self.metrics.txs_failed += sum(1 for r in ex.outcome.receipts if not r.ok)
+        self.metrics.committed(ex)
         log.info("committed block %d (%s) with %d txs, state root %s", block.height,
                  block.hash.hex()[:16], len(block.txs), block.header.state_root.hex()[:16])
         self.hub.committed(block, ex.outcome.receipts)

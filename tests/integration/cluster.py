@@ -29,7 +29,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -400,6 +400,19 @@ class LocalNet:
         res = c.submit(tx, wait=True, timeout=timeout)
         assert res["status"] == "committed" and res["receipt"]["status"] == "ok", res
         return res
+
+
+@contextlib.contextmanager
+def running_net(root: Path, **kwargs: Any) -> Iterator[LocalNet]:
+    """A started, fully meshed LocalNet (kwargs as for LocalNet); every node is stopped
+    afterwards, also when the test failed."""
+    tn = LocalNet(root, **kwargs)
+    try:
+        tn.start()
+        tn.wait_meshed()
+        yield tn
+    finally:
+        tn.stop_all()
 
 
 @dataclass(frozen=True)

@@ -110,8 +110,11 @@ def test_cert_issue_with_sans(tn, tmp_path, capsys):
 def test_every_new_option_has_help():
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "cmd").choices
-    cases = [sub["cert"]._actions[-1].choices["issue"],
-             *(sub["node"]._actions[-1].choices[c] for c in ("init", "ready"))]
+    def actions(p):
+        return next(a for a in p._actions if a.dest.endswith("_cmd")).choices
+
+    cases = [actions(sub["cert"])["issue"],
+             *(actions(sub["node"])[c] for c in ("init", "ready"))]
     for p in cases:
         for action in p._actions:
             if action.dest != "help":
