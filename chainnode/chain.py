@@ -32,6 +32,7 @@ from chainnode.core.tx import Transaction
 from chainnode.crypto import domain
 from chainnode.crypto.hashing import sm3
 from chainnode.crypto.sm2 import PublicKey
+from chainnode.epochs import ChainEpoch, EpochBook, genesis_epoch, set_from_state
 from chainnode.exec import params as chain_params
 from chainnode.exec.executor import BlockOutcome, Executor, InvalidBlock
 from chainnode.exec.system import PARAMS, VALIDATORS
@@ -39,7 +40,7 @@ from chainnode.store.db import ChainDB, Head
 
 log = logging.getLogger("chainnode.chain")
 
-VoteVerifier = Callable[[int, str, bytes, bytes], bool]  # (index, domain, payload, signature)
+VoteVerifier = Callable[[bytes, str, bytes, bytes], bool]  # (public key, domain, payload, sig)
 _SET_KEY = codec.encode("set")
 _PARAMS_KEY = chain_params.PARAMS_KEY
 
@@ -56,6 +57,7 @@ class Chain:
         self.db = db
         self.genesis = genesis
         self.executor = Executor(genesis)
+        self.executor.block_hash_at = self._block_hash_at
         self.lock = threading.Lock()  # execution and commit are serialized
         head = db.head()
         if head is None:
@@ -65,14 +67,57 @@ class Chain:
         elif db.genesis_hash() != genesis.hash():
             raise RuntimeError("the data directory belongs to another genesis; refusing to start")
         self.head: Head = head
-        self.validators: tuple[Validator, ...] = genesis.validators
-        self.vhash = validators_hash(self.validators)
+        # the validator set (and view timeouts) of every height: genesis, then each change
+        # recorded with the block that decided it (chainnode.epochs)
+        self.book = EpochBook(genesis_epoch(genesis), db.epochs())
         self._last_ts = self._block_ts(head.height)
-        # governance: the set committed in state (the NEXT set) and the live parameters. The
-        # consensus core still signs with `validators` (genesis); switching it at h+1 is the
-        # consensus session's job.
+        # governance: the set committed in state (the NEXT set) and the live parameters
         self.next_vhash = self._state_vhash(None)
         self.params = chain_params.read(db, genesis)
+
+    def _block_hash_at(self, height: int) -> bytes | None:
+        """Hash of the committed block at `height` (0: the genesis hash), from its certificate."""
+        if height == 0:
+            return self.db.genesis_hash()
+        cert = self.db.certificate(height)
+        return None if cert is None else cert.block_hash
+
+    # -- validator sets per height (governance switches them at h+1)
+    @property
+    def validators(self) -> tuple[Validator, ...]:
+        """The set that signs the next block (head + 1)."""
+        return self.book.at(self.head.height + 1).validators
+
+    @property
+    def vhash(self) -> bytes:
+        return validators_hash(self.validators)
+
+    def validators_at(self, height: int) -> tuple[Validator, ...]:
+        """The validator set that signs block `height` (any committed height, or head + 1).
+        It changes only at the height after a block whose governance decision changed it."""
+        if height > self.head.height + 1:
+            raise ValueError(f"the set of height {height} is not known before height "
+                             f"{height - 1} is committed (head {self.head.height})")
+        return self.book.at(height).validators
+
+    def epoch_at(self, height: int) -> ChainEpoch:
+        """Validator set and view timeouts in force at `height` (as validators_at)."""
+        return self.book.at(height)
+
+    def epochs(self) -> list[ChainEpoch]:
+        """Every epoch up to the one governing head + 1, oldest first."""
+        return list(self.book.epochs)
+
+    def _epoch_after(self, height: int, writes: dict) -> ChainEpoch | None:
+        """The rules that govern height + 1 if block `height`'s writes change them."""
+        cur = self.book.at(height)
+        raw = writes.get((VALIDATORS, _SET_KEY))
+        vals = set_from_state(raw) if raw is not None else cur.validators
+        params = (chain_params.read(_Overlay(self.db, writes), self.genesis)
+                  if (PARAMS, _PARAMS_KEY) in writes else self.params)
+        nxt = ChainEpoch(height + 1, vals, params.param("view_timeout_ms"),
+                         params.param("max_view_timeout_ms"))
+        return None if nxt.same_rules(cur) else nxt
 
     def _state_vhash(self, writes: dict | None) -> bytes:
         """validators_hash of sys.validators["set"] after `writes` (None: committed state)."""
@@ -113,29 +158,52 @@ class Chain:
     def is_committed(self, tx_hash: bytes) -> bool:
         return self.db.has_tx(tx_hash)
 
-    def validator_index(self, pub: bytes) -> int | None:
-        for i, v in enumerate(self.validators):
+    def validator_index(self, pub: bytes, height: int | None = None) -> int | None:
+        """Index of `pub` in the set of `height` (default: the next block's set)."""
+        vals = self.validators if height is None else self.validators_at(height)
+        for i, v in enumerate(vals):
             if v.public_key == pub:
                 return i
         return None
 
-    def verify_vote_any(self, index: int, dom: str, payload: bytes, sig: bytes) -> bool:
-        """The consensus core's verifier: any domain, validator by index."""
-        if not 0 <= index < len(self.validators):
+    def verify_member(self, public_key: bytes, dom: str, payload: bytes, sig: bytes) -> bool:
+        """The consensus core's verifier: a validator named by its key (the core maps each
+        index to the key of the set of the message's height)."""
+        try:
+            return domain.verify(PublicKey(public_key), dom, self.genesis.chain_id, payload,
+                                 sig)
+        except Exception:  # noqa: BLE001 - a malformed key or signature is just "no"
             return False
-        return domain.verify(PublicKey(self.validators[index].public_key), dom,
-                             self.genesis.chain_id, payload, sig)
+
+    def verify_vote_any(self, index: int, dom: str, payload: bytes, sig: bytes) -> bool:
+        """Verify by index in the next block's set (head + 1)."""
+        vals = self.validators
+        if not 0 <= index < len(vals):
+            return False
+        return self.verify_member(vals[index].public_key, dom, payload, sig)
 
     def check_certificate(self, cert: CommitCertificate, height: int, block_hash: bytes,
                           verify_vote: VoteVerifier | None = None) -> None:
-        """Raise ValueError unless `cert` is a valid quorum certificate for that block.
+        """Raise ValueError unless `cert` is a valid quorum certificate for that block,
+        signed by the validator set OF THAT HEIGHT (a certificate of the old set for a
+        height after a change is refused).
 
-        `verify_vote` (default: SM2 against the validator set) may answer from signatures the
-        caller already checked, e.g. the COMMITs consensus received."""
-        check = verify_vote or self.verify_vote_any
-        cert.check(len(self.validators),
-                   lambda i, payload, sig: check(i, "commit", payload, sig),
-                   chain_id=self.genesis.chain_id, height=height, block_hash=block_hash)
+        `verify_vote(public_key, domain, payload, sig)` (default: SM2) may answer from
+        signatures the caller already checked, e.g. the COMMITs consensus received; it is
+        asked only about keys of that height's set."""
+        vals = self.validators_at(height)
+        if verify_vote is None:
+            def check(i: int, payload: bytes, sig: bytes) -> bool:
+                return self.verify_member(vals[i].public_key, "commit", payload, sig)
+        else:
+            def check(i: int, payload: bytes, sig: bytes) -> bool:
+                return verify_vote(vals[i].public_key, "commit", payload, sig)
+        try:
+            cert.check(len(vals), check, chain_id=self.genesis.chain_id, height=height,
+                       block_hash=block_hash)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (checked against the {len(vals)} validators of height "
+                             f"{height}, set {validators_hash(vals).hex()[:12]})") from exc
 
     # -- build (leader)
     def build(self, txs: list[Transaction], view: int, proposer: int) -> Executed:
@@ -227,13 +295,34 @@ class Chain:
                 # a faulty leader can pair a certified hash with another body: never store
                 # a block under a certificate of something else (a fork on this node)
                 raise InvalidBlock("commit certificate is for another block")
+            nxt = self._epoch_after(ex.block.height, ex.outcome.writes)
+            if nxt is not None and nxt.vhash != ex.block.header.next_validators_hash:
+                raise InvalidBlock("next_validators_hash does not match the set in state")
             self.head = self.db.commit_block(ex.block, cert, list(ex.outcome.receipts),
-                                             ex.outcome.writes, ex.nodes)
+                                             ex.outcome.writes, ex.nodes,
+                                             nxt.encode() if nxt is not None else None)
             self._last_ts = ex.block.header.timestamp_ms
             self.next_vhash = ex.block.header.next_validators_hash
             if (PARAMS, _PARAMS_KEY) in ex.outcome.writes:
                 self.params = chain_params.read(self.db, self.genesis)
+            if nxt is not None:
+                self.book.add(nxt)
+                log.info("height %d on: %d validators (set %s), view timeout %d..%d ms",
+                         nxt.start, len(nxt.validators), nxt.vhash.hex()[:12],
+                         nxt.view_timeout_ms, nxt.max_view_timeout_ms)
             return self.head
 
     def receipt(self, tx_hash: bytes) -> Receipt | None:
         return self.db.receipt(tx_hash)
+
+
+class _Overlay:
+    """Committed state with one block's writes on top (a StateReader for chain_params)."""
+
+    def __init__(self, db: ChainDB, writes: dict) -> None:
+        self.db, self.writes = db, writes
+
+    def state_get(self, contract: str, key: bytes) -> bytes | None:
+        if (contract, key) in self.writes:
+            return self.writes[(contract, key)]
+        return self.db.state_get(contract, key)

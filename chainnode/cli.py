@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
-import urllib.error
 from pathlib import Path
+
+from chainnode.cli_output import (
+    Parser,
+    add_debug_everywhere,
+    add_json_flag,
+    output,
+    print_json,
+    run,
+    status_text,
+)
 
 DEFAULT_URL = os.environ.get("CHAINNODE_URL", "http://127.0.0.1:26601")
 
@@ -32,8 +42,7 @@ def json_object_arg(text: str, flag: str = "--args") -> dict:
     return v
 
 
-def _print(obj) -> None:
-    print(json.dumps(obj, indent=2, sort_keys=True))
+_print = print_json  # write commands print JSON; read commands go through `output`
 
 
 def cmd_keygen(a) -> int:
@@ -74,8 +83,14 @@ def cmd_testnet(a) -> int:
         testnet.up(root, a.timeout)
     elif a.action == "down":
         testnet.down(root)
+    elif a.action in ("add-node", "remove-node"):
+        from chainnode import testnet_join
+
+        return testnet_join.cli(a, _print)
     else:
-        sts = testnet.status(root)
+        sts = testnet.status(root, io.StringIO() if a.json else sys.stdout)
+        if a.json:
+            print_json(sts)
         return 0 if all(sts) else 1
     return 0
 
@@ -127,7 +142,7 @@ def _client(a, with_key: bool = True):
 
 
 def cmd_status(a) -> int:
-    _print(_client(a, False).status())
+    output(a, _client(a, False).status(), status_text)
     return 0
 
 
@@ -168,75 +183,96 @@ def cmd_query(a) -> int:
             return 3
         from chainnode.core.tx import _jsonable
 
-        _print({"contract": st.contract, "key": key, "exists": st.exists,
+        output(a, {"contract": st.contract, "key": key, "exists": st.exists,
                 "value": _jsonable(st.value),
                 "height": st.height, "verified": genesis is not None,
                 "state_root": st.state_root.hex()})
         return 0
-    _print(c.query(a.contract, a.method, json_object_arg(a.args), signed=signed))
+    output(a, c.query(a.contract, a.method, json_object_arg(a.args), signed=signed))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="chainnode", description="Permissioned PBFT chain node")
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p = Parser(prog="chainnode", description="Permissioned PBFT chain node")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND",
+                           help="chainnode COMMAND --help shows the command's own options")
 
     k = sub.add_parser("keygen", help="create an SM2 key file")
-    k.add_argument("--out", required=True)
+    k.add_argument("--out", required=True, help="where to write the PEM key file (0600)")
     k.add_argument("--passphrase-env", help="encrypt with the passphrase in this env variable")
-    k.add_argument("--force", action="store_true")
+    k.add_argument("--force", action="store_true", help="overwrite an existing file")
     k.set_defaults(fn=cmd_keygen)
 
     t = sub.add_parser("testnet", help="local multi-node testnet")
-    t.add_argument("action", choices=["init", "up", "down", "status"])
-    t.add_argument("--dir", required=True)
-    t.add_argument("--nodes", type=int, default=4)
-    t.add_argument("--observers", type=int, default=0)
+    t.add_argument("action", choices=["init", "up", "down", "status", "add-node", "remove-node"],
+                   help="init: write keys, genesis and configs; up: start the nodes in the "
+                        "background; down: stop them; status: one line per node; add-node: "
+                        "join a new node (observer, or --validator); remove-node: vote a "
+                        "validator out")
+    t.add_argument("--dir", required=True, help="the testnet's directory")
+    t.add_argument("--nodes", type=int, default=4, help="validators to create (init)")
+    t.add_argument("--observers", type=int, default=0,
+                   help="non-voting follower nodes to create (init)")
     t.add_argument("--accounts", type=int, default=0, help="extra member accounts to create")
-    t.add_argument("--chain-id", default="chainnode-local")
-    t.add_argument("--base-port", type=int, default=26600)
-    t.add_argument("--timeout", type=float, default=60.0)
+    t.add_argument("--chain-id", default="chainnode-local", help="the chain id (init)")
+    t.add_argument("--base-port", type=int, default=26600,
+                   help="node i listens on base+2i (p2p) and base+2i+1 (RPC) (init)")
+    t.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds `up` waits for every RPC to answer")
     t.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="genesis parameter for init, e.g. view_timeout_ms=1000 (repeatable)")
     t.add_argument("--sidechains", type=int, default=0,
                    help="init: also make this many edge chains, anchored on the main chain")
     t.add_argument("--side-nodes", type=int, default=1, help="init: validators per edge chain")
+    t.add_argument("--name", help="add-node: the new node's name (default nodeN); "
+                                  "remove-node: the validator to remove")
+    t.add_argument("--validator", action="store_true",
+                   help="add-node: also vote the node in as a validator with the testnet's "
+                        "governor keys")
+    t.add_argument("--force", action="store_true",
+                   help="remove-node: remove even if it lowers the fault tolerance")
+    t.add_argument("--stop", action="store_true", help="remove-node: stop the node afterwards")
+    add_json_flag(t)  # status: the nodes' /status objects (null for a node that is down)
     t.set_defaults(fn=cmd_testnet)
 
     s = sub.add_parser("start", help="run a node in the foreground")
-    s.add_argument("--home", required=True)
+    s.add_argument("--home", required=True,
+                   help="the node's home directory (node.json, node.key, genesis.json)")
     s.set_defaults(fn=cmd_start)
 
     def client_args(sp, key=True):
-        sp.add_argument("--url", default=DEFAULT_URL)
+        sp.add_argument("--url", default=DEFAULT_URL,
+                        help="the node's RPC URL (default $CHAINNODE_URL or %(default)s)")
         if key:
             sp.add_argument("--key", help="SM2 PEM key file of the sender")
 
     st = sub.add_parser("status", help="node status")
     client_args(st, key=False)
+    add_json_flag(st)
     st.set_defaults(fn=cmd_status)
 
     c = sub.add_parser("call", help="submit a contract or system call")
-    c.add_argument("contract")
-    c.add_argument("method")
-    c.add_argument("--args", default="{}")
-    c.add_argument("--gas", type=int, default=5_000_000)
-    c.add_argument("--no-wait", action="store_true")
+    c.add_argument("contract", help="contract name, or sys.* for a system contract")
+    c.add_argument("method", help="the method to call")
+    c.add_argument("--args", default="{}", help="the method's arguments (JSON object)")
+    c.add_argument("--gas", type=int, default=5_000_000, help="gas limit of the transaction")
+    c.add_argument("--no-wait", action="store_true",
+                   help="return once admitted instead of waiting for the commit")
     client_args(c)
     c.set_defaults(fn=cmd_call)
 
     d = sub.add_parser("deploy", help="deploy a contract")
-    d.add_argument("name")
-    d.add_argument("file")
+    d.add_argument("name", help="the contract's name on chain")
+    d.add_argument("file", help="the contract's source file (restricted Python)")
     d.add_argument("--args", default="{}", help="constructor arguments (JSON object)")
-    d.add_argument("--gas", type=int, default=20_000_000)
+    d.add_argument("--gas", type=int, default=20_000_000, help="gas limit of the deployment")
     client_args(d)
     d.set_defaults(fn=cmd_deploy)
 
     q = sub.add_parser("query", help="read-only call, or a state value with --state")
-    q.add_argument("contract")
+    q.add_argument("contract", help="contract name (with --state: whose state to read)")
     q.add_argument("method", help="view method, or the state key with --state")
-    q.add_argument("--args", default="{}")
+    q.add_argument("--args", default="{}", help="the view's arguments (JSON object)")
     q.add_argument("--state", action="store_true", help="read a raw state value")
     q.add_argument("--key-json", help="state key as JSON (for composite keys)")
     q.add_argument("--prove", action="store_true", help="verify the SMT proof and certificate")
@@ -245,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "view runs with ctx.sender = this key's address; without it "
                                  "the query is anonymous (ctx.sender == '')")
     client_args(q, key=False)
+    add_json_flag(q)
     q.set_defaults(fn=cmd_query)
 
     from chainnode import cli_fl  # noqa: I001 - `chainnode fl run|verify`
@@ -256,27 +293,16 @@ def build_parser() -> argparse.ArgumentParser:
     cli_network.add_parser(sub)
     from chainnode import cli_relay  # noqa: I001 - `chainnode relay`
     cli_relay.add_parser(sub)
+    from chainnode import cli_node
+
+    cli_node.add_parser(sub, _print)
+    add_debug_everywhere(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
-    from chainnode.client import RpcError
-
-    try:
-        return a.fn(a) or 0
-    except RpcError as exc:
-        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
-        return 1
-    except urllib.error.URLError as exc:
-        print(f"error: cannot reach the node at {getattr(a, 'url', '?')}: {exc.reason}",
-              file=sys.stderr)
-        return 1
-    except (OSError, ValueError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    """Parse and run; an error is one line on stderr and exit code 1 (--debug: traceback)."""
+    return run(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

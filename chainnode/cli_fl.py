@@ -54,7 +54,8 @@ def _verify(a: argparse.Namespace) -> int:
 
 def add_parser(sub, default_url: str, key_loader: Callable) -> None:
     g = sub.add_parser("fl", help="federated learning: run a task, verify a task")
-    gs = g.add_subparsers(dest="fl_cmd", required=True)
+    gs = g.add_subparsers(dest="fl_cmd", required=True, metavar="ACTION",
+                         help="run: a federated task end to end; verify: re-check a task")
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--url", default=default_url, help="node RPC URL")

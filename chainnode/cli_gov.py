@@ -12,6 +12,7 @@ import urllib.parse
 from collections.abc import Callable
 
 from chainnode.cli import json_object_arg
+from chainnode.cli_output import add_json_flag, output
 
 GOVERNANCE = "sys.governance"  # kept literal: the CLI parser stays light to import
 
@@ -25,7 +26,8 @@ def _done(res: dict, show: Callable[[object], None]) -> int:
 def add_parser(sub, client_args: Callable, make_client: Callable,
                show: Callable[[object], None]) -> None:
     g = sub.add_parser("gov", help="governance: propose, vote, tally, list, show")
-    gs = g.add_subparsers(dest="gov_cmd", required=True)
+    gs = g.add_subparsers(dest="gov_cmd", required=True, metavar="ACTION",
+                          help="chainnode gov ACTION --help shows the action's own options")
 
     def propose(a: argparse.Namespace) -> int:
         payload = json_object_arg(a.payload, "--payload")  # before the key: a typo costs no passphrase prompt
@@ -44,11 +46,12 @@ def add_parser(sub, client_args: Callable, make_client: Callable,
         q = {"limit": str(a.limit)}
         if a.status:
             q["status"] = a.status
-        show(make_client(a, False).get("/governance/proposals?" + urllib.parse.urlencode(q)))
+        output(a, make_client(a, False).get("/governance/proposals?"
+                                            + urllib.parse.urlencode(q)))
         return 0
 
     def show_(a: argparse.Namespace) -> int:
-        show(make_client(a, False).get(f"/governance/proposals/{a.id}"))
+        output(a, make_client(a, False).get(f"/governance/proposals/{a.id}"))
         return 0
 
     p = gs.add_parser("propose", help="make a proposal (your yes vote included)")
@@ -58,23 +61,26 @@ def add_parser(sub, client_args: Callable, make_client: Callable,
     p.set_defaults(fn=propose)
 
     v = gs.add_parser("vote", help="vote yes or no (changeable until decided)")
-    v.add_argument("id", type=int)
-    v.add_argument("choice", choices=["yes", "no"])
+    v.add_argument("id", type=int, help="the proposal's id")
+    v.add_argument("choice", choices=["yes", "no"], help="your vote")
     client_args(v)
     v.set_defaults(fn=vote)
 
     t = gs.add_parser("tally", help="re-decide an open proposal under the current committee")
-    t.add_argument("id", type=int)
+    t.add_argument("id", type=int, help="the proposal's id")
     client_args(t)
     t.set_defaults(fn=tally)
 
     lst = gs.add_parser("list", help="proposals, newest first")
-    lst.add_argument("--status", choices=["open", "passed", "failed", "expired"])
-    lst.add_argument("--limit", type=int, default=100)
+    lst.add_argument("--status", choices=["open", "passed", "failed", "expired"],
+                     help="only proposals with this status")
+    lst.add_argument("--limit", type=int, default=100, help="at most this many (1..100)")
     client_args(lst, key=False)
+    add_json_flag(lst)
     lst.set_defaults(fn=list_)
 
     s = gs.add_parser("show", help="one proposal with votes and tally")
-    s.add_argument("id", type=int)
+    s.add_argument("id", type=int, help="the proposal's id")
     client_args(s, key=False)
+    add_json_flag(s)
     s.set_defaults(fn=show_)

@@ -52,7 +52,8 @@ def _init(a: argparse.Namespace) -> int:
 def add_parser(sub) -> None:
     n = sub.add_parser("network", help="networks across machines: one package per host",
                        description="Networks whose nodes run on several machines.")
-    ns = n.add_subparsers(dest="network_cmd", required=True)
+    ns = n.add_subparsers(dest="network_cmd", required=True, metavar="ACTION",
+                          help="chainnode network ACTION --help shows the action's options")
     i = ns.add_parser("init", help="write one package per host from a hosts file",
                       description="Write a new chain (genesis, keys, TLS CA) and one package "
                                   "per host: its nodes' homes, certificates, the genesis, "

@@ -16,7 +16,7 @@ from typing import Any
 from chainnode import codec
 from chainnode.core.block import BlockHeader
 from chainnode.core.certificate import CommitCertificate
-from chainnode.core.genesis import Genesis
+from chainnode.core.genesis import Genesis, validators_hash
 from chainnode.core.query import sign_query
 from chainnode.core.tx import Transaction, build_tx
 from chainnode.crypto import domain
@@ -163,8 +163,13 @@ class Client:
         return verify_state_doc(doc, contract, raw_key, genesis)
 
 
-def verify_state_doc(doc: dict, contract: str, raw_key: bytes, genesis: Genesis) -> VerifiedState:
-    """Check an RPC state answer end to end; raise ProofError if anything does not add up."""
+def verify_state_doc(doc: dict, contract: str, raw_key: bytes, genesis: Genesis,
+                     validators: tuple | None = None) -> VerifiedState:
+    """Check an RPC state answer end to end; raise ProofError if anything does not add up.
+
+    The certificate is checked against `validators` (default: the genesis set), which must be
+    the set the header names (`validators_hash`): after a governance change the caller passes
+    the set of that height it trusts (e.g. followed through next_validators_hash)."""
     try:
         proof = SmtProof.from_wire(codec.decode(bytes.fromhex(doc["proof"])))
         value_raw = bytes.fromhex(doc["value_hex"]) if doc["exists"] else None
@@ -174,7 +179,12 @@ def verify_state_doc(doc: dict, contract: str, raw_key: bytes, genesis: Genesis)
         cert = CommitCertificate.decode(bytes.fromhex(doc["certificate"]))
     except (KeyError, ValueError, codec.CodecError) as exc:
         raise ProofError(f"malformed proof answer: {exc}") from exc
-    vals = genesis.validators
+    vals = tuple(validators) if validators is not None else genesis.validators
+    if validators_hash(vals) != header.validators_hash:
+        raise ProofError(f"header {header.height} is signed by validator set "
+                         f"{header.validators_hash.hex()[:12]}, not the trusted set "
+                         f"{validators_hash(vals).hex()[:12]} (the set changed by governance: "
+                         "pass the set of that height)")
 
     def verify(i: int, payload: bytes, sig: bytes) -> bool:
         return domain.verify(PublicKey(vals[i].public_key), "commit", genesis.chain_id,

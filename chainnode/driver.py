@@ -24,6 +24,8 @@ from chainnode.consensus import events as E
 from chainnode.consensus.messages import decode_message, encode_message
 from chainnode.core.block import Block
 from chainnode.exec.executor import STORAGE_FAULTS, InvalidBlock
+from chainnode.metrics import NodeMetrics
+from chainnode.reconfig import sender_keys
 from chainnode.store.failure import StorageFailure
 
 log = logging.getLogger("chainnode.consensus")
@@ -41,21 +43,21 @@ class VerifiedSignatures:
     the core's check of that same signature is then a lookup. Bounded: oldest forgotten first.
     """
 
-    def __init__(self, verify: Callable[[int, str, bytes, bytes], bool],
+    def __init__(self, verify: Callable[[bytes, str, bytes, bytes], bool],
                  size: int = 4096) -> None:
         self.verify = verify
         self.size = size
-        self._ok: OrderedDict[tuple[int, str, bytes, bytes], None] = OrderedDict()
+        self._ok: OrderedDict[tuple[bytes, str, bytes, bytes], None] = OrderedDict()
 
-    def remember(self, check: tuple[int, str, bytes, bytes]) -> None:
+    def remember(self, check: tuple[bytes, str, bytes, bytes]) -> None:
         self._ok[check] = None
         if len(self._ok) > self.size:
             self._ok.popitem(last=False)
 
-    def __call__(self, index: int, dom: str, payload: bytes, sig: bytes) -> bool:
-        if (index, dom, payload, sig) in self._ok:
+    def __call__(self, member: bytes, dom: str, payload: bytes, sig: bytes) -> bool:
+        if (member, dom, payload, sig) in self._ok:
             return True
-        return self.verify(index, dom, payload, sig)
+        return self.verify(member, dom, payload, sig)
 
 
 class ConsensusDriver:
@@ -74,6 +76,7 @@ class ConsensusDriver:
         self._tasks: set[asyncio.Task] = set()
         self.running = False
         self.failed: StorageFailure | None = None  # the failed Persist that stopped consensus
+        self.metrics = getattr(node, "metrics", None) or NodeMetrics()  # phase times, views
 
     # -- inputs
     def post(self, event) -> None:
@@ -92,11 +95,14 @@ class ConsensusDriver:
             msg = decode_message(payload)
         except (ValueError, TypeError) as exc:
             return f"undecodable consensus message: {exc}"
-        check = (msg.sender, msg.DOMAIN, msg.signing_payload(self.core.cfg.chain_id),
-                 msg.signature)
-        ok = await asyncio.get_running_loop().run_in_executor(
-            self.node.block_verify_pool, self.node.chain.verify_vote_any, *check)
-        if not ok:
+        rest = (msg.DOMAIN, msg.signing_payload(self.core.cfg.chain_id), msg.signature)
+        check = None
+        for key in sender_keys(self.node.chain, msg):  # the set of its height first
+            if await asyncio.get_running_loop().run_in_executor(
+                    self.node.block_verify_pool, self.node.chain.verify_member, key, *rest):
+                check = (key, *rest)
+                break
+        if check is None:
             return (f"{msg.KIND} for view {msg.view} claiming validator {msg.sender} has a "
                     "bad signature")
         if self.verified is not None:
@@ -120,7 +126,9 @@ class ConsensusDriver:
             if self.core.view != view_before:
                 log.info("view %d -> %d at height %d (leader now validator %d)", view_before,
                          self.core.view, self.core.height, self.core.leader)
+                self.metrics.view_changed()
             for action in out:
+                self.metrics.consensus_action(action)
                 if self._store_failed():
                     return
                 if isinstance(action, A.Persist):
@@ -358,6 +366,7 @@ class ConsensusDriver:
         log.info("block %d was committed by sync while %s it", height, doing)
         cert = self.node.db.certificate(head.height)
         if cert is not None:
+            self.node.reconfig.after_head_moved(self.post)
             self.post(E.SyncedTo(head.height, head.block_hash, cert))
         return True
 
@@ -388,6 +397,7 @@ class ConsensusDriver:
             return
         self._executed.clear()
         node.after_commit(ex)
+        node.reconfig.after_head_moved(self.post)  # a NewEpoch before the height it governs
         self.post(E.BlockCommitted(a.height, a.block_hash))
         self.post(E.TransactionsPending(len(node.mempool) > 0))
 
@@ -400,5 +410,6 @@ class ConsensusDriver:
         if h > 0:
             cert = node.db.certificate(h)
             self._executed.clear()
+            node.reconfig.after_head_moved(self.post)
             self.post(E.SyncedTo(h, node.chain.head.block_hash, cert))
             self.post(E.TransactionsPending(len(node.mempool) > 0))

@@ -9,21 +9,12 @@ client's `timeout`, up to 300 s).
 from __future__ import annotations
 
 import asyncio
-import time
 
 from chainnode.core.block import Block, Receipt
 from chainnode.errors import UNAVAILABLE, ChainError
 
 SUBSCRIBER_QUEUE = 10_000  # blocks buffered per /events subscriber before it misses some
 CLOSED = None  # the end marker a subscriber's queue receives when the hub closes
-
-
-class Metrics:
-    def __init__(self) -> None:
-        self.txs_committed = 0
-        self.blocks_committed = 0
-        self.txs_failed = 0
-        self.started = time.monotonic()
 
 
 class CommitHub:

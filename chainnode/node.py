@@ -26,8 +26,9 @@ from chainnode.crypto.sm2 import PrivateKey
 from chainnode.errors import EXIT_STORAGE_FAILURE
 from chainnode.exec import system
 from chainnode.exec.state import BlockState, TxState
-from chainnode.hub import CommitHub, Metrics
+from chainnode.hub import CommitHub
 from chainnode.mempool import Mempool
+from chainnode.metrics import NodeMetrics
 from chainnode.store.db import ChainDB
 from chainnode.store.failure import StorageFailure
 
@@ -51,20 +52,23 @@ class Node:
         self.key = key
         self.db = ChainDB(cfg.path(cfg.data_dir) / "chain.ldb")
         self.chain = Chain(self.db, self.genesis)
-        self.index = self.chain.validator_index(key.public_key.raw)
         threads = cfg.verify_threads or (os.cpu_count() or 2)
-        self.verify_pool = ThreadPoolExecutor(threads, thread_name_prefix="sm2-verify")
+        self.metrics = NodeMetrics(self)
+        self.verify_pool = self.metrics.verify_pool("admission", threads, "sm2-verify")
         self.exec_pool = ThreadPoolExecutor(1, thread_name_prefix="exec")
         # block validation must not queue behind thousands of admission checks
-        self.block_verify_pool = ThreadPoolExecutor(threads, thread_name_prefix="sm2-block")
+        self.block_verify_pool = self.metrics.verify_pool("block", threads, "sm2-block")
         g = self.genesis
         self.mempool = Mempool(
             chain_id=g.chain_id, verify_pool=self.verify_pool,
             head_height=lambda: self.chain.head.height, is_committed=self.chain.is_committed,
-            is_member=self.is_member, max_expiry_window=g.param("max_expiry_window"),
-            max_tx_bytes=g.param("max_tx_bytes"), tx_gas_limit=g.param("tx_gas_limit"))
+            is_member=self.is_member, max_expiry_window=self.chain.param("max_expiry_window"),
+            max_tx_bytes=g.param("max_tx_bytes"), tx_gas_limit=self.chain.param("tx_gas_limit"))
+        self.mempool.on_added.append(self.metrics.tx_admitted)
+        from chainnode.reconfig import Reconfig
+
+        self.reconfig = Reconfig(self)  # validator-set / parameter changes at h+1
         self.hub = CommitHub()
-        self.metrics = Metrics()
         self._tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -77,6 +81,12 @@ class Node:
         self._admitting: set[asyncio.Task] = set()
         self._member_cache: dict[str, bool] = {}
         self._member_cache_height = -1
+
+    @property
+    def index(self) -> int | None:
+        """Our index in the validator set of the next block (None: observer). Changes when
+        governance adds or removes us (chainnode.reconfig)."""
+        return self.chain.validator_index(self.key.public_key.raw)
 
     @property
     def view(self) -> int:
@@ -109,7 +119,8 @@ class Node:
 
     async def run_exec(self, fn, *args):
         """Run on the single execution thread: state is touched in order, off the loop."""
-        return await asyncio.get_running_loop().run_in_executor(self.exec_pool, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(
+            self.exec_pool, self.metrics.timed_exec(fn), *args)
 
     async def verify_txs(self, txs: list[Transaction]) -> dict[bytes, bool]:
         """Verify signatures on all cores; remember the good ones (verify once per node)."""
@@ -230,34 +241,40 @@ class Node:
 
         g = self.genesis
         head = self.chain.head
+        epoch = self.chain.epoch_at(head.height + 1)
         cfg = ConsensusConfig(
-            n=len(self.chain.validators), own_index=self.index, chain_id=self.chain_id,
-            base_timeout_ms=g.param("view_timeout_ms"),
-            max_timeout_ms=g.param("max_view_timeout_ms"), empty_blocks=g.param("empty_blocks"))
+            n=len(epoch.validators), own_index=self.index, chain_id=self.chain_id,
+            base_timeout_ms=epoch.view_timeout_ms,
+            max_timeout_ms=epoch.max_view_timeout_ms, empty_blocks=g.param("empty_blocks"))
         wal = ConsensusWAL(self.db.db, guard=self.db.guard)  # one latch for the whole handle
-        sign = None
-        if self.index is not None:
-            def sign(dom: str, payload: bytes) -> bytes:
-                return domain.sign(self.key, dom, self.chain_id, payload)
-        verified = VerifiedSignatures(self.chain.verify_vote_any)
+
+        def sign(dom: str, payload: bytes) -> bytes:  # used only while we are a validator
+            return domain.sign(self.key, dom, self.chain_id, payload)
+
+        # the core checks every signature against the set of its height: members are keys
+        verified = VerifiedSignatures(self.chain.verify_member)
         core = ConsensusCore(
             cfg, sign, verified, committed_height=head.height,
             committed_hash=head.block_hash,
             committed_cert=self.db.certificate(head.height) if head.height else None,
-            records=wal.load() if self.index is not None else {}, clock=wall_ms)
+            records=wal.load(), clock=wall_ms,
+            epochs=[e.for_consensus() for e in self.chain.epochs()],
+            own_id=self.key.public_key.raw)
+        self.reconfig.mark_told()
         return ConsensusDriver(self, core, wal, send=self._send_consensus, verified=verified)
 
     async def _send_consensus(self, to: int | None, msg_type: str, payload: object) -> None:
         if self.net is None:
             return
-        if to is None:  # only genesis validators are ever admitted with the validator role
+        if to is None:  # peers hold the validator role of the current set (reconfig)
             await self.net.broadcast(msg_type, payload, role="validator")
         else:
             await self.net.send(self.chain.validators[to].public_key, msg_type, payload)
 
     # -- network
     def authorize(self, pub: bytes) -> str | None:
-        """Only genesis validators, and registered members as observers, may connect."""
+        """Validators of the next block's set, and registered members as observers, may
+        connect (re-granted on every set change: chainnode.reconfig)."""
         if self.chain.validator_index(pub) is not None:
             return "validator"
         from chainnode.crypto.address import address_of
@@ -301,7 +318,7 @@ class Node:
 
     async def _on_peer_message(self, peer: bytes, msg_type: str, payload: object) -> None:
         if msg_type == "pbft":
-            if self.consensus is None or self.chain.validator_index(peer) is None:
+            if self.consensus is None or not self._may_vote(peer):
                 return
             reason = await self.consensus.on_message(None, payload)
             if reason:
@@ -322,6 +339,11 @@ class Node:
                     await self.net.send(peer, "sync/resp", reply)
         elif msg_type == "sync/resp" and self.sync is not None:
             self.sync.on_response(peer, payload)
+
+    def _may_vote(self, peer: bytes) -> bool:
+        """Consensus frames come from validators of the current or the previous set (a late
+        COMMIT of the height before a change); the core checks each against its height's set."""
+        return any(v.public_key == peer for e in self.chain.epochs()[-2:] for v in e.validators)
 
     async def _on_forwarded_tx(self, peer: bytes, payload: object) -> None:
         from chainnode.errors import ChainError
@@ -369,6 +391,7 @@ class Node:
         if h > before and self.consensus is not None:
             from chainnode.consensus.events import SyncedTo, TransactionsPending
 
+            self.reconfig.after_head_moved(self.consensus.post)
             self.consensus.post(SyncedTo(h, self.chain.head.block_hash, self.db.certificate(h)))
             # synced blocks emptied the pool of what they carried: the core must not keep
             # expecting work (and time the leader out) for transactions that are committed
@@ -400,13 +423,14 @@ class Node:
 
     def after_commit(self, ex: Executed) -> None:
         block = ex.block
+        # admission follows the live parameters of the next block
+        self.mempool.tx_gas_limit = self.chain.param("tx_gas_limit")
+        self.mempool.max_expiry_window = self.chain.param("max_expiry_window")
         self.mempool.remove(tx.hash for tx in block.txs)
         expired = self.mempool.evict_expired()
         if expired:
             log.info("dropped %d expired transactions from the mempool", expired)
-        self.metrics.blocks_committed += 1
-        self.metrics.txs_committed += len(block.txs)
-        self.metrics.txs_failed += sum(1 for r in ex.outcome.receipts if not r.ok)
+        self.metrics.committed(ex)
         log.info("committed block %d (%s) with %d txs, state root %s", block.height,
                  block.hash.hex()[:16], len(block.txs), block.header.state_root.hex()[:16])
         self.hub.committed(block, ex.outcome.receipts)

@@ -80,8 +80,12 @@ def _rpc_ok(url: str) -> dict | None:
         return None
 
 
-def up(root: Path, timeout: float = 60.0, out=sys.stdout) -> list[int]:
+def up(root: Path, timeout: float = 60.0, out=sys.stdout,
+       names: list[str] | None = None) -> list[int]:
+    """Start the testnet's nodes (only `names` if given) that are not running."""
     m = manifest(root)
+    if names is not None:
+        m = {**m, "nodes": [n for n in m["nodes"] if n["name"] in names]}
     want = Genesis.load(root / "genesis.json").hash().hex()
     procs: dict[str, subprocess.Popen] = {}
     pids = []

@@ -292,6 +292,9 @@ CORPUS: list[Case] = [
       "    a = anchor_state('calib-edge', 1, 'c', ['k', 7], 7, sp)\n"
       "    b = anchor_absent('calib-edge', 1, 'c', ['k', -1], ap)\n"
       "    r = anchor_receipt('calib-edge', 1, rc, rp)"),
+    C("anchor padded absence proof", "anchor_absent",
+      "pp = storage.get('pp')\nwhile True:\n"
+      "    b = anchor_absent('calib-edge', 2, 'c', ['k', -1], pp)"),
     C("send_packet", "send_packet",
       "p = {'a': 'x' * 4000, 'b': list(range(500))}\nwhile True:\n"
       "    s = send_packet('calib-edge', 'dst', 'm', p, 0)"),
@@ -371,6 +374,22 @@ def _anchor_fixture(host: MemoryHost) -> None:
         kh = state_key_hash("c", codec.encode(key))
         return codec.encode(smt.prove(root, kh).to_wire())
 
+    # height 2: a root made for an absence proof of 256 siblings, 255 of them empty (2 bytes
+    # each on the wire, one SM3 each to fold): the cheapest bytes per hash a proof can have
+    from chainnode.store.smt import EMPTY_HASH, PROOF_VERSION, internal_hash
+
+    kh = state_key_hash("c", codec.encode(["k", -1]))
+    sibs = [EMPTY_HASH] * 255 + [sm3(b"calib")]
+    padded_root = EMPTY_HASH
+    for depth in range(255, -1, -1):
+        bit = (kh[depth >> 3] >> (7 - (depth & 7))) & 1
+        padded_root = (internal_hash(sibs[depth], padded_root) if bit
+                       else internal_hash(padded_root, sibs[depth]))
+    cons2 = lc.ConsensusState(2, bytes(32), padded_root, bytes(32), bytes(32),
+                              host.time_ms - 1, bytes(32), bytes(32))
+    host.state[(ANCHOR, codec.encode(cons_key("calib-edge", 2)))] = codec.encode(cons2.to_wire())
+    host.state[("calib", codec.encode("pp"))] = codec.encode(codec.encode(
+        [PROOF_VERSION, [], [b""] * 255 + [sibs[-1]]]))
     leaves = [r.encode() for r in rcs]
     for name, value in (("sp", prove(["k", 7])), ("ap", prove(["k", -1])), ("rc", leaves[37]),
                         ("rp", merkle_proof(leaves, 37))):

@@ -26,6 +26,7 @@ BAD_LINK = "ANCHOR_BAD_LINK"  # adjacent header whose prev_hash is not the trust
 NOT_ADJACENT = "ANCHOR_NOT_ADJACENT"  # skipping heights on a client that forbids it
 TIME_NOT_MONOTONIC = "ANCHOR_TIME_NOT_MONOTONIC"
 TIME_DRIFT = "ANCHOR_TIME_DRIFT"  # header time beyond host time + max clock drift
+HEADER_TOO_OLD = "ANCHOR_HEADER_TOO_OLD"  # header time before host time - trusting period
 VALSET_MISMATCH = "ANCHOR_VALSET_MISMATCH"  # header signed by a set the client does not trust
 VALSET_REQUIRED = "ANCHOR_VALSET_REQUIRED"  # header announces a new set; none was supplied
 VALSET_HASH = "ANCHOR_VALSET_HASH"  # supplied set does not hash to next_validators_hash
@@ -52,6 +53,7 @@ ALREADY_RECEIVED = "ANCHOR_ALREADY_RECEIVED"  # a no-op result, never a failed r
 ALREADY_SETTLED = "ANCHOR_ALREADY_SETTLED"  # ack/timeout of a settled packet: a no-op result
 PACKET_UNKNOWN = "ANCHOR_PACKET_UNKNOWN"  # ack/timeout of a packet this chain never sent
 NOT_TIMED_OUT = "ANCHOR_NOT_TIMED_OUT"
+ACK_TOO_LARGE = "ANCHOR_ACK_TOO_LARGE"  # a delivery's return value over MAX_ACK_RESULT_BYTES
 PACKET_TIMEOUT = "ANCHOR_PACKET_TIMEOUT"  # the acknowledgement of a packet that timed out
 
 

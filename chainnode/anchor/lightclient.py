@@ -34,6 +34,7 @@ from chainnode.anchor.errors import (
     DUPLICATE_SIGNER,
     EXPIRED,
     FROZEN,
+    HEADER_TOO_OLD,
     NO_QUORUM,
     NOT_ADJACENT,
     STALE_HEIGHT,
@@ -347,6 +348,13 @@ def update(client: ClientState, header_w: Any, cert_w: Any, next_validators_w: A
     need(header.timestamp_ms <= now_ms + p.max_clock_drift_ms, TIME_DRIFT,
          f"header time {header.timestamp_ms} is more than {p.max_clock_drift_ms} ms ahead "
          f"of the host chain's time {now_ms}")
+    # An update renews the client for a trusting period: only a header that is itself within
+    # one may do so, or genuine old headers relayed one by one would keep trusting a set long
+    # after it signed them (and after it may have left the other chain).
+    need(header.timestamp_ms + p.trusting_period_ms > now_ms, HEADER_TOO_OLD,
+         f"header time {header.timestamp_ms} is more than the trusting period "
+         f"({p.trusting_period_ms} ms) before the host chain's time {now_ms}; relay a newer "
+         "header")
     need(header.validators_hash == latest.next_validators_hash, VALSET_MISMATCH,
          f"header {header.height} is signed by a validator set the client does not trust "
          f"(it trusts the set named by height {latest.height}); relay every header where "

@@ -4,14 +4,17 @@ Evidence is one or two certified headers, each `[header, certificate, validator 
 - two headers of one height with different hashes (a fork), or
 - two headers whose times go backwards as heights go up (a time violation), or
 - one header that conflicts with the header the client anchored at that height.
-Each certificate must carry 2f+1 valid commit votes of a validator set the client has trusted
-(its current set, or a set named by a header it still keeps), so nobody can freeze a client
-with keys the other chain never trusted. Sans-IO: the caller supplies what the client knows.
+Each certificate must carry 2f+1 valid commit votes of the validator set the client knows
+signs THAT height (`signing_set(height)`: the set of the anchored header there, or the next set
+named by the closest anchored header below it), so nobody can freeze a client with keys the
+other chain never trusted, with keys of a set that has since left (they no longer sign the
+heights they would fork), or by replaying, after a recovery, evidence about heights the client
+no longer keeps. Sans-IO: the caller supplies what the client knows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,20 +42,25 @@ class Verdict:
     headers: tuple[dict, ...]  # JSON of the headers, kept as evidence
 
 
-def _certified(client: ClientState, trusted: Collection[bytes], item: Any,
+SigningSet = Callable[[int], "bytes | None"]
+
+
+def _certified(client: ClientState, signing_set: SigningSet, item: Any,
                charge: Charge) -> BlockHeader:
     need(isinstance(item, list) and len(item) == 3, BAD_EVIDENCE,
          "each evidence item must be [header, certificate, validator set]")
     header = parse_header(item[0])
     vs = parse_validators(item[2], client.params.max_validators)
-    need(valset_hash(vs) in trusted, VALSET_MISMATCH,
-         "evidence is signed by a validator set this client never trusted")
+    expected = signing_set(header.height)
+    need(expected is not None and valset_hash(vs) == expected, VALSET_MISMATCH,
+         f"evidence for height {header.height} is not signed by the validator set this "
+         "client trusts at that height")
     cert = parse_certificate(item[1], len(vs))
     verify_certified(client.chain_id, header, cert, vs, charge)
     return header
 
 
-def check(client: ClientState, trusted_sets: Collection[bytes],
+def check(client: ClientState, signing_set: SigningSet,
           anchored: Callable[[int], ConsensusState | None], evidence: Any,
           charge: Charge) -> Verdict:
     """Raise AnchorError unless `evidence` proves misbehaviour; cheap shape checks first."""
@@ -62,7 +70,7 @@ def check(client: ClientState, trusted_sets: Collection[bytes],
         need(isinstance(item, list) and len(item) == 3, BAD_EVIDENCE,
              "each evidence item must be [header, certificate, validator set]")
         parse_header(item[0])
-    headers = [_certified(client, trusted_sets, item, charge) for item in evidence]
+    headers = [_certified(client, signing_set, item, charge) for item in evidence]
     if len(headers) == 1:
         h = headers[0]
         known = anchored(h.height)

@@ -35,6 +35,9 @@ from chainnode.core.tx import CHAIN_ID_RE
 from chainnode.crypto.hashing import sm3
 
 MAX_PAYLOAD_BYTES = 16 * 1024
+# the acknowledgement travels back in a transaction and is stored on both chains: the
+# delivered method's return value is bounded like a payload (else an error ack is stored)
+MAX_ACK_RESULT_BYTES = MAX_PAYLOAD_BYTES
 METHOD_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 CONTRACT_RE = re.compile(r"[a-z][a-z0-9_.]{0,63}")
 

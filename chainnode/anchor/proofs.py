@@ -34,7 +34,7 @@ MAX_RECEIPT_PATH = 64  # a receipt root over 2**64 receipts is not a thing
 MAX_RECEIPT_BYTES = 1 << 20
 MAX_PROOF_BYTES = 16 * 1024  # 256 siblings of 32 bytes + framing is ~8.5 KB
 PROOF_BASE_GAS = 300
-PROOF_NODE_GAS = 40  # one SM3 of 65 bytes plus the loop, with the VM's margin
+PROOF_NODE_GAS = 64  # one SM3 of 65 bytes plus the loop (~3.5 us worst, with 255 empty siblings)
 PROOF_CHUNK_GAS = 8  # per 64 bytes hashed (as the VM's sm3_chunk)
 
 
@@ -55,12 +55,20 @@ def parse_smt_proof(w: Any, code: str) -> SmtProof:
 
 
 def smt_proof_size(w: Any) -> int:
-    """Siblings in a proof without parsing it fully (for pricing before verifying)."""
+    """Siblings a proof makes the verifier hash (for pricing before verifying). Counted, not
+    estimated from the byte length: an empty sibling travels as b"" (2 bytes) but costs an
+    SM3 like any other. Bytes are decoded for it (their size is capped and paid per 64
+    bytes); anything that is not a proof is priced at the cap and refused when parsed."""
     if isinstance(w, bytes):
-        return min(len(w) // 32 + 1, KEY_BITS)
+        if len(w) > MAX_PROOF_BYTES:
+            return KEY_BITS
+        try:
+            w = codec.decode(w)
+        except (ValueError, codec.CodecError):
+            return KEY_BITS
     if isinstance(w, list) and len(w) == 3 and isinstance(w[2], list):
         return min(len(w[2]), KEY_BITS)
-    return 0
+    return KEY_BITS
 
 
 def verify_state(cons: ConsensusState, contract: str, key: bytes, value: bytes,

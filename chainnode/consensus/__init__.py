@@ -9,7 +9,8 @@ Modules: config (parameters, leader, quorum, timeouts), messages (wire dataclass
 events / actions (the interface), verify (signature and certificate checks over the injected
 verifier), log (vote quorums and early proposals), viewchange (NEW-VIEW rule), state (what
 survives a crash; never double-vote), node (the state machine: normal case), progress (its
-timers and catch-up), views (its view changes, NEW-VIEW, returning to the live view).
+timers and catch-up), views (its view changes, NEW-VIEW, returning to the live view),
+epoch / switch (validator sets and view timeouts per height, and entering a new one).
 """
 
 from chainnode.consensus.actions import (
@@ -25,11 +26,13 @@ from chainnode.consensus.actions import (
     ValidateBlock,
 )
 from chainnode.consensus.config import ConsensusConfig
+from chainnode.consensus.epoch import Epoch
 from chainnode.consensus.events import (
     BlockCommitted,
     BlockValidated,
     Event,
     MessageReceived,
+    NewEpoch,
     ProposalReady,
     Start,
     SyncedTo,
@@ -54,7 +57,7 @@ __all__ = [
     "Action", "BuildProposal", "CancelTimer", "CatchUp", "CommitBlock", "GrowCertificate",
     "Persist", "Send",
     "SetTimer", "ValidateBlock", "ConsensusConfig", "BlockCommitted", "BlockValidated", "Event",
-    "MessageReceived", "ProposalReady", "Start", "SyncedTo", "TimerFired",
+    "MessageReceived", "NewEpoch", "Epoch", "ProposalReady", "Start", "SyncedTo", "TimerFired",
     "TransactionsPending", "Commit", "Message", "NewView", "PreparedCertificate", "PrePrepare",
     "Prepare", "ViewChange", "decode_message", "encode_message", "ConsensusCore", "Sign",
     "Verify", "signature_checks",

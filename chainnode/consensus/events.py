@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chainnode.consensus.epoch import Epoch
 from chainnode.consensus.messages import Message
 from chainnode.core.certificate import CommitCertificate
 
@@ -72,5 +73,14 @@ class SyncedTo:
     certificate: CommitCertificate
 
 
+@dataclass(frozen=True)
+class NewEpoch:
+    """From `epoch.start` on, `epoch` governs (validator set, view timeouts). The shell sends
+    it as soon as it committed the block before that start, BEFORE the BlockCommitted or
+    SyncedTo that reaches it, so the core enters the new height under the new rules."""
+
+    epoch: Epoch
+
+
 Event = (Start | MessageReceived | TimerFired | TransactionsPending | ProposalReady
-         | BlockValidated | BlockCommitted | SyncedTo)
+         | BlockValidated | BlockCommitted | SyncedTo | NewEpoch)

@@ -59,6 +59,13 @@ class VoteLog:
         return sorted((v, h) for (k, v, ht, h), votes in self._buckets.items()
                       if k == kind and ht == height and len(votes) >= need)
 
+    def keep_senders(self, senders: set[int]) -> None:
+        """Forget the votes of every other sender (a validator-set change: those indexes
+        now name other members, or nobody)."""
+        self._voted = {s for s in self._voted if s[3] in senders}
+        self._buckets = {k: {i: v for i, v in b.items() if i in senders}
+                         for k, b in self._buckets.items()}
+
     def prune(self, min_height: int, min_view: int) -> None:
         """Forget votes below min_height, and votes below min_view except COMMITs.
 

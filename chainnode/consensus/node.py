@@ -10,13 +10,15 @@ sequence number is its height. The core keeps:
 * the current round: the accepted PRE-PREPARE and what the shell said about block bodies.
 
 The normal case (proposals, PREPARE/COMMIT quorums, commits, shell answers) is here; timers
-and catch-up are in `progress`, view changes and NEW-VIEW in `views` (mixins of this class).
+and catch-up are in `progress`, view changes and NEW-VIEW in `views`, validator-set changes in
+`switch` (mixins of this class).
 See docs/consensus.md for the event/action protocol the shell follows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Hashable, Mapping, Sequence
 
 from chainnode.consensus.actions import (
     Action,
@@ -27,11 +29,13 @@ from chainnode.consensus.actions import (
 )
 from chainnode.consensus.actions import Send as SendAction
 from chainnode.consensus.config import ConsensusConfig
+from chainnode.consensus.epoch import Epoch, EpochHistory
 from chainnode.consensus.events import (
     BlockCommitted,
     BlockValidated,
     Event,
     MessageReceived,
+    NewEpoch,
     ProposalReady,
     Start,
     SyncedTo,
@@ -50,7 +54,8 @@ from chainnode.consensus.messages import (
 )
 from chainnode.consensus.progress import ProgressMixin
 from chainnode.consensus.state import PersistedState
-from chainnode.consensus.verify import Checker, Sign, Verify
+from chainnode.consensus.switch import EpochMixin
+from chainnode.consensus.verify import EpochCheckers, Sign, Verify
 from chainnode.consensus.viewchange import (
     ViewChangeTracker,
     plan_new_view,
@@ -59,6 +64,7 @@ from chainnode.consensus.views import ViewsMixin
 from chainnode.core.certificate import CommitCertificate
 from chainnode.crypto.hashing import sm3
 
+UNSURE_PER_VALIDATOR = 8  # next-height messages kept for a set change, per validator
 MAX_BODIES = 16  # block bodies / verdicts remembered for the height in flight
 RECENT_CERTS = 8  # certificates of the last heights that late COMMITs may still grow
 
@@ -69,7 +75,7 @@ def _cap(d: dict) -> None:
         del d[next(iter(d))]
 
 
-class ConsensusCore(ProgressMixin, ViewsMixin):
+class ConsensusCore(ProgressMixin, ViewsMixin, EpochMixin):
     """One validator's (or observer's) PBFT replica.
 
     Construct it from the committed head (as the block store has it) and the records loaded
@@ -81,18 +87,32 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
                  committed_height: int = 0, committed_hash: bytes = b"",
                  committed_cert: CommitCertificate | None = None,
                  records: Mapping[bytes, bytes] | None = None,
-                 clock: Callable[[], int] | None = None) -> None:
+                 clock: Callable[[], int] | None = None,
+                 epochs: Sequence[Epoch] | None = None,
+                 own_id: Hashable | None = None) -> None:
         if committed_height > 0 and committed_cert is None:
             raise ValueError("a committed height above 0 needs its certificate")
         if config.is_validator and sign is None:
             raise ValueError("a validator needs a signer")
-        self.cfg = config
-        self.me = config.own_index
         self._sign = sign
+        # Epochs: without them, one static set of config.n validators named by their
+        # indexes (config.own_index is ours). With them, config.n / own_index are derived
+        # per height from the epoch in force and `own_id` (this node's member id).
+        if epochs is None:
+            epochs = [Epoch(1, tuple(range(config.n)), config.base_timeout_ms,
+                            config.max_timeout_ms)]
+            own_id = config.own_index
+        self._own_id = own_id
+        self._base_cfg = config
+        self.epochs = EpochHistory(epochs)
+        self.checkers = EpochCheckers(config.chain_id, verify)
+        self.epoch = self.epochs.at(committed_height + 1)
+        self.cfg = self._config_for(self.epoch)
+        self.me = self.cfg.own_index
+        self.checker = self.checkers.for_epoch(self.epoch)
         # Wall time in ms for the time a COMMIT vote carries (BFT time). Injected like the
         # signer: the core itself reads no clock.
         self._clock = clock if clock is not None else (lambda: 0)
-        self.checker = Checker(config.n, config.chain_id, verify)
         self.st = PersistedState.load(records or {})
         self.committed_height = committed_height
         self.committed_hash = committed_hash
@@ -102,7 +122,7 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
         self.txs_pending = False
         self.log = VoteLog()
         self.future = FutureBuffer(config.buffer_per_sender, config.buffer_bytes_per_sender)
-        self.vcs = ViewChangeTracker(config.n, config.weak_quorum, config.quorum)
+        self.vcs = ViewChangeTracker(self.cfg.n, self.cfg.weak_quorum, self.cfg.quorum)
         self.peer_height: dict[int, int] = {}
         self.peer_view: dict[int, int] = {}  # highest view each peer was seen working in
         self._committed_block: bytes | None = None  # body of the last CommitBlock we made
@@ -112,6 +132,9 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
         self._attempt = 0
         self._deferred_at = 0  # height whose first timeout we spent catching up instead
         self._helped: dict[tuple[int, str], tuple[int, int]] = {}  # (peer, what) -> (at, count)
+        # messages for the NEXT height that did not verify under the set we know: if the
+        # commit of this height changes the set, they are checked again under the new one
+        self._unsure: deque[Message] = deque(maxlen=UNSURE_PER_VALIDATOR * config.n + 16)
         self._out: list[Action] = []
         self._reset_round()
         self._reset_view_scratch()
@@ -156,6 +179,9 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
             if event.height > self.committed_height:
                 self._committed_block = None
                 self._advance(event.height, event.block_hash, event.certificate)
+        elif isinstance(event, NewEpoch):
+            if self.epochs.add(event.epoch):
+                self._enter_epoch()
         elif isinstance(event, Start):
             self._on_start()
         else:
@@ -259,6 +285,8 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
                 vc = st.votes.get(("view-change", st.view, 0))
                 if vc is not None:
                     self._send(vc)
+                else:  # we followed this view change as an observer and were added since
+                    self._send_view_change()
                 self._try_new_view()
             else:
                 nv = st.votes.get(("new-view", st.view, 0))
@@ -275,7 +303,10 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
     # -- messages ----------------------------------------------------------------------------
 
     def _on_message(self, msg: Message) -> None:
-        if not 0 <= msg.sender < self.cfg.n or msg.sender == self.me:
+        # the sender's index means a member of the set of the message's height
+        epoch = (self.epochs.at(msg.height) if isinstance(msg, (PrePrepare, Prepare, Commit))
+                 else self.epoch)
+        if not 0 <= msg.sender < epoch.n or msg.sender == epoch.index_of(self._own_id):
             return  # out of range, or our own (an echo, or a twin using our key)
         if isinstance(msg, PrePrepare):
             self._on_pre_prepare(msg)
@@ -298,6 +329,8 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
             self._evidence_only(pp)
             return
         if pp.sender != self.cfg.leader(pp.view, pp.height) or not self.checker.signed(pp):
+            if pp.height == h + 1:
+                self._unsure.append(pp)
             return
         self._note_height(pp.sender, pp.height)
         self._note_view(pp.sender, pp.view)
@@ -351,11 +384,12 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
     def _help(self, pp: PrePrepare) -> None:
         """The new view re-proposes the block we already committed at our head: vote for it
         again so the peers still at that height can commit it."""
-        if (not self.cfg.is_validator or self.st.waiting_new_view or pp.view != self.view
+        me = self._me_at(pp.height)
+        if (me is None or self.st.waiting_new_view or pp.view != self.view
                 or pp.block_hash != self.committed_hash):
             return
-        for vote in (Prepare(pp.view, pp.height, pp.block_hash, self.me),
-                     Commit(pp.view, pp.height, pp.block_hash, self.me,
+        for vote in (Prepare(pp.view, pp.height, pp.block_hash, me),
+                     Commit(pp.view, pp.height, pp.block_hash, me,
                             time_ms=self._vote_time())):
             vote = self._signed(vote)
             if vote is not None:
@@ -384,6 +418,8 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
             self._evidence_only(vote)
             return
         if not self.checker.signed(vote):
+            if vote.height == h + 1:
+                self._unsure.append(vote)
             return
         self._note_height(vote.sender, vote.height)
         self._note_view(vote.sender, vote.view)
@@ -405,8 +441,9 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
         validator that voted shows in the certificate (and, for the head, in the next
         block's BFT time). Only the last RECENT_CERTS heights, one vote per validator."""
         cert = self._recent_certs.get(vote.height)
+        checker = self.checkers.for_epoch(self.epochs.at(vote.height))  # the set of ITS height
         if (cert is None or vote.view != cert.view or vote.block_hash != cert.block_hash
-                or vote.sender in cert.signers or not (own or self.checker.signed(vote))):
+                or vote.sender in cert.signers or not (own or checker.signed(vote))):
             return
         votes = sorted(cert.signatures + ((vote.sender, vote.time_ms, vote.signature),))
         cert = CommitCertificate(cert.chain_id, cert.height, cert.view, cert.block_hash,
@@ -528,7 +565,7 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
         we never vote at it again, and it is the certified block. Only in the current view
         (a node in a view of its own sends none), whose votes we keep, so sign_once sees
         any earlier COMMIT of ours for that slot. Not after sync: we executed nothing."""
-        me = self.me
+        me = self._me_at(cert.height)  # our index in the set that signs THAT height
         if (me is None or me in cert.signers or cert.view != self.view
                 or self.st.waiting_new_view):
             return
@@ -552,6 +589,11 @@ class ConsensusCore(ProgressMixin, ViewsMixin):
         st.prune_votes(height, st.view)
         self.log.prune(height + 1, st.view - self.cfg.view_window)
         self._attempt = 0
+        unsure, self._unsure = list(self._unsure), deque(maxlen=self._unsure.maxlen)
+        if self._enter_epoch():
+            for msg in unsure:  # signed under the set that governs from now on?
+                if msg.height == self.height:
+                    self._on_message(msg)
         if cert is not None and self._should_return(cert):
             self._return_to(cert.view)
         if self._work_expected():

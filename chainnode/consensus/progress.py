@@ -67,7 +67,7 @@ class ProgressMixin:
             self._note_height(msg.sender, msg.height)
 
     def _on_timer(self, token: int) -> None:
-        if token != self._timer_token or not self._timer_armed:
+        if token != self._timer_token or not self._timer_armed or not self.cfg.is_validator:
             return
         self._timer_armed = False
         self._catchup = self.committed_height  # let a failed sync be asked for again...

@@ -237,6 +237,20 @@ class PersistedState:
         self._put(_vote_key(slot), encode_message(signed))
         return signed
 
+    def resign_view_change(self, msg: ViewChange, sign: Sign, chain_id: str) -> ViewChange:
+        """Sign `msg` in place of our VIEW-CHANGE for its view that names another index.
+
+        Only after a validator-set change moved our index: the old one is a message of
+        another set (under the new set its index is another member's, or nobody's), so a
+        NEW-VIEW of the new set can count at most this one; one per view and set."""
+        old = self.votes.get(vote_slot(msg))
+        if old is None or old.sender == msg.sender:
+            raise ValueError("resign only replaces a VIEW-CHANGE of another index")
+        signed = replace(msg, signature=sign(msg.DOMAIN, msg.signing_payload(chain_id)))
+        self.votes[vote_slot(msg)] = signed
+        self._put(_vote_key(vote_slot(msg)), encode_message(signed))
+        return signed
+
     def prune_votes(self, min_height: int, min_view: int) -> None:
         """Drop own votes that can never be asked for again: views only grow, and heights
         below the committed one are final."""

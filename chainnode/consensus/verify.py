@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
+from chainnode.consensus.epoch import Epoch, EpochHistory
 from chainnode.consensus.messages import Message, NewView, PreparedCertificate, ViewChange
 from chainnode.core.certificate import CommitCertificate, vote_payload
 from chainnode.crypto.hashing import sm3
 
 Sign = Callable[[str, bytes], bytes]
-Verify = Callable[[int, str, bytes, bytes], bool]
+# verify(member, domain, payload, signature): `member` is the validator's id in the epoch of
+# the message's height (its index when the core runs with one static set)
+Verify = Callable[[Any, str, bytes, bytes], bool]
 SignatureCheck = tuple[int, str, bytes, bytes]  # (index, domain, payload, signature)
 
 
@@ -48,24 +52,30 @@ def signature_checks(msg: Message, chain_id: str) -> list[SignatureCheck]:
 
 
 class Checker:
-    """Checks that messages and certificates carry valid signatures of in-range validators."""
+    """Checks that messages and certificates carry valid signatures of in-range validators
+    of ONE validator set (an epoch's): index i is `members[i]`, and the injected verifier is
+    called with that member id, so a signature only counts under the set it was made for."""
 
     CACHE_SIZE = 4096
 
-    def __init__(self, n: int, chain_id: str, verify: Verify) -> None:
-        self.n = n
+    def __init__(self, members: tuple | int, chain_id: str, verify: Verify) -> None:
+        if isinstance(members, int):  # a static set named by its size: ids are the indexes
+            members = tuple(range(members))
+        self.members = tuple(members)
+        self.n = len(self.members)
         self.chain_id = chain_id
         self._verify = verify
-        self._need = n - (n - 1) // 3
-        self._ok: OrderedDict[tuple[int, str, bytes, bytes], None] = OrderedDict()
+        self._need = self.n - (self.n - 1) // 3
+        self._ok: OrderedDict[tuple[object, str, bytes, bytes], None] = OrderedDict()
 
     def _check(self, index: int, domain: str, payload: bytes, signature: bytes) -> bool:
         if not 0 <= index < self.n:
             return False
-        key = (index, domain, sm3(payload), signature)  # a digest: NEW-VIEW payloads are big
+        member = self.members[index]
+        key = (member, domain, sm3(payload), signature)  # a digest: NEW-VIEW payloads are big
         if key in self._ok:
             return True
-        if not self._verify(index, domain, payload, signature):
+        if not self._verify(member, domain, payload, signature):
             return False
         self._ok[key] = None
         if len(self._ok) > self.CACHE_SIZE:
@@ -92,7 +102,31 @@ class Checker:
             return False
         return True
 
-    def view_change(self, vc: ViewChange) -> bool:
-        return (self.signed(vc)
-                and (vc.committed_cert is None or self.committed(vc.committed_cert))
-                and (vc.prepared is None or self.prepared(vc.prepared)))
+
+class EpochCheckers:
+    """One Checker per epoch: every message and certificate is checked against the set of
+    its own height (a VIEW-CHANGE's sender against the set of the height it asks about, its
+    commit certificate against the set of the certified height, and so on)."""
+
+    def __init__(self, chain_id: str, verify: Verify) -> None:
+        self.chain_id = chain_id
+        self._verify = verify
+        self._by_start: dict[int, Checker] = {}
+
+    def for_epoch(self, epoch: Epoch) -> Checker:
+        c = self._by_start.get(epoch.start)
+        if c is None or c.members != epoch.validators:
+            c = self._by_start[epoch.start] = Checker(epoch.validators, self.chain_id,
+                                                      self._verify)
+        return c
+
+    def committed(self, cert: CommitCertificate, history: EpochHistory) -> bool:
+        return self.for_epoch(history.at(cert.height)).committed(cert)
+
+    def view_change(self, vc: ViewChange, height: int, history: EpochHistory) -> bool:
+        """`vc` counts toward the quorum for `height` (its signer is a member of that height's
+        set); its certificates are checked against the sets of their own heights."""
+        return (self.for_epoch(history.at(height)).signed(vc)
+                and (vc.committed_cert is None or self.committed(vc.committed_cert, history))
+                and (vc.prepared is None or self.for_epoch(
+                    history.at(vc.prepared.height)).prepared(vc.prepared)))

@@ -17,7 +17,7 @@ from chainnode.consensus.viewchange import (
     plan_new_view,
     select_view_changes,
 )
-from chainnode.core.certificate import CommitCertificate
+from chainnode.core.certificate import CommitCertificate, quorum
 from chainnode.crypto.hashing import sm3
 
 MAX_FORWARDS = 3  # copies of one piece of help (NEW-VIEW, head certificate) per peer
@@ -62,19 +62,25 @@ class ViewsMixin:
         st.set_new_view(None)
         self._attempt += 1
         if self.cfg.is_validator:
-            vc = self._signed(ViewChange(view, self.committed_height, self.committed_cert,
-                                         st.prepared, self.me,
-                                         prepared_block=st.prepared_block))
-            if vc is None:
-                # We signed VIEW-CHANGE(view) before and have since returned to a lower
-                # view: re-send that one (never sign a second, different one).
-                vc = st.votes.get(("view-change", view, 0))
-            if vc is not None:
-                self._send(vc)
-                self.vcs.store(vc)
+            self._send_view_change()
             self._arm()
         self._replay()
         self._try_new_view()
+
+    def _send_view_change(self) -> None:
+        """Sign (once) and send our VIEW-CHANGE for the view we wait in. Also used when a
+        validator-set change makes us a validator while we wait (we followed the view as an
+        observer and signed nothing for it)."""
+        st = self.st
+        vc = self._signed(ViewChange(st.view, self.committed_height, self.committed_cert,
+                                     st.prepared, self.me, prepared_block=st.prepared_block))
+        if vc is None:
+            # We signed VIEW-CHANGE(view) before and have since returned to a lower
+            # view: re-send that one (never sign a second, different one).
+            vc = st.votes.get(("view-change", st.view, 0))
+        if vc is not None and vc.sender == self.me:
+            self._send(vc)
+            self.vcs.store(vc)
 
     def _should_return(self, cert: CommitCertificate) -> bool:
         """A certificate from a lower view proves that view live: leave a view of our own.
@@ -121,7 +127,7 @@ class ViewsMixin:
             self._send_head_certificate(vc.sender)
         cert = vc.committed_cert
         if cert is not None and vc.committed_height > self.committed_height:
-            if self.checker.committed(cert):
+            if self.checkers.committed(cert, self.epochs):
                 self._note_height(vc.sender, vc.committed_height + 1)
                 self._commit_with(cert)
         if vc.view < self.view or (vc.view == self.view and not self.st.waiting_new_view):
@@ -130,7 +136,7 @@ class ViewsMixin:
         if vc.view > self.view + self.cfg.view_window:
             self._maybe_join()
             return
-        if not self.checker.view_change(vc):
+        if not self.checkers.view_change(vc, self.height, self.epochs):
             return
         self.vcs.store(vc)
         if not self._maybe_join() and vc.view == self.view:
@@ -169,16 +175,19 @@ class ViewsMixin:
             return
         own = st.votes.get(("new-view", st.view, 0))
         if own is not None:  # signed before a restart: send exactly that again
-            self._send(own)
-            self._enter_view(own, check_new_view_shape(own, self.cfg.n, self.cfg.quorum))
+            plan = self._new_view_plan(own)
+            if plan is not None:
+                self._send(own)
+                self._enter_view(own, plan)
             return
         stored = self.vcs.for_view(st.view)
         chosen = select_view_changes(stored, self.cfg.quorum)
         if not chosen:
             return
         plan = plan_new_view(chosen)
-        if self.cfg.leader(st.view, plan.height) != self.me:
-            return
+        if (not self.epochs.at(plan.height).same_members(self.epoch)
+                or self.cfg.leader(st.view, plan.height) != self.me):
+            return  # (a plan for a height of another validator set is not ours to lead)
         if plan.base > self.committed_height:
             self._commit_with(plan.base_cert)  # catch up first, then lead
             return
@@ -232,11 +241,8 @@ class ViewsMixin:
         if nv.view < st.view or (current and (nv == st.new_view or nv.pre_prepare is None
                                               or nv.pre_prepare.height != self.height)):
             return
-        plan = check_new_view_shape(nv, self.cfg.n, self.cfg.quorum)
-        if (plan is None or nv.sender != self.cfg.leader(nv.view, plan.height)
-                or not self.checker.signed(nv)
-                or not all(self.checker.view_change(vc) for vc in nv.view_changes)
-                or (nv.pre_prepare is not None and not self.checker.signed(nv.pre_prepare))):
+        plan = self._new_view_plan(nv)
+        if plan is None or not self._new_view_valid(nv, plan):
             return
         if current:
             # With rotation, another VIEW-CHANGE set can make another validator the leader
@@ -244,6 +250,37 @@ class ViewsMixin:
             self._on_pre_prepare(nv.pre_prepare)
             return
         self._enter_view(nv, plan)
+
+    def _new_view_plan(self, nv: NewView) -> NewViewPlan | None:
+        """The plan of `nv` if its shape is right for the validator set of the height it
+        starts at (n and the quorum of THAT height)."""
+        if not nv.view_changes:
+            return None
+        n = self.epochs.at(plan_new_view(nv.view_changes).height).n
+        return check_new_view_shape(nv, n, quorum(n))
+
+    def _new_view_valid(self, nv: NewView, plan: NewViewPlan) -> bool:
+        """Every signature in `nv` is by a member of the set of the height it starts at
+        (the set of a later height is the current one's best guess until a NewEpoch)."""
+        height = plan.height
+        checker = self.checkers.for_epoch(self.epochs.at(height))
+        return (nv.sender == self._leader_at(nv.view, height) and checker.signed(nv)
+                and all(self.checkers.view_change(vc, height, self.epochs)
+                        for vc in nv.view_changes)
+                and (nv.pre_prepare is None or checker.signed(nv.pre_prepare)))
+
+    def _recheck_new_view(self) -> None:
+        """After a validator-set change: a NEW-VIEW we accepted for a height of the new set
+        was checked against a guess (the old set). If the new set does not confirm it, it
+        binds nothing (its plan could release our lock): leave the view."""
+        st, nv = self.st, self.st.new_view
+        if nv is None or nv.view != st.view or st.waiting_new_view:
+            return
+        plan = self._new_view_plan(nv)
+        if plan is not None and plan.height < self.epoch.start:
+            return
+        if plan is None or not self._new_view_valid(nv, plan):
+            self._start_view_change(self.view + 1)
 
     def _enter_view(self, nv: NewView, plan: NewViewPlan) -> None:
         """Start normal operation in nv.view, bound by the plan the NEW-VIEW proved."""

@@ -12,6 +12,7 @@ the proofs' gas, plus whatever a delivered packet or a callback uses in the VM.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import replace
 from typing import Any
 
@@ -35,9 +36,16 @@ from chainnode.exec import gov_kinds
 from chainnode.exec.contracts import ContractHost
 from chainnode.exec.state import BlockState, TxState
 from chainnode.exec.system import CallFailed, SysResult, has_role
+from chainnode.vm.gas import GAS
 
 ARG_CHUNK_GAS = 16  # per 64 bytes of encoded arguments: decoding and hashing them
-MAX_TRUSTED_SETS = 16  # validator-set hashes kept for checking misbehaviour evidence
+MAX_TRUSTED_SETS = 16
+# Gas budget of one packet delivery or callback. A call that runs out of gas WITHIN this budget
+# fails deterministically (an error acknowledgement, or a failed-callback event): otherwise a
+# method that never finishes (a hostile contract author's endless loop) would fail every
+# relayed transaction and block the ordered channel for good. A transaction that cannot give
+# the call its whole budget fails instead, so a short gas limit never forges an error ack.
+DELIVERY_GAS = 5_000_000  # validator-set hashes kept for checking misbehaviour evidence
 CALLER = ANCHOR  # ctx.sender and ctx.caller of a delivery or callback (never an address)
 MUTATING = ("update", "misbehaviour", "recv", "acknowledge", "timeout")
 VIEWS = ("client", "clients", "consensus", "next_send", "next_recv", "packet", "ack")
@@ -76,19 +84,22 @@ def _save_client(ts: TxState, client: lc.ClientState) -> None:
     ts.set(ANCHOR, client_key(client.chain_id), client.to_wire())
 
 
-def _anchor_height(ts: TxState, client: lc.ClientState, cons: lc.ConsensusState) -> None:
-    """Keep `cons`, prune beyond the window, remember its validator sets for evidence."""
+def _anchor_height(ts: TxState, client: lc.ClientState, cons: lc.ConsensusState,
+                   charge: lc.Charge = lc._no_charge) -> None:
+    """Keep `cons` and prune beyond the window (evidence is checked against what is kept).
+    The list of kept heights is read and rewritten whole (up to MAX_WINDOW heights, ~20 KB):
+    `charge` gets the VM's storage gas for those bytes, so a wide window is paid for."""
     chain = client.chain_id
-    ts.set(ANCHOR, cons_key(chain, cons.height), cons.to_wire())
-    heights = list(ts.get(ANCHOR, ["heights", chain], [])) + [cons.height]
+    hkey = codec.encode(["heights", chain])
+    raw = ts.get_raw(ANCHOR, hkey)
+    charge(len(raw or b"") * GAS["storage_byte_read"])
+    heights = (list(codec.decode(raw)) if raw is not None else []) + [cons.height]
     while len(heights) > client.params.window:
         ts.delete(ANCHOR, cons_key(chain, heights.pop(0)))
-    ts.set(ANCHOR, ["heights", chain], heights)
-    sets = [s for s in ts.get(ANCHOR, ["sets", chain], [])
-            if s not in (cons.validators_hash, cons.next_validators_hash)]
-    sets += [cons.validators_hash] + ([cons.next_validators_hash]
-                                      if cons.next_validators_hash != cons.validators_hash else [])
-    ts.set(ANCHOR, ["sets", chain], sets[-MAX_TRUSTED_SETS:])
+    cons_w, heights_w = codec.encode(cons.to_wire()), codec.encode(heights)
+    charge((len(cons_w) + len(heights_w)) * GAS["storage_byte_write"])
+    ts.writes[(ANCHOR, codec.encode(cons_key(chain, cons.height)))] = cons_w
+    ts.writes[(ANCHOR, hkey)] = heights_w
 
 
 def _reset_heights(ts: TxState, client: lc.ClientState) -> None:
@@ -96,7 +107,6 @@ def _reset_heights(ts: TxState, client: lc.ClientState) -> None:
     for h in ts.get(ANCHOR, ["heights", chain], []):
         ts.delete(ANCHOR, cons_key(chain, h))
     ts.set(ANCHOR, ["heights", chain], [])
-    ts.set(ANCHOR, ["sets", chain], [])
     _anchor_height(ts, client, client.latest)
 
 
@@ -228,12 +238,34 @@ def _update(ts: TxState, args: dict, now_ms: int, meter: Meter) -> SysResult:
     new, cons = lc.update(client, args.get("header"), args.get("certificate"),
                           args.get("validators"), now_ms, meter.charge)
     _save_client(ts, new)
-    _anchor_height(ts, new, cons)
+    _anchor_height(ts, new, cons, meter.charge)
     return SysResult({"chain_id": new.chain_id, "height": cons.height, "result": "updated"},
                      [(ANCHOR, "ClientUpdated",
                        {"chain_id": new.chain_id, "height": cons.height,
                         "header_hash": cons.header_hash, "time_ms": cons.time_ms,
                         "validators_changed": new.validators != client.validators})])
+
+
+def _signing_set(ts: TxState, client: lc.ClientState, charge: lc.Charge):
+    """Height -> hash of the set the client knows signs it: the anchored header's own set, or
+    the next set named by the closest anchored header below (None below every kept one). The
+    list of kept heights is read (and paid for like an update's) only for a skipped height."""
+    chain = client.chain_id
+
+    def signing_set(h: int) -> bytes | None:
+        if h > client.latest.height:
+            return client.latest.next_validators_hash
+        cons = load_cons(_getter(ts), chain, h)
+        if cons is not None:
+            return cons.validators_hash
+        raw = ts.get_raw(ANCHOR, codec.encode(["heights", chain])) or codec.encode([])
+        charge(len(raw) * (GAS["storage_byte_read"] + GAS["storage_byte_write"]))
+        heights = codec.decode(raw)
+        i = bisect.bisect_right(heights, h)  # kept in increasing order
+        below = load_cons(_getter(ts), chain, heights[i - 1]) if i else None
+        return None if below is None else below.next_validators_hash
+
+    return signing_set
 
 
 def _misbehaviour(ts: TxState, sender: str, height: int, args: dict,
@@ -243,9 +275,7 @@ def _misbehaviour(ts: TxState, sender: str, height: int, args: dict,
     if client.frozen_height:  # idempotent: the first evidence stays, nothing changes
         return SysResult({"chain_id": client.chain_id, "frozen_height": client.frozen_height,
                           "evidence_hash": client.evidence_hash.hex(), "result": "already"})
-    trusted = set(ts.get(ANCHOR, ["sets", client.chain_id], []))
-    trusted.add(client.latest.next_validators_hash)
-    verdict = misbehaviour.check(client, trusted,
+    verdict = misbehaviour.check(client, _signing_set(ts, client, meter.charge),
                                  lambda h: load_cons(get, client.chain_id, h),
                                  args.get("evidence"), meter.charge)
     frozen = replace(client, frozen_height=verdict.frozen_height,
@@ -292,9 +322,10 @@ class _Run:
 
     def call_contract(self, contract: str, method: str, kwargs: dict,
                       optional: bool) -> tuple[bool, Any, str, str]:
-        """Run `contract.method(**kwargs)` as sys.anchor. (ok, value, code, message); an
-        out-of-gas fails the whole transaction so a short gas limit never forges an error
-        acknowledgement or skips a callback."""
+        """Run `contract.method(**kwargs)` as sys.anchor with at most DELIVERY_GAS.
+        (ok, value, code, message); an out-of-gas with less than DELIVERY_GAS left fails the
+        whole transaction so a short gas limit never forges an error acknowledgement or skips
+        a callback."""
         from chainnode.vm import CallContext, execute
 
         registry = self.executor.registry
@@ -313,11 +344,12 @@ class _Run:
         child.apply(self.vm_writes)
         ctx = CallContext(sender=CALLER, height=self.height, time_ms=self.now_ms,
                           tx_hash=self.tx.hash.hex(), chain_id=self.executor.chain_id)
-        left = self.meter.limit - self.meter.used
-        r = execute(compiled, method, kwargs, ctx, ContractHost(child, registry), max(left, 0),
+        left = max(self.meter.limit - self.meter.used, 0)
+        budget = min(left, DELIVERY_GAS)
+        r = execute(compiled, method, kwargs, ctx, ContractHost(child, registry), budget,
                     caller_kind="contract")
         self.meter.charge(r.gas_used)
-        if not r.ok and r.error_code == E.OUT_OF_GAS:
+        if not r.ok and r.error_code == E.OUT_OF_GAS and budget < DELIVERY_GAS:
             raise CallFailed(E.OUT_OF_GAS, f"{contract}.{method} ran out of gas: raise the "
                              "transaction's gas limit (the packet stays pending)")
         if r.ok:
@@ -345,12 +377,21 @@ class _Run:
                    "message": f"arrived at height {self.height} >= timeout "
                               f"{packet.timeout_height}"}
         else:
+            marks = len(self.vm_writes), len(self.vm_events)
             ok, value, code, message = self.call_contract(
                 packet.dst_contract, packet.method,
                 {"src_chain": packet.src_chain, "src_contract": packet.src_contract,
                  "sequence": packet.sequence, "payload": packet.payload}, optional=False)
             ack = ({"ok": True, "result": value} if ok
                    else {"ok": False, "code": code, "message": message})
+            size = len(codec.encode(value)) if ok else 0
+            if size > packets.MAX_ACK_RESULT_BYTES:  # too big to store and relay: undo it
+                del self.vm_writes[marks[0]:], self.vm_events[marks[1]:]
+                ack = {"ok": False, "code": E.ACK_TOO_LARGE,
+                       "message": f"{packet.dst_contract}.{packet.method} returned {size} "
+                                  f"bytes; at most {packets.MAX_ACK_RESULT_BYTES} fit an ack"}
+        record = codec.encode(packets.ack_record(packet, ack))
+        self.meter.charge(len(record) * GAS["storage_byte_write"])
         ts.set(ANCHOR, nkey, packet.sequence + 1)
         ts.set(ANCHOR, packets.ack_key(packet.src_chain, packet.sequence),
                packets.ack_record(packet, ack))

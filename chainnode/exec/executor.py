@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from chainnode.core.block import Receipt
 from chainnode.core.genesis import Genesis
 from chainnode.core.tx import Transaction
-from chainnode.exec import anchor, governance, system
+from chainnode.exec import anchor, governance, readiness, system
 from chainnode.exec import params as chain_params
 from chainnode.exec.contracts import CONTRACTS, ContractHost, ContractRegistry, contracts_call
 from chainnode.exec.state import BlockState, StateReader, TxState
@@ -54,6 +54,8 @@ class Executor:
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self.registry = ContractRegistry()
+        # committed block hash by height (set by Chain): sys.validators.ready checks against it
+        self.block_hash_at: readiness.BlockHashAt | None = None
 
     def genesis_writes(self) -> dict[tuple[str, bytes], bytes | None]:
         bs = BlockState(_Empty())
@@ -169,6 +171,9 @@ class Executor:
             res = system.members_call(ts, sender, height, tx.method, tx.args)
         elif contract == governance.GOVERNANCE:
             res = governance.call(ts, sender, height, tx.method, tx.args)
+        elif contract == system.VALIDATORS:
+            res = readiness.call(ts, sender, tx.sender, height, tx.method, tx.args,
+                                 self.block_hash_at)
         elif contract == CONTRACTS:
             method = "deploy" if tx.kind == "deploy" else tx.method
             args = dict(tx.args)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from chainnode.core import govconfig
 from chainnode.core.genesis import DEFAULT_PARAMS
 from chainnode.crypto.sm2 import PublicKey, SignatureError
-from chainnode.exec import params
+from chainnode.exec import params, readiness
 from chainnode.exec.state import TxState
 from chainnode.exec.system import PARAMS, VALIDATORS, CallFailed, member
 
@@ -99,6 +99,7 @@ def _check_add(state: TxState, payload: dict) -> dict:
 
 
 def _apply_add(state: TxState, p: dict, height: int) -> Events:
+    readiness.require_ready(state, p["name"], p["public_key"], height)
     vs = validator_set(state) + [[p["name"], bytes.fromhex(p["public_key"])]]
     state.set(VALIDATORS, "set", vs)
     state.set(VALIDATORS, ["p2p", p["name"]], p["p2p"])

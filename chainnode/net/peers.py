@@ -345,6 +345,22 @@ class PeerManager:
         self._drop_peer(peer, reason, notify=reason)
         return True
 
+    def regrant(self, authorizer: Authorizer) -> None:
+        """The validator set changed: give every connected peer the role `authorizer` grants
+        it now (a new validator's link carries consensus from now on); drop those it no
+        longer admits. New handshakes use the new grants and our (updated) `role`."""
+        self.authorizer = authorizer
+        for peer in list(self._peers.values()):
+            role = authorizer(peer.pub)
+            if role is None:
+                self._drop_peer(peer, "no longer a validator or member",
+                                notify="no longer a validator or member")
+            elif role != peer.role:
+                logger.info("peer %s is now a %s", peer.label, role)
+                peer.role = role
+                if peer.conn is not None:
+                    peer.conn.role = role
+
     def pending(self, peer_pubkey: bytes) -> tuple[int, int]:
         """(frames, bytes) queued for a peer: lets a bulk sender (sync) pace itself."""
         peer = self._peers.get(peer_pubkey)

@@ -67,6 +67,7 @@ class BanBook:
         self.forget_after = forget_after
         self.max_entries = max_entries
         self._records: dict[Hashable, _Record] = {}
+        self.count = 0  # bans handed out since start (chainnode_peer_bans_total)
 
     def offend(self, key: Hashable, reason: str, now: float) -> float:
         """Record an offence; returns the ban's length in seconds."""
@@ -79,6 +80,7 @@ class BanBook:
         if key not in self._records and len(self._records) >= self.max_entries:
             self._evict(now)
         self._records[key] = _Record(strikes, now + length, now, reason)
+        self.count += 1
         return length
 
     def remaining(self, key: Hashable, now: float) -> float:

@@ -19,6 +19,7 @@ from chainnode.relay.planner import ChainView, ClientView, PendingPacket
 
 ANCHOR = "sys.anchor"
 PENDING_PAGE = 100  # the RPC's cap per request
+SCAN_PAGES = 50  # requests per observation while paging past settled packets (next_from)
 PROOF_THREADS = 4
 
 
@@ -96,12 +97,25 @@ class RelayChain:
     def observe(self, peer: str) -> ChainView:
         c = self.client_of(peer)
         recv_next, _ = self.state_value(pk.recv_next_key(peer))
-        doc = self.get(f"/anchor/packets/{peer}?from=1&limit={PENDING_PAGE}")
+        doc = self._pending_page(peer)
         pending = tuple(PendingPacket(p["sequence"], codec.decode(bytes.fromhex(p["packet_hex"])),
                                       p["timeout_height"]) for p in doc["packets"])
         height = doc["height"]
         time_ms = self.header(height)["header"]["timestamp_ms"] if height > 0 else 0
         return ChainView(self.chain_id, height, time_ms, c, recv_next or 1, pending)
+
+    def _pending_page(self, peer: str) -> dict:
+        """The first page of pending packets to `peer`. The RPC looks at a bounded number of
+        sequences per request and says where to go on (`next_from`): page past settled ones
+        (at most SCAN_PAGES requests a round; the next round starts over)."""
+        start, doc = 1, {}
+        for _ in range(SCAN_PAGES):
+            doc = self.get(f"/anchor/packets/{peer}?from={start}&limit={PENDING_PAGE}")
+            end = doc.get("next_from", doc["next_sequence"])
+            if doc["packets"] or end >= doc["next_sequence"] or end <= start:
+                break
+            start = end
+        return doc
 
     def proof(self, key: list, height: int) -> bytes:
         doc = self.get(f"/anchor/proof/state?contract={ANCHOR}"

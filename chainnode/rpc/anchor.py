@@ -11,7 +11,8 @@ Routes (added to the main app by `add_routes`; all read-only, JSON, bytes as hex
   GET /anchor/proof/receipt/{tx_hash}   the receipt's bytes and Merkle path, header, cert
   GET /anchor/packets/{dst_chain}?from=N&limit=M
                                         packets this chain sent to dst_chain still awaiting
-                                        an ack (sequence >= N), with their wire form
+                                        an ack (sequence >= N), with their wire form; looks
+                                        at most MAX_SCAN sequences, continue at `next_from`
 Old state roots stay provable (the SMT keeps every version), so proofs at any past height
 work; the value itself is served only at the head (a relayer knows the commitment it proves).
 """
@@ -34,13 +35,24 @@ from chainnode.exec.system import VALIDATORS, CallFailed
 from chainnode.store.db import state_key_hash
 
 MAX_PACKETS = 100
+MAX_SCAN = 2_000  # sequences one /anchor/packets request looks at
+
+
+MAX_INT = 2**63 - 1  # heights and sequences are stored as 64-bit integers
+
+
+def _int(text: object, name: str) -> int:
+    try:
+        value = int(text)  # type: ignore[arg-type]
+    except ValueError:
+        raise ChainError(BAD_REQUEST, f"{name} must be an integer") from None
+    if not 0 <= value <= MAX_INT:
+        raise ChainError(BAD_REQUEST, f"{name} must be between 0 and {MAX_INT}")
+    return value
 
 
 def _int_arg(request: web.Request, name: str, default: int) -> int:
-    try:
-        return int(request.query.get(name, default))
-    except ValueError:
-        raise ChainError(BAD_REQUEST, f"{name} must be an integer") from None
+    return _int(request.query.get(name, default), name)
 
 
 def _hex(text: str, what: str) -> bytes:
@@ -79,10 +91,7 @@ def add_routes(app: web.Application, node) -> None:
         return await run(lambda: view("client", chain_id=request.match_info["chain_id"]))
 
     async def header(request: web.Request) -> web.Response:
-        try:
-            height = int(request.match_info["height"])
-        except ValueError:
-            raise ChainError(BAD_REQUEST, "height must be an integer") from None
+        height = _int(request.match_info["height"], "height")
 
         def read() -> dict:
             out = _certified(node.db, height)
@@ -137,7 +146,11 @@ def add_routes(app: web.Application, node) -> None:
             st = TxState(BlockState(node.db))
             nxt = st.get(sys_anchor.ANCHOR, packets.send_next_key(dst)) or 1
             out = []
-            for seq in range(start, nxt):
+            seq = start
+            # acknowledged packets are deleted: scanning from 1 on a busy channel would read
+            # every sequence ever sent, so one request scans at most MAX_SCAN of them and says
+            # where to continue (`next_from`)
+            for seq in range(start, min(nxt, start + MAX_SCAN)):
                 if len(out) >= limit:
                     break
                 w = st.get(sys_anchor.ANCHOR, packets.packet_key(dst, seq))
@@ -145,7 +158,9 @@ def add_routes(app: web.Application, node) -> None:
                                                  packets.settled_key(dst, seq)):
                     out.append({"sequence": seq, "packet_hex": codec.encode(w).hex(),
                                 "timeout_height": w[7]})
-            return {"dst_chain": dst, "next_sequence": nxt,
+            else:
+                seq = min(nxt, start + MAX_SCAN)
+            return {"dst_chain": dst, "next_sequence": nxt, "next_from": seq,
                     "height": node.chain.head.height, "packets": out}
         return await run(read)
 
@@ -158,27 +173,34 @@ def add_routes(app: web.Application, node) -> None:
     r.add_get("/anchor/packets/{dst_chain}", pending)
 
 
-def _spec() -> dict:
-    from chainnode.rpc.governance import _get, _param
+def openapi_paths() -> dict:
+    """The OpenAPI entries of these routes (merged into chainnode.rpc.openapi)."""
+    from chainnode.rpc.openapi import op, param
 
-    chain = _param("chain_id", "path", "the other chain's id", "string", True)
+    obj = {"type": "object"}
+    text = {"type": "string"}
+    integer = {"type": "integer"}
+
+    def get(summary: str, params: list | None = None, errors: tuple[int, ...] = (400,),
+            ok: dict = obj) -> dict:
+        return {"get": op(summary, {"200": ok}, params=params, errors=errors)}
+
+    chain = param("chain_id", "path", "the other chain's id", text)
     return {
-        "/anchor/clients": _get("Light clients of other chains kept here", []),
-        "/anchor/clients/{chain_id}": _get("One light client: status, heights, evidence",
-                                           [chain]),
-        "/anchor/header/{height}": _get("Certified header (codec hex) for relaying", [
-            _param("height", "path", "block height", "integer", True)]),
-        "/anchor/proof/state": _get("SMT proof of a state key at a height", [
-            _param("contract", "query", "contract name", "string", True),
-            _param("key_hex", "query", "codec-encoded key, hex", "string", True),
-            _param("height", "query", "block height (default: head)", "integer", False)]),
-        "/anchor/proof/receipt/{tx_hash}": _get("Receipt bytes and Merkle path of a tx", [
-            _param("tx_hash", "path", "transaction hash, hex", "string", True)]),
-        "/anchor/packets/{dst_chain}": _get("Packets sent to dst_chain awaiting an ack", [
-            _param("dst_chain", "path", "destination chain id", "string", True),
-            _param("from", "query", "first sequence (default 1)", "integer", False),
-            _param("limit", "query", "at most this many (1..100)", "integer", False)]),
+        "/anchor/clients": get("Light clients of other chains kept here", errors=(),
+                               ok={"type": "array", "items": obj}),
+        "/anchor/clients/{chain_id}": get("One light client: status, heights, evidence",
+                                          [chain], (400, 404)),
+        "/anchor/header/{height}": get("Certified header (codec hex) for relaying", [
+            param("height", "path", "block height", integer)], (400, 404)),
+        "/anchor/proof/state": get("SMT proof of a state key at a height", [
+            param("contract", "query", "contract name", text, True),
+            param("key_hex", "query", "codec-encoded key, hex", text, True),
+            param("height", "query", "block height (default: head)", integer)], (400, 404)),
+        "/anchor/proof/receipt/{tx_hash}": get("Receipt bytes and Merkle path of a tx", [
+            param("tx_hash", "path", "transaction hash, hex", text)], (400, 404)),
+        "/anchor/packets/{dst_chain}": get("Packets sent to dst_chain awaiting an ack", [
+            param("dst_chain", "path", "destination chain id", text),
+            param("from", "query", "first sequence (default 1)", integer),
+            param("limit", "query", "at most this many (1..100)", integer)]),
     }
-
-
-OPENAPI_PATHS: dict = _spec()

@@ -84,24 +84,22 @@ def add_routes(app: web.Application, node) -> None:
     app.router.add_get("/governance/proposals/{id}", proposal)
 
 
-def _get(summary: str, params: list[dict]) -> dict:
-    err = {"description": "error", "content": {"application/json": {"schema": {
-        "$ref": "#/components/schemas/Error"}}}}
-    return {"get": {"summary": summary, "parameters": params,
-                    "responses": {"200": {"description": summary}, "400": err, "404": err}}}
+def openapi_paths() -> dict:
+    """The OpenAPI entries of these routes (merged into chainnode.rpc.openapi)."""
+    from chainnode.rpc.openapi import op, param, ref
 
-
-def _param(name: str, where: str, desc: str, typ: str, required: bool) -> dict:
-    return {"name": name, "in": where, "required": required, "description": desc,
-            "schema": {"type": typ}}
-
-
-OPENAPI_PATHS: dict = {
-    "/governance": _get("Governance committee, thresholds, next validator set, live params",
-                        []),
-    "/governance/proposals": _get("Governance proposals, newest first", [
-        _param("status", "query", "open | passed | failed | expired", "string", False),
-        _param("limit", "query", "at most this many (1..100)", "integer", False)]),
-    "/governance/proposals/{id}": _get("One governance proposal with its votes and tally", [
-        _param("id", "path", "proposal id", "integer", True)]),
-}
+    return {
+        "/governance": {"get": op(
+            "Governance committee, thresholds, next validator set, live params",
+            {"200": ref("Governance")}, errors=())},
+        "/governance/proposals": {"get": op(
+            "Governance proposals, newest first", {"200": ref("ProposalList")}, params=[
+                param("status", "query", "open | passed | failed | expired",
+                      {"enum": list(governance.STATUSES)}),
+                param("limit", "query", f"at most this many (1..{governance.MAX_LIST})",
+                      {"type": "integer", "minimum": 1, "maximum": governance.MAX_LIST})])},
+        "/governance/proposals/{id}": {"get": op(
+            "One governance proposal with its votes and tally", {"200": ref("ProposalDetail")},
+            params=[param("id", "path", "proposal id", {"type": "integer", "minimum": 1})],
+            errors=(400, 404))},
+    }

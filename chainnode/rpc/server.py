@@ -23,8 +23,9 @@ from chainnode.crypto.hashing import sm3
 from chainnode.errors import BAD_REQUEST, NOT_FOUND, TIMEOUT, TX_TOO_LARGE, UNAVAILABLE, ChainError
 from chainnode.exec.system import CallFailed
 from chainnode.hub import CLOSED
+from chainnode.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from chainnode.rpc import anchor as anchor_routes
-from chainnode.rpc import console_routes
+from chainnode.rpc import console_routes, status_view
 from chainnode.rpc import governance as governance_routes
 from chainnode.rpc.body import check_body
 from chainnode.rpc.errors import CLIENT_GONE, ServerLog, error_middleware, json_error
@@ -102,7 +103,9 @@ class RpcServer:
     def __init__(self, node) -> None:
         self.node = node
         max_body = max(node.genesis.param("max_tx_bytes") * 2 + 1024, MAX_BATCH_BYTES)
-        self.app = web.Application(middlewares=[error_middleware], client_max_size=max_body)
+        timing = [node.metrics.middleware()] if hasattr(node, "metrics") else []
+        self.app = web.Application(middlewares=[*timing, error_middleware],
+                                   client_max_size=max_body)
         r = self.app.router
         r.add_get("/status", self.status)
         r.add_post("/tx", self.post_tx)
@@ -149,6 +152,7 @@ class RpcServer:
             "peers": n.peer_list() if hasattr(n, "peer_list") else [],
             "syncing": bool(getattr(n, "syncing", False)), "mempool": len(n.mempool),
             "genesis_hash": n.genesis.hash().hex(),
+            "validator_set": status_view.validator_set(n.db, head.height),
         })
 
     async def post_tx(self, request: web.Request) -> web.Response:
@@ -461,34 +465,9 @@ class RpcServer:
             pass
 
     async def metrics(self, request: web.Request) -> web.Response:
-        n = self.node
-        m = n.metrics
-        lines = [
-            "# HELP chainnode_height Height of the last committed block.",
-            "# TYPE chainnode_height gauge",
-            f"chainnode_height {n.chain.head.height}",
-            "# HELP chainnode_txs_committed_total Transactions committed since start.",
-            "# TYPE chainnode_txs_committed_total counter",
-            f"chainnode_txs_committed_total {m.txs_committed}",
-            "# HELP chainnode_txs_failed_total Committed transactions whose receipt failed.",
-            "# TYPE chainnode_txs_failed_total counter",
-            f"chainnode_txs_failed_total {m.txs_failed}",
-            "# HELP chainnode_blocks_committed_total Blocks committed since start.",
-            "# TYPE chainnode_blocks_committed_total counter",
-            f"chainnode_blocks_committed_total {m.blocks_committed}",
-            "# HELP chainnode_mempool_size Transactions waiting in the mempool.",
-            "# TYPE chainnode_mempool_size gauge",
-            f"chainnode_mempool_size {len(n.mempool)}",
-            "# HELP chainnode_view Current consensus view.",
-            "# TYPE chainnode_view gauge",
-            f"chainnode_view {n.view}",
-            "# HELP chainnode_tx_rejected_total Transactions refused at admission, by code.",
-            "# TYPE chainnode_tx_rejected_total counter",
-        ]
-        for code, count in sorted(n.mempool.rejected.items()):
-            lines.append(f'chainnode_tx_rejected_total{{code="{code}"}} {count}')
-        return web.Response(text="\n".join(lines) + "\n",
-                            content_type="text/plain", charset="utf-8")
+        """Prometheus text format from the node's own registry (chainnode.metrics)."""
+        return web.Response(body=self.node.metrics.render(),
+                            headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(OPENAPI)

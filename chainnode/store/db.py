@@ -38,6 +38,7 @@ P_META = b"m/"  # metadata: head, genesis
 P_WAL = b"w/"  # consensus WAL (chainnode.store.wal)
 HEAD_KEY = P_META + b"head"
 GENESIS_KEY = P_META + b"genesis"
+P_EPOCH = P_META + b"epoch/"  # first height an epoch governs -> encoded rules (chain.epochs)
 
 
 def h8(height: int) -> bytes:
@@ -132,7 +133,10 @@ class ChainDB:
 
     def commit_block(self, block: Block, cert: CommitCertificate, receipts: list[Receipt],
                      writes: Mapping[tuple[str, bytes], bytes | None],
-                     nodes: Mapping[bytes, bytes]) -> Head:
+                     nodes: Mapping[bytes, bytes], epoch: bytes | None = None) -> Head:
+        """`epoch`: the encoded rules that govern height+1 on, when this block changed them
+        (validator set or view timeouts): written in the same batch, so the history of sets
+        is exactly as durable as the blocks that decided it."""
         height = block.height
         # filled in memory first: an encoding error is a bug, not a storage failure
         wb = self.db.write_batch(sync=True)
@@ -143,6 +147,8 @@ class ChainDB:
             wb.put(P_TX + tx.hash, codec.encode([height, i]))
             wb.put(P_RECEIPT + tx.hash, rc.encode())
         self._put_state(wb, writes, nodes)
+        if epoch is not None:
+            wb.put(P_EPOCH + h8(height + 1), epoch)
         wb.put(HEAD_KEY, codec.encode([height, block.hash, block.header.state_root]))
         self._write(f"commit of block {height}", wb)
         return Head(height, block.hash, block.header.state_root)
@@ -156,6 +162,11 @@ class ChainDB:
                 wb.put(skey, codec.encode([c, k, v]))
         for h, n in nodes.items():
             wb.put(P_NODE + h, n)
+
+    def epochs(self) -> list[tuple[int, bytes]]:
+        """(first height, encoded rules) of every epoch recorded after genesis, in order."""
+        return [(struct.unpack(">Q", k[len(P_EPOCH):])[0], v)
+                for k, v in self.db.iterator(prefix=P_EPOCH)]
 
     def block(self, height: int) -> Block | None:
         raw = self.db.get(P_BLOCK + h8(height))

@@ -11,10 +11,9 @@ from chainnode.core.certificate import vote_payload
 from chainnode.crypto import domain
 from tests.unit.anchor.two_chains import (
     ANCHOR,
-    Clock,
     Net,
-    create_client,
     failed,
+    linked_pair,
     ok,
     recv,
     sent_packets,
@@ -35,14 +34,8 @@ def take(src_chain, src_contract, sequence, payload):
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    clock = Clock()
-    path = tmp_path_factory.mktemp("anchor-adv")
-    main = Net(path, "main", 4, 31_000, clock)
-    edge = Net(path, "edge-4", 4, 32_000, clock)
-    main.deploy("src", SOURCE)
-    edge.deploy("sink", SINK)
-    create_client(edge, main)
-    create_client(main, edge)
+    main, edge = linked_pair(tmp_path_factory.mktemp("anchor-adv"), ("main", 4, 31_000),
+                             ("edge-4", 4, 32_000), {"src": SOURCE}, {"sink": SINK})
     yield main, edge
     main.close()
     edge.close()

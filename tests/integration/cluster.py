@@ -29,7 +29,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -402,6 +402,19 @@ class LocalNet:
         return res
 
 
+@contextlib.contextmanager
+def running_net(root: Path, **kwargs: Any) -> Iterator[LocalNet]:
+    """A started, fully meshed LocalNet (kwargs as for LocalNet); every node is stopped
+    afterwards, also when the test failed."""
+    tn = LocalNet(root, **kwargs)
+    try:
+        tn.start()
+        tn.wait_meshed()
+        yield tn
+    finally:
+        tn.stop_all()
+
+
 @dataclass(frozen=True)
 class Ack:
     tx_hash: str
@@ -526,3 +539,17 @@ def assert_acks_everywhere(acks: Iterable[Ack], nodes: Iterable[NodeProc]) -> No
                 missing.append((a.tx_hash[:16], a.height, a.node, doc and doc.get("height")))
         assert not missing, (f"{n.name} lost {len(missing)} of {len(acks)} acknowledged txs, "
                              f"e.g. {missing[:5]}")
+
+
+@contextlib.contextmanager
+def running_testnet(root: Path, n: int, observers: int = 0, params: dict | None = None):
+    """`chainnode testnet init` + `up` (validators, then observers), `down` on exit."""
+    testnet_cli.init(root, n, observers=observers, base_port=free_base_port(2 * (n + observers)),
+                     params=params)
+    devnull = open(os.devnull, "w")  # noqa: SIM115
+    try:
+        testnet_cli.up(root, timeout=60, out=devnull)
+        yield root
+    finally:
+        testnet_cli.down(root, out=devnull)
+        devnull.close()

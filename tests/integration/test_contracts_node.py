@@ -247,7 +247,7 @@ def test_cli_deploy_applies_constructor_args_then_call_and_view(shared_node, adm
     # constructor arguments were applied
     status, body = query(net, "counter_cli", "get_step")
     assert (status, body["value"]) == (200, 5), body
-    q = run_cli("query", "counter_cli", "get", "--url", net.url)
+    q = run_cli("query", "counter_cli", "get", "--json", "--url", net.url)
     assert json.loads(q.stdout) == 10
 
     # a state-changing call through the CLI, read back through POST /query and the CLI
@@ -259,7 +259,7 @@ def test_cli_deploy_applies_constructor_args_then_call_and_view(shared_node, adm
     status, body = query(net, "counter_cli", "get")
     assert status == 200 and body["value"] == 15 and body["gas_used"] > 0, body
     assert body["height"] >= json.loads(out.stdout)["height"]
-    assert json.loads(run_cli("query", "counter_cli", "get", "--url", net.url).stdout) == 15
+    assert json.loads(run_cli("query", "counter_cli", "get", "--json", "--url", net.url).stdout) == 15
 
     # a query runs views only, and writes nothing
     status, body = query(net, "counter_cli", "bump")
@@ -711,12 +711,13 @@ def test_proved_state_of_a_contract_key_verifies_against_the_genesis(shared_node
     assert rec.value["code_hash"] == sm3(LEDGER.encode())
     # and the CLI verifies the same way
     p = run_cli("query", "proof_ledger", "_", "--state", "--key-json", '["kv", "meter-7"]',
-                "--prove", "--genesis", str(net.root / "genesis.json"), "--url", net.url)
+                "--prove", "--genesis", str(net.root / "genesis.json"), "--url", net.url,
+                "--json")
     doc = json.loads(p.stdout)
     assert doc["verified"] is True and doc["value"] == {"kwh": 1234, "ok": True}
     # a contract's record (it holds bytes) through the CLI, verified
     p = run_cli("query", "sys.contracts", "proof_ledger", "--state", "--prove", "--genesis",
-                str(net.root / "genesis.json"), "--url", net.url)
+                str(net.root / "genesis.json"), "--url", net.url, "--json")
     doc = json.loads(p.stdout)
     assert doc["verified"] is True and doc["exists"] is True
     assert doc["value"]["code_hash"] == {"hex": sm3(LEDGER.encode()).hex()}

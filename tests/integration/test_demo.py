@@ -8,10 +8,12 @@ timed out. Afterwards scripts/deploy_contracts.py is re-run on the same chain: i
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -90,6 +92,16 @@ def test_demo_day_runs_and_finds_everything_it_planted(demo_run):
     # the proof
     assert "with an SMT proof: verified against the state root" in out
     assert "equals the query answer: True" in out
+
+    # what `curl /metrics` shows after the demo: every node's histograms counted its work
+    for n in json.loads((root / "testnet.json").read_text())["nodes"]:
+        with urllib.request.urlopen(n["rpc"] + "/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+        for hist in ("tx_commit_latency_seconds", "block_interval_seconds",
+                     "consensus_phase_seconds", "block_execution_seconds",
+                     "sm2_verify_queue_seconds", "rpc_request_seconds"):
+            counts = re.findall(rf"^chainnode_{hist}_count(?:{{[^}}]*}})? (\S+)$", text, re.M)
+            assert counts and sum(map(float, counts)) > 0, (n["name"], hist)
 
     # deploy_contracts.py on the same chain: nothing to do, exit 0
     again = _run(["scripts/deploy_contracts.py", "--dir", str(root)], 60)

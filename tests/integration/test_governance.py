@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from cluster import LocalNet, get_json, wait_until
+from cluster import get_json, running_net, wait_until
 from integration_harness import http, run_cli
 
 from chainnode.crypto.address import address_of
@@ -20,13 +20,8 @@ GOV = "sys.governance"
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    tn = LocalNet(tmp_path_factory.mktemp("governance") / "testnet", n=4)
-    try:
-        tn.start()
-        tn.wait_meshed()
+    with running_net(tmp_path_factory.mktemp("governance") / "testnet", n=4) as tn:
         yield tn
-    finally:
-        tn.stop_all()
 
 
 def test_governors_pass_a_param_and_every_node_shows_it(net, tmp_path):
@@ -50,7 +45,7 @@ def test_governors_pass_a_param_and_every_node_shows_it(net, tmp_path):
     res = json.loads(out.stdout)
     pid = res["receipt"]["value"]["id"]
     assert res["receipt"]["value"]["status"] == "open"  # 1 of 2 = 50% < 67%
-    listed = json.loads(run_cli("gov", "list", "--status", "open", "--url", url1).stdout)
+    listed = json.loads(run_cli("gov", "list", "--status", "open", "--url", url1, "--json").stdout)
     assert [p["id"] for p in listed["proposals"]] == [pid]
 
     out = run_cli("gov", "vote", str(pid), "yes", "--key", str(second_file), "--url", url1)
@@ -66,7 +61,7 @@ def test_governors_pass_a_param_and_every_node_shows_it(net, tmp_path):
                 return False
         return True
     wait_until(everywhere, 30.0, "every node to serve the decided set-param")
-    shown = json.loads(run_cli("gov", "show", str(pid), "--url", net.nodes[2].url).stdout)
+    shown = json.loads(run_cli("gov", "show", str(pid), "--url", net.nodes[2].url, "--json").stdout)
     p = shown["proposal"]
     assert (p["status"], p["decided_at"], p["yes_weight"], p["total_weight"]) == (
         "passed", decided_at, 2, 2)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import pytest
-from integration_harness import free_base_port
+from cluster import free_base_port, running_testnet
 
 from chainnode import testnet
 from chainnode.client import Client
@@ -30,15 +29,8 @@ def _wait(cond, timeout: float, what: str):
 @pytest.fixture(scope="module")
 def observed_net(tmp_path_factory):
     root = Path(tmp_path_factory.mktemp("observer")) / "tn"
-    testnet.init(root, 4, observers=1, base_port=free_base_port(10),
-                 params={"view_timeout_ms": 1000})
-    devnull = open(os.devnull, "w")  # noqa: SIM115
-    try:
-        testnet.up(root, timeout=60, out=devnull)
+    with running_testnet(root, 4, observers=1, params={"view_timeout_ms": 1000}):
         yield root
-    finally:
-        testnet.down(root, out=devnull)
-        devnull.close()
 
 
 def test_observer_follows_and_forwards(observed_net):

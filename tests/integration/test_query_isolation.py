@@ -242,10 +242,10 @@ def test_sdk_and_cli_sign_queries(node, tmp_path):
     assert c.query("views", "whoami") == ["", "", ""]
     assert c.query("views", "whoami", signed=True) == [me, me, "account"]
     assert c.query("views", "whoami", signed=True) == [me, me, "account"]  # fresh nonce
-    out = run_cli("query", "views", "whoami", "--url", node.url,
+    out = run_cli("query", "views", "whoami", "--url", node.url, "--json",
                   "--key", str(node.root / "admin.key"))
     assert json.loads(out.stdout) == [me, me, "account"]
-    out = run_cli("query", "views", "whoami", "--url", node.url)
+    out = run_cli("query", "views", "whoami", "--url", node.url, "--json")
     assert json.loads(out.stdout) == ["", "", ""]
 
 

@@ -20,12 +20,16 @@ from chainnode.consensus import (
     BuildProposal,
     CancelTimer,
     CatchUp,
+    Commit,
     CommitBlock,
     ConsensusConfig,
     ConsensusCore,
+    Epoch,
     GrowCertificate,
     MessageReceived,
+    NewEpoch,
     Persist,
+    Prepare,
     PrePrepare,
     ProposalReady,
     Send,
@@ -39,12 +43,21 @@ from chainnode.consensus import (
     decode_message,
     encode_message,
 )
-from chainnode.core.certificate import CommitCertificate, median_time
+from chainnode.core.certificate import CommitCertificate, median_time, vote_payload
 from chainnode.store.wal import MemoryWAL
 
-from .fakes import GENESIS_HASH, FakeKeys, block_hash, make_block, parse_block
+from .fakes import (
+    GENESIS_HASH,
+    FakeKeys,
+    apply_governance,
+    block_hash,
+    make_block,
+    parse_block,
+)
 
 EMPTY_BLOCK_INTERVAL_MS = 300
+OBSERVER_POLL_MS = 1000
+VALIDATOR_POLL_MS = 5000
 
 
 class SafetyViolation(AssertionError):
@@ -74,13 +87,21 @@ class ChainEntry:
 
 
 class SimNode:
-    """One node instance: the core plus a toy shell (block store, mempool, WAL, timer)."""
+    """One node instance: the core plus a toy shell (block store, mempool, WAL, timer).
 
-    def __init__(self, sim: Simulation, node_id: int, index: int | None, cfg: ConsensusConfig,
-                 wal, tag: str, faulty: bool) -> None:
-        self.sim, self.node_id, self.index, self.cfg = sim, node_id, index, cfg
+    `key_id` is its signing key (a validator's member id; twins share one; None: an observer
+    without a key). Its validator index is not fixed: it is its position in the epoch (set)
+    of the height in flight, which governance transactions in committed blocks change; the
+    shell derives its epochs from its own chain, as the real node does from state."""
+
+    def __init__(self, sim: Simulation, node_id: int, key_id: int | None,
+                 cfg: ConsensusConfig, wal, tag: str, faulty: bool) -> None:
+        self.sim, self.node_id, self.key_id, self.cfg = sim, node_id, key_id, cfg
         self.wal, self.tag, self.faulty = wal, tag, faulty
         self.chain = [ChainEntry(0, GENESIS_HASH, b"", None)]
+        self.epochs: list[Epoch] = [sim.genesis_epoch]
+        self.untold: list[Epoch] = []  # epochs the core has not been sent yet
+        self.zombie = False  # removed from the set, it keeps voting with its old index
         self.mempool: dict[bytes, None] = {}
         self.committed_txs: set[bytes] = set()
         self.alive = False
@@ -110,6 +131,14 @@ class SimNode:
     def head(self) -> ChainEntry:
         return self.chain[-1]
 
+    def epoch_at(self, height: int) -> Epoch:
+        return next(e for e in reversed(self.epochs) if e.start <= height)
+
+    @property
+    def index(self) -> int | None:
+        """Validator index in the set of the height in flight (None: observer)."""
+        return self.epoch_at(self.head.height + 1).index_of(self.key_id)
+
     def __repr__(self) -> str:
         return f"node{self.node_id}(index={self.index}{', faulty' if self.faulty else ''})"
 
@@ -118,11 +147,15 @@ class SimNode:
     def start(self) -> None:
         self.incarnation += 1
         head = self.head
-        sign = self.sim.keys.signer(self.index) if self.index is not None else None
-        self.core = ConsensusCore(self.cfg, sign, self.sim.keys.verify,
+        sign = self.sim.keys.signer(self.key_id) if self.key_id is not None else None
+        cfg = replace(self.cfg, own_index=self.index if sign is not None else None,
+                      n=self.epoch_at(head.height + 1).n)
+        self.core = ConsensusCore(cfg, sign, self.sim.keys.verify,
                                   committed_height=head.height, committed_hash=head.block_hash,
                                   committed_cert=head.cert, records=self.wal.load(),
-                                  clock=lambda: self.sim.now + self.clock_offset_ms)
+                                  clock=lambda: self.sim.now + self.clock_offset_ms,
+                                  epochs=self.epochs, own_id=self.key_id)
+        self.untold = []
         self.alive = True
         self.frozen = False
         self.backlog = []
@@ -131,6 +164,17 @@ class SimNode:
         self.told_pending = False
         self.handle(Start())
         self.update_pending()
+        if self.sim.poll_sync:
+            self.later(OBSERVER_POLL_MS, self.poll)
+
+    def poll(self) -> None:
+        """Poll sync as the real node does (chainnode.node._sync_loop): observers every
+        second, validators every 5 s as a safety net. A node left behind a validator-set
+        change learns of it only this way: messages of the new set do not verify under
+        the set it knows, and its own (old-index) VIEW-CHANGEs do not verify for others."""
+        if self.index is None or self.sim.now % VALIDATOR_POLL_MS < OBSERVER_POLL_MS:
+            self.sim.sync(self)
+        self.later(OBSERVER_POLL_MS, self.poll)
 
     def crash(self, torn: bool = False) -> None:
         """Stop now, or (torn) part-way through the action list of the next event."""
@@ -257,7 +301,7 @@ class SimNode:
         if isinstance(msg, PrePrepare) and msg.sender == self.index:
             h, prev, txs, _tag = parse_block(msg.block)
             evil = replace(msg, block=make_block(h, prev, txs, "evil"))
-            sign = sim.keys.signer(self.index)
+            sign = sim.keys.signer(self.key_id)
             sim.send_raw(self, encode_message(replace(
                 evil, signature=sign(evil.DOMAIN, evil.signing_payload(sim.chain_id)))))
         for _ in range(rng.randint(0, 3)):
@@ -267,9 +311,25 @@ class SimNode:
             old = self.chain[rng.randint(1, self.head.height)]
             vc = ViewChange(self.core.view + rng.randint(1, 3), old.height, old.cert, None,
                             self.index)
-            sign = sim.keys.signer(self.index)
+            sign = sim.keys.signer(self.key_id)
             sim.send_raw(self, encode_message(replace(
                 vc, signature=sign(vc.DOMAIN, vc.signing_payload(sim.chain_id)))))
+
+    def zombie_votes(self, msg) -> None:
+        """A removed validator that goes on voting: for every proposal it hears it signs a
+        PREPARE and a COMMIT with the index it had (its key is genuine). Such votes must
+        never count: the set of the proposal's height does not hold its key there."""
+        if not isinstance(msg, PrePrepare) or not self.alive:
+            return
+        old = next((e.index_of(self.key_id) for e in reversed(self.epochs)
+                    if e.index_of(self.key_id) is not None), None)
+        if old is None or self.index is not None:
+            return
+        sign = self.sim.keys.signer(self.key_id)
+        for vote in (Prepare(msg.view, msg.height, msg.block_hash, old),
+                     Commit(msg.view, msg.height, msg.block_hash, old, time_ms=self.sim.now)):
+            self.sim.send_raw(self, encode_message(replace(
+                vote, signature=sign(vote.DOMAIN, vote.signing_payload(self.sim.chain_id)))))
 
     # -- the toy shell ---------------------------------------------------------------------
 
@@ -288,7 +348,14 @@ class SimNode:
     def already_committed(self) -> None:
         head = self.head
         self.sim.trace(self, f"height already committed (head {head.height})")
+        self.tell_epochs()
         self.handle(SyncedTo(head.height, head.block_hash, head.cert))
+
+    def tell_epochs(self) -> None:
+        """NewEpoch for every set change the chain recorded, before the commit answer that
+        reaches its start (as chainnode.reconfig does)."""
+        while self.untold and self.alive and not self.frozen:
+            self.handle(NewEpoch(self.untold.pop(0)))
 
     def check_block(self, height: int, bhash: bytes, block: bytes) -> bool:
         try:
@@ -336,7 +403,7 @@ class SimNode:
         self.sim.check_cert(act.certificate, act.height, act.block_hash)
         self.append(ChainEntry(act.height, act.block_hash, act.block, act.certificate))
         ev = BlockCommitted(act.height, act.block_hash)
-        self.later(1, lambda: (self.handle(ev), self.update_pending()))
+        self.later(1, lambda: (self.tell_epochs(), self.handle(ev), self.update_pending()))
 
     def append(self, entry: ChainEntry) -> None:
         self.chain.append(entry)
@@ -344,7 +411,11 @@ class SimNode:
         for t in txs:
             self.committed_txs.add(t)
             self.mempool.pop(t, None)
-        self.sim.record_commit(self, entry)
+        nxt = apply_governance(self.epochs[-1], entry.height, txs)
+        if nxt is not None:
+            self.epochs.append(nxt)
+            self.untold.append(nxt)
+        self.sim.record_commit(self, entry, nxt)
 
     def add_tx(self, tx: bytes) -> None:
         if tx in self.committed_txs or tx in self.mempool:
@@ -366,13 +437,16 @@ class Simulation:
 
     def __init__(self, n: int, seed: int, *, cfg: dict | None = None, twins: tuple[int, ...] = (),
                  observers: int = 0, wal_factory: Callable[[int], object] = lambda _i: MemoryWAL(),
-                 chain_id: str = "sim", trace: Callable[[str], None] | None = None) -> None:
+                 chain_id: str = "sim", trace: Callable[[str], None] | None = None,
+                 candidates: int = 0) -> None:
+        """`candidates`: extra nodes with keys n.. that start as observers; governance
+        transactions (tests/sim/reconfig.py) may add them to the set, or remove anyone."""
         self.n, self.seed = n, seed
         self.rng = random.Random(seed)
         self.now = 0
         self._queue: list[tuple[int, int, Callable[[], None]]] = []
         self._seq = 0
-        self.keys = FakeKeys(n, seed)
+        self.keys = FakeKeys(n + candidates, seed)
         self.policy = LinkPolicy()
         self.groups: list[set[int]] | None = None
         self.commits: dict[int, bytes] = {}
@@ -381,9 +455,15 @@ class Simulation:
         self.replayed = 0  # extra broadcasts of replaying faulty nodes
         self.foreign_bodies = 0  # CommitBlocks whose body is not the certified block
         self.votes_seen: dict[tuple, tuple[bytes, bytes]] = {}
+        self.refused_removed = 0  # certificates shown to refuse a removed member's signature
+        self.poll_sync = candidates > 0  # reconfiguration runs: nodes poll sync (see poll)
         self.proposals: dict[tuple[int, int, int], set[bytes]] = {}  # (index, view, height)
         self.tracing = trace
         base = dict(cfg or {})
+        c0 = ConsensusConfig(n=n, own_index=None, chain_id=chain_id, **base)
+        self.genesis_epoch = Epoch(1, tuple(range(n)), c0.base_timeout_ms, c0.max_timeout_ms)
+        self.epochs: dict[int, Epoch] = {1: self.genesis_epoch}  # the chain's, by start
+        self.removed: dict[int, int] = {}  # member -> first height it no longer signs
         self.nodes: list[SimNode] = []
         for i in range(n):
             c = ConsensusConfig(n=n, own_index=i, chain_id=chain_id, **base)
@@ -396,7 +476,18 @@ class Simulation:
             c = ConsensusConfig(n=n, own_index=None, chain_id=chain_id, **base)
             self.nodes.append(SimNode(self, len(self.nodes), None, c, MemoryWAL(),
                                       "observer", False))
+        for k in range(n, n + candidates):
+            c = ConsensusConfig(n=n, own_index=None, chain_id=chain_id, **base)
+            self.nodes.append(SimNode(self, len(self.nodes), k, c, wal_factory(len(self.nodes)),
+                                      f"cand{k}", False))
         self.chain_id = chain_id
+
+    def epoch_at(self, height: int) -> Epoch:
+        """The set of `height` as the chain decided it (every node derives the same)."""
+        return self.epochs[max(s for s in self.epochs if s <= height)]
+
+    def node_of(self, key_id: int) -> list[SimNode]:
+        return [nd for nd in self.nodes if nd.key_id == key_id]
 
     # -- clock -----------------------------------------------------------------------------
 
@@ -437,10 +528,11 @@ class Simulation:
         if self.tracing is not None:
             self.trace(src, f"send {msg.KIND} v={msg.view} "
                             f"h={getattr(msg, 'height', '-')} to={to}")
+        target = src.core.epoch.validators[to] if to is not None else None
         for dst in self.nodes:
-            if dst is src or (to is not None and dst.index != to):
+            if dst is src or (to is not None and dst.key_id != target):
                 continue
-            if to is None and dst.index is not None and dst.index == src.index:
+            if to is None and dst.key_id is not None and dst.key_id == src.key_id:
                 continue  # a twin's broadcast skips its sibling, as the real net layer would
             copies = 1 + (self.rng.random() < self.policy.dup)
             loss = self.policy.loss
@@ -457,7 +549,7 @@ class Simulation:
         self.messages_sent += 1
         self.replayed += 1
         for dst in self.nodes:
-            if dst is src or dst.index == src.index:
+            if dst is src or dst.key_id == src.key_id:
                 continue
             if not self.can_talk(src.node_id, dst.node_id) or self.rng.random() < self.policy.loss:
                 continue
@@ -465,8 +557,9 @@ class Simulation:
             self.at(self.now + delay, lambda d=dst, s=src, b=data: self.deliver(s, d, b))
 
     def vote_signers(self, height: int, nodes: list[SimNode]) -> set[int]:
-        """Validators whose COMMIT is in some node's certificate for `height`."""
-        return {i for nd in nodes if nd.head.height >= height
+        """Validators (member ids) whose COMMIT is in some node's certificate for `height`."""
+        members = self.epoch_at(height).validators
+        return {members[i] for nd in nodes if nd.head.height >= height
                 for i in nd.chain[height].cert.signers}
 
     def deliver(self, src: SimNode, dst: SimNode, data: bytes) -> None:
@@ -475,6 +568,8 @@ class Simulation:
         msg = decode_message(data)
         if dst.deaf_to_commits and msg.KIND == "commit":
             return
+        if dst.zombie:
+            dst.zombie_votes(msg)
         if dst.replayer and len(dst.heard) < 400:
             dst.heard.append(data)
         elif dst.replayer:
@@ -506,6 +601,7 @@ class Simulation:
         self.trace(node, f"synced to {head.height}")
 
         def answer() -> None:
+            node.tell_epochs()
             node.handle(SyncedTo(head.height, head.block_hash, head.cert))
             node.update_pending()
 
@@ -516,18 +612,47 @@ class Simulation:
     # -- invariants ------------------------------------------------------------------------
 
     def check_cert(self, cert: CommitCertificate, height: int, bhash: bytes) -> None:
+        """Every certificate is checked against the set of ITS height; and a removed member's
+        signature (valid under its key) must not count in place of a current member's."""
+        members = self.epoch_at(height).validators
+
+        def verify(i: int, payload: bytes, sig: bytes) -> bool:
+            return self.keys.verify(members[i], "commit", payload, sig)
+
         try:
-            cert.check(self.n, self.keys.verify_commit, chain_id=self.chain_id, height=height,
+            cert.check(len(members), verify, chain_id=self.chain_id, height=height,
                        block_hash=bhash)
         except ValueError as exc:
-            raise ShellError(f"bad commit certificate at height {height}: {exc}") from exc
+            raise ShellError(f"bad commit certificate at height {height} (set of "
+                             f"{len(members)}: {members}): {exc}") from exc
+        gone = [m for m, h in self.removed.items() if h <= height and m not in members]
+        if gone:
+            self.check_removed_refused(cert, gone[-1], verify)
         self.check_time(cert)
+
+    def check_removed_refused(self, cert: CommitCertificate, member: int, verify) -> None:
+        """Put `member`'s genuine COMMIT signature in place of the first signer's: the
+        certificate must no longer verify against its height's set."""
+        i, t, _ = cert.signatures[0]
+        payload = vote_payload("commit", self.chain_id, cert.view, cert.height,
+                               cert.block_hash, t)
+        forged = replace(cert, signatures=((i, t, self.keys.signer(member)("commit", payload)),)
+                         + cert.signatures[1:])
+        try:
+            forged.check(len(self.epoch_at(cert.height).validators), verify,
+                         chain_id=self.chain_id)
+        except ValueError:
+            self.refused_removed += 1
+            return
+        raise SafetyViolation(f"seed {self.seed}: removed validator {member}'s signature "
+                              f"counts in a certificate of height {cert.height}")
 
     def check_time(self, cert: CommitCertificate) -> None:
         """BFT time: with at most f faulty signers (however their clocks lie: 0, 2**63-1),
         a certificate's median vote time lies within its honest signers' clocks."""
-        faulty = {nd.index for nd in self.nodes if nd.faulty and nd.index is not None}
-        honest = [t for i, t, _ in cert.signatures if i not in faulty]
+        members = self.epoch_at(cert.height).validators
+        faulty = {nd.key_id for nd in self.nodes if nd.faulty and nd.key_id is not None}
+        honest = [t for i, t, _ in cert.signatures if members[i] not in faulty]
         median = median_time([t for _, t, _ in cert.signatures])
         if not honest or not min(honest) <= median <= max(honest):
             raise SafetyViolation(f"seed {self.seed}: certificate of height {cert.height} has "
@@ -536,18 +661,32 @@ class Simulation:
     def check_single_vote(self, src: SimNode, msg) -> None:
         """An honest validator never signs two different messages for one (kind, view,
         height), crashes and restarts included; a resend must be the same statement."""
-        if msg.sender != src.index:
-            return  # a forwarded NEW-VIEW
-        slot = (msg.sender, msg.KIND, msg.view, getattr(msg, "height", 0))
+        height = getattr(msg, "height", src.head.height + 1)
+        if msg.sender != src.epoch_at(height).index_of(src.key_id):
+            return  # a forwarded NEW-VIEW or someone else's COMMIT
+        # by key, and for a VIEW-CHANGE also by index: after a set change moved a validator's
+        # index it signs one for its view again under the new index (one per view and set)
+        slot = (src.key_id, msg.sender if msg.KIND == "view-change" else None, msg.KIND,
+                msg.view, getattr(msg, "height", 0))
         payload = (msg.signing_payload(self.chain_id), msg.signature)
         first = self.votes_seen.setdefault(slot, payload)
         if first != payload:
             raise SafetyViolation(f"seed {self.seed}: {src} signed two different {msg.KIND} "
                                   f"messages for view {msg.view}, height {slot[3]}")
 
-    def record_commit(self, node: SimNode, entry: ChainEntry) -> None:
+    def record_commit(self, node: SimNode, entry: ChainEntry, epoch: Epoch | None) -> None:
         """Every instance's commits, twins included, must agree: a certificate for a
-        conflicting block would need honest nodes to commit-vote twice."""
+        conflicting block would need honest nodes to commit-vote twice. So must the sets
+        they derive from them."""
+        if epoch is not None:
+            known_epoch = self.epochs.setdefault(epoch.start, epoch)
+            if known_epoch != epoch:
+                raise SafetyViolation(f"seed {self.seed}: {node} derived another set for "
+                                      f"height {epoch.start}")
+            prev = self.epoch_at(epoch.start - 1).validators
+            for m in prev:
+                if m not in epoch.validators:
+                    self.removed.setdefault(m, epoch.start)
         self.trace(node, f"commit h={entry.height} {entry.block_hash.hex()[:8]}")
         if self.groups is None and self.rng.random() < self.policy.isolate_on_commit:
             # the first to commit vanishes before the others hear the last COMMITs: the
@@ -563,7 +702,8 @@ class Simulation:
                 f"{entry.height}, another node committed {known.hex()[:16]}")
 
     def honest(self) -> list[SimNode]:
-        return [nd for nd in self.nodes if not nd.faulty and nd.index is not None]
+        """Correct nodes with a key: validators, and candidates (observers until added)."""
+        return [nd for nd in self.nodes if not nd.faulty and nd.key_id is not None]
 
     def has_committed(self, tx: bytes, nodes: list[SimNode]) -> bool:
         return all(tx in nd.committed_txs for nd in nodes)

@@ -66,14 +66,15 @@ def build(seed: int, *, trace=None, wal_factory=None) -> tuple[Simulation, dict]
     return sim, meta
 
 
-def schedule_chaos(sim: Simulation, meta: dict, rng: random.Random) -> None:
+def schedule_chaos(sim: Simulation, meta: dict, rng: random.Random,
+                   chaos_ms: int = CHAOS_MS) -> None:
     n = meta["n"]
     t = 0
-    while t < CHAOS_MS:  # client load
+    while t < chaos_ms:  # client load
         sim.at(t, lambda t=t: sim.submit(b"tx-%d" % t))
         t += rng.randint(100, 900)
     t = 0
-    while t < CHAOS_MS:  # link weather
+    while t < chaos_ms:  # link weather
         pol = LinkPolicy(loss=rng.choice([0.0, 0.0, 0.05, 0.2, 0.4]),
                          dup=rng.choice([0.0, 0.05, 0.2]), min_delay=1,
                          max_delay=rng.choice([5, 30, 100, 400]),
@@ -83,27 +84,29 @@ def schedule_chaos(sim: Simulation, meta: dict, rng: random.Random) -> None:
         t += rng.randint(1000, 5000)
     if n > 1:
         for _ in range(rng.randint(0, 3)):  # partitions
-            start = rng.randint(0, CHAOS_MS - 1000)
+            start = rng.randint(0, chaos_ms - 1000)
             ids = [nd.node_id for nd in sim.nodes]
             rng.shuffle(ids)
             cut = rng.randint(1, len(ids) - 1)
             groups = [set(ids[:cut]), set(ids[cut:])]
             sim.at(start, lambda g=groups: setattr(sim, "groups", g))
-            sim.at(min(start + rng.randint(500, 8000), CHAOS_MS),
+            sim.at(min(start + rng.randint(500, 8000), chaos_ms),
                    lambda: setattr(sim, "groups", None))
     honest = [nd for nd in sim.nodes if not nd.faulty and nd.index is not None]
     for _ in range(rng.randint(0, 6)):  # crash and restart honest nodes, often the leader
-        start = rng.randint(0, CHAOS_MS - 500)
+        start = rng.randint(0, chaos_ms - 500)
         torn = rng.random() < 0.7
         down = rng.randint(200, 6000)
         pick = rng.choice(honest) if rng.random() < 0.5 else None
-        sim.at(start, lambda nd=pick, torn=torn, down=down: crash(sim, nd, torn, down))
+        sim.at(start, lambda nd=pick, torn=torn, down=down: crash(sim, nd, torn, down,
+                                                                  chaos_ms=chaos_ms))
     for i in meta["dead"]:
-        sim.at(rng.randint(0, CHAOS_MS), lambda nd=sim.nodes[i]: nd.crash())
-    schedule_stalls(sim, meta, random.Random(sim.seed * 7919 + 17))
+        sim.at(rng.randint(0, chaos_ms), lambda nd=sim.nodes[i]: nd.crash())
+    schedule_stalls(sim, meta, random.Random(sim.seed * 7919 + 17), chaos_ms)
 
 
-def schedule_stalls(sim: Simulation, meta: dict, rng: random.Random) -> None:
+def schedule_stalls(sim: Simulation, meta: dict, rng: random.Random,
+                    chaos_ms: int = CHAOS_MS) -> None:
     """Issue 9's triggers, on their own random stream (the rest of a seed's chaos is as it
     was): slow validation racing sync, and a pause longer than the capped view timeout."""
     honest = [nd for nd in sim.nodes if not nd.faulty and nd.index is not None]
@@ -112,17 +115,17 @@ def schedule_stalls(sim: Simulation, meta: dict, rng: random.Random) -> None:
     cap = meta["cfg"]["max_timeout_ms"]
     if rng.random() < 0.35:
         nd = rng.choice(honest)
-        start = rng.randint(0, CHAOS_MS - 2000)
+        start = rng.randint(0, chaos_ms - 2000)
         slow = (rng.randint(50, 300), rng.randint(400, 3000))
         nd.naive_verdicts = rng.random() < 0.5
         sim.at(start, lambda nd=nd, slow=slow: setattr(nd, "slow_validation", slow))
-        sim.at(min(start + rng.randint(2000, 10_000), CHAOS_MS),
+        sim.at(min(start + rng.randint(2000, 10_000), chaos_ms),
                lambda nd=nd: setattr(nd, "slow_validation", None))
     if rng.random() < 0.35:
         nd = rng.choice(honest)
-        start = rng.randint(0, CHAOS_MS - 2000)
+        start = rng.randint(0, chaos_ms - 2000)
         sim.at(start, nd.freeze)
-        sim.at(min(start + cap + rng.randint(500, 2 * cap), CHAOS_MS), nd.thaw)
+        sim.at(min(start + cap + rng.randint(500, 2 * cap), chaos_ms), nd.thaw)
 
 
 def check_everyone_votes(sim: Simulation, meta: dict, seed: int) -> None:
@@ -152,8 +155,9 @@ def check_everyone_votes(sim: Simulation, meta: dict, seed: int) -> None:
                                   f"{[nd.head.height for nd in honest]}")
         if start is None:
             sim.run_until(sim.now + 300, stop=settled)  # let pending sync answers land
-    want = {nd.index for nd in honest}
     for h in range(start + 1, start + VOTE_HEIGHTS + 1):
+        # correct validators OF THAT HEIGHT's set (member ids; the index in a static set)
+        want = {nd.key_id for nd in honest if nd.key_id in sim.epoch_at(h).validators}
         missing = want - sim.vote_signers(h, honest)
         if missing:
             views = {nd.index: (nd.core.view, nd.core.in_view_change) for nd in honest}
@@ -162,7 +166,7 @@ def check_everyone_votes(sim: Simulation, meta: dict, seed: int) -> None:
                                   f"(views: {views}; {meta})")
 
 
-def crash(sim: Simulation, node, torn: bool, down: int) -> None:
+def crash(sim: Simulation, node, torn: bool, down: int, chaos_ms: int = CHAOS_MS) -> None:
     """Crash `node`, or the node the live honest majority sees as leader (None)."""
     if node is None:
         alive = [nd for nd in sim.honest() if nd.alive]
@@ -174,7 +178,7 @@ def crash(sim: Simulation, node, torn: bool, down: int) -> None:
             return
         node = cands[0]
     node.crash(torn)
-    if sim.now + down < CHAOS_MS:
+    if sim.now + down < chaos_ms:
         sim.at(sim.now + down, node.restart)
 
 
@@ -203,6 +207,12 @@ def run_seed(seed: int, *, trace=None, wal_factory=None, replay: bool = False) -
         nd.start()
     schedule_chaos(sim, meta, rng)
     sim.run_until(CHAOS_MS)
+    return heal_and_check(sim, meta, seed)
+
+
+def heal_and_check(sim: Simulation, meta: dict, seed: int) -> RunResult:
+    """After the chaos: heal, restart honest nodes, then the marker must commit everywhere
+    within the bound, and every correct validator must vote in the next heights."""
     # heal: reliable (still reordering, duplicating) links, no partition, honest nodes back
     sim.policy = LinkPolicy(loss=0.0, dup=0.05, min_delay=1, max_delay=50)
     sim.groups = None
@@ -210,7 +220,7 @@ def run_seed(seed: int, *, trace=None, wal_factory=None, replay: bool = False) -
         nd.thaw()
         nd.slow_validation = None
     for nd in sim.nodes:
-        if nd.index is None or nd.index not in meta["dead"]:
+        if nd.key_id is None or nd.key_id not in meta["dead"]:
             nd.restart()
     marker = b"marker-%d" % seed
     healed = sim.now

@@ -249,3 +249,147 @@ def test_testnet_init_param_sets_genesis_params_and_rejects_unknown(tmp_path, ca
                    "--param", bad])
         assert "--param" in str(ei.value)
     assert not (tmp_path / "x" / "genesis.json").exists()
+
+
+# -- help, errors and output ---------------------------------------------------------------
+
+def _leaf_parsers(parser, path=()):
+    """(command path, parser) for every parser in the tree, the top one included."""
+    import argparse
+
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _leaf_parsers(sub, (*path, name))
+
+
+def test_every_option_and_argument_of_every_command_has_help():
+    """Walks the whole parser tree, so options that commands get later are held to it too."""
+    import argparse
+
+    from chainnode.cli import build_parser
+
+    missing = []
+    for path, parser in _leaf_parsers(build_parser()):
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            if isinstance(action, argparse._SubParsersAction):
+                for choice in action._choices_actions:
+                    if not choice.help:
+                        missing.append(f"chainnode {' '.join(path)} {choice.dest}")
+            if not action.help or action.help == argparse.SUPPRESS:
+                name = "/".join(action.option_strings) or action.dest
+                missing.append(f"chainnode {' '.join(path)} {name}")
+    assert not missing, f"options without help text: {missing}"
+
+
+def test_each_command_help_shows_its_own_options(capsys):
+    from chainnode.cli import build_parser
+
+    tree = list(_leaf_parsers(build_parser()))
+    assert len(tree) >= 14
+    for path, parser in tree:
+        text = parser.format_help()
+        for action in parser._actions:
+            for opt in action.option_strings:
+                assert opt in text, (path, opt)
+    # as an operator sees it: `status --help` lists status's options, not testnet's
+    r = run("status", "--help")
+    assert r.returncode == 0 and "--json" in r.stdout and "--url" in r.stdout
+    assert "--nodes" not in r.stdout
+    r = run("gov", "vote", "--help")
+    assert r.returncode == 0 and "your vote" in r.stdout and "--key" in r.stdout
+
+
+READ_COMMANDS = [["status"], ["query", "c", "m"], ["gov", "list"], ["gov", "show", "1"],
+                 ["testnet", "status", "--dir", "d"]]
+
+
+@pytest.mark.parametrize("cmd", READ_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_read_commands_take_json(cmd):
+    from chainnode.cli import build_parser
+
+    p = build_parser()
+    assert p.parse_args([*cmd, "--json"]).json is True
+    assert p.parse_args(cmd).json is False
+
+
+def test_an_unexpected_error_is_one_line_and_debug_adds_the_traceback(monkeypatch, capsys):
+    from chainnode.client import Client
+
+    def broken(self):
+        raise KeyError("height")
+
+    monkeypatch.setattr(Client, "status", broken)
+    assert main(["status", "--url", "http://127.0.0.1:9"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: unexpected KeyError: 'height'")
+    assert "--debug" in err
+    assert main(["status", "--url", "http://127.0.0.1:9", "--debug"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "KeyError" in err
+    assert err.splitlines()[-1].startswith("error: unexpected KeyError")
+    assert main(["--debug", "status", "--url", "http://127.0.0.1:9"]) == 1  # either place
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_real_command_errors_are_one_line_and_debug_shows_where(tmp_path):
+    url = closed_port_url()
+    r = run("status", "--url", url)
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: cannot reach the node")
+    r = run("status", "--url", url, "--debug")
+    assert r.returncode == 1 and "Traceback" in r.stderr and "URLError" in r.stderr
+    r = run("testnet", "status", "--dir", str(tmp_path / "none"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("error:")
+    # a usage mistake: one line too, naming the command whose --help to read (exit 2)
+    r = run("testnet", "init", "--nodes", "four", "--dir", str(tmp_path / "tn"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert r.stderr == ("error: argument --nodes: invalid int value: 'four' "
+                        "(see chainnode testnet --help)\n")
+
+
+STATUS = {
+    "chain_id": "grid-main", "node": "node1", "height": 42, "head_hash": "ab" * 32,
+    "state_root": "cd" * 32, "view": 5, "validator_index": 1, "syncing": False, "mempool": 3,
+    "genesis_hash": "ef" * 32,
+    "validators": [{"name": f"node{i}", "public_key": f"{i:02x}" * 64,
+                    "address": f"{i:02x}" * 20} for i in range(4)],
+    "peers": [{"public_key": "11" * 64, "role": "validator", "remote": "127.0.0.1:26600"},
+              {"public_key": "22" * 64, "role": "observer", "remote": None}],
+}
+
+
+def test_status_prints_a_readable_table_and_json_on_request(monkeypatch, capsys):
+    from chainnode.client import Client
+
+    monkeypatch.setattr(Client, "status", lambda self: STATUS)
+    assert main(["status", "--url", "http://127.0.0.1:9"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split()[:2] == ["chain", "grid-main"]
+    assert any(ln.split()[:2] == ["height", "42"] for ln in lines)
+    assert "validator 1" in out and "leader: validator 1" in out  # view 5 of 4 validators
+    assert "validators (4)" in out and "peers (2)" in out
+    row = next(ln for ln in lines if "node3" in ln).split()
+    assert row[:3] == ["3", "node3", "03" * 20]
+    assert "observer" in out and "-" in next(ln for ln in lines if "observer" in ln).split()
+    assert main(["status", "--json", "--url", "http://127.0.0.1:9"]) == 0
+    assert json.loads(capsys.readouterr().out) == STATUS
+
+
+def test_query_prints_readable_values_and_json_on_request(monkeypatch, capsys):
+    from chainnode.client import Client
+
+    value = {"district": "0101", "loss_pct": 4, "alarms": [{"meter": "m-7", "kind": "cut"}]}
+    monkeypatch.setattr(Client, "query", lambda self, *a, **k: value)
+    assert main(["query", "district", "summary", "--url", "http://127.0.0.1:9"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["district", "0101"] and out[1].split() == ["loss_pct", "4"]
+    assert out[2] == "alarms:" and out[3].split() == ["meter", "kind"]
+    assert out[4].split() == ["m-7", "cut"]
+    assert main(["query", "district", "summary", "--json", "--url", "http://127.0.0.1:9"]) == 0
+    assert json.loads(capsys.readouterr().out) == value

@@ -85,6 +85,15 @@ class EdgeChain:
             return vset(self.sets[h + 1])
         return None
 
+    def create_payload(self, at: int = 1, **params) -> dict:
+        """The governance `create-client` payload trusting height `at` (30 s drift, 600 s
+        trusting period unless `params` say otherwise)."""
+        return {"chain_id": self.chain_id, "genesis_hash": self.genesis_hash.hex(),
+                "header_hex": codec.encode(self.wire(at)).hex(),
+                "validators": [[n, k.hex()] for n, k in vset(self.sets[at + 1])],
+                "params": {"trusting_period_ms": 600_000, "max_clock_drift_ms": 30_000,
+                           **params}}
+
     def client(self, at: int = 1, **params) -> lc.ClientState:
         p = lc.ClientParams.from_wire({"trusting_period_ms": 3_600_000,
                                        "max_clock_drift_ms": 10_000, **params})

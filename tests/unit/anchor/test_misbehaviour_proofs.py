@@ -45,10 +45,10 @@ def test_two_certified_headers_for_one_height_are_a_fork(forks):
     a, b = forks
     client = a.client(1)
     spent = []
-    v = misbehaviour.check(client, {vhash(FOUR)}, lambda h: None,
+    v = misbehaviour.check(client, lambda h: vhash(FOUR), lambda h: None,
                            [item(a, 2), item(b, 2)], spent.append)
     assert v.kind == "fork" and v.frozen_height == 2 and sum(spent) > 0
-    v2 = misbehaviour.check(client, {vhash(FOUR)}, lambda h: None,
+    v2 = misbehaviour.check(client, lambda h: vhash(FOUR), lambda h: None,
                             [item(b, 2), item(a, 2)], lambda g: None)
     assert v2.evidence_hash == v.evidence_hash  # order does not matter
 
@@ -56,10 +56,10 @@ def test_two_certified_headers_for_one_height_are_a_fork(forks):
 def test_one_header_conflicting_with_the_anchored_one(forks):
     a, b = forks
     anchored = {2: ConsensusState.of(a.headers[2])}
-    v = misbehaviour.check(a.client(1), {vhash(FOUR)}, anchored.get, [item(b, 2)],
+    v = misbehaviour.check(a.client(1), lambda h: vhash(FOUR), anchored.get, [item(b, 2)],
                            lambda g: None)
     assert v.kind == "conflicts-anchored"
-    refused(E.BAD_EVIDENCE, misbehaviour.check, a.client(1), {vhash(FOUR)}, anchored.get,
+    refused(E.BAD_EVIDENCE, misbehaviour.check, a.client(1), lambda h: vhash(FOUR), anchored.get,
             [item(a, 2)], lambda g: None)
 
 
@@ -67,9 +67,9 @@ def test_time_going_backwards_is_misbehaviour(forks):
     a, _ = forks
     h3 = dataclasses.replace(a.headers[3], timestamp_ms=a.headers[2].timestamp_ms - 1)
     ev = [item(a, 2), [h3.to_wire(), sign_cert(h3, FOUR), vset(FOUR)]]
-    v = misbehaviour.check(a.client(1), {vhash(FOUR)}, lambda h: None, ev, lambda g: None)
+    v = misbehaviour.check(a.client(1), lambda h: vhash(FOUR), lambda h: None, ev, lambda g: None)
     assert v.kind == "time" and v.frozen_height == 2
-    refused(E.BAD_EVIDENCE, misbehaviour.check, a.client(1), {vhash(FOUR)}, lambda h: None,
+    refused(E.BAD_EVIDENCE, misbehaviour.check, a.client(1), lambda h: vhash(FOUR), lambda h: None,
             [item(a, 2), item(a, 3)], lambda g: None)
 
 
@@ -77,11 +77,11 @@ def test_evidence_must_be_certified_by_a_trusted_set(forks):
     a, _ = forks
     rogue = EdgeChain()
     rogue.grow(2, [8, 9, 10, 11])  # keys the client never trusted
-    refused(E.VALSET_MISMATCH, misbehaviour.check, a.client(1), {vhash(FOUR)},
+    refused(E.VALSET_MISMATCH, misbehaviour.check, a.client(1), lambda h: vhash(FOUR),
             lambda h: None, [item(a, 2), item(rogue, 2)], lambda g: None)
     weak = item(a, 2)
     weak[1] = sign_cert(a.headers[2], FOUR, [0, 1])
-    refused(E.NO_QUORUM, misbehaviour.check, a.client(1), {vhash(FOUR)}, lambda h: None,
+    refused(E.NO_QUORUM, misbehaviour.check, a.client(1), lambda h: vhash(FOUR), lambda h: None,
             [weak, item(forks[1], 2)], lambda g: None)
 
 

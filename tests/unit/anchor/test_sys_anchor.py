@@ -311,18 +311,14 @@ def test_expired_client_refuses_updates_until_recovered(nets):
 def test_validator_set_change_is_followed_through_transactions(nets):
     """An edge chain replacing its whole set (4 -> 4 new keys at height 4), relayed to
     sys.anchor on main: followed sequentially; the old set's header after it is refused."""
-    from lc_util import EdgeChain, vset
+    from lc_util import EdgeChain
 
     main, _ = nets
     e = EdgeChain(chain_id="edge-9")
     e.grow(4, [0, 1, 2, 3], change_to={4: [4, 5, 6, 7]})
     e.grow(2, [4, 5, 6, 7])
-    payload = {"chain_id": "edge-9", "genesis_hash": e.genesis_hash.hex(),
-               "header_hex": codec.encode(e.wire(2)).hex(),
-               "validators": [[n, k.hex()] for n, k in vset(e.sets[3])],
-               "params": {"trusting_period_ms": 600_000, "max_clock_drift_ms": 30_000}}
     ok(main.send(main.admin, "sys.governance", "propose",
-                 {"kind": "create-client", "payload": payload}))
+                 {"kind": "create-client", "payload": e.create_payload(2)}))
 
     def up(h, header=None, cert=None, vs="auto"):
         return main.send(main.relayer, ANCHOR, "update",
@@ -365,18 +361,13 @@ def test_a_failing_destination_method_acks_an_error_and_short_gas_fails_the_tx(n
 
 
 def test_anchored_heights_are_pruned_beyond_the_window(nets):
-    from lc_util import EdgeChain, vset
+    from lc_util import EdgeChain
 
     main, _ = nets
     e = EdgeChain(chain_id="edge-8")
     e.grow(5, [0, 1, 2, 3])
-    payload = {"chain_id": "edge-8", "genesis_hash": e.genesis_hash.hex(),
-               "header_hex": codec.encode(e.wire(1)).hex(),
-               "validators": [[n, k.hex()] for n, k in vset(e.sets[2])],
-               "params": {"trusting_period_ms": 600_000, "max_clock_drift_ms": 30_000,
-                          "window": 2}}
     ok(main.send(main.admin, "sys.governance", "propose",
-                 {"kind": "create-client", "payload": payload}))
+                 {"kind": "create-client", "payload": e.create_payload(1, window=2)}))
     for h in (2, 3, 5):
         ok(main.send(main.relayer, ANCHOR, "update",
                      {"chain_id": "edge-8", "header": e.wire(h), "certificate": e.cert(h)}))

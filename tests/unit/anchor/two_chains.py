@@ -142,6 +142,20 @@ def create_client(on: Net, of: Net, **params) -> Receipt:
     return rc
 
 
+def linked_pair(path: Path, main: tuple[str, int, int], edge: tuple[str, int, int],
+                main_contracts: dict[str, str], edge_contracts: dict[str, str]) -> tuple[Net, Net]:
+    """Two chains ((id, validators, key seed) each) on one clock, with contracts deployed and
+    light clients of each other created by governance."""
+    clock = Clock()
+    a, b = Net(path, *main, clock), Net(path, *edge, clock)
+    for net, contracts in ((a, main_contracts), (b, edge_contracts)):
+        for name, source in contracts.items():
+            net.deploy(name, source)
+    create_client(b, a)
+    create_client(a, b)
+    return a, b
+
+
 def update(on: Net, of: Net, h: int | None = None, **kw) -> Receipt:
     h = h or of.height
     return on.send(on.relayer, ANCHOR, "update",

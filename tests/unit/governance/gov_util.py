@@ -61,8 +61,26 @@ class Bench:
                                                 ((0, 0, bytes(64)),)))
         return ex
 
-    def send(self, key: PrivateKey, method: str, args: dict) -> Receipt:
-        return self.block(self.tx(key, method, args)).outcome.receipts[0]
+    def send(self, key: PrivateKey, method: str, args: dict, *, contract: str = GOV) -> Receipt:
+        return self.block(self.tx(key, method, args, contract=contract)).outcome.receipts[0]
+
+    def ready_txs(self, key: PrivateKey) -> list[Transaction]:
+        """`key` registers as a member (if needed) then attests to the head
+        (sys.validators.ready): the add-validator rail's precondition. One block each."""
+        addr = address_of(key.public_key)
+        if self.stored("sys.members", addr) is None:
+            return [self.tx(GOVS[0], "register", {"address": addr, "roles": ["member"]},
+                            contract="sys.members")]
+        head = self.chain.head
+        return [self.tx(key, "ready", {"height": head.height, "hash": head.block_hash.hex()},
+                        contract="sys.validators")]
+
+    def ready(self, key: PrivateKey) -> Receipt:
+        while True:
+            tx = self.ready_txs(key)[0]
+            rc = self.block(tx).outcome.receipts[0]
+            if tx.method == "ready":
+                return rc
 
     def propose(self, key: PrivateKey, kind: str, payload: dict) -> Receipt:
         return self.send(key, "propose", {"kind": kind, "payload": payload})

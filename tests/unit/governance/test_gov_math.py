@@ -68,14 +68,21 @@ def tx(k, m, a):
     n += 1
     return build_tx(k, gov_util.CHAIN, "system", "sys.governance", m, a, expires_at=40,
                     gas_limit=1_000_000, nonce=n.to_bytes(16, "big"))
-pay = {"name": "edge5", "public_key": PrivateKey(99).public_key.raw.hex(), "p2p": "h:1"}
+cand = PrivateKey(99)
+pay = {"name": "edge5", "public_key": cand.public_key.raw.hex(), "p2p": "h:1"}
+b.block(build_tx(keys[0], gov_util.CHAIN, "system", "sys.members", "register",
+                 {"address": gov_util.address_of(cand.public_key), "roles": ["member"]},
+                 expires_at=40, gas_limit=1_000_000, nonce=bytes(16)))
+b.block(build_tx(cand, gov_util.CHAIN, "system", "sys.validators", "ready",
+                 {"height": 1, "hash": b.chain.head.block_hash.hex()}, expires_at=40,
+                 gas_limit=1_000_000, nonce=bytes(16)))
 b.block(tx(keys[0], "propose", {"kind": "add-validator", "payload": pay}),
         tx(keys[0], "propose", {"kind": "set-param",
                                 "payload": {"name": "view_timeout_ms", "value": 1500}}))
 b.block(tx(keys[1], "vote", {"id": 1, "choice": "no"}), tx(keys[1], "vote", {"id": 2, "choice": "yes"}))
 b.block(tx(keys[1], "vote", {"id": 1, "choice": "yes"}), tx(keys[2], "vote", {"id": 1, "choice": "yes"}),
         tx(keys[3], "vote", {"id": 2, "choice": "no"}), tx(keys[2], "vote", {"id": 2, "choice": "yes"}))
-print(b.chain.head.state_root.hex(), b.db.block(3).header.next_validators_hash.hex(),
+print(b.chain.head.state_root.hex(), b.db.block(5).header.next_validators_hash.hex(),
       b.proposal(1)["status"], b.proposal(2)["status"], b.chain.param("view_timeout_ms"))
 """
 

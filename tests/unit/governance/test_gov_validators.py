@@ -20,7 +20,10 @@ ADD = {"name": "edge5", "public_key": NEW.public_key.raw.hex(), "p2p": "127.0.0.
 
 
 def pass_(b: Bench, kind: str, payload: dict):
-    """Propose and vote to a decision; return the deciding block."""
+    """Propose and vote to a decision; return the deciding block. An added validator attests
+    readiness first (the rail)."""
+    if kind == "add-validator":
+        ok(b.ready(NEW))
     pid = ok(b.propose(GOVS[0], kind, payload)).value["id"]
     ok(b.vote(GOVS[1], pid))
     ex = b.block(b.tx(GOVS[2], "vote", {"id": pid, "choice": "yes"}))
@@ -38,6 +41,11 @@ def test_add_validator_commits_next_set_in_header_of_h(tmp_path):
     leader = Bench(tmp_path / "a")
     replica = Bench(tmp_path / "b", leader.genesis)
     try:
+        for _ in range(2):  # register NEW, then its readiness attestation
+            ex = leader.block(*leader.ready_txs(NEW))
+            replica.chain.commit(replica.chain.validate(ex.block, lambda tx: True),
+                                 leader.chain.db.certificate(ex.block.height))
+        assert ok(ex.outcome.receipts[0]).value["at"] == ex.block.height
         old = validators_hash(leader.genesis.validators)
         for ex in [leader.block(leader.tx(GOVS[0], "propose",
                                           {"kind": "add-validator", "payload": ADD}))]:
@@ -58,8 +66,10 @@ def test_add_validator_commits_next_set_in_header_of_h(tmp_path):
         assert leader.chain.next_vhash == h.next_validators_hash
         assert leader.stored("sys.validators", ["joined", "edge5"]) == h.height + 1
         assert leader.stored("sys.validators", ["p2p", "edge5"]) == "127.0.0.1:26700"
-        # the consensus core's signing set is not switched in this change (next session)
-        assert leader.chain.validators == leader.genesis.validators
+        # the set switches at exactly h+1: h was signed by the old set, h+1 by the new one
+        assert leader.chain.validators == new_set
+        assert leader.chain.validators_at(h.height) == leader.genesis.validators
+        assert leader.chain.validators_at(h.height + 1) == new_set
 
         # a replica re-executes block h and agrees; a header hiding the change is refused
         lie = Block(dataclasses.replace(h, next_validators_hash=old), ex.block.txs,
@@ -149,6 +159,7 @@ def test_rails_are_checked_again_at_decision_time(tmp_path):
 
 
 def test_duplicate_add_fails_at_decision(bench):
+    ok(bench.ready(NEW))
     a = ok(bench.propose(GOVS[0], "add-validator", ADD)).value["id"]
     c = ok(bench.propose(GOVS[0], "add-validator", {**ADD, "name": "edge6"})).value["id"]
     for pid in (a, c):

@@ -245,3 +245,21 @@ async def test_idle_link_survives_on_pings(cluster):
     await wait_until(lambda: time.monotonic() - t0 > 1.5, timeout=3)
     assert ra.disconnects == [] and rb.disconnects == []
     assert a.connected() == [b.public_key]
+
+
+async def test_regrant_promotes_demotes_and_drops_on_a_set_change(cluster):
+    """A validator-set change: the observer's link becomes a validator link (broadcasts to
+    validators reach it), a removed validator that is still a member becomes an observer
+    link, and a key that is neither any more is disconnected."""
+    v0, r0 = await cluster.node("v0")
+    v1, _ = await cluster.node("v1", peers=[addr(v0)])
+    v2, _ = await cluster.node("v2", peers=[addr(v0)])
+    o, ro = await cluster.node("obs", role="observer", port=None, peers=[addr(v0)])
+    await wait_until(lambda: len(v0.connected()) == 3)
+    grants = {o.public_key: "validator", v1.public_key: "observer", v2.public_key: None}
+    v0.regrant(lambda pub: grants.get(pub, "validator"))
+    await wait_until(lambda: v2.public_key not in v0.connected())
+    assert v0.peer_role(o.public_key) == "validator"
+    assert v0.peer_role(v1.public_key) == "observer"
+    assert await v0.broadcast("vote", 7, role="validator") == 1
+    await ro.wait(lambda: any(t == "vote" for _, t, _ in ro.messages))
