@@ -235,6 +235,8 @@ def _update(ts: TxState, args: dict, now_ms: int, meter: Meter) -> SysResult:
     if known is not None and known.header_hash == header.hash():
         return SysResult({"chain_id": client.chain_id, "height": header.height,
                           "result": "known"})
+    if header.height <= client.latest.height:
+        return _older_update(ts, client, header, known, now_ms, meter)
     new, cons = lc.update(client, args.get("header"), args.get("certificate"),
                           args.get("validators"), now_ms, meter.charge)
     _save_client(ts, new)
@@ -244,6 +246,44 @@ def _update(ts: TxState, args: dict, now_ms: int, meter: Meter) -> SysResult:
                        {"chain_id": new.chain_id, "height": cons.height,
                         "header_hash": cons.header_hash, "time_ms": cons.time_ms,
                         "validators_changed": new.validators != client.validators})])
+
+
+def _older_update(ts: TxState, client: lc.ClientState, header, known: lc.ConsensusState | None,
+                  now_ms: int, meter: Meter) -> SysResult:
+    """A header at or below the client's latest height: two relayers raced and the higher one
+    landed first. Nothing is written, so it succeeds as a no-op (ANCHOR_ALREADY_UPDATED) when
+    it is consistent with what the client anchored: not at an anchored height with another
+    hash, its time strictly between its anchored neighbours', extending the anchored header
+    right below it if there is one. It is not verified further (no signature is checked), as
+    it changes nothing. Anything else is refused (ANCHOR_CONFLICTING_HEADER): if that header is certified
+    it is misbehaviour evidence, which only sys.anchor.misbehaviour acts on."""
+    lc.require_active(client, now_ms)
+    chain, h = client.chain_id, header.height
+    E.need(header.chain_id == chain, E.WRONG_CHAIN,
+           f"header is for chain {header.chain_id!r}, the client tracks {chain!r}")
+
+    def conflict(why: str) -> CallFailed:
+        return CallFailed(E.CONFLICTING_HEADER, f"header {h} of {chain} {why}; if it is "
+                          "certified, submit it with the anchored one as misbehaviour")
+
+    if known is not None:
+        raise conflict(f"differs from the header anchored at {h} "
+                       f"({known.header_hash.hex()[:16]}..)")
+    raw = ts.get_raw(ANCHOR, codec.encode(["heights", chain])) or codec.encode([])
+    meter.charge(len(raw) * GAS["storage_byte_read"])
+    heights = codec.decode(raw)
+    i = bisect.bisect_right(heights, h)  # kept in increasing order; h itself is not kept
+    below = load_cons(_getter(ts), chain, heights[i - 1]) if i else None
+    above = load_cons(_getter(ts), chain, heights[i]) if i < len(heights) else None
+    if below is not None:
+        if header.timestamp_ms <= below.time_ms:
+            raise conflict(f"is not after the anchored header {below.height} in time")
+        if below.height == h - 1 and header.prev_hash != below.header_hash:
+            raise conflict(f"does not extend the anchored header {below.height}")
+    if above is not None and header.timestamp_ms >= above.time_ms:
+        raise conflict(f"is not before the anchored header {above.height} in time")
+    return SysResult({"chain_id": chain, "height": h, "latest_height": client.latest.height,
+                      "result": E.ALREADY_UPDATED})
 
 
 def _signing_set(ts: TxState, client: lc.ClientState, charge: lc.Charge):

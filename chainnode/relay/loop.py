@@ -24,7 +24,7 @@ from chainnode.relay.metrics import Metrics
 log = logging.getLogger("chainnode.relay")
 
 EFFECTS = {"delivered", "timeout", "acknowledged", "timed_out", "updated"}
-NOOPS = {E.ALREADY_RECEIVED, E.ALREADY_SETTLED, "known"}
+NOOPS = {E.ALREADY_RECEIVED, E.ALREADY_SETTLED, E.ALREADY_UPDATED, "known"}
 RACES = {E.STALE_HEIGHT}  # another relayer moved the client first
 TRANSIENT = (OSError, urllib.error.URLError, TimeoutError, ConnectionError)
 
