@@ -33,6 +33,8 @@ DEFAULT_PARAMS: dict[str, int | bool] = {
     "block_interval_ms": 0,  # minimum time between proposals (0: as soon as txs arrive)
     "view_timeout_ms": 3000,
     "max_view_timeout_ms": 60000,
+    # gas budget of one cross-chain packet delivery or callback (sys.anchor)
+    "delivery_gas": 5_000_000,
 }
 
 

@@ -31,21 +31,25 @@ from chainnode.anchor.ledger import (
 )
 from chainnode.anchor.packets import Packet
 from chainnode.core.block import Receipt
+from chainnode.core.genesis import DEFAULT_PARAMS
 from chainnode.core.tx import Transaction
 from chainnode.exec import gov_kinds
+from chainnode.exec import params as chain_params
 from chainnode.exec.contracts import ContractHost
 from chainnode.exec.state import BlockState, TxState
 from chainnode.exec.system import CallFailed, SysResult, has_role
 from chainnode.vm.gas import GAS
 
 ARG_CHUNK_GAS = 16  # per 64 bytes of encoded arguments: decoding and hashing them
-MAX_TRUSTED_SETS = 16
-# Gas budget of one packet delivery or callback. A call that runs out of gas WITHIN this budget
-# fails deterministically (an error acknowledgement, or a failed-callback event): otherwise a
-# method that never finishes (a hostile contract author's endless loop) would fail every
-# relayed transaction and block the ordered channel for good. A transaction that cannot give
-# the call its whole budget fails instead, so a short gas limit never forges an error ack.
-DELIVERY_GAS = 5_000_000  # validator-set hashes kept for checking misbehaviour evidence
+MAX_TRUSTED_SETS = 16  # validator-set hashes kept for checking misbehaviour evidence
+# Gas budget of one packet delivery or callback: the live chain parameter `delivery_gas`
+# (governance keeps it <= tx_gas_limit - RECV_OVERHEAD_GAS). A call that runs out of gas
+# WITHIN this budget fails deterministically (an error acknowledgement, or a failed-callback
+# event): otherwise a method that never finishes (a hostile contract author's endless loop)
+# would fail every relayed transaction and block the ordered channel for good. A transaction
+# that cannot give the call its whole budget fails instead, so a short gas limit never forges
+# an error ack.
+DELIVERY_GAS = DEFAULT_PARAMS["delivery_gas"]  # the genesis default
 CALLER = ANCHOR  # ctx.sender and ctx.caller of a delivery or callback (never an address)
 MUTATING = ("update", "misbehaviour", "recv", "acknowledge", "timeout")
 VIEWS = ("client", "clients", "consensus", "next_send", "next_recv", "packet", "ack")
@@ -345,6 +349,15 @@ def _proof_args(ts: TxState, args: dict, now_ms: int, meter: Meter, chain: str
     return cons, proof
 
 
+def _delivery_gas(executor, block_state: BlockState) -> int:
+    """The `delivery_gas` in force for this block: read from the committed state under the
+    block's overlays (a change decided in block h governs h+1 on, like every parameter)."""
+    base: Any = block_state
+    while isinstance(base, BlockState):
+        base = base.base
+    return chain_params.read(base, executor.genesis).param("delivery_gas")
+
+
 class _Run:
     """One sys.anchor transaction: state, gas meter, and the VM calls it makes."""
 
@@ -359,11 +372,18 @@ class _Run:
         self.meter = meter
         self.vm_writes: list = []
         self.vm_events: Events = []
+        self._delivery_gas: int | None = None
+
+    @property
+    def delivery_gas(self) -> int:
+        if self._delivery_gas is None:  # read once, by the calls that deliver or call back
+            self._delivery_gas = _delivery_gas(self.executor, self.block_state)
+        return self._delivery_gas
 
     def call_contract(self, contract: str, method: str, kwargs: dict,
                       optional: bool) -> tuple[bool, Any, str, str]:
-        """Run `contract.method(**kwargs)` as sys.anchor with at most DELIVERY_GAS.
-        (ok, value, code, message); an out-of-gas with less than DELIVERY_GAS left fails the
+        """Run `contract.method(**kwargs)` as sys.anchor with at most `delivery_gas`.
+        (ok, value, code, message); an out-of-gas with less than that budget left fails the
         whole transaction so a short gas limit never forges an error acknowledgement or skips
         a callback."""
         from chainnode.vm import CallContext, execute
@@ -385,11 +405,11 @@ class _Run:
         ctx = CallContext(sender=CALLER, height=self.height, time_ms=self.now_ms,
                           tx_hash=self.tx.hash.hex(), chain_id=self.executor.chain_id)
         left = max(self.meter.limit - self.meter.used, 0)
-        budget = min(left, DELIVERY_GAS)
+        budget = min(left, self.delivery_gas)
         r = execute(compiled, method, kwargs, ctx, ContractHost(child, registry), budget,
                     caller_kind="contract")
         self.meter.charge(r.gas_used)
-        if not r.ok and r.error_code == E.OUT_OF_GAS and budget < DELIVERY_GAS:
+        if not r.ok and r.error_code == E.OUT_OF_GAS and budget < self.delivery_gas:
             raise CallFailed(E.OUT_OF_GAS, f"{contract}.{method} ran out of gas: raise the "
                              "transaction's gas limit (the packet stays pending)")
         if r.ok:

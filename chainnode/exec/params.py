@@ -30,7 +30,14 @@ LIVE_SAFE: dict[str, tuple[int, int] | None] = {
     "block_interval_ms": (0, 60_000),
     "view_timeout_ms": (100, 600_000),
     "max_view_timeout_ms": (100, 3_600_000),
+    "delivery_gas": (100_000, 10**12),
 }
+# Gas a sys.anchor recv or acknowledge needs besides the delivery or callback it runs: the
+# system call (20,000), its arguments (a 256 KiB transaction: 65,536), the proof (~19,000),
+# the acknowledgement record (~82,000) and reads, ~190,000 at worst, with a margin. A
+# transaction must be able to give a delivery its whole budget on top of that, or an endless
+# method could never be turned into an error acknowledgement and would block the channel.
+RECV_OVERHEAD_GAS = 1_000_000
 # why each of the others is refused (shown in the GOV_UNSAFE_PARAM message)
 UNSAFE_WHY: dict[str, str] = {
     "max_tx_bytes": "checked while decoding transactions off the wire and from RPC, before any "
@@ -101,5 +108,11 @@ def check_change(current: Mapping[str, Any], name: object, value: object) -> Non
     after = {**current, name: value}
     if after["tx_gas_limit"] > after["block_gas_limit"]:
         raise ParamError("GOV_BAD_PAYLOAD", "tx_gas_limit would exceed block_gas_limit")
+    if name in ("delivery_gas", "tx_gas_limit") and \
+            after["delivery_gas"] > after["tx_gas_limit"] - RECV_OVERHEAD_GAS:
+        raise ParamError("GOV_BAD_PAYLOAD", f"delivery_gas ({after['delivery_gas']}) must "
+                         f"stay <= tx_gas_limit ({after['tx_gas_limit']}) - "
+                         f"{RECV_OVERHEAD_GAS} (the recv overhead), or a relayed delivery "
+                         "could not be given its whole budget")
     if after["view_timeout_ms"] > after["max_view_timeout_ms"]:
         raise ParamError("GOV_BAD_PAYLOAD", "view_timeout_ms would exceed max_view_timeout_ms")
