@@ -146,7 +146,7 @@ def add_routes(app: web.Application, node) -> None:
         # a packet proven timed out stays committed until the destination takes it (its
         # ordered channel moves past it); the relayer asks for those from the destination's
         # next expected sequence on
-        settled_from = _int_arg(request, "settled_from", 2**63)
+        settled_from = _int_arg(request, "settled_from", MAX_INT)
 
         def read() -> dict:
             st = TxState(BlockState(node.db))
