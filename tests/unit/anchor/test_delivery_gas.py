@@ -11,20 +11,7 @@ from chainnode.anchor import errors as E
 from chainnode.core.genesis import DEFAULT_PARAMS
 from chainnode.exec import params
 from chainnode.exec.params import RECV_OVERHEAD_GAS, ParamError
-
-SOURCE = """
-@export
-def push(dst, n):
-    return send_packet(dst, 'sink', 'hog', {'n': n}, 0)
-"""
-SINK = """
-@export
-def hog(src_chain, src_contract, sequence, payload):
-    n = 0
-    for i in range(10 ** 9):
-        n += i
-    return n
-"""
+from tests.adversarial.test_anchor_redteam_packets import SINK, SOURCE  # sink.hog never ends
 
 
 def refused(current: dict, name: str, value: int) -> str:
@@ -62,7 +49,7 @@ def test_a_lowered_budget_governs_deliveries_and_unsafe_changes_are_refused(tmp_
     main, edge = linked_pair(tmp_path, ("main", 1, 51_000), ("edge-3", 1, 52_000),
                              {"src": SOURCE}, {"sink": SINK})
     try:
-        hog = sent_packets(ok(main.call("src", "push", dst="edge-3", n=1)))[0]
+        hog = sent_packets(ok(main.call("src", "push", dst="edge-3", handler="hog", n=1)))[0]
         ok(update(edge, main))
         # under the default 5,000,000 budget a 2,000,000-gas recv cannot give it all: fails
         failed(recv(edge, main, hog, gas=2_000_000), E.OUT_OF_GAS)
