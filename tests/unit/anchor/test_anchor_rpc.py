@@ -10,7 +10,17 @@ from types import SimpleNamespace
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from test_sys_anchor import METER, TARIFF
-from two_chains import ANCHOR, Clock, Net, create_client, ok, sent_packets, timeout, update
+from two_chains import (
+    ANCHOR,
+    Clock,
+    Net,
+    create_client,
+    linked_pair,
+    ok,
+    sent_packets,
+    timeout,
+    update,
+)
 
 from chainnode import codec
 from chainnode.rpc import anchor as anchor_routes
@@ -75,14 +85,10 @@ def test_relaying_a_packet_with_what_the_rpc_serves(tmp_path):
 
 
 def test_packets_proven_timed_out_are_listed_only_from_settled_from(tmp_path):
-    clock = Clock()
-    main, edge = Net(tmp_path, "main", 1, 31_000, clock), Net(tmp_path, "edge-1", 1, 32_000, clock)
+    main, edge = linked_pair(tmp_path, ("main", 1, 31_000), ("edge-1", 1, 32_000),
+                             {"tariff": TARIFF}, {"meter": METER})
     pool = ThreadPoolExecutor(2)
     try:
-        main.deploy("tariff", TARIFF)
-        edge.deploy("meter", METER)
-        create_client(main, edge)
-        create_client(edge, main)
         rc = ok(main.call("tariff", "push", dst="edge-1", price=7, timeout=edge.height + 1))
         (packet,) = sent_packets(rc)
         edge.block()
