@@ -116,6 +116,11 @@ def check_change(current: Mapping[str, Any], name: object, value: object) -> Non
         raise ParamError("GOV_BAD_PAYLOAD", "tx_gas_limit would exceed block_gas_limit")
     if after["view_timeout_ms"] > after["max_view_timeout_ms"]:
         raise ParamError("GOV_BAD_PAYLOAD", "view_timeout_ms would exceed max_view_timeout_ms")
+    if name == "max_block_bytes" and value < after["max_tx_bytes"]:  # type: ignore[operator]
+        # the mempool takes oldest first: one admissible tx too big for any block would head
+        # it forever, no block would be built, and no proposal could undo the change
+        raise ParamError("GOV_BAD_PAYLOAD", f"max_block_bytes must be at least max_tx_bytes "
+                         f"({after['max_tx_bytes']}): every admissible tx must fit a block")
     if name in TIMING:  # only changes of these: a genesis may have chosen otherwise
         _check_timing(after)
 

@@ -8,20 +8,25 @@ blocks committing. So any live value that stops blocks from committing is perman
 - `block_interval_ms` is slept by the leader before it takes transactions, while replicas'
   view timers already run: an interval at or above the timer starts a view change every
   block, and above the cap no view ever commits.
+- `max_block_bytes` below `max_tx_bytes` (which is not live): see the last test.
 Each of these used to be accepted; now refused with GOV_BAD_PAYLOAD at proposal time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "governance"))
-from gov_util import GOVS, Bench, failed, make_genesis, ok  # noqa: E402
+from gov_util import GOVS, MEMBER, Bench, failed, make_genesis, ok  # noqa: E402
 
+from chainnode.core.tx import build_tx  # noqa: E402
 from chainnode.exec import params  # noqa: E402
+from chainnode.mempool import Mempool  # noqa: E402
 
 
 @pytest.fixture
@@ -76,3 +81,47 @@ def test_unrelated_changes_pass_on_a_genesis_that_breaks_the_rule(tmp_path):
         failed(propose(b, "view_timeout_ms", 1000), "GOV_BAD_PAYLOAD")
     finally:
         b.close()
+
+
+def _mempool(b: Bench, pool) -> Mempool:
+    ch = b.chain
+    return Mempool(chain_id=ch.genesis.chain_id, verify_pool=pool,
+                   head_height=lambda: ch.head.height, is_committed=ch.is_committed,
+                   is_member=lambda a: True, max_expiry_window=ch.param("max_expiry_window"),
+                   max_tx_bytes=ch.genesis.param("max_tx_bytes"),
+                   tx_gas_limit=ch.param("tx_gas_limit"))
+
+
+def test_block_bytes_below_the_tx_size_limit_is_refused(bench):
+    """max_block_bytes could go down to 64 KiB while max_tx_bytes (not live) stays 256 KiB.
+    One admissible 100 KiB transaction from ANY member then heads the mempool and never fits a
+    block: take() stops at it and returns nothing, so no block (not even a governance vote
+    queued behind it) is ever built, and the tx never expires since the head no longer moves.
+    With interval 0 the leader's _take loop even spins without awaiting (event loop frozen)."""
+    limit = bench.genesis.param("max_tx_bytes")
+    failed(propose(bench, "max_block_bytes", 64 * 1024), "GOV_BAD_PAYLOAD")
+    failed(propose(bench, "max_block_bytes", limit - 1), "GOV_BAD_PAYLOAD")
+    decide(bench, "max_block_bytes", limit)
+    # at the lowest accepted value the biggest admissible tx still gets into a block
+    big = build_tx(MEMBER, bench.genesis.chain_id, "call", "nowhere", "f",
+                   {"blob": "x" * (limit - 1024)}, expires_at=bench.height + 50,
+                   gas_limit=1_000_000)
+    assert limit - 2048 < len(big.encode()) <= limit
+    vote = bench.tx(GOVS[0], "propose", {"kind": "set-param", "payload": {
+        "name": "max_block_txs", "value": 10}})
+    with ThreadPoolExecutor(1) as pool:
+        mp = _mempool(bench, pool)
+        for tx in (big, vote):
+            asyncio.run(mp.add(tx))
+        first = mp.take(bench.chain.param("max_block_txs"),
+                        bench.chain.param("max_block_bytes"),
+                        bench.chain.param("block_gas_limit"))
+    assert big in first
+
+
+def test_genesis_with_blocks_smaller_than_a_tx_is_refused(tmp_path):
+    from chainnode.core.genesis import Genesis, GenesisError
+
+    doc = make_genesis(max_block_bytes=64 * 1024).to_json()
+    with pytest.raises(GenesisError, match="below max_tx_bytes"):
+        Genesis.from_json(doc)
