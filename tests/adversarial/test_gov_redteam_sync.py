@@ -116,7 +116,8 @@ def test_sync_through_two_changes_refuses_the_old_sets_certificates(tmp_path):
             return resp
 
         head, reported = asyncio.run(_sync(target, alt_block))
-        assert head == h and reported
+        assert head == h and reported and all(f"block {h + 1} has a bad certificate" in r
+                                              for r in reported)
 
         head, reported = asyncio.run(_sync(target, honest.serve))
         assert head == src.height and reported == []
