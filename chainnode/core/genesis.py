@@ -125,6 +125,8 @@ class Genesis:
                 raise GenesisError("genesis needs at least one validator")
             if len({v.public_key for v in vals}) != len(vals):
                 raise GenesisError("duplicate validator key")
+            if len({v.name for v in vals}) != len(vals):  # governance addresses them by name
+                raise GenesisError("duplicate validator name")
             members = []
             for m in doc.get("members", []):
                 if not is_address(m["address"]):
