@@ -19,18 +19,12 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "governance"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gov_redteam_util import decide_param as decide  # noqa: E402
+from gov_redteam_util import live_mempool  # noqa: E402
 from gov_util import GOVS, MEMBER, Bench, ok  # noqa: E402
 
 from chainnode.core.tx import build_tx  # noqa: E402
-from chainnode.mempool import Mempool  # noqa: E402
-
-
-def decide(b: Bench, name: str, value: int) -> None:
-    pid = ok(b.propose(GOVS[0], "set-param", {"name": name, "value": value})).value["id"]
-    ok(b.vote(GOVS[1], pid))
-    ok(b.vote(GOVS[2], pid))
-    assert b.chain.param(name) == value
 
 
 def test_a_queued_tx_over_the_new_block_gas_limit_does_not_stop_block_building(tmp_path):
@@ -38,10 +32,7 @@ def test_a_queued_tx_over_the_new_block_gas_limit_does_not_stop_block_building(t
     pool = ThreadPoolExecutor(1)
     try:
         ch = b.chain
-        mp = Mempool(chain_id=ch.genesis.chain_id, verify_pool=pool,
-                     head_height=lambda: ch.head.height, is_committed=ch.is_committed,
-                     is_member=lambda a: True, max_expiry_window=ch.param("max_expiry_window"),
-                     tx_gas_limit=ch.param("tx_gas_limit"))
+        mp = live_mempool(b, pool)
         queued = build_tx(MEMBER, ch.genesis.chain_id, "call", "meter", "read", {},
                           expires_at=b.height + 500, gas_limit=5_000_000)
         asyncio.run(mp.add(queued))  # admitted under the genesis limits

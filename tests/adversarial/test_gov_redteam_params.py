@@ -21,12 +21,13 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "governance"))
-from gov_util import GOVS, MEMBER, Bench, failed, make_genesis, ok  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gov_redteam_util import decide_param as decide  # noqa: E402
+from gov_redteam_util import live_mempool  # noqa: E402
+from gov_util import GOVS, MEMBER, Bench, failed, make_genesis  # noqa: E402
 
 from chainnode.core.tx import build_tx  # noqa: E402
 from chainnode.exec import params  # noqa: E402
-from chainnode.mempool import Mempool  # noqa: E402
 
 
 @pytest.fixture
@@ -34,14 +35,6 @@ def bench(tmp_path):
     b = Bench(tmp_path / "db")
     yield b
     b.close()
-
-
-def decide(b: Bench, name: str, value: int) -> None:
-    pid = ok(b.propose(GOVS[0], "set-param", {"name": name, "value": value})).value["id"]
-    ok(b.vote(GOVS[1], pid))
-    ok(b.vote(GOVS[2], pid))
-    assert b.proposal(pid)["status"] == "passed", b.proposal(pid)
-    assert b.chain.param(name) == value
 
 
 def propose(b: Bench, name: str, value: int):
@@ -83,15 +76,6 @@ def test_unrelated_changes_pass_on_a_genesis_that_breaks_the_rule(tmp_path):
         b.close()
 
 
-def _mempool(b: Bench, pool) -> Mempool:
-    ch = b.chain
-    return Mempool(chain_id=ch.genesis.chain_id, verify_pool=pool,
-                   head_height=lambda: ch.head.height, is_committed=ch.is_committed,
-                   is_member=lambda a: True, max_expiry_window=ch.param("max_expiry_window"),
-                   max_tx_bytes=ch.genesis.param("max_tx_bytes"),
-                   tx_gas_limit=ch.param("tx_gas_limit"))
-
-
 def test_block_bytes_below_the_tx_size_limit_is_refused(bench):
     """max_block_bytes could go down to 64 KiB while max_tx_bytes (not live) stays 256 KiB.
     One admissible 100 KiB transaction from ANY member then heads the mempool and never fits a
@@ -110,7 +94,7 @@ def test_block_bytes_below_the_tx_size_limit_is_refused(bench):
     vote = bench.tx(GOVS[0], "propose", {"kind": "set-param", "payload": {
         "name": "max_block_txs", "value": 10}})
     with ThreadPoolExecutor(1) as pool:
-        mp = _mempool(bench, pool)
+        mp = live_mempool(bench, pool)
         for tx in (big, vote):
             asyncio.run(mp.add(tx))
         first = mp.take(bench.chain.param("max_block_txs"),

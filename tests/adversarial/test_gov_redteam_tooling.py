@@ -24,13 +24,14 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "governance"))
-from gov_util import GOVS, Bench, ok  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gov_redteam_util import decide_param as decide  # noqa: E402
+from gov_redteam_util import live_mempool  # noqa: E402
+from gov_util import GOVS, Bench  # noqa: E402
 
 from chainnode.client import Client  # noqa: E402
 from chainnode.core.tx import Transaction  # noqa: E402
 from chainnode.errors import ChainError  # noqa: E402
-from chainnode.mempool import Mempool  # noqa: E402
 
 GOV = "sys.governance"
 
@@ -79,12 +80,7 @@ class StandIn:
         self.thread.start()
 
     def submit(self, tx: Transaction) -> tuple[int, dict]:
-        ch = self.b.chain
-        pool = Mempool(chain_id=ch.genesis.chain_id, verify_pool=self.pool,
-                       head_height=lambda: ch.head.height, is_committed=ch.is_committed,
-                       is_member=lambda a: True,
-                       max_expiry_window=ch.param("max_expiry_window"),
-                       tx_gas_limit=ch.param("tx_gas_limit"))
+        pool = live_mempool(self.b, self.pool)
         try:
             pool.precheck(tx)
         except ChainError as exc:
@@ -108,12 +104,6 @@ def node(tmp_path):
     s.close()
     b.close()
 
-
-def decide(b: Bench, name: str, value: int) -> None:
-    pid = ok(b.propose(GOVS[0], "set-param", {"name": name, "value": value})).value["id"]
-    ok(b.vote(GOVS[1], pid))
-    ok(b.vote(GOVS[2], pid))
-    assert b.chain.param(name) == value
 
 
 def test_committee_still_governs_with_its_cli_after_lowering_gas_and_expiry(node):
