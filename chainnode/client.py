@@ -152,7 +152,10 @@ class Client:
         except RpcError as exc:
             if exc.code not in _REFIT_CODES:
                 raise
-            live = self.get("/governance")["params"]
+            try:
+                live = self.get("/governance")["params"]
+            except (RpcError, KeyError, TypeError):
+                raise exc from None  # a node without the governance RPC: the first answer
         return self.submit(self.build(
             kind, contract, method, args or {},
             gas_limit=min(gas_limit, live["tx_gas_limit"], live["block_gas_limit"]),
