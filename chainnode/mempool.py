@@ -127,17 +127,27 @@ class Mempool:
         return tx_hash in self._verified
 
     def take(self, max_txs: int, max_bytes: int, max_gas: int) -> list[Transaction]:
-        """Oldest first; drop what expired meanwhile."""
+        """Oldest first; drop what expired meanwhile, and what alone exceeds the block limits
+        (admitted before governance lowered them): it could never be taken, and stopping at
+        it would leave every later transaction, and every block, behind it for good."""
         self.evict_expired()
         out: list[Transaction] = []
+        unfit: list[bytes] = []
         size = gas = 0
         for tx in self._txs.values():
             n = len(tx.encode())
+            if n > max_bytes or tx.gas_limit > max_gas:
+                unfit.append(tx.hash)
+                continue
             if len(out) >= max_txs or size + n > max_bytes or gas + tx.gas_limit > max_gas:
                 break
             out.append(tx)
             size += n
             gas += tx.gas_limit
+        if unfit:
+            log.warning("dropped %d queued txs larger than a whole block under the live "
+                        "limits", len(unfit))
+            self.remove(unfit)
         return out
 
     def evict_expired(self) -> int:

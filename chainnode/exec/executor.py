@@ -130,7 +130,7 @@ class Executor:
     def _execute_tx(self, block_state: BlockState, tx: Transaction, height: int,
                     timestamp_ms: int) -> Receipt:
         sender = tx.sender_address
-        ts = TxState(block_state)
+        ts = TxState(block_state, timestamp_ms)
         if system.member(ts, sender) is None:
             return _failed(tx, system.SYSTEM_GAS // 10, "TX_NOT_MEMBER",
                            f"sender {sender} is not a registered member")

@@ -49,6 +49,19 @@ UNSAFE_WHY: dict[str, str] = {
 }
 
 
+# liveness of the timing parameters (a value that stops blocks from committing can never be
+# governed back): the view timer's cap must leave time to verify and execute a full block, and
+# the leader's pre-proposal sleep must fit well inside the first view timeout.
+CAP_MS_PER_TX = 2  # measured: ~0.5 ms per SM2 verification, plus execution, on one core
+MIN_VIEW_CAP_MS = 1000
+TIMING = ("max_block_txs", "block_interval_ms", "view_timeout_ms", "max_view_timeout_ms")
+
+
+def min_view_cap(values: Mapping[str, Any]) -> int:
+    """The smallest `max_view_timeout_ms` under which a full block can still commit."""
+    return max(MIN_VIEW_CAP_MS, CAP_MS_PER_TX * values["max_block_txs"])
+
+
 class ParamError(ValueError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -116,3 +129,25 @@ def check_change(current: Mapping[str, Any], name: object, value: object) -> Non
                          "could not be given its whole budget")
     if after["view_timeout_ms"] > after["max_view_timeout_ms"]:
         raise ParamError("GOV_BAD_PAYLOAD", "view_timeout_ms would exceed max_view_timeout_ms")
+    if name == "max_block_bytes" and value < after["max_tx_bytes"]:  # type: ignore[operator]
+        # the mempool takes oldest first: one admissible tx too big for any block would head
+        # it forever, no block would be built, and no proposal could undo the change
+        raise ParamError("GOV_BAD_PAYLOAD", f"max_block_bytes must be at least max_tx_bytes "
+                         f"({after['max_tx_bytes']}): every admissible tx must fit a block")
+    if name in TIMING:  # only changes of these: a genesis may have chosen otherwise
+        _check_timing(after)
+
+
+def _check_timing(after: Mapping[str, Any]) -> None:
+    cap = min_view_cap(after)
+    if after["max_view_timeout_ms"] < cap:
+        raise ParamError("GOV_BAD_PAYLOAD",
+                         f"max_view_timeout_ms {after['max_view_timeout_ms']} would be below "
+                         f"{cap} ms, the time to verify and execute a full block of "
+                         f"{after['max_block_txs']} txs: no view could commit it, and no "
+                         "later proposal could undo the change")
+    if 2 * after["block_interval_ms"] > after["view_timeout_ms"]:
+        raise ParamError("GOV_BAD_PAYLOAD",
+                         f"block_interval_ms {after['block_interval_ms']} must be at most half "
+                         f"of view_timeout_ms {after['view_timeout_ms']}: the leader sleeps "
+                         "the interval while the replicas' view timers run")

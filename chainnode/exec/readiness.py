@@ -5,10 +5,12 @@ proves it: it signs (with its own validator key, as a registered member) a trans
 names its head height and that block's hash. Execution checks the claim against the chain
 (the block at that height must have that hash, and be at most READY_MAX_LAG blocks behind the
 block including the attestation) and records it under the key. An add-validator proposal is
-only applied at decision time if its key attested within the last READY_WINDOW_BLOCKS blocks
-(gov_kinds), so adding a validator never waits on a node that is not there.
+only applied at decision time if its key attested within the last READY_WINDOW_BLOCKS blocks and
+READY_WINDOW_MS of BFT time (gov_kinds), so adding a validator never waits on a node that is
+not there.
 
-State: sys.validators ["ready", <public key hex>] -> {"address", "head", "head_hash", "at"}.
+State: sys.validators ["ready", <public key hex>] -> {"address", "head", "head_hash", "at",
+"at_ms"} (`at_ms`: the including block's BFT time; freshness is checked in blocks AND time).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from chainnode.exec.system import VALIDATORS, CallFailed, SysResult
 
 READY_MAX_LAG = 10  # the attested head is at most this many blocks behind the including block
 READY_WINDOW_BLOCKS = 100  # an attestation counts for add-validator decided this many blocks on
+READY_WINDOW_MS = 10 * 60 * 1000  # ...and this long in BFT time (a quiet chain makes few blocks)
 
 NOT_READY = "GOV_CANDIDATE_NOT_READY"  # add-validator decided without a fresh attestation
 READY_BAD_ARGS = "READY_BAD_ARGS"
@@ -54,7 +57,8 @@ def call(state: TxState, sender: str, sender_pub: bytes, height: int, method: st
     _need(real is not None and real.hex() == head_hash.lower(), READY_WRONG_HASH,
           f"the chain's block {head} does not have hash {head_hash[:16]}…: the node follows "
           "another chain or a stale fork")
-    rec = {"address": sender, "head": head, "head_hash": head_hash.lower(), "at": height}
+    rec = {"address": sender, "head": head, "head_hash": head_hash.lower(), "at": height,
+           "at_ms": state.time_ms}
     state.set(VALIDATORS, ["ready", sender_pub.hex()], rec)
     return SysResult({"at": height, "valid_until": height + READY_WINDOW_BLOCKS},
                      [(VALIDATORS, "ValidatorReady", {"address": sender, "head": head,
@@ -64,7 +68,10 @@ def call(state: TxState, sender: str, sender_pub: bytes, height: int, method: st
 def require_ready(state: TxState, name: str, public_key_hex: str, height: int) -> None:
     """The add-validator rail at decision height `height`."""
     rec = record(state, public_key_hex)
-    _need(rec is not None and height - rec["at"] <= READY_WINDOW_BLOCKS, NOT_READY,
+    fresh = (rec is not None and height - rec["at"] <= READY_WINDOW_BLOCKS
+             and state.time_ms - rec.get("at_ms", state.time_ms) <= READY_WINDOW_MS)
+    _need(fresh, NOT_READY,
           f"candidate {name!r} has not attested that it is connected and caught up in the last "
-          f"{READY_WINDOW_BLOCKS} blocks: start it as an observer, wait until it has synced, "
-          "run `chainnode node ready --home DIR`, then propose it again")
+          f"{READY_WINDOW_BLOCKS} blocks and {READY_WINDOW_MS // 60000} minutes: start it as an "
+          "observer, wait until it has synced, run `chainnode node ready --home DIR`, then "
+          "propose it again")
