@@ -33,11 +33,12 @@ LIVE_SAFE: dict[str, tuple[int, int] | None] = {
     "delivery_gas": (100_000, 10**12),
 }
 # Gas a sys.anchor recv or acknowledge needs besides the delivery or callback it runs: the
-# system call (20,000), its arguments (a 256 KiB transaction: 65,536), the proof (~19,000),
-# the acknowledgement record (~82,000) and reads, ~190,000 at worst, with a margin. A
-# transaction must be able to give a delivery its whole budget on top of that, or an endless
-# method could never be turned into an error acknowledgement and would block the channel.
-RECV_OVERHEAD_GAS = 1_000_000
+# system call (20,000), its arguments (a 256 KiB transaction: 65,536), the proof (256 nodes
+# and 16 KiB: 18,732) and the acknowledgement record (16 KiB at 5 gas a byte: ~82,500), so
+# ~187,000 at worst, with a margin. A transaction must be able to give a delivery its whole
+# budget on top of that, or an endless method could never be turned into an error
+# acknowledgement and would block the channel.
+RECV_OVERHEAD_GAS = 250_000
 # why each of the others is refused (shown in the GOV_UNSAFE_PARAM message)
 UNSAFE_WHY: dict[str, str] = {
     "max_tx_bytes": "checked while decoding transactions off the wire and from RPC, before any "

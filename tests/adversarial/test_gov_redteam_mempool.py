@@ -36,6 +36,7 @@ def test_a_queued_tx_over_the_new_block_gas_limit_does_not_stop_block_building(t
         queued = build_tx(MEMBER, ch.genesis.chain_id, "call", "meter", "read", {},
                           expires_at=b.height + 500, gas_limit=5_000_000)
         asyncio.run(mp.add(queued))  # admitted under the genesis limits
+        decide(b, "delivery_gas", 500_000)  # the rail: <= tx_gas_limit - 250,000
         decide(b, "tx_gas_limit", 1_000_000)
         decide(b, "block_gas_limit", 2_000_000)
         mp.tx_gas_limit = ch.param("tx_gas_limit")  # what the node does after each commit

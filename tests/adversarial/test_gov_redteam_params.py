@@ -70,6 +70,7 @@ def test_unrelated_changes_pass_on_a_genesis_that_breaks_the_rule(tmp_path):
     otherwise (a single-node testnet with a long interval) still governs its other params."""
     b = Bench(tmp_path / "db", make_genesis(block_interval_ms=60_000))
     try:
+        decide(b, "delivery_gas", 500_000)  # the rail: <= tx_gas_limit - 250,000
         decide(b, "tx_gas_limit", 1_000_000)
         failed(propose(b, "view_timeout_ms", 1000), "GOV_BAD_PAYLOAD")
     finally:

@@ -108,6 +108,7 @@ def node(tmp_path):
 
 def test_committee_still_governs_with_its_cli_after_lowering_gas_and_expiry(node):
     b = node.b
+    decide(b, "delivery_gas", 500_000)  # the rail: <= tx_gas_limit - 250,000
     decide(b, "tx_gas_limit", 1_000_000)  # in range, 5x below what the tools sent
     decide(b, "max_expiry_window", 100)
     # exactly what `chainnode gov propose` / `gov vote` send
