@@ -56,7 +56,7 @@ class Mempool:
         self._txs: OrderedDict[bytes, Transaction] = OrderedDict()
         self._per_sender: dict[bytes, int] = {}
         self._verified: OrderedDict[bytes, None] = OrderedDict()
-        self._in_flight: set[bytes] = set()
+        self._in_flight: dict[bytes, asyncio.Future] = {}  # resolved once admitted or refused
         self._order = ArrivalOrder()
         self._nonempty = asyncio.Event()
         self.rejected: dict[str, int] = {}
@@ -105,9 +105,21 @@ class Mempool:
     async def add(self, tx: Transaction, source: Hashable | None = None) -> Transaction:
         """Admit `tx`. With a `source`, it enters the pool after every tx that arrived earlier
         from that source (verified in parallel, inserted in arrival order); a tx that fails
-        just gives up its place."""
+        just gives up its place.
+
+        A copy of a tx still being admitted (forwarded by another peer, or sent to every node by
+        a client) waits for that admission to settle, holding its place in `source`: the
+        answer (TX_DUPLICATE) then means the tx is in the pool, and no later tx of `source`
+        overtakes it."""
+        copy = self._in_flight.get(tx.hash)
+        if copy is not None:
+            turn = self._order.enter(source)
+            try:
+                await asyncio.shield(copy)
+            finally:
+                turn.release()
         self.precheck(tx)
-        self._in_flight.add(tx.hash)
+        self._in_flight[tx.hash] = asyncio.get_running_loop().create_future()
         turn = self._order.enter(source)
         try:
             if tx.hash not in self._verified:
@@ -122,7 +134,8 @@ class Mempool:
                 raise self._reject(TX_DUPLICATE, "transaction is already pending or committed")
             self._txs[tx.hash] = tx
         finally:
-            self._in_flight.discard(tx.hash)
+            settled = self._in_flight.pop(tx.hash)
+            settled.set_result(None)
             turn.release()
         self._per_sender[tx.sender] = self._per_sender.get(tx.sender, 0) + 1
         self._nonempty.set()

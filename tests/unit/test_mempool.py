@@ -377,3 +377,26 @@ async def test_without_a_source_a_tx_enters_when_verified():
     gate.finish(0)
     await asyncio.gather(*adds)
     assert e.mp.pending() == [txs[1], txs[0]]
+
+
+async def test_a_copy_in_flight_elsewhere_holds_its_place_and_answers_once_pooled():
+    """Node B forwards tx1 then tx2; tx1 is still being admitted from node A's link: tx2 must
+    wait for it, and a client's copy is told TX_DUPLICATE only once tx1 is in the pool."""
+    e, gate = _gated_env()
+    tx1, tx2 = e.tx(ALICE), e.tx(BOB)
+    from_a = asyncio.create_task(e.mp.add(tx1, source="link-a"))
+    await _settle(lambda: len(gate.jobs) == 1)
+    dup_b = asyncio.create_task(e.mp.add(tx1, source="link-b"))
+    dup_client = asyncio.create_task(e.mp.add(tx1))
+    then_b = asyncio.create_task(e.mp.add(tx2, source="link-b"))
+    await _settle(lambda: len(gate.jobs) == 2)
+    gate.finish(1)
+    await _settle()
+    assert e.mp.pending() == [] and not dup_client.done()
+    gate.finish(0)
+    assert await from_a is tx1 and await then_b is tx2
+    for dup in (dup_b, dup_client):
+        with pytest.raises(ChainError, match="TX_DUPLICATE"):
+            await dup
+    assert e.mp.pending() == [tx1, tx2] and len(gate.jobs) == 2
+    assert e.mp.ordered_sources() == 0
