@@ -110,9 +110,12 @@ class Node:
     def chain_id(self) -> str:
         return self.genesis.chain_id
 
-    async def submit(self, tx: Transaction) -> Transaction:
-        """A client's tx: admit it, then forward it so whichever validator leads can include it."""
-        await self.mempool.add(tx)
+    async def submit(self, tx: Transaction, source: object = None) -> Transaction:
+        """A client's tx: admit it, then forward it so whichever validator leads can include it.
+
+        Txs of one `source` (a /txs batch) are admitted and forwarded in arrival order: the
+        forward follows the insertion without suspending, and peers admit per link in order."""
+        await self.mempool.add(tx, source)
         if self.net is not None:
             await self.net.broadcast("tx", tx.encode(), role="validator")
         return tx
@@ -352,7 +355,9 @@ class Node:
             self._report(peer, "forwarded tx is not bytes")
             return
         try:
-            await self.mempool.add(Transaction.decode(payload, self.genesis.param("max_tx_bytes")))
+            tx = Transaction.decode(payload, self.genesis.param("max_tx_bytes"))
+            # one link is one ordered source: its txs enter the pool in the order they came
+            await self.mempool.add(tx, source=("peer", peer))
         except ChainError as exc:
             if exc.code in ("TX_MALFORMED", "TX_BAD_SIGNATURE", "TX_WRONG_CHAIN"):
                 self._report(peer, f"forwarded an invalid tx: {exc.code}")
