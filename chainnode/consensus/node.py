@@ -590,6 +590,8 @@ class ConsensusCore(ProgressMixin, ViewsMixin, EpochMixin):
         self.log.prune(height + 1, st.view - self.cfg.view_window)
         self._attempt = 0
         unsure, self._unsure = list(self._unsure), deque(maxlen=self._unsure.maxlen)
+        if cert is not None and self._should_rise(cert):
+            self._rise_to(cert.view)  # before the epoch: a node added here starts in it
         if self._enter_epoch():
             for msg in unsure:  # signed under the set that governs from now on?
                 if msg.height == self.height:

@@ -1,0 +1,75 @@
+"""Issue 10: a validator behind in view (added after the network changed view, or restarted
+with an older WAL) moves UP to the view a commit certificate proves live, instead of
+buffering every proposal as "future" and following by sync forever."""
+
+from __future__ import annotations
+
+from cons_util import Driver, block, sent
+
+from chainnode.consensus import (
+    BlockValidated,
+    Prepare,
+    Start,
+    SyncedTo,
+    TimerFired,
+    TransactionsPending,
+    ViewChange,
+)
+from chainnode.consensus.state import PersistedState
+
+
+def _sync(d: Driver, height: int, prev: bytes, view: int):
+    bh, _ = block(height, prev=prev)
+    cert = d.commit_cert(view, height, bh, [0, 1, 2])
+    d.feed(SyncedTo(height, bh, cert))
+    return bh, cert
+
+
+def test_a_node_in_view_0_signs_again_once_it_syncs_a_view_1_block():
+    d = Driver(n=4, me=3)
+    d.feed(Start())
+    d.feed(TransactionsPending(True))
+    a, _ = block(1)
+    # the network sits at view 1: its proposal for height 1 is "future" to us
+    assert sent(d.recv(d.pre_prepare(1, 1, block(1)[1])), Prepare) == []
+    a, cert = _sync(d, 1, block(0)[0], view=1)  # height 1 committed in view 1 (via sync)
+    assert d.core.view == 1 and not d.core.in_view_change
+    b, body_b = block(2, prev=a)
+    d.recv(d.pre_prepare(1, 2, body_b))
+    (p,) = sent(d.feed(BlockValidated(2, 1, b, True)), Prepare)
+    assert (p.view, p.height, p.sender) == (1, 2, 3)
+    # persisted: a restart neither goes back to view 0 nor signs again in (1, 2)
+    d.restart(committed=(1, a, cert))
+    assert d.core.view == 1
+    assert PersistedState.load(d.wal.load()).view == 1
+    assert d.core.st.sign_once(Prepare(1, 2, block(2, tag="x")[0], 3),
+                               d.keys.signer(3), "unit-chain") is None
+
+
+def test_the_progress_timer_still_leads_to_a_view_change_above_the_risen_view():
+    d = Driver(n=4, me=3)
+    d.feed(Start())
+    d.feed(TransactionsPending(True))
+    _sync(d, 1, block(0)[0], view=2)
+    assert d.core.view == 2
+    d.feed(TimerFired(d.core._timer_token))
+    (vc,) = sent(d.feed(TimerFired(d.core._timer_token)), ViewChange)
+    assert vc.view == 3 and vc.committed_height == 1
+
+
+def test_a_certificate_from_a_lower_or_equal_view_never_raises_it():
+    d = Driver(n=4, me=3)
+    d.feed(Start())
+    a, _ = _sync(d, 1, block(0)[0], view=1)
+    _sync(d, 2, a, view=0)  # (an old view's certificate for a later height: no change)
+    assert d.core.view == 1 and not d.core.in_view_change
+
+
+def test_a_node_waiting_for_a_lower_new_view_rises_to_the_certified_view():
+    d = Driver(n=4, me=1)
+    d.feed(Start())
+    d.feed(TransactionsPending(True))
+    d.feed(TimerFired(d.core._timer_token))
+    assert d.core.view == 1 and d.core.in_view_change
+    _sync(d, 1, block(0)[0], view=3)
+    assert d.core.view == 3 and not d.core.in_view_change
