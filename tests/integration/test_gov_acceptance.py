@@ -11,7 +11,9 @@ shrunk with the operator CLI only (`chainnode testnet add-node|remove-node`, `ch
    only signatures of the new set, which verify under it; it follows as an observer; on its
    stored chain, its genuine signature put in a current member's place is refused after the
    decision (and accepted before it);
-4. a fresh node syncs from genesis across both validator-set changes and agrees on every block.
+4. a fresh node syncs from genesis across both validator-set changes and agrees on every block;
+5. a validator voted out while it is down restarts believing it validates, is admitted as an
+   observer, syncs past its removal and follows; its signature is in no later certificate.
 
 One cluster is shared by the cases, in order (each builds on the previous one's chain).
 """
@@ -24,7 +26,7 @@ import re
 import time
 
 import pytest
-from cluster import FAST_PARAMS, Load, LocalNet, get_json, wait_until
+from cluster import FAST_PARAMS, Load, LocalNet, NodeProc, get_json, wait_until
 from integration_harness import run_cli
 
 from chainnode.chain import Chain
@@ -276,3 +278,37 @@ def test_fresh_node_syncs_from_genesis_across_two_set_changes(net):
     assert rc["status"] == "ok" and rc["value"]["valid_until"] > top
     listed = net.cli("testnet", "status", "--dir", str(net.root), check=False).stdout
     assert "edge5: height" in listed and "fresh: height" in listed
+
+
+def test_validator_removed_while_down_comes_back_as_observer(net):
+    """edge5 is stopped, then voted out (forced: 4 -> 3 lowers f). Restarted, its chain ends
+    before the removal and it claims `validator` in the handshake: the others admit it as an
+    observer (never ban it), it syncs past the removal, finds itself an observer, and no
+    certificate after the decision carries its signature."""
+    tn = net.tn
+    home = net.root / "edge5"
+    stop_pid(int((home / "node.pid").read_text()))
+    stored = max(n.height() or 0 for n in tn.nodes[:3])  # >= edge5's head when it stopped
+    out = net.cli("testnet", "remove-node", "--dir", str(net.root), "--name", "edge5",
+                  "--force", "--timeout", str(CLI_WAIT))
+    h = json.loads(out.stdout)["decided_at"]
+    assert h > stored  # its chain ends before the removal: it restarts as validator 4
+    edge5 = NodeProc("edge5", 4, home, net.url("edge5"))
+    edge5.start()  # writes node.pid: the fixture stops it
+    edge5.wait_ready()
+    assert net.load is not None
+    net.load.wait_acks(3, 40.0)
+    url = tn.nodes[0].url
+    target = get_json(url + "/status")["height"]
+    wait_until(lambda: (edge5.height() or 0) >= target, 60.0,
+               lambda: f"edge5 to follow past the removal:\n{edge5.log_tail()}")
+    st = edge5.status()
+    assert st["validator_index"] is None and st["height"] > h
+    assert edge5.block(target)["hash"] == get_json(f"{url}/blocks/{target}")["hash"]
+    members = get_json(url + "/status")["validator_set"]["members"]
+    keys3 = [bytes.fromhex(m["public_key"]) for m in members]
+    assert [m["name"] for m in members] == ["node0", "node1", "node2"]
+    for height in range(h + 1, target + 1):
+        cert = _cert(url, height)
+        assert len(cert.signatures) <= 3 and _signers_verify(cert, keys3), height
+    assert "admitted as observer" in "".join(n.log_text() for n in tn.nodes[:3])
