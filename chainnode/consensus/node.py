@@ -131,6 +131,7 @@ class ConsensusCore(ProgressMixin, ViewsMixin, EpochMixin):
         self._timer_armed = False
         self._attempt = 0
         self._deferred_at = 0  # height whose first timeout we spent catching up instead
+        self._risen_at = 0  # height we entered a higher view at by a certificate (_rise_to)
         self._helped: dict[tuple[int, str], tuple[int, int]] = {}  # (peer, what) -> (at, count)
         # messages for the NEXT height that did not verify under the set we know: if the
         # commit of this height changes the set, they are checked again under the new one

@@ -83,8 +83,11 @@ class ProgressMixin:
                 self._check_peers_ahead(1)
             return
         behind = self._check_peers_ahead(1)
-        if self._committing is not None:
-            self._catch_up(self.height)  # the shell could not commit it: fetch it certified
+        if self._committing is not None or self._risen_at == self.height:
+            # the shell could not commit it, or we moved up to this view by a certificate
+            # and may have missed its proposal (it arrived before the sync that proved the
+            # view, e.g. signed by a set we did not know yet): fetch the height certified
+            self._catch_up(self.height)
             behind = True
         if behind and self._deferred_at != self.height:
             # The network moved past this height (a quorum certified it, or f+1 peers work

@@ -112,8 +112,14 @@ class ViewsMixin:
         restarted with a WAL from before it) would otherwise buffer every proposal as
         "future" and follow by sync forever, each synced commit re-arming its timer, never
         signing. Observers follow too, so a validator added later starts in the live view.
+
+        Not while we wait for a NEW-VIEW: then our VIEW-CHANGE, re-sent on every timeout,
+        makes the peers of the higher view forward its NEW-VIEW and their head certificate
+        (`_forward_new_view`, `_send_head_certificate`), which brings us in with the live
+        round; a node moved up silently could miss that round's proposal (the simulator's
+        reconfiguration seeds 147 and 196 showed it voting heights later).
         """
-        return cert.view > self.st.view
+        return cert.view > self.st.view and not self.st.waiting_new_view
 
     def _rise_to(self, view: int) -> None:
         """Enter `view` for the height after the certified one, as a normal participant (no
@@ -124,6 +130,7 @@ class ViewsMixin:
         self.st.set_view(view, False)
         self.st.set_new_view(None)
         self._attempt = 0
+        self._risen_at = self.height  # its first timeout fetches before suspecting the leader
 
     def _return_to(self, view: int) -> None:
         """Go back to `view`, where the network commits. Votes we signed for higher views

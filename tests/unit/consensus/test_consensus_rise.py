@@ -4,10 +4,11 @@ buffering every proposal as "future" and following by sync forever."""
 
 from __future__ import annotations
 
-from cons_util import Driver, block, sent
+from cons_util import Driver, block, of, sent
 
 from chainnode.consensus import (
     BlockValidated,
+    CatchUp,
     Prepare,
     Start,
     SyncedTo,
@@ -52,7 +53,8 @@ def test_the_progress_timer_still_leads_to_a_view_change_above_the_risen_view():
     d.feed(TransactionsPending(True))
     _sync(d, 1, block(0)[0], view=2)
     assert d.core.view == 2
-    d.feed(TimerFired(d.core._timer_token))
+    acts = d.feed(TimerFired(d.core._timer_token))  # first: fetch a proposal we missed
+    assert sent(acts, ViewChange) == [] and of(acts, CatchUp) == [CatchUp(2)]
     (vc,) = sent(d.feed(TimerFired(d.core._timer_token)), ViewChange)
     assert vc.view == 3 and vc.committed_height == 1
 
@@ -65,11 +67,14 @@ def test_a_certificate_from_a_lower_or_equal_view_never_raises_it():
     assert d.core.view == 1 and not d.core.in_view_change
 
 
-def test_a_node_waiting_for_a_lower_new_view_rises_to_the_certified_view():
+def test_a_node_waiting_for_a_lower_new_view_asks_instead_of_moving_silently():
+    """Waiting in view 1, it keeps re-sending VIEW-CHANGE(1), which makes the peers of view
+    3 forward NEW-VIEW(3) and their head certificate: it joins with the live round."""
     d = Driver(n=4, me=1)
     d.feed(Start())
     d.feed(TransactionsPending(True))
-    d.feed(TimerFired(d.core._timer_token))
+    (vc,) = sent(d.feed(TimerFired(d.core._timer_token)), ViewChange)
     assert d.core.view == 1 and d.core.in_view_change
     _sync(d, 1, block(0)[0], view=3)
-    assert d.core.view == 3 and not d.core.in_view_change
+    assert d.core.view == 1 and d.core.in_view_change
+    assert sent(d.feed(TimerFired(d.core._timer_token)), ViewChange) == [vc]
