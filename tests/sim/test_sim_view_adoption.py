@@ -5,29 +5,8 @@ following by sync forever (docs/consensus.md, "Returning to the live view")."""
 from __future__ import annotations
 
 from .fakes import gov_tx
-from .harness import LinkPolicy, Simulation
-
-
-def _cluster(seed: int, n: int, cands: int = 0) -> Simulation:
-    sim = Simulation(n, seed, cfg=dict(base_timeout_ms=300, max_timeout_ms=2000),
-                     candidates=cands)
-    sim.policy = LinkPolicy(min_delay=5, max_delay=20)
-    for nd in sim.nodes:
-        nd.start()
-    return sim
-
-
-def _until(sim: Simulation, cond, limit_ms: int = 30_000) -> None:
-    assert sim.run_until(sim.now + limit_ms, stop=cond), "condition not reached in time"
-
-
-def _load(sim: Simulation, tag: str, k: int = 6) -> None:
-    for i in range(k):
-        sim.at(sim.now + 50 * i, lambda i=i: sim.submit(b"%s-%d" % (tag.encode(), i)))
-
-
-def _signers(sim: Simulation, height: int) -> set[int]:
-    return sim.vote_signers(height, [nd for nd in sim.nodes if nd.alive])
+from .harness import Simulation
+from .test_sim_reconfig import _cluster, _load, _signers, _until
 
 
 def _view_change(sim: Simulation, live) -> None:
@@ -41,7 +20,7 @@ def _view_change(sim: Simulation, live) -> None:
 
 
 def test_a_validator_voted_in_after_a_view_change_signs_from_h_plus_1() -> None:
-    sim = _cluster(31, 4, cands=1)
+    sim = _cluster(31, cands=1)
     cand = sim.nodes[4]
     cand.crash()  # it starts (as an observer) only after the view change
     _load(sim, "warm", 3)
@@ -61,7 +40,7 @@ def test_a_validator_voted_in_after_a_view_change_signs_from_h_plus_1() -> None:
 
 
 def test_a_validator_restarted_after_a_view_change_it_missed_signs_again() -> None:
-    sim = _cluster(32, 7)
+    sim = _cluster(32, n=7, cands=0)
     _load(sim, "warm", 3)
     _until(sim, lambda: all(nd.head.height >= 2 for nd in sim.nodes))
     away = sim.nodes[6]
