@@ -177,7 +177,8 @@ def test_fifth_validator_joins_as_observer_then_signs_from_h_plus_1(net):
     assert res["ready_at"] < res["decided_at"] < res["first_signed"]
     h = res["decided_at"]
     net.decided.append(h)
-    print(f"\nedge5: decided at {h}, first signature in block {res['first_signed']}, "
+    print(f"\nedge5: decided at {h}, first signature in block {res['first_signed']} (view "
+          f"{_cert(tn.nodes[0].url, res['first_signed']).view}), "
           f"{res['seconds_to_first_signature']}s after the decision "
           f"(add-node took {time.monotonic() - t0:.1f}s)")
     st = get_json(net.url("edge5") + "/status")
