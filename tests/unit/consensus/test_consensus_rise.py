@@ -78,3 +78,21 @@ def test_a_node_waiting_for_a_lower_new_view_asks_instead_of_moving_silently():
     _sync(d, 1, block(0)[0], view=3)
     assert d.core.view == 1 and d.core.in_view_change
     assert sent(d.feed(TimerFired(d.core._timer_token)), ViewChange) == [vc]
+
+
+def test_an_observer_voted_in_asks_for_the_view_it_saw_f_plus_1_peers_in():
+    """As an observer it recorded members 0 and 1 voting in view 2; it was not its business
+    then. Made a validator (by a view-0 certificate: no rise), those f+1 count at once."""
+    from test_consensus_epochs import ADD4, G, core, signed, sync_to
+
+    from chainnode.consensus import MessageReceived, NewEpoch
+
+    co = core(4, [G], height=1)
+    x = block(2, tag="x")[0]
+    for m in (0, 1):
+        co.handle(MessageReceived(signed(Prepare(2, 2, x, m), m)))
+    assert not co.cfg.is_validator and co.view == 0
+    co.handle(NewEpoch(ADD4))
+    acts = sync_to(co, 2, G)
+    assert co.cfg.is_validator and co.view == 1 and co.in_view_change
+    assert [vc.view for vc in sent(acts, ViewChange)] == [1]
