@@ -4,8 +4,9 @@ shrunk with the operator CLI only (`chainnode testnet add-node|remove-node`, `ch
 1. (before the load starts, so proposal lifetimes are predictable) governance errors each have their own code (non-governor, double vote, vote after the
    decision, expired proposal, unsafe parameter), and a decided `view_timeout_ms` is what every
    node shows from the next block on;
-2. 4 -> 5: the fifth node starts as an observer, attests readiness, is voted in, and its
-   signature is in certificates from h+1 on; then kill -9 of an original validator: the five
+2. 4 -> 5: after a view change (the frozen old leader adopts the new view), the fifth node
+   starts as an observer, attests readiness, is voted in, and its signature is in certificates
+   from h+1 on (it adopts the live view); then kill -9 of an original validator: the five
    commit on (the time from "decided" to "first signature" is printed); it is restarted;
 3. 5 -> 4: that validator is voted out while it runs; certificates after the decision carry
    only signatures of the new set, which verify under it; it follows as an observer; on its
@@ -166,6 +167,18 @@ def test_fifth_validator_joins_as_observer_then_signs_from_h_plus_1(net):
     tn = net.tn
     net.load = Load(tn, targets=tn.nodes[:3])  # steady load from here on; never via node3
     net.load.start()
+    # The network changes view before edge5 joins, so it must adopt that view to sign (a
+    # node added later starts at view 0), and the frozen leader comes back behind in view.
+    leader = tn.leader()
+    others = [n for n in tn.nodes if n is not leader]
+    leader.pause()
+    try:
+        wait_until(lambda: all((n.status() or {}).get("view", 0) >= 1 for n in others), 60.0,
+                   lambda: f"a view change without {leader.name}: {tn.brief(others)}")
+    finally:
+        leader.resume()
+    wait_until(lambda: all(s and s["view"] >= 1 for s in tn.statuses().values()), 60.0,
+               lambda: f"{leader.name} to adopt the live view: {tn.brief()}")
     t0 = time.monotonic()
     out = net.cli("testnet", "add-node", "--dir", str(net.root), "--validator", "--name",
                   "edge5", "--timeout", str(CLI_WAIT))
