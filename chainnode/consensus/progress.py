@@ -72,6 +72,14 @@ class ProgressMixin:
         self._timer_armed = False
         self._catchup = self.committed_height  # let a failed sync be asked for again...
         self._check_committed()  # ...if we still hold a quorum's COMMITs for a missing body
+        if self.st.waiting_new_view and self._live_view > self.view:
+            if self._live_view_timeouts >= 1:  # asked a full timeout ago; no NEW-VIEW came
+                self._rise_to(self._live_view)
+                self._arm()
+                self._replay()
+                self._maybe_propose()
+                return
+            self._live_view_timeouts += 1
         if self.st.waiting_new_view:
             if self.vcs.support(self.view) >= self.cfg.quorum:
                 self._start_view_change(self.view + 1)  # that view formed; its leader failed

@@ -103,7 +103,7 @@ class ViewsMixin:
         left_at = own.committed_height + 1 if own is not None else self.committed_height
         return cert.height > left_at
 
-    def _should_rise(self, cert: CommitCertificate) -> bool:
+    def _adopt_view_of(self, cert: CommitCertificate) -> None:
         """A certificate from a higher view proves that view formed and is live: move up.
 
         2f+1 validators of the certificate's height committed in `cert.view`, so a NEW-VIEW
@@ -113,23 +113,35 @@ class ViewsMixin:
         "future" and follow by sync forever, each synced commit re-arming its timer, never
         signing. Observers follow too, so a validator added later starts in the live view.
 
-        Not while we wait for a NEW-VIEW: then our VIEW-CHANGE, re-sent on every timeout,
-        makes the peers of the higher view forward its NEW-VIEW and their head certificate
-        (`_forward_new_view`, `_send_head_certificate`), which brings us in with the live
-        round; a node moved up silently could miss that round's proposal (the simulator's
-        reconfiguration seeds 147 and 196 showed it voting heights later).
+        While we wait for a NEW-VIEW we first ask: our VIEW-CHANGE makes the peers of the
+        higher view forward its NEW-VIEW and their head certificate (`_forward_new_view`,
+        `_send_head_certificate`), which brings us in with the live round; moved up silently
+        we could miss that round's proposal (the simulator's reconfiguration seeds 147 and
+        196 showed it voting heights later). Forwarding is rate-limited, so if a full timeout
+        passes and we still wait, we move up anyway (`_on_timer`).
         """
-        return cert.view > self.st.view and not self.st.waiting_new_view
+        st = self.st
+        if cert is None or cert.view <= st.view:
+            return
+        if not st.waiting_new_view:
+            self._rise_to(cert.view)
+            return
+        if cert.view > self._live_view:
+            self._live_view, self._live_view_timeouts = cert.view, 0
+            vc = st.votes.get(("view-change", st.view, 0))
+            if vc is not None and self.cfg.is_validator:
+                self._send(vc)  # byte-identical resend: peers above us answer with help
 
     def _rise_to(self, view: int) -> None:
-        """Enter `view` for the height after the certified one, as a normal participant (no
-        NEW-VIEW obligation: the one that opened `view` bound a height at or below the
-        certificate's). Nothing is signed here; the view is persisted in the same Persist
-        as the commit's bookkeeping, so a restart never goes back below it."""
+        """Enter `view` for the height in flight, as a normal participant (no NEW-VIEW
+        obligation: the one that opened `view` bound a height at or below the certificate's).
+        Nothing is signed here; the view is persisted in the same Persist as the rest of the
+        event, so a restart never goes back below it."""
         self._new_view_number(view)
         self.st.set_view(view, False)
         self.st.set_new_view(None)
         self._attempt = 0
+        self._live_view = -1
         self._risen_at = self.height  # its first timeout fetches before suspecting the leader
 
     def _return_to(self, view: int) -> None:
@@ -137,6 +149,7 @@ class ViewsMixin:
         stay in the WAL (a re-sent VIEW-CHANGE is byte-identical); we only ever vote at
         heights above the committed head, where we never voted in `view` before."""
         self._reset_view_scratch()
+        self._live_view = -1
         self.st.return_to_view(view)
         self.st.set_new_view(None)
         self._attempt = 0

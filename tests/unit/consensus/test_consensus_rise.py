@@ -67,17 +67,25 @@ def test_a_certificate_from_a_lower_or_equal_view_never_raises_it():
     assert d.core.view == 1 and not d.core.in_view_change
 
 
-def test_a_node_waiting_for_a_lower_new_view_asks_instead_of_moving_silently():
-    """Waiting in view 1, it keeps re-sending VIEW-CHANGE(1), which makes the peers of view
-    3 forward NEW-VIEW(3) and their head certificate: it joins with the live round."""
+def test_a_node_waiting_for_a_lower_new_view_asks_first_then_moves_up():
+    """Waiting in view 1, a view-3 certificate makes it re-send VIEW-CHANGE(1) at once (the
+    peers of view 3 answer with NEW-VIEW(3) and their head certificate, so it joins with the
+    live round); if a whole timeout passes without that, it moves up by itself."""
     d = Driver(n=4, me=1)
     d.feed(Start())
     d.feed(TransactionsPending(True))
     (vc,) = sent(d.feed(TimerFired(d.core._timer_token)), ViewChange)
     assert d.core.view == 1 and d.core.in_view_change
-    _sync(d, 1, block(0)[0], view=3)
+    bh = block(1, prev=block(0)[0])[0]
+    acts = d.feed(SyncedTo(1, bh, d.commit_cert(3, 1, bh, [0, 2, 3])))
+    assert sent(acts, ViewChange) == [vc]
     assert d.core.view == 1 and d.core.in_view_change
     assert sent(d.feed(TimerFired(d.core._timer_token)), ViewChange) == [vc]
+    assert d.core.in_view_change
+    d.feed(TimerFired(d.core._timer_token))  # no NEW-VIEW(3) came: go there
+    assert d.core.view == 3 and not d.core.in_view_change
+    d.restart(committed=(1, bh, d.commit_cert(3, 1, bh, [0, 2, 3])))
+    assert d.core.view == 3 and d.core.st.top_view == 1  # VIEW-CHANGE(1) never re-signed
 
 
 def test_an_observer_voted_in_asks_for_the_view_it_saw_f_plus_1_peers_in():
