@@ -1,12 +1,13 @@
 """Issue 11's last two acceptance points with real processes: main + one edge chain (each one
 validator, so governance by the sole admin decides at once) and a running relayer.
 
-1. The edge changes its validator set by governance (1 -> 2 by add-node --validator, then
-   2 -> 1 by remove-node): main's client follows both, packets keep flowing, the certified
-   header of every change is still served after a later change, and a header signed by the
-   old set after the change is refused by main's sys.anchor.
+1. The edge changes its validator set by governance (1 -> 2 by add-node --validator) while
+   the relayer runs: main's client follows, packets keep flowing, and a header signed by the
+   old set after the change is refused by main's sys.anchor. Then 2 -> 1 -> 2 (remove-node,
+   add-node) while no packet needs the client moved: the header of every change is still
+   served with its set, and the relayer crosses both changes at once.
 2. Two conflicting certified headers for one edge height (re-signed by a test-only signer
-   holding the edge validator's key) freeze main's client; a relay is refused as frozen;
+   holding the edge validators' keys) freeze main's client; a relay is refused as frozen;
    a recover-client proposal unfreezes it and the packets sent meanwhile arrive, once each.
 """
 
@@ -46,6 +47,11 @@ class Sides(Net):
         self.edge_url = self.admin["edge-1"].url
         self.relayer = Client(self.main_url, load_private_key(root / "relayer-1" / "relayer.key"))
         self.node0_key = load_private_key(self.edge_dir / "node0" / "node.key")
+
+    def edge_keys(self) -> dict:
+        """Public key -> private key of every node of the edge testnet."""
+        keys = [load_private_key(p) for p in sorted(self.edge_dir.glob("node*/node.key"))]
+        return {k.public_key.raw: k for k in keys}
 
     def client_state(self) -> ClientState:
         """main's light client of the edge, as stored in main's state."""
@@ -144,17 +150,23 @@ def test_edge_validator_set_change_is_followed_and_old_set_refused(sides):
     assert (rc["status"], rc["error_code"]) == ("failed", "ANCHOR_NO_QUORUM"), rc
     assert s.client_state().latest.height < forged.height
 
-    # 2 -> 1: the header of the first change is still served with the set it announced
+    # 2 -> 1 -> 2 while no packet needs the client moved (the relayer leaves it idle): every
+    # change is still served with the set it announced, and the relayer crosses both at once
+    idle = s.client_state().latest.height
     removed = testnet_join.remove_node(s.edge_dir, added["name"], timeout=WAIT,
                                        out=io.StringIO())
     d2 = removed["decided_at"]
-    again = s.edge_header(d1)
-    assert _hex_set(again["next_validators"]) == two  # no longer the set in state
+    readded = testnet_join.add_node(s.edge_dir, validator=True, timeout=WAIT, out=io.StringIO())
+    d3 = readded["decided_at"]
+    assert _hex_set(s.edge_header(d1)["next_validators"]) == two  # no longer in state
     assert _hex_set(s.edge_header(d2)["next_validators"]) == [list(v) for v in old_set]
+    last = _hex_set(s.edge_header(d3)["next_validators"])
+    assert len(last) == 2 and last != two
+    assert s.client_state().latest.height == idle < d2
     s.send("edge-1", "main", 2)  # the relayer moves a client when packets need it
-    wait_until(lambda: _follows(s, d2, valset_hash(old_set)), WAIT,
-               "main's client to pass the second change")
-    wait_until(lambda: s.delivered("edge-1", "main", 7), WAIT, "edge -> main after it")
+    wait_until(lambda: _follows(s, d3, valset_hash(tuple(map(tuple, last)))), WAIT,
+               "main's client to cross both later changes")
+    wait_until(lambda: s.delivered("edge-1", "main", 7), WAIT, "edge -> main after them")
     s.exactly_once("edge-1", "main", 7)
 
 
@@ -165,11 +177,12 @@ def test_conflicting_headers_freeze_the_client_until_recovered(sides):
     h = c.latest.height  # anchored, signed by the set the client trusts there
     assert h > 1 and valset_hash(c.validators) == c.latest.next_validators_hash
     vals = [list(v) for v in c.validators]
-    assert vals[0][1] == s.node0_key.public_key.raw  # the edge's set is node0 alone again
+    keys = s.edge_keys()
+    signers = [keys[k] for _, k in vals]  # the test-only signer: every edge validator's key
     real = s.edge_header(h)
     fork = replace(BlockHeader.from_wire(_wire(real, "header_hex")), state_root=sm3(b"fork"))
     evidence = [[_wire(real, "header_hex"), _wire(real, "certificate_hex"), vals],
-                [fork.to_wire(), _signed(fork, [s.node0_key]), vals]]
+                [fork.to_wire(), _signed(fork, signers), vals]]
     rc = s.anchor_tx("misbehaviour", {"chain_id": EDGE, "evidence": evidence})
     assert rc["status"] == "ok" and rc["value"]["result"] == "frozen", rc
     doc = s.admin["main"].get(f"/anchor/clients/{EDGE}")
