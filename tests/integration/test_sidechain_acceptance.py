@@ -18,10 +18,10 @@ import time
 from dataclasses import replace
 
 import pytest
-from cluster import FAST_PARAMS, free_base_port, wait_until
-from test_relay import Net
+from cluster import wait_until
+from test_relay import Net, running_sides
 
-from chainnode import codec, testnet, testnet_join, testnet_sides
+from chainnode import codec, testnet_join, testnet_sides
 from chainnode.anchor import packets as pk
 from chainnode.anchor.lightclient import ClientState, valset_hash
 from chainnode.client import Client
@@ -30,7 +30,6 @@ from chainnode.core.certificate import CommitCertificate, vote_payload
 from chainnode.crypto import domain
 from chainnode.crypto.hashing import sm3
 from chainnode.crypto.keyfile import load_private_key
-from chainnode.relay.courier import COURIER
 
 pytestmark = pytest.mark.slow
 MAIN, EDGE = testnet_sides.MAIN_ID, "district-1"
@@ -89,20 +88,9 @@ def _hex_set(vals: list) -> list:
 
 @pytest.fixture(scope="module")
 def sides(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sidegov")
-    testnet_sides.init(root, 1, 1, [1], free_base_port(200), params=FAST_PARAMS)
-    try:
-        testnet_sides.up(root, out=io.StringIO(), relayer_args=RELAYER_ARGS)
-        s = Sides(root)
-        for c in s.admin.values():
-            assert c.deploy("courier", COURIER)["receipt"]["status"] == "ok"
+    with running_sides(tmp_path_factory.mktemp("sidegov"), 1, [1], 200, RELAYER_ARGS,
+                       Sides) as s:
         yield s
-    finally:
-        testnet_sides.down(root, out=io.StringIO())
-        for n in testnet.manifest(root / "edge-1")["nodes"]:  # the added node, if still up
-            pidf = root / "edge-1" / n["name"] / "node.pid"
-            if pidf.exists():
-                testnet.stop_pid(int(pidf.read_text()))
 
 
 def _follows(s: Sides, after: int, vhash: bytes) -> ClientState | None:
