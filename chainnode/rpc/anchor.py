@@ -4,7 +4,8 @@ Routes (added to the main app by `add_routes`; all read-only, JSON, bytes as hex
   GET /anchor/clients                   every light client here, with status and heights
   GET /anchor/clients/{chain_id}        one client: status, anchored heights, evidence
   GET /anchor/header/{height}           header wire + commit certificate (codec, hex), and the
-                                        validator set it announces if that set is in state
+                                        validator set it announces when it changes the set
+                                        (from the epoch history: any committed height)
   GET /anchor/proof/state?contract=C&key_hex=K[&height=H]
                                         SMT proof (membership or absence) at height H (head
                                         by default) with that header and certificate
@@ -28,12 +29,12 @@ from aiohttp import web
 
 from chainnode import codec
 from chainnode.anchor import packets
-from chainnode.crypto.hashing import sm3
+from chainnode.core.genesis import validators_hash
 from chainnode.crypto.merkle import merkle_proof
 from chainnode.errors import BAD_REQUEST, NOT_FOUND, ChainError
 from chainnode.exec import anchor as sys_anchor
 from chainnode.exec.state import BlockState, TxState
-from chainnode.exec.system import VALIDATORS, CallFailed
+from chainnode.exec.system import CallFailed
 from chainnode.store.db import state_key_hash
 
 MAX_PACKETS = 100
@@ -100,9 +101,11 @@ def add_routes(app: web.Application, node) -> None:
             h = node.db.block(height).header
             out["next_validators"] = None
             if h.next_validators_hash != h.validators_hash:
-                raw = node.db.state_get(VALIDATORS, codec.encode("set"))
-                if raw is not None and sm3(raw) == h.next_validators_hash:
-                    out["next_validators"] = [[n, k.hex()] for n, k in codec.decode(raw)]
+                # the set that signs height+1, from the chain's epoch history: served for any
+                # committed height, even after later changes replaced it in state
+                nxt = node.chain.validators_at(height + 1)
+                if validators_hash(nxt) == h.next_validators_hash:
+                    out["next_validators"] = [[v.name, v.public_key.hex()] for v in nxt]
             return out
         return await run(read)
 

@@ -4,6 +4,7 @@ what arrives (duplicates and gaps are counted, not refused, so these tests would
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -60,19 +61,27 @@ class Net:
         assert (back["acks"], back["ackdups"]) == (total, 0), back
 
 
-@pytest.fixture(scope="module")
-def net(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sides")
-    base = free_base_port(300)
-    testnet_sides.init(root, 4, 2, [1, 4], base, params=FAST_PARAMS)
+@contextlib.contextmanager
+def running_sides(root, nodes: int, side_nodes: list[int], ports: int,
+                  relayer_args: tuple[str, ...], net_class=Net):
+    """A multi-chain testnet up with its relayers and a courier on every chain; down after
+    (every node of a chain's manifest, added ones too)."""
+    testnet_sides.init(root, nodes, len(side_nodes), side_nodes, free_base_port(ports),
+                       params=FAST_PARAMS)
     try:
-        testnet_sides.up(root, out=io.StringIO(), relayer_args=RELAYER_ARGS)
-        n = Net(root)
+        testnet_sides.up(root, out=io.StringIO(), relayer_args=relayer_args)
+        n = net_class(root)
         for c in n.admin.values():
             assert c.deploy("courier", COURIER)["receipt"]["status"] == "ok"
         yield n
     finally:
         testnet_sides.down(root, out=io.StringIO())
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    with running_sides(tmp_path_factory.mktemp("sides"), 4, [1, 4], 300, RELAYER_ARGS) as n:
+        yield n
 
 
 def _pairs():
