@@ -112,9 +112,11 @@ class Node:
 
     async def submit(self, tx: Transaction) -> Transaction:
         """A client's tx: admit it, then forward it so whichever validator leads can include it."""
-        await self.mempool.add(tx)
+        async with self.metrics.timed_async("admission"):
+            await self.mempool.add(tx)
         if self.net is not None:
-            await self.net.broadcast("tx", tx.encode(), role="validator")
+            async with self.metrics.timed_async("forwarding"):
+                await self.net.broadcast("tx", tx.encode(), role="validator")
         return tx
 
     async def run_exec(self, fn, *args):
@@ -352,7 +354,9 @@ class Node:
             self._report(peer, "forwarded tx is not bytes")
             return
         try:
-            await self.mempool.add(Transaction.decode(payload, self.genesis.param("max_tx_bytes")))
+            async with self.metrics.timed_async("forwarded_in"):
+                await self.mempool.add(
+                    Transaction.decode(payload, self.genesis.param("max_tx_bytes")))
         except ChainError as exc:
             if exc.code in ("TX_MALFORMED", "TX_BAD_SIGNATURE", "TX_WRONG_CHAIN"):
                 self._report(peer, f"forwarded an invalid tx: {exc.code}")
