@@ -22,8 +22,8 @@ from chainnode import codec
 from chainnode.core.block import Block, Receipt
 from chainnode.core.certificate import CommitCertificate
 from chainnode.crypto.hashing import sm3
-from chainnode.store.failure import StorageFailure, WriteGuard
 from chainnode.errors import ChainError
+from chainnode.store.failure import StorageFailure, WriteGuard
 from chainnode.store.smt import EMPTY_ROOT, NODE_LEN, SparseMerkleTree
 
 STATE_PRUNED = "STATE_PRUNED"
@@ -125,23 +125,25 @@ class ChainDB:
         if height < oldest:
             raise StatePruned(height, oldest)
 
-    def _prune(self, wb, height: int, budget: int) -> None:
+    def _prune(self, wb, height: int, budget: int, written: Mapping[bytes, bytes]) -> None:
         """Queue-driven pruning inside the block's own batch, so kill -9 anywhere leaves
         either the whole step or none of it. Entry (h, node) says `node` left the tree at
         height h: trees below h may use it, trees from h on do not unless it was written
-        again later (its stored written-at height then is >= h and it stays)."""
+        again later (its stored written-at height then is >= h and it stays) or is written by
+        this very batch (`written`: the reads here do not see the batch)."""
         limit = height - self.keep_versions  # trees at heights >= limit stay whole
         if limit <= 0:
             return
         end = P_STALE + h8(limit + 1)  # entries with h <= limit
         done = 0
         last_h = None
-        for key in self.db.iterator(prefix=P_STALE, stop=end, include_value=False):
+        for key in self.db.iterator(start=P_STALE, stop=end, include_value=False):
             if done >= budget:
                 break
             h = struct.unpack(">Q", key[2:10])[0]
-            node_key = P_NODE + key[10:]
-            raw = self.db.get(node_key)
+            node_hash = key[10:]
+            node_key = P_NODE + node_hash
+            raw = None if node_hash in written else self.db.get(node_key)
             if raw is not None and _written_at(raw) < h:
                 wb.delete(node_key)
             wb.delete(key)
@@ -218,7 +220,7 @@ class ChainDB:
             stale = getattr(nodes, "stale", frozenset())
             for h in stale:
                 wb.put(P_STALE + h8(height) + h, b"")
-            self._prune(wb, height, 2 * len(stale) + PRUNE_MIN_BUDGET)
+            self._prune(wb, height, 2 * len(stale) + PRUNE_MIN_BUDGET, nodes)
         if epoch is not None:
             wb.put(P_EPOCH + h8(height + 1), epoch)
         wb.put(HEAD_KEY, codec.encode([height, block.hash, block.header.state_root]))
