@@ -50,7 +50,8 @@ class Node:
             pw = os.environ.get("CHAINNODE_KEY_PASSPHRASE")
             key = load_private_key(cfg.path(cfg.key_file), pw.encode() if pw else None)
         self.key = key
-        self.db = ChainDB(cfg.path(cfg.data_dir) / "chain.ldb")
+        self.db = ChainDB(cfg.path(cfg.data_dir) / "chain.ldb",
+                          keep_versions=cfg.state_keep_versions)
         self.chain = Chain(self.db, self.genesis)
         threads = cfg.verify_threads or (os.cpu_count() or 2)
         self.metrics = NodeMetrics(self)

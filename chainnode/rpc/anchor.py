@@ -113,9 +113,10 @@ def add_routes(app: web.Application, node) -> None:
             out = _certified(node.db, height)
             root = node.db.block(height).header.state_root
             kh = state_key_hash(contract, key)
-            out["value_hash"] = (node.db.smt.get(root, kh) or b"").hex()
+            vh, proof = node.db.prove_at(height, root, kh)  # STATE_PRUNED (410) if pruned
+            out["value_hash"] = (vh or b"").hex()
             out["exists"] = bool(out["value_hash"])
-            out["proof_hex"] = codec.encode(node.db.smt.prove(root, kh).to_wire()).hex()
+            out["proof_hex"] = codec.encode(proof.to_wire()).hex()
             if height == node.chain.head.height:
                 value = node.db.state_get(contract, key)
                 out["value_hex"] = None if value is None else value.hex()

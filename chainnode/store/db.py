@@ -22,11 +22,9 @@ from chainnode import codec
 from chainnode.core.block import Block, Receipt
 from chainnode.core.certificate import CommitCertificate
 from chainnode.crypto.hashing import sm3
-from chainnode.errors import ChainError
+from chainnode.errors import STATE_PRUNED, ChainError
 from chainnode.store.failure import StorageFailure, WriteGuard
-from chainnode.store.smt import EMPTY_ROOT, NODE_LEN, SparseMerkleTree
-
-STATE_PRUNED = "STATE_PRUNED"
+from chainnode.store.smt import EMPTY_ROOT, NODE_LEN, MissingNodeError, SparseMerkleTree
 
 log = logging.getLogger("chainnode.store")
 
@@ -124,6 +122,15 @@ class ChainDB:
         oldest = self.oldest_state_height()
         if height < oldest:
             raise StatePruned(height, oldest)
+
+    def prove_at(self, height: int, root: bytes, key_hash: bytes):
+        """(value_hash or None, proof) of key_hash in the tree at `height` (root given), or
+        StatePruned when that tree is no longer whole here."""
+        self.check_state_height(height)
+        try:
+            return self.smt.get(root, key_hash), self.smt.prove(root, key_hash)
+        except MissingNodeError:  # pruned between the check and the walk
+            raise StatePruned(height, self.oldest_state_height()) from None
 
     def _prune(self, wb, height: int, budget: int, written: Mapping[bytes, bytes]) -> None:
         """Queue-driven pruning inside the block's own batch, so kill -9 anywhere leaves

@@ -46,8 +46,11 @@ def start(db: ChainDB, n_keys: int):
 
 
 def test_db_stays_bounded_and_recent_proofs_verify(tmp_path):
-    keep, n_keys, blocks = 20, 1000, 2000
-    db = ChainDB(tmp_path / "chain.ldb", keep_versions=keep)
+    _bounded_run(ChainDB(tmp_path / "chain.ldb", keep_versions=20), 20)
+
+
+def _bounded_run(db: ChainDB, keep: int) -> None:
+    n_keys, blocks = 500, 800
     rnd = random.Random(1)
     head = start(db, n_keys)
     live = count(db, P_NODE)
@@ -61,7 +64,7 @@ def test_db_stays_bounded_and_recent_proofs_verify(tmp_path):
         roots[head.height] = head.state_root
         stale_sizes.append(len(nodes.stale))
     # Bound: the head tree plus the nodes the last `keep` blocks made stale (all kept
-    # versions), plus one block's pruning slack. Without pruning it would be ~70,000.
+    # versions), plus one block's pruning slack. Without pruning it would be ~30,000.
     bound = live + sum(stale_sizes[-(keep + 1):]) + max(stale_sizes)
     nodes_now = count(db, P_NODE)
     assert nodes_now <= bound, (nodes_now, bound)
