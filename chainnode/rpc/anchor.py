@@ -13,8 +13,9 @@ Routes (added to the main app by `add_routes`; all read-only, JSON, bytes as hex
                                         packets this chain sent to dst_chain still awaiting
                                         an ack (sequence >= N), with their wire form; looks
                                         at most MAX_SCAN sequences, continue at `next_from`
-Old state roots stay provable (the SMT keeps every version), so proofs at any past height
-work; the value itself is served only at the head (a relayer knows the commitment it proves).
+Old state roots stay provable for node.json `state_keep_versions` heights below the head
+(all of them on an archive node, 0); below that the answer is 410 STATE_PRUNED. The value
+itself is served only at the head (a relayer knows the commitment it proves).
 """
 
 from __future__ import annotations
@@ -197,7 +198,8 @@ def openapi_paths() -> dict:
         "/anchor/proof/state": get("SMT proof of a state key at a height", [
             param("contract", "query", "contract name", text, True),
             param("key_hex", "query", "codec-encoded key, hex", text, True),
-            param("height", "query", "block height (default: head)", integer)], (400, 404)),
+            param("height", "query", "block height (default: head)", integer)],
+            (400, 404, 410)),
         "/anchor/proof/receipt/{tx_hash}": get("Receipt bytes and Merkle path of a tx", [
             param("tx_hash", "path", "transaction hash, hex", text)], (400, 404)),
         "/anchor/packets/{dst_chain}": get("Packets sent to dst_chain awaiting an ack", [
