@@ -42,7 +42,6 @@ HEAD_KEY = P_META + b"head"
 GENESIS_KEY = P_META + b"genesis"
 P_EPOCH = P_META + b"epoch/"  # first height an epoch governs -> encoded rules (chain.epochs)
 PRUNED_KEY = P_META + b"pruned"  # every tree below this height may have lost nodes
-DEFAULT_KEEP_VERSIONS = 10_000  # node.json state_keep_versions; 0 keeps every version
 PRUNE_MIN_BUDGET = 256  # stale nodes a commit may delete beyond twice its own new stale count
 
 
