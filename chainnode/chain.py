@@ -58,6 +58,7 @@ class Chain:
         self.genesis = genesis
         self.executor = Executor(genesis)
         self.executor.block_hash_at = self._block_hash_at
+        self.executor.block_time_at = self._block_ts
         self.lock = threading.Lock()  # execution and commit are serialized
         head = db.head()
         if head is None:

@@ -22,8 +22,12 @@ from chainnode.core.tx import Transaction, build_tx
 from chainnode.crypto import domain
 from chainnode.crypto.hashing import sm3
 from chainnode.crypto.sm2 import PrivateKey, PublicKey
+from chainnode.errors import TX_EXPIRY_TOO_FAR, TX_GAS_LIMIT
 from chainnode.store.db import state_key_hash
 from chainnode.store.smt import EMPTY_ROOT, SmtProof, verify_proof
+
+_EXPIRES_IN = 500  # build()'s default lifetime in blocks
+_REFIT_CODES = (TX_GAS_LIMIT, TX_EXPIRY_TOO_FAR)  # refused under lowered live limits: refit
 
 
 class RpcError(Exception):
@@ -113,7 +117,7 @@ class Client:
 
     # -- writes
     def build(self, kind: str, contract: str, method: str, args: dict, *,
-              gas_limit: int = 5_000_000, expires_in: int = 500,
+              gas_limit: int = 5_000_000, expires_in: int = _EXPIRES_IN,
               height: int | None = None) -> Transaction:
         if self.key is None:
             raise ValueError("this client has no signing key")
@@ -138,9 +142,24 @@ class Client:
 
     def call(self, contract: str, method: str, args: dict | None = None, *,
              wait: bool = True, gas_limit: int = 5_000_000) -> dict:
+        """Send a call. If admission refuses its gas limit or expiry under parameters that
+        governance lowered, refit it to the live limits (GET /governance) and send it once
+        more: the committee's own tools must still work after an in-range change."""
         kind = "system" if contract.startswith("sys.") else "call"
-        return self.submit(self.build(kind, contract, method, args or {}, gas_limit=gas_limit),
-                           wait=wait)
+        try:
+            return self.submit(self.build(kind, contract, method, args or {},
+                                          gas_limit=gas_limit), wait=wait)
+        except RpcError as exc:
+            if exc.code not in _REFIT_CODES:
+                raise
+            try:
+                live = self.get("/governance")["params"]
+            except (RpcError, KeyError, TypeError):
+                raise exc from None  # a node without the governance RPC: the first answer
+        return self.submit(self.build(
+            kind, contract, method, args or {},
+            gas_limit=min(gas_limit, live["tx_gas_limit"], live["block_gas_limit"]),
+            expires_in=min(_EXPIRES_IN, live["max_expiry_window"])), wait=wait)
 
     def deploy(self, name: str, source: str, init_args: dict | None = None, *,
                gas_limit: int = 20_000_000) -> dict:

@@ -9,6 +9,7 @@ CA certificate, ca.crt, so the home can be moved to another machine without the 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -22,6 +23,9 @@ from chainnode.exec.gov_kinds import HOSTPORT_RE, NAME_RE
 
 DEFAULT_P2P = "127.0.0.1:26656"
 DEFAULT_RPC = "127.0.0.1:8545"
+READY_ATTEMPTS = 3  # attestations sent when the previous one went stale before its block
+
+log = logging.getLogger("chainnode.joining")
 
 
 class JoinError(ValueError):
@@ -142,7 +146,14 @@ def send_ready(home: str | Path, url: str | None = None) -> dict:
     cfg = NodeConfig.load(home)
     pw = os.environ.get("CHAINNODE_KEY_PASSPHRASE")
     key = load_private_key(cfg.path(cfg.key_file), pw.encode() if pw else None)
-    st = Client(rpc_url(cfg)).status()
-    args = {"height": st["height"], "hash": st["head_hash"]}
-    res = Client(url or rpc_url(cfg), key).call("sys.validators", "ready", args)
+    for attempt in range(READY_ATTEMPTS):
+        st = Client(rpc_url(cfg)).status()
+        args = {"height": st["height"], "hash": st["head_hash"]}
+        res = Client(url or rpc_url(cfg), key).call("sys.validators", "ready", args)
+        # a busy chain may move more than READY_MAX_LAG blocks while the attestation waits
+        # for its block: attest again from the new head rather than fail the join
+        if (res.get("receipt") or {}).get("error_code") != "READY_STALE":
+            break
+        log.info("readiness attestation at %d went stale (attempt %d); attesting again",
+                 args["height"], attempt + 1)
     return {"node": cfg.name, "attested": args, **res}

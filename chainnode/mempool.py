@@ -4,6 +4,10 @@ Admission order is cheapest first — size, decode, chain id, expiry window, dup
 membership, quotas — and SM2 verification last, in a thread pool (Tongsuo releases the GIL), so
 garbage never costs a signature check and the event loop never blocks on one. A tx is verified
 once per node: block validation asks `was_verified` and re-verifies only what the pool never saw.
+
+Transactions from one ordered source (a peer link, a /txs batch) enter the pool in arrival order
+although their signatures are checked in parallel (chainnode.admission_order); `take` hands them
+to the proposer in pool order.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
 
+from chainnode.admission_order import ArrivalOrder
 from chainnode.core.tx import Transaction
 from chainnode.errors import (
     MEMPOOL_FULL,
@@ -51,7 +56,8 @@ class Mempool:
         self._txs: OrderedDict[bytes, Transaction] = OrderedDict()
         self._per_sender: dict[bytes, int] = {}
         self._verified: OrderedDict[bytes, None] = OrderedDict()
-        self._in_flight: set[bytes] = set()
+        self._in_flight: dict[bytes, asyncio.Future] = {}  # resolved once admitted or refused
+        self._order = ArrivalOrder()
         self._nonempty = asyncio.Event()
         self.rejected: dict[str, int] = {}
         self.on_added: list[Callable[[Transaction], None]] = []
@@ -96,9 +102,25 @@ class Mempool:
             raise self._reject(SENDER_QUOTA, f"sender has {self.max_per_sender} pending "
                                              "transactions")
 
-    async def add(self, tx: Transaction) -> Transaction:
+    async def add(self, tx: Transaction, source: Hashable | None = None) -> Transaction:
+        """Admit `tx`. With a `source`, it enters the pool after every tx that arrived earlier
+        from that source (verified in parallel, inserted in arrival order); a tx that fails
+        just gives up its place.
+
+        A copy of a tx still being admitted (forwarded by another peer, or sent to every node by
+        a client) waits for that admission to settle, holding its place in `source`: the
+        answer (TX_DUPLICATE) then means the tx is in the pool, and no later tx of `source`
+        overtakes it."""
+        copy = self._in_flight.get(tx.hash)
+        if copy is not None:
+            turn = self._order.enter(source)
+            try:
+                await asyncio.shield(copy)
+            finally:
+                turn.release()
         self.precheck(tx)
-        self._in_flight.add(tx.hash)
+        self._in_flight[tx.hash] = asyncio.get_running_loop().create_future()
+        turn = self._order.enter(source)
         try:
             if tx.hash not in self._verified:
                 ok = await asyncio.get_running_loop().run_in_executor(
@@ -107,16 +129,23 @@ class Mempool:
                     raise self._reject(TX_BAD_SIGNATURE, "signature does not verify for the "
                                                          "sender's public key")
                 self.mark_verified(tx.hash)
+            await turn.wait()
+            if tx.hash in self._txs or self.is_committed(tx.hash):
+                raise self._reject(TX_DUPLICATE, "transaction is already pending or committed")
+            self._txs[tx.hash] = tx
         finally:
-            self._in_flight.discard(tx.hash)
-        if tx.hash in self._txs or self.is_committed(tx.hash):
-            raise self._reject(TX_DUPLICATE, "transaction is already pending or committed")
-        self._txs[tx.hash] = tx
+            settled = self._in_flight.pop(tx.hash)
+            settled.set_result(None)
+            turn.release()
         self._per_sender[tx.sender] = self._per_sender.get(tx.sender, 0) + 1
         self._nonempty.set()
         for cb in self.on_added:
             cb(tx)
         return tx
+
+    def ordered_sources(self) -> int:
+        """Sources with an admission in flight (bounded by the in-flight admissions)."""
+        return len(self._order)
 
     def mark_verified(self, tx_hash: bytes) -> None:
         self._verified[tx_hash] = None
@@ -127,17 +156,27 @@ class Mempool:
         return tx_hash in self._verified
 
     def take(self, max_txs: int, max_bytes: int, max_gas: int) -> list[Transaction]:
-        """Oldest first; drop what expired meanwhile."""
+        """Oldest first; drop what expired meanwhile, and what alone exceeds the block limits
+        (admitted before governance lowered them): it could never be taken, and stopping at
+        it would leave every later transaction, and every block, behind it for good."""
         self.evict_expired()
         out: list[Transaction] = []
+        unfit: list[bytes] = []
         size = gas = 0
         for tx in self._txs.values():
             n = len(tx.encode())
+            if n > max_bytes or tx.gas_limit > max_gas:
+                unfit.append(tx.hash)
+                continue
             if len(out) >= max_txs or size + n > max_bytes or gas + tx.gas_limit > max_gas:
                 break
             out.append(tx)
             size += n
             gas += tx.gas_limit
+        if unfit:
+            log.warning("dropped %d queued txs larger than a whole block under the live "
+                        "limits", len(unfit))
+            self.remove(unfit)
         return out
 
     def evict_expired(self) -> int:

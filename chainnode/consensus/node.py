@@ -131,6 +131,9 @@ class ConsensusCore(ProgressMixin, ViewsMixin, EpochMixin):
         self._timer_armed = False
         self._attempt = 0
         self._deferred_at = 0  # height whose first timeout we spent catching up instead
+        self._risen_at = 0  # height we entered a higher view at by a certificate (_rise_to)
+        self._live_view = -1  # a higher view proven live while we wait for a NEW-VIEW
+        self._live_view_timeouts = 0  # timeouts since; after one we move up (_on_timer)
         self._helped: dict[tuple[int, str], tuple[int, int]] = {}  # (peer, what) -> (at, count)
         # messages for the NEXT height that did not verify under the set we know: if the
         # commit of this height changes the set, they are checked again under the new one
@@ -590,6 +593,7 @@ class ConsensusCore(ProgressMixin, ViewsMixin, EpochMixin):
         self.log.prune(height + 1, st.view - self.cfg.view_window)
         self._attempt = 0
         unsure, self._unsure = list(self._unsure), deque(maxlen=self._unsure.maxlen)
+        self._adopt_view_of(cert)  # before the epoch: a node added here starts in that view
         if self._enter_epoch():
             for msg in unsure:  # signed under the set that governs from now on?
                 if msg.height == self.height:

@@ -72,6 +72,14 @@ class ProgressMixin:
         self._timer_armed = False
         self._catchup = self.committed_height  # let a failed sync be asked for again...
         self._check_committed()  # ...if we still hold a quorum's COMMITs for a missing body
+        if self.st.waiting_new_view and self._live_view > self.view:
+            if self._live_view_timeouts >= 1:  # asked a full timeout ago; no NEW-VIEW came
+                self._rise_to(self._live_view)
+                self._arm()
+                self._replay()
+                self._maybe_propose()
+                return
+            self._live_view_timeouts += 1
         if self.st.waiting_new_view:
             if self.vcs.support(self.view) >= self.cfg.quorum:
                 self._start_view_change(self.view + 1)  # that view formed; its leader failed
@@ -83,8 +91,11 @@ class ProgressMixin:
                 self._check_peers_ahead(1)
             return
         behind = self._check_peers_ahead(1)
-        if self._committing is not None:
-            self._catch_up(self.height)  # the shell could not commit it: fetch it certified
+        if self._committing is not None or self._risen_at == self.height:
+            # the shell could not commit it, or we moved up to this view by a certificate
+            # and may have missed its proposal (it arrived before the sync that proved the
+            # view, e.g. signed by a set we did not know yet): fetch the height certified
+            self._catch_up(self.height)
             behind = True
         if behind and self._deferred_at != self.height:
             # The network moved past this height (a quorum certified it, or f+1 peers work

@@ -75,6 +75,8 @@ class EpochMixin:
             self.vcs.store(vc)
             return True
         self._recheck_new_view()
+        if not was_validator and self.cfg.is_validator:
+            self._check_views_ahead()  # peers we saw in higher views as an observer
         return True
 
     def _me_at(self, height: int) -> int | None:

@@ -3,9 +3,9 @@
 Mixed into ConsensusCore (chainnode.consensus.node), whose state it reads and writes. The pure
 NEW-VIEW rule (which block a new view must re-propose) is in chainnode.consensus.viewchange;
 this module is the core's side of it: leaving a view, joining one f+1 validators ask for,
-forming or accepting a NEW-VIEW, forwarding help to laggards, and going back to a lower view
-when a commit certificate proves that is where the network commits (docs/consensus.md,
-"Returning to the live view").
+forming or accepting a NEW-VIEW, forwarding help to laggards, and going back down (or up) to
+the view a commit certificate proves the network commits in (docs/consensus.md, "Returning to
+the live view").
 """
 
 from __future__ import annotations
@@ -33,7 +33,12 @@ class ViewsMixin:
         if view <= self.peer_view.get(sender, -1):
             return
         self.peer_view[sender] = view
-        if (not self.cfg.is_validator or self._asked_for_view or view <= self.view
+        self._check_views_ahead()
+
+    def _check_views_ahead(self) -> None:
+        """The f+1 test of `_note_view`. Also run when a set change makes us a validator:
+        as an observer we recorded the peers' views but asked for none."""
+        if (not self.cfg.is_validator or self._asked_for_view
                 or sum(1 for v in self.peer_view.values() if v > self.view)
                 < self.cfg.weak_quorum):
             return
@@ -98,11 +103,53 @@ class ViewsMixin:
         left_at = own.committed_height + 1 if own is not None else self.committed_height
         return cert.height > left_at
 
+    def _adopt_view_of(self, cert: CommitCertificate) -> None:
+        """A certificate from a higher view proves that view formed and is live: move up.
+
+        2f+1 validators of the certificate's height committed in `cert.view`, so a NEW-VIEW
+        for it (or for a view they all rose to the same way) formed and the network works
+        there. A node still in a lower view (added to the set after the view change, or
+        restarted with a WAL from before it) would otherwise buffer every proposal as
+        "future" and follow by sync forever, each synced commit re-arming its timer, never
+        signing. Observers follow too, so a validator added later starts in the live view.
+
+        While we wait for a NEW-VIEW we first ask: our VIEW-CHANGE makes the peers of the
+        higher view forward its NEW-VIEW and their head certificate (`_forward_new_view`,
+        `_send_head_certificate`), which brings us in with the live round; moved up silently
+        we could miss that round's proposal (the simulator's reconfiguration seeds 147 and
+        196 showed it voting heights later). Forwarding is rate-limited, so if a full timeout
+        passes and we still wait, we move up anyway (`_on_timer`).
+        """
+        st = self.st
+        if cert is None or cert.view <= st.view:
+            return
+        if not st.waiting_new_view:
+            self._rise_to(cert.view)
+            return
+        if cert.view > self._live_view:
+            self._live_view, self._live_view_timeouts = cert.view, 0
+            vc = st.votes.get(("view-change", st.view, 0))
+            if vc is not None and self.cfg.is_validator:
+                self._send(vc)  # byte-identical resend: peers above us answer with help
+
+    def _rise_to(self, view: int) -> None:
+        """Enter `view` for the height in flight, as a normal participant (no NEW-VIEW
+        obligation: the one that opened `view` bound a height at or below the certificate's).
+        Nothing is signed here; the view is persisted in the same Persist as the rest of the
+        event, so a restart never goes back below it."""
+        self._new_view_number(view)
+        self.st.set_view(view, False)
+        self.st.set_new_view(None)
+        self._attempt = 0
+        self._live_view = -1
+        self._risen_at = self.height  # its first timeout fetches before suspecting the leader
+
     def _return_to(self, view: int) -> None:
         """Go back to `view`, where the network commits. Votes we signed for higher views
         stay in the WAL (a re-sent VIEW-CHANGE is byte-identical); we only ever vote at
         heights above the committed head, where we never voted in `view` before."""
         self._reset_view_scratch()
+        self._live_view = -1
         self.st.return_to_view(view)
         self.st.set_new_view(None)
         self._attempt = 0

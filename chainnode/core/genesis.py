@@ -33,6 +33,8 @@ DEFAULT_PARAMS: dict[str, int | bool] = {
     "block_interval_ms": 0,  # minimum time between proposals (0: as soon as txs arrive)
     "view_timeout_ms": 3000,
     "max_view_timeout_ms": 60000,
+    # gas budget of one cross-chain packet delivery or callback (sys.anchor)
+    "delivery_gas": 5_000_000,
 }
 
 
@@ -125,6 +127,8 @@ class Genesis:
                 raise GenesisError("genesis needs at least one validator")
             if len({v.public_key for v in vals}) != len(vals):
                 raise GenesisError("duplicate validator key")
+            if len({v.name for v in vals}) != len(vals):  # governance addresses them by name
+                raise GenesisError("duplicate validator name")
             members = []
             for m in doc.get("members", []):
                 if not is_address(m["address"]):
@@ -141,6 +145,9 @@ class Genesis:
             for k, val in params.items():
                 if type(val) is not type(DEFAULT_PARAMS[k]):
                     raise GenesisError(f"param {k} must be {type(DEFAULT_PARAMS[k]).__name__}")
+            blk, txb = ({**DEFAULT_PARAMS, **params}[k] for k in ("max_block_bytes", "max_tx_bytes"))
+            if blk < txb:  # an admissible tx that fits no block would halt the chain
+                raise GenesisError(f"max_block_bytes {blk} is below max_tx_bytes {txb}")
             ts = doc.get("timestamp_ms", 0)
             if type(ts) is not int:
                 raise GenesisError("timestamp_ms must be an integer")

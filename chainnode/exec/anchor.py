@@ -31,21 +31,25 @@ from chainnode.anchor.ledger import (
 )
 from chainnode.anchor.packets import Packet
 from chainnode.core.block import Receipt
+from chainnode.core.genesis import DEFAULT_PARAMS
 from chainnode.core.tx import Transaction
 from chainnode.exec import gov_kinds
+from chainnode.exec import params as chain_params
 from chainnode.exec.contracts import ContractHost
 from chainnode.exec.state import BlockState, TxState
 from chainnode.exec.system import CallFailed, SysResult, has_role
 from chainnode.vm.gas import GAS
 
 ARG_CHUNK_GAS = 16  # per 64 bytes of encoded arguments: decoding and hashing them
-MAX_TRUSTED_SETS = 16
-# Gas budget of one packet delivery or callback. A call that runs out of gas WITHIN this budget
-# fails deterministically (an error acknowledgement, or a failed-callback event): otherwise a
-# method that never finishes (a hostile contract author's endless loop) would fail every
-# relayed transaction and block the ordered channel for good. A transaction that cannot give
-# the call its whole budget fails instead, so a short gas limit never forges an error ack.
-DELIVERY_GAS = 5_000_000  # validator-set hashes kept for checking misbehaviour evidence
+MAX_TRUSTED_SETS = 16  # validator-set hashes kept for checking misbehaviour evidence
+# Gas budget of one packet delivery or callback: the live chain parameter `delivery_gas`
+# (governance keeps it <= tx_gas_limit - RECV_OVERHEAD_GAS). A call that runs out of gas
+# WITHIN this budget fails deterministically (an error acknowledgement, or a failed-callback
+# event): otherwise a method that never finishes (a hostile contract author's endless loop)
+# would fail every relayed transaction and block the ordered channel for good. A transaction
+# that cannot give the call its whole budget fails instead, so a short gas limit never forges
+# an error ack.
+DELIVERY_GAS = DEFAULT_PARAMS["delivery_gas"]  # the genesis default
 CALLER = ANCHOR  # ctx.sender and ctx.caller of a delivery or callback (never an address)
 MUTATING = ("update", "misbehaviour", "recv", "acknowledge", "timeout")
 VIEWS = ("client", "clients", "consensus", "next_send", "next_recv", "packet", "ack")
@@ -235,6 +239,8 @@ def _update(ts: TxState, args: dict, now_ms: int, meter: Meter) -> SysResult:
     if known is not None and known.header_hash == header.hash():
         return SysResult({"chain_id": client.chain_id, "height": header.height,
                           "result": "known"})
+    if header.height <= client.latest.height:
+        return _older_update(ts, client, header, known, now_ms, meter)
     new, cons = lc.update(client, args.get("header"), args.get("certificate"),
                           args.get("validators"), now_ms, meter.charge)
     _save_client(ts, new)
@@ -244,6 +250,44 @@ def _update(ts: TxState, args: dict, now_ms: int, meter: Meter) -> SysResult:
                        {"chain_id": new.chain_id, "height": cons.height,
                         "header_hash": cons.header_hash, "time_ms": cons.time_ms,
                         "validators_changed": new.validators != client.validators})])
+
+
+def _older_update(ts: TxState, client: lc.ClientState, header, known: lc.ConsensusState | None,
+                  now_ms: int, meter: Meter) -> SysResult:
+    """A header at or below the client's latest height: two relayers raced and the higher one
+    landed first. Nothing is written, so it succeeds as a no-op (ANCHOR_ALREADY_UPDATED) when
+    it is consistent with what the client anchored: not at an anchored height with another
+    hash, its time strictly between its anchored neighbours', extending the anchored header
+    right below it if there is one. It is not verified further (no signature is checked), as
+    it changes nothing. Anything else is refused (ANCHOR_CONFLICTING_HEADER): if that header is certified
+    it is misbehaviour evidence, which only sys.anchor.misbehaviour acts on."""
+    lc.require_active(client, now_ms)
+    chain, h = client.chain_id, header.height
+    E.need(header.chain_id == chain, E.WRONG_CHAIN,
+           f"header is for chain {header.chain_id!r}, the client tracks {chain!r}")
+
+    def conflict(why: str) -> CallFailed:
+        return CallFailed(E.CONFLICTING_HEADER, f"header {h} of {chain} {why}; if it is "
+                          "certified, submit it with the anchored one as misbehaviour")
+
+    if known is not None:
+        raise conflict(f"differs from the header anchored at {h} "
+                       f"({known.header_hash.hex()[:16]}..)")
+    raw = ts.get_raw(ANCHOR, codec.encode(["heights", chain])) or codec.encode([])
+    meter.charge(len(raw) * GAS["storage_byte_read"])
+    heights = codec.decode(raw)
+    i = bisect.bisect_right(heights, h)  # kept in increasing order; h itself is not kept
+    below = load_cons(_getter(ts), chain, heights[i - 1]) if i else None
+    above = load_cons(_getter(ts), chain, heights[i]) if i < len(heights) else None
+    if below is not None:
+        if header.timestamp_ms <= below.time_ms:
+            raise conflict(f"is not after the anchored header {below.height} in time")
+        if below.height == h - 1 and header.prev_hash != below.header_hash:
+            raise conflict(f"does not extend the anchored header {below.height}")
+    if above is not None and header.timestamp_ms >= above.time_ms:
+        raise conflict(f"is not before the anchored header {above.height} in time")
+    return SysResult({"chain_id": chain, "height": h, "latest_height": client.latest.height,
+                      "result": E.ALREADY_UPDATED})
 
 
 def _signing_set(ts: TxState, client: lc.ClientState, charge: lc.Charge):
@@ -305,6 +349,15 @@ def _proof_args(ts: TxState, args: dict, now_ms: int, meter: Meter, chain: str
     return cons, proof
 
 
+def _delivery_gas(executor, block_state: BlockState) -> int:
+    """The `delivery_gas` in force for this block: read from the committed state under the
+    block's overlays (a change decided in block h governs h+1 on, like every parameter)."""
+    base: Any = block_state
+    while isinstance(base, BlockState):
+        base = base.base
+    return chain_params.read(base, executor.genesis).param("delivery_gas")
+
+
 class _Run:
     """One sys.anchor transaction: state, gas meter, and the VM calls it makes."""
 
@@ -319,11 +372,18 @@ class _Run:
         self.meter = meter
         self.vm_writes: list = []
         self.vm_events: Events = []
+        self._delivery_gas: int | None = None
+
+    @property
+    def delivery_gas(self) -> int:
+        if self._delivery_gas is None:  # read once, by the calls that deliver or call back
+            self._delivery_gas = _delivery_gas(self.executor, self.block_state)
+        return self._delivery_gas
 
     def call_contract(self, contract: str, method: str, kwargs: dict,
                       optional: bool) -> tuple[bool, Any, str, str]:
-        """Run `contract.method(**kwargs)` as sys.anchor with at most DELIVERY_GAS.
-        (ok, value, code, message); an out-of-gas with less than DELIVERY_GAS left fails the
+        """Run `contract.method(**kwargs)` as sys.anchor with at most `delivery_gas`.
+        (ok, value, code, message); an out-of-gas with less than that budget left fails the
         whole transaction so a short gas limit never forges an error acknowledgement or skips
         a callback."""
         from chainnode.vm import CallContext, execute
@@ -345,11 +405,11 @@ class _Run:
         ctx = CallContext(sender=CALLER, height=self.height, time_ms=self.now_ms,
                           tx_hash=self.tx.hash.hex(), chain_id=self.executor.chain_id)
         left = max(self.meter.limit - self.meter.used, 0)
-        budget = min(left, DELIVERY_GAS)
+        budget = min(left, self.delivery_gas)
         r = execute(compiled, method, kwargs, ctx, ContractHost(child, registry), budget,
                     caller_kind="contract")
         self.meter.charge(r.gas_used)
-        if not r.ok and r.error_code == E.OUT_OF_GAS and budget < DELIVERY_GAS:
+        if not r.ok and r.error_code == E.OUT_OF_GAS and budget < self.delivery_gas:
             raise CallFailed(E.OUT_OF_GAS, f"{contract}.{method} ran out of gas: raise the "
                              "transaction's gas limit (the packet stays pending)")
         if r.ok:

@@ -56,6 +56,7 @@ class Executor:
         self.registry = ContractRegistry()
         # committed block hash by height (set by Chain): sys.validators.ready checks against it
         self.block_hash_at: readiness.BlockHashAt | None = None
+        self.block_time_at: readiness.BlockTimeAt | None = None
 
     def genesis_writes(self) -> dict[tuple[str, bytes], bytes | None]:
         bs = BlockState(_Empty())
@@ -130,7 +131,7 @@ class Executor:
     def _execute_tx(self, block_state: BlockState, tx: Transaction, height: int,
                     timestamp_ms: int) -> Receipt:
         sender = tx.sender_address
-        ts = TxState(block_state)
+        ts = TxState(block_state, timestamp_ms)
         if system.member(ts, sender) is None:
             return _failed(tx, system.SYSTEM_GAS // 10, "TX_NOT_MEMBER",
                            f"sender {sender} is not a registered member")
@@ -173,7 +174,7 @@ class Executor:
             res = governance.call(ts, sender, height, tx.method, tx.args)
         elif contract == system.VALIDATORS:
             res = readiness.call(ts, sender, tx.sender, height, tx.method, tx.args,
-                                 self.block_hash_at)
+                                 self.block_hash_at, self.block_time_at)
         elif contract == CONTRACTS:
             method = "deploy" if tx.kind == "deploy" else tx.method
             args = dict(tx.args)

@@ -115,7 +115,10 @@ def _check_remove(state: TxState, payload: dict) -> dict:
     _need(isinstance(name, str), BAD_PAYLOAD, "name must be a string")
     _need(type(force) is bool, BAD_PAYLOAD, "force must be true or false")
     vs = validator_set(state)
-    _need(any(v[0] == name for v in vs), CONFLICT, f"no validator named {name!r}")
+    same = sum(1 for v in vs if v[0] == name)
+    _need(same > 0, CONFLICT, f"no validator named {name!r}")
+    _need(same == 1, CONFLICT, f"{same} validators are named {name!r} (a genesis from before "
+          "names had to be unique): removing by that name is ambiguous")
     n, after = len(vs), len(vs) - 1
     _need(after >= 1, MIN_VALIDATORS, "removing it would leave no validator")
     f = fault_tolerance(n)

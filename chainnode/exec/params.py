@@ -30,7 +30,15 @@ LIVE_SAFE: dict[str, tuple[int, int] | None] = {
     "block_interval_ms": (0, 60_000),
     "view_timeout_ms": (100, 600_000),
     "max_view_timeout_ms": (100, 3_600_000),
+    "delivery_gas": (100_000, 10**12),
 }
+# Gas a sys.anchor recv or acknowledge needs besides the delivery or callback it runs: the
+# system call (20,000), its arguments (a 256 KiB transaction: 65,536), the proof (256 nodes
+# and 16 KiB: 18,732) and the acknowledgement record (16 KiB at 5 gas a byte: ~82,500), so
+# ~187,000 at worst, with a margin. A transaction must be able to give a delivery its whole
+# budget on top of that, or an endless method could never be turned into an error
+# acknowledgement and would block the channel.
+RECV_OVERHEAD_GAS = 250_000
 # why each of the others is refused (shown in the GOV_UNSAFE_PARAM message)
 UNSAFE_WHY: dict[str, str] = {
     "max_tx_bytes": "checked while decoding transactions off the wire and from RPC, before any "
@@ -40,6 +48,19 @@ UNSAFE_WHY: dict[str, str] = {
                     "would trigger endless view changes (live once the core reads it per "
                     "height)",
 }
+
+
+# liveness of the timing parameters (a value that stops blocks from committing can never be
+# governed back): the view timer's cap must leave time to verify and execute a full block, and
+# the leader's pre-proposal sleep must fit well inside the first view timeout.
+CAP_MS_PER_TX = 2  # measured: ~0.5 ms per SM2 verification, plus execution, on one core
+MIN_VIEW_CAP_MS = 1000
+TIMING = ("max_block_txs", "block_interval_ms", "view_timeout_ms", "max_view_timeout_ms")
+
+
+def min_view_cap(values: Mapping[str, Any]) -> int:
+    """The smallest `max_view_timeout_ms` under which a full block can still commit."""
+    return max(MIN_VIEW_CAP_MS, CAP_MS_PER_TX * values["max_block_txs"])
 
 
 class ParamError(ValueError):
@@ -101,5 +122,33 @@ def check_change(current: Mapping[str, Any], name: object, value: object) -> Non
     after = {**current, name: value}
     if after["tx_gas_limit"] > after["block_gas_limit"]:
         raise ParamError("GOV_BAD_PAYLOAD", "tx_gas_limit would exceed block_gas_limit")
+    if name in ("delivery_gas", "tx_gas_limit") and \
+            after["delivery_gas"] > after["tx_gas_limit"] - RECV_OVERHEAD_GAS:
+        raise ParamError("GOV_BAD_PAYLOAD", f"delivery_gas ({after['delivery_gas']}) must "
+                         f"stay <= tx_gas_limit ({after['tx_gas_limit']}) - "
+                         f"{RECV_OVERHEAD_GAS} (the recv overhead), or a relayed delivery "
+                         "could not be given its whole budget")
     if after["view_timeout_ms"] > after["max_view_timeout_ms"]:
         raise ParamError("GOV_BAD_PAYLOAD", "view_timeout_ms would exceed max_view_timeout_ms")
+    if name == "max_block_bytes" and value < after["max_tx_bytes"]:  # type: ignore[operator]
+        # the mempool takes oldest first: one admissible tx too big for any block would head
+        # it forever, no block would be built, and no proposal could undo the change
+        raise ParamError("GOV_BAD_PAYLOAD", f"max_block_bytes must be at least max_tx_bytes "
+                         f"({after['max_tx_bytes']}): every admissible tx must fit a block")
+    if name in TIMING:  # only changes of these: a genesis may have chosen otherwise
+        _check_timing(after)
+
+
+def _check_timing(after: Mapping[str, Any]) -> None:
+    cap = min_view_cap(after)
+    if after["max_view_timeout_ms"] < cap:
+        raise ParamError("GOV_BAD_PAYLOAD",
+                         f"max_view_timeout_ms {after['max_view_timeout_ms']} would be below "
+                         f"{cap} ms, the time to verify and execute a full block of "
+                         f"{after['max_block_txs']} txs: no view could commit it, and no "
+                         "later proposal could undo the change")
+    if 2 * after["block_interval_ms"] > after["view_timeout_ms"]:
+        raise ParamError("GOV_BAD_PAYLOAD",
+                         f"block_interval_ms {after['block_interval_ms']} must be at most half "
+                         f"of view_timeout_ms {after['view_timeout_ms']}: the leader sleeps "
+                         "the interval while the replicas' view timers run")

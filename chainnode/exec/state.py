@@ -41,8 +41,9 @@ class BlockState:
 class TxState:
     """Typed get/set for native system contracts, buffered until the tx succeeds."""
 
-    def __init__(self, block: BlockState) -> None:
+    def __init__(self, block: BlockState, time_ms: int = 0) -> None:
         self.block = block
+        self.time_ms = time_ms  # the block's BFT time (0: not in a block, e.g. a query)
         self.writes: dict[tuple[str, bytes], bytes | None] = {}
 
     def get_raw(self, contract: str, key: bytes) -> bytes | None:

@@ -76,6 +76,13 @@ def _address_arg(args: dict) -> str:
     return addr
 
 
+def _is_governor(state: TxState, address: str) -> bool:
+    """In sys.governance's committee (read here: governance imports this module). A revoked
+    governor could not vote while its weight still counted, so revoking is the committee's."""
+    c = state.get("sys.governance", "committee")
+    return isinstance(c, dict) and any(a == address for a, _ in c.get("governors", []))
+
+
 def members_call(state: TxState, sender: str, height: int, method: str, args: dict) -> SysResult:
     if method == "get":
         return SysResult(state.get(MEMBERS, _address_arg(args)))
@@ -97,6 +104,9 @@ def members_call(state: TxState, sender: str, height: int, method: str, args: di
           f"{addr} is not an active member")
     if method == "revoke":
         _need(addr != sender, "BAD_ARGS", "an admin cannot revoke itself")
+        _need(not _is_governor(state, addr), "MEMBER_IS_GOVERNOR",
+              f"{addr} is a governor: the committee removes it first (set-committee); one "
+              "admin alone must not take votes away from the committee")
         state.set(MEMBERS, addr, {**existing, "active": False, "revoked_at": height})
         return SysResult(True, [(MEMBERS, "MemberRevoked", {"address": addr})])
     roles = _roles_arg(args)

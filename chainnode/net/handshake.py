@@ -6,7 +6,8 @@ session:
 
 1. both sides send HELLO {version, chain_id, genesis_hash, public_key (SM2, 64 bytes), role,
    nonce (32 random bytes)} and check the other's: same chain and genesis, a key the
-   `authorizer` admits with the role it claims, not our own key;
+   `authorizer` admits, not our own key. The peer gets the role the authorizer grants, not
+   the one it claims (a claim can be a validator-set change out of date);
 2. both sides send AUTH {signature}: SM2 in the "handshake" domain over the transcript
    [side, initiator nonce, responder nonce, initiator cert fingerprint, responder cert
    fingerprint, initiator key, responder key, genesis hash].
@@ -145,12 +146,10 @@ def check_hello(
             "not-authorised",
             f"public key {short_key(hello.public_key)}… is not a listed validator or observer",
         )
-    if hello.role != granted:
-        raise HandshakeError(
-            "role-mismatch",
-            f"key {short_key(hello.public_key)}… claims role {hello.role[:20]!r} but is "
-            f"authorised as {granted!r}",
-        )
+    # The claimed role is the peer's reading of its own head, which may be a set change
+    # behind or ahead of ours (or a validator voted out while it was down). The set of OUR
+    # head decides; a member claiming more is admitted with less (an observer: it can sync,
+    # its consensus messages never count), never refused, so it can learn of the change.
     return granted
 
 

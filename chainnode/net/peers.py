@@ -68,7 +68,7 @@ _PING_FRAME = encode_frame(PING, None)
 # handshake failures of an inbound stranger that earn its address a ban
 _BANNABLE = frozenset({
     "malformed", "wrong-version", "wrong-chain", "wrong-genesis", "not-authorised",
-    "role-mismatch", "bad-signature", "timeout", "tls",
+    "bad-signature", "timeout", "tls",
 })
 
 OnMessage = Callable[[bytes, str, Any], Awaitable[None] | None]
@@ -604,6 +604,9 @@ class PeerManager:
             raise
         conn.pub = result.public_key
         conn.role = result.role
+        if result.peer_hello.role != result.role:
+            logger.info("peer %s… claims role %r, admitted as %s (our validator set)",
+                        result.public_key[:8].hex(), result.peer_hello.role[:20], result.role)
         conn.initiator = self.public_key if conn.outbound else conn.pub
         conn.decoder.set_limits(max_frame=self.max_frame,
                                 allowed_types=self.message_types | NET_TYPES)

@@ -94,34 +94,45 @@ class RelayChain:
     def header(self, height: int) -> dict:
         return self.get(f"/anchor/header/{height}")
 
-    def observe(self, peer: str) -> ChainView:
+    def recv_next(self, peer: str) -> int:
+        """The next sequence this chain expects from `peer`."""
+        return self.state_value(pk.recv_next_key(peer))[0] or 1
+
+    def observe(self, peer: str, settled_from: int | None = None) -> ChainView:
+        """This chain with respect to `peer`; packets proven timed out (settled) are listed
+        from `settled_from` on (the peer's next expected sequence: it must still take them)."""
         c = self.client_of(peer)
-        recv_next, _ = self.state_value(pk.recv_next_key(peer))
-        doc = self._pending_page(peer)
+        recv_next = self.recv_next(peer)
+        doc = self._pending_page(peer, settled_from)
         pending = tuple(PendingPacket(p["sequence"], codec.decode(bytes.fromhex(p["packet_hex"])),
-                                      p["timeout_height"]) for p in doc["packets"])
+                                      p["timeout_height"], bool(p.get("settled")))
+                        for p in doc["packets"])
         height = doc["height"]
         time_ms = self.header(height)["header"]["timestamp_ms"] if height > 0 else 0
-        return ChainView(self.chain_id, height, time_ms, c, recv_next or 1, pending)
+        return ChainView(self.chain_id, height, time_ms, c, recv_next, pending)
 
-    def _pending_page(self, peer: str) -> dict:
+    def _pending_page(self, peer: str, settled_from: int | None = None) -> dict:
         """The first page of pending packets to `peer`. The RPC looks at a bounded number of
         sequences per request and says where to go on (`next_from`): page past settled ones
         (at most SCAN_PAGES requests a round; the next round starts over)."""
         start, doc = 1, {}
         for _ in range(SCAN_PAGES):
-            doc = self.get(f"/anchor/packets/{peer}?from={start}&limit={PENDING_PAGE}")
+            extra = "" if settled_from is None else f"&settled_from={settled_from}"
+            doc = self.get(f"/anchor/packets/{peer}?from={start}&limit={PENDING_PAGE}{extra}")
             end = doc.get("next_from", doc["next_sequence"])
             if doc["packets"] or end >= doc["next_sequence"] or end <= start:
                 break
             start = end
         return doc
 
-    def proof(self, key: list, height: int) -> bytes:
+    def proof(self, key: list, height: int, exists: bool = True) -> bytes:
+        """Proof that `key` is (or, exists=False, is not) in state at `height`; LookupError
+        when state says otherwise."""
         doc = self.get(f"/anchor/proof/state?contract={ANCHOR}"
                               f"&key_hex={codec.encode(key).hex()}&height={height}")
-        if not doc["exists"]:
-            raise LookupError(f"{key} not in {self.chain_id}'s state at height {height}")
+        if bool(doc["exists"]) != exists:
+            raise LookupError(f"{key} {'not ' if exists else ''}in {self.chain_id}'s state at "
+                              f"height {height}")
         return bytes.fromhex(doc["proof_hex"])
 
     # -- writes

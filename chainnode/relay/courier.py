@@ -1,7 +1,7 @@
 """A smoke-test contract for a relayer: deploy `courier` on two chains, call `send(dst, n)`
 on one and watch `stats(peer)` on both. It counts what arrives per source chain instead of
 refusing anything, so duplicates (`dups`), gaps in sequence (`gaps`) and repeated
-acknowledgements (`ackdups`) show up as numbers (used by the relayer's tests and
+acknowledgements (`ackdups`) show up as numbers, and packets proven timed out as `timeouts` (used by the relayer's tests and
 scripts/bench_sidechain.py)."""
 
 from __future__ import annotations
@@ -36,11 +36,17 @@ def on_packet_ack(dst_chain, sequence, ack):
     storage.set(['acked', dst_chain, sequence], 1)
     storage.set(['acks', dst_chain], storage.get(['acks', dst_chain], 0) + 1)
 
+@export
+def on_packet_timeout(dst_chain, sequence):
+    require(ctx.caller == 'sys.anchor', 'NOT_ANCHOR')
+    storage.set(['timeouts', dst_chain], storage.get(['timeouts', dst_chain], 0) + 1)
+
 @view
 def stats(peer):
     return {'sent': storage.get(['sent', peer], 0), 'count': storage.get(['count', peer], 0),
             'last': storage.get(['last', peer], 0), 'gaps': storage.get(['gaps', peer], 0),
             'dups': storage.get(['dups', peer], 0), 'acks': storage.get(['acks', peer], 0),
-            'ackdups': storage.get(['ackdups', peer], 0)}
+            'ackdups': storage.get(['ackdups', peer], 0),
+            'timeouts': storage.get(['timeouts', peer], 0)}
 """
 

@@ -24,7 +24,7 @@ from chainnode.relay.metrics import Metrics
 log = logging.getLogger("chainnode.relay")
 
 EFFECTS = {"delivered", "timeout", "acknowledged", "timed_out", "updated"}
-NOOPS = {E.ALREADY_RECEIVED, E.ALREADY_SETTLED, "known"}
+NOOPS = {E.ALREADY_RECEIVED, E.ALREADY_SETTLED, E.ALREADY_UPDATED, "known"}
 RACES = {E.STALE_HEIGHT}  # another relayer moved the client first
 TRANSIENT = (OSError, urllib.error.URLError, TimeoutError, ConnectionError)
 
@@ -66,8 +66,12 @@ class Relayer:
 
     # -- one round
     def round(self) -> planner.Plan:
-        va = self._io(self.a, self.a.observe, self.b.chain_id)
-        vb = self._io(self.b, self.b.observe, self.a.chain_id)
+        # each side's next expected sequence first: packets the other side settled as timed
+        # out are listed from there on (the destination must still take them)
+        ra = self._io(self.a, self.a.recv_next, self.b.chain_id)
+        rb = self._io(self.b, self.b.recv_next, self.a.chain_id)
+        va = self._io(self.a, self.a.observe, self.b.chain_id, rb)
+        vb = self._io(self.b, self.b.observe, self.a.chain_id, ra)
         plan = planner.plan(va, vb, int(time.time() * 1000), self.policy, self.channels)
         if plan.blocked != self.metrics.blocked:
             for why in plan.blocked:
@@ -140,7 +144,7 @@ class Relayer:
         if any(rc.get("status") == "ok" for rc in rcs):
             self.metrics.last_update_ms[f"{on.chain_id}<-{of.chain_id}"] = int(time.time() * 1000)
 
-    def _relay(self, rel: planner.Recv | planner.Ack, height: int) -> None:
+    def _relay(self, rel: planner.Recv | planner.Ack | planner.Timeout, height: int) -> None:
         on, of = self.by_id[rel.on], self.by_id[rel.of]
         c = self._io(on, on.client_of, of.chain_id)
         if c is None or c.latest_height < rel.min_height:
@@ -151,10 +155,15 @@ class Relayer:
         proof_h = c.latest_height
         t0 = time.monotonic()
         recv = isinstance(rel, planner.Recv)
+        what, method = {planner.Recv: ("recv", "recv"), planner.Ack: ("ack", "acknowledge"),
+                        planner.Timeout: ("timeout", "timeout")}[type(rel)]
 
         def args_of(p: planner.PendingPacket) -> dict:
             if recv:
                 proof = of.proof(pk.commit_key(on.chain_id, p.sequence), proof_h)
+                return {"packet": p.packet, "height": proof_h, "proof": proof}
+            if what == "timeout":  # received meanwhile: LookupError, the ack path takes it
+                proof = of.proof(pk.ack_key(on.chain_id, p.sequence), proof_h, exists=False)
                 return {"packet": p.packet, "height": proof_h, "proof": proof}
             rec, _ = of.state_value(pk.ack_key(on.chain_id, p.sequence))
             proof = of.proof(pk.ack_key(on.chain_id, p.sequence), proof_h)
@@ -166,9 +175,8 @@ class Relayer:
                 break  # keep the batch contiguous: the rest waits for the next round
             if isinstance(res, Exception):
                 self._io(of, _reraise, res)  # a chain that went down becomes ChainDown
-            txs.append(on.tx("recv" if recv else "acknowledge", res, height))
+            txs.append(on.tx(method, res, height))
         if txs:
-            what = "recv" if recv else "ack"
             t1 = time.monotonic()
             self._receipts(on, txs, what)
             log.info("%s %d packet(s) %s -> %s (seq %d..) proven at %s height %d: proofs %.2fs, "

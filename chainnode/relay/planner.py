@@ -10,6 +10,11 @@ Rounds have two phases so a relayed item never names a height the client does no
 phase 1 updates clients (or makes an idle chain commit a block so it has a fresh header to
 offer), phase 2 relays packets and acknowledgements proven at the client's latest height,
 re-read after phase 1 (so a client another relayer moved further is just as good).
+
+A packet the destination has not received by its timeout height is proven timed out on the
+source (Timeout: the destination's non-receipt at an anchored height >= the timeout), and is
+still handed to the destination (it records a timeout acknowledgement, delivers nothing, and
+its ordered channel moves past it).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ class PendingPacket:
     sequence: int
     packet: list  # wire form, as sys.anchor stores it
     timeout_height: int
+    settled: bool = False  # proven timed out on the source; the destination must still take it
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,17 @@ class Ack:
 
 
 @dataclass(frozen=True)
+class Timeout:
+    """Prove on the source that the destination, at a height >= each packet's timeout, holds
+    no acknowledgement of it (sys.anchor.timeout); the sending contract is called back."""
+
+    on: str  # source of the packets
+    of: str  # destination, whose anchored header proves the absence
+    packets: tuple[PendingPacket, ...]
+    min_height: int  # the destination height the proofs must be at or above
+
+
+@dataclass(frozen=True)
 class Direction:
     """Figures for one direction src -> dst (metrics and status)."""
 
@@ -105,19 +122,20 @@ class Direction:
 @dataclass(frozen=True)
 class Plan:
     updates: tuple[UpdateClient | Heartbeat, ...] = ()
-    relays: tuple[Recv | Ack, ...] = ()
+    relays: tuple[Recv | Ack | Timeout, ...] = ()
     directions: tuple[Direction, ...] = field(default=())
     blocked: tuple[str, ...] = ()  # human-readable reasons a direction cannot move
 
 
 def _direction(src: ChainView, dst: ChainView) -> Direction:
     c = dst.client
-    received = [p for p in src.pending if p.sequence < dst.recv_next]
+    received = [p for p in src.pending if p.sequence < dst.recv_next and not p.settled]
     return Direction(
         src.chain_id, dst.chain_id,
         lag_blocks=max(src.height - c.latest_height, 0) if c else src.height,
         lag_seconds=max(src.time_ms - c.latest_time_ms, 0) / 1000 if c else 0.0,
-        to_receive=len(src.pending) - len(received), to_acknowledge=len(received),
+        to_receive=sum(p.sequence >= dst.recv_next for p in src.pending),
+        to_acknowledge=len(received),
         client_status=c.status if c else "missing",
         client_updated_at_ms=c.updated_at_ms if c else 0)
 
@@ -129,7 +147,7 @@ def plan(a: ChainView, b: ChainView, now_ms: int, policy: Policy = Policy(),
     want = channels if channels is not None else ((a.chain_id, b.chain_id),
                                                   (b.chain_id, a.chain_id))
     updates: dict[tuple[str, str], UpdateClient | Heartbeat] = {}
-    relays: list[Recv | Ack] = []
+    relays: list[Recv | Ack | Timeout] = []
     blocked: list[str] = []
 
     def need_update(on: ChainView, of: ChainView, height: int, reason: str) -> None:
@@ -154,7 +172,15 @@ def plan(a: ChainView, b: ChainView, now_ms: int, policy: Policy = Policy(),
         if (src.chain_id, dst.chain_id) not in want:
             continue
         to_recv = tuple(p for p in src.pending if p.sequence >= dst.recv_next)[:policy.batch]
-        to_ack = tuple(p for p in src.pending if p.sequence < dst.recv_next)[:policy.batch]
+        to_ack = tuple(p for p in src.pending
+                       if p.sequence < dst.recv_next and not p.settled)[:policy.batch]
+        expired = timed_out(src, dst)[:policy.batch]
+        if expired and usable[src.chain_id]:  # before the recv below can land an ack
+            assert src.client is not None
+            need = max(p.timeout_height for p in expired)
+            if src.client.latest_height < need:  # absence proven at a height >= timeouts
+                need_update(src, dst, dst.height, "timeouts")
+            relays.append(Timeout(src.chain_id, dst.chain_id, expired, need))
         if to_recv and usable[dst.chain_id]:
             assert dst.client is not None
             if dst.client.latest_height < src.height:  # commitments seen at src.height
@@ -181,6 +207,15 @@ def plan(a: ChainView, b: ChainView, now_ms: int, policy: Policy = Policy(),
                                            "due for a refresh and it has no newer block")
     return Plan(tuple(updates.values()) + tuple(beats.values()), tuple(relays),
                 (_direction(a, b), _direction(b, a)), tuple(blocked))
+
+
+def timed_out(src: ChainView, dst: ChainView) -> tuple[PendingPacket, ...]:
+    """Packets src sent, not yet settled, that dst has not received although dst is at or
+    past their timeout height: src can settle them on proof of dst's non-receipt. Each has its
+    own timeout, so they need not be contiguous."""
+    return tuple(p for p in src.pending
+                 if not p.settled and p.sequence >= dst.recv_next and p.timeout_height
+                 and dst.height >= p.timeout_height)
 
 
 def update_path(trusted_height: int, trusted_next: str, target: int,

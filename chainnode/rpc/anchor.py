@@ -12,7 +12,9 @@ Routes (added to the main app by `add_routes`; all read-only, JSON, bytes as hex
   GET /anchor/packets/{dst_chain}?from=N&limit=M
                                         packets this chain sent to dst_chain still awaiting
                                         an ack (sequence >= N), with their wire form; looks
-                                        at most MAX_SCAN sequences, continue at `next_from`
+                                        at most MAX_SCAN sequences, continue at `next_from`;
+                                        with &settled_from=S also the timed-out ("settled")
+                                        ones >= S, which the destination must still be handed
 Old state roots stay provable for node.json `state_keep_versions` heights below the head
 (all of them on an archive node, 0); below that the answer is 410 STATE_PRUNED. The value
 itself is served only at the head (a relayer knows the commitment it proves).
@@ -143,6 +145,10 @@ def add_routes(app: web.Application, node) -> None:
         dst = request.match_info["dst_chain"]
         start = max(_int_arg(request, "from", 1), 1)
         limit = min(max(_int_arg(request, "limit", MAX_PACKETS), 1), MAX_PACKETS)
+        # a packet proven timed out stays committed until the destination takes it (its
+        # ordered channel moves past it); the relayer asks for those from the destination's
+        # next expected sequence on
+        settled_from = _int_arg(request, "settled_from", MAX_INT)
 
         def read() -> dict:
             st = TxState(BlockState(node.db))
@@ -156,10 +162,12 @@ def add_routes(app: web.Application, node) -> None:
                 if len(out) >= limit:
                     break
                 w = st.get(sys_anchor.ANCHOR, packets.packet_key(dst, seq))
-                if w is not None and not st.get(sys_anchor.ANCHOR,
-                                                 packets.settled_key(dst, seq)):
+                if w is None:
+                    continue
+                settled = bool(st.get(sys_anchor.ANCHOR, packets.settled_key(dst, seq)))
+                if not settled or seq >= settled_from:
                     out.append({"sequence": seq, "packet_hex": codec.encode(w).hex(),
-                                "timeout_height": w[7]})
+                                "timeout_height": w[7], "settled": settled})
             else:
                 seq = min(nxt, start + MAX_SCAN)
             return {"dst_chain": dst, "next_sequence": nxt, "next_from": seq,

@@ -66,7 +66,7 @@ def add_routes(app: web.Application, node) -> None:
 
     async def proposal(request: web.Request) -> web.Response:
         text = request.match_info["id"]
-        if not text.isdigit() or len(text) > 18:
+        if not (text.isascii() and text.isdigit()) or len(text) > 18:  # "²".isdigit()
             raise ChainError(BAD_REQUEST, "proposal id must be a positive integer")
         pid = int(text)
 

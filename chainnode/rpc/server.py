@@ -180,7 +180,8 @@ class RpcServer:
         return web.json_response({"hash": tx.hash.hex(), "status": "committed",
                                   "height": height, "receipt": rc.to_json()})
 
-    async def _admit(self, raw: bytes, wait: bool) -> tuple[Transaction, asyncio.Future | None]:
+    async def _admit(self, raw: bytes, wait: bool,
+                     source: object = None) -> tuple[Transaction, asyncio.Future | None]:
         """Decode and admit one tx; with `wait`, the future resolves when it commits.
 
         The waiter is registered before admission so a commit racing the reply is not missed.
@@ -195,7 +196,7 @@ class RpcServer:
             metrics.stage.labels("decode").observe(time.perf_counter() - t0)
         fut = self.node.hub.wait_for(tx.hash) if wait else None
         try:
-            await self.node.submit(tx)
+            await self.node.submit(tx, source)
         except Exception:
             if fut is not None:
                 self.node.hub.cancel(tx.hash, fut)
@@ -223,7 +224,8 @@ class RpcServer:
         wait = request.query.get("wait") == "commit"
         timeout = _timeout_arg(request.query.get("timeout", "30")) if wait else 0.0
         hub = self.node.hub
-        admitted = await asyncio.gather(*(self._admit(raw, wait) for raw in items),
+        batch = object()  # one batch is one ordered source: its txs enter the pool in order
+        admitted = await asyncio.gather(*(self._admit(raw, wait, batch) for raw in items),
                                         return_exceptions=True)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -71,13 +71,15 @@ def _cli(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def demo_net(tmp_path_factory) -> DemoNet:
     """The demo day on a fresh 4-validator testnet, plus hostile strings on chain; always
-    stopped (`chainnode testnet down`) at the end."""
+    stopped (`chainnode testnet down`) at the end. Without the demo's heating act, so the FL
+    page's empty state is seen before a task is deployed."""
     root = tmp_path_factory.mktemp("console") / "testnet"
     base = free_base_port(8)
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     try:
         proc = subprocess.run([sys.executable, "scripts/demo.py", "--dir", str(root), "--nodes",
-                               "4", "--base-port", str(base)], cwd=REPO, capture_output=True,
+                               "4", "--base-port", str(base), "--no-heating"],
+                              cwd=REPO, capture_output=True,
                               text=True, timeout=DEMO_TIMEOUT, env=env)
         assert proc.returncode == 0, f"demo failed\n{proc.stdout}\n{proc.stderr}"
         manifest = json.loads((root / "testnet.json").read_text())

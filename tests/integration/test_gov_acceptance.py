@@ -4,14 +4,17 @@ shrunk with the operator CLI only (`chainnode testnet add-node|remove-node`, `ch
 1. (before the load starts, so proposal lifetimes are predictable) governance errors each have their own code (non-governor, double vote, vote after the
    decision, expired proposal, unsafe parameter), and a decided `view_timeout_ms` is what every
    node shows from the next block on;
-2. 4 -> 5: the fifth node starts as an observer, attests readiness, is voted in, and its
-   signature is in certificates from h+1 on; then kill -9 of an original validator: the five
+2. 4 -> 5: after a view change (the frozen old leader adopts the new view), the fifth node
+   starts as an observer, attests readiness, is voted in, and its signature is in certificates
+   from h+1 on (it adopts the live view); then kill -9 of an original validator: the five
    commit on (the time from "decided" to "first signature" is printed); it is restarted;
 3. 5 -> 4: that validator is voted out while it runs; certificates after the decision carry
    only signatures of the new set, which verify under it; it follows as an observer; on its
    stored chain, its genuine signature put in a current member's place is refused after the
    decision (and accepted before it);
-4. a fresh node syncs from genesis across both validator-set changes and agrees on every block.
+4. a fresh node syncs from genesis across both validator-set changes and agrees on every block;
+5. a validator voted out while it is down restarts believing it validates, is admitted as an
+   observer, syncs past its removal and follows; its signature is in no later certificate.
 
 One cluster is shared by the cases, in order (each builds on the previous one's chain).
 """
@@ -24,7 +27,7 @@ import re
 import time
 
 import pytest
-from cluster import FAST_PARAMS, Load, LocalNet, get_json, wait_until
+from cluster import FAST_PARAMS, Load, LocalNet, NodeProc, get_json, wait_until
 from integration_harness import run_cli
 
 from chainnode.chain import Chain
@@ -164,6 +167,18 @@ def test_fifth_validator_joins_as_observer_then_signs_from_h_plus_1(net):
     tn = net.tn
     net.load = Load(tn, targets=tn.nodes[:3])  # steady load from here on; never via node3
     net.load.start()
+    # The network changes view before edge5 joins, so it must adopt that view to sign (a
+    # node added later starts at view 0), and the frozen leader comes back behind in view.
+    leader = tn.leader()
+    others = [n for n in tn.nodes if n is not leader]
+    leader.pause()
+    try:
+        wait_until(lambda: all((n.status() or {}).get("view", 0) >= 1 for n in others), 60.0,
+                   lambda: f"a view change without {leader.name}: {tn.brief(others)}")
+    finally:
+        leader.resume()
+    wait_until(lambda: all(s and s["view"] >= 1 for s in tn.statuses().values()), 60.0,
+               lambda: f"{leader.name} to adopt the live view: {tn.brief()}")
     t0 = time.monotonic()
     out = net.cli("testnet", "add-node", "--dir", str(net.root), "--validator", "--name",
                   "edge5", "--timeout", str(CLI_WAIT))
@@ -175,7 +190,8 @@ def test_fifth_validator_joins_as_observer_then_signs_from_h_plus_1(net):
     assert res["ready_at"] < res["decided_at"] < res["first_signed"]
     h = res["decided_at"]
     net.decided.append(h)
-    print(f"\nedge5: decided at {h}, first signature in block {res['first_signed']}, "
+    print(f"\nedge5: decided at {h}, first signature in block {res['first_signed']} (view "
+          f"{_cert(tn.nodes[0].url, res['first_signed']).view}), "
           f"{res['seconds_to_first_signature']}s after the decision "
           f"(add-node took {time.monotonic() - t0:.1f}s)")
     st = get_json(net.url("edge5") + "/status")
@@ -276,3 +292,37 @@ def test_fresh_node_syncs_from_genesis_across_two_set_changes(net):
     assert rc["status"] == "ok" and rc["value"]["valid_until"] > top
     listed = net.cli("testnet", "status", "--dir", str(net.root), check=False).stdout
     assert "edge5: height" in listed and "fresh: height" in listed
+
+
+def test_validator_removed_while_down_comes_back_as_observer(net):
+    """edge5 is stopped, then voted out (forced: 4 -> 3 lowers f). Restarted, its chain ends
+    before the removal and it claims `validator` in the handshake: the others admit it as an
+    observer (never ban it), it syncs past the removal, finds itself an observer, and no
+    certificate after the decision carries its signature."""
+    tn = net.tn
+    home = net.root / "edge5"
+    stop_pid(int((home / "node.pid").read_text()))
+    stored = max(n.height() or 0 for n in tn.nodes[:3])  # >= edge5's head when it stopped
+    out = net.cli("testnet", "remove-node", "--dir", str(net.root), "--name", "edge5",
+                  "--force", "--timeout", str(CLI_WAIT))
+    h = json.loads(out.stdout)["decided_at"]
+    assert h > stored  # its chain ends before the removal: it restarts as validator 4
+    edge5 = NodeProc("edge5", 4, home, net.url("edge5"))
+    edge5.start()  # writes node.pid: the fixture stops it
+    edge5.wait_ready()
+    assert net.load is not None
+    net.load.wait_acks(3, 40.0)
+    url = tn.nodes[0].url
+    target = get_json(url + "/status")["height"]
+    wait_until(lambda: (edge5.height() or 0) >= target, 60.0,
+               lambda: f"edge5 to follow past the removal:\n{edge5.log_tail()}")
+    st = edge5.status()
+    assert st["validator_index"] is None and st["height"] > h
+    assert edge5.block(target)["hash"] == get_json(f"{url}/blocks/{target}")["hash"]
+    members = get_json(url + "/status")["validator_set"]["members"]
+    keys3 = [bytes.fromhex(m["public_key"]) for m in members]
+    assert [m["name"] for m in members] == ["node0", "node1", "node2"]
+    for height in range(h + 1, target + 1):
+        cert = _cert(url, height)
+        assert len(cert.signatures) <= 3 and _signers_verify(cert, keys3), height
+    assert "admitted as observer" in "".join(n.log_text() for n in tn.nodes[:3])

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import pytest
 
@@ -224,8 +225,11 @@ async def test_take_oldest_first_within_count_bytes_and_gas(env):
     assert env.mp.take(big, 3 * size - 1, big) == txs[:2]
     assert env.mp.take(big, big, 1000 + 2000 + 3000) == txs[:3]
     assert env.mp.take(big, big, 1000 + 2000 + 2999) == txs[:2]
+    assert len(env.mp) == 6  # take() does not remove what fits; commit does
+    # a tx that alone exceeds the block budget (governance lowered it) can never be taken:
+    # dropped, so it cannot hold back every later tx and block (test_gov_redteam_mempool)
     assert env.mp.take(big, big, 999) == []
-    assert len(env.mp) == 6  # take() does not remove; commit does
+    assert len(env.mp) == 0
 
 
 async def test_take_drops_what_expired_meanwhile(env):
@@ -289,3 +293,113 @@ async def test_evict_expired_drops_only_what_can_no_longer_commit(tmp_path):
         head[0] = 12  # a block at height 12 committed: `soon` can never be included now
         assert mp.evict_expired() == 1
         assert soon.hash not in mp and later.hash in mp
+
+
+class GatedPool(Executor):
+    """An executor whose jobs finish only when the test says so, in the order it chooses."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Future, Callable]] = []
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        fut: Future = Future()
+        self.jobs.append((fut, lambda: fn(*args, **kwargs)))
+        return fut
+
+    def finish(self, i: int) -> None:
+        fut, job = self.jobs[i]
+        fut.set_result(job())
+
+
+async def _settle(cond=lambda: False, rounds: int = 50) -> None:
+    """Let the loop run the wake-ups a finished job causes (bounded)."""
+    for _ in range(rounds):
+        if cond():
+            return
+        await asyncio.sleep(0)
+
+
+def _gated_env() -> tuple[Env, GatedPool]:
+    e = Env()
+    e.pool.shutdown(wait=True)
+    gate = GatedPool()
+    e.mp.verify_pool = gate
+    return e, gate
+
+
+async def test_one_source_enters_in_arrival_order_when_verifications_finish_reversed():
+    e, gate = _gated_env()
+    txs = [e.tx(k) for k in (ALICE, BOB, CAROL, ALICE, BOB)]
+    adds = [asyncio.create_task(e.mp.add(tx, source="link-1")) for tx in txs]
+    await _settle(lambda: len(gate.jobs) == len(txs))
+    assert len(gate.jobs) == len(txs)  # all verifying at once: nothing serialized
+    for i in reversed(range(1, len(txs))):
+        gate.finish(i)
+        await _settle()
+        assert len(e.mp) == 0  # verified, but the first arrival is still being checked
+    gate.finish(0)
+    assert await asyncio.gather(*adds) == txs
+    assert e.mp.pending() == txs
+    assert e.mp.take(100, 10**9, 10**12) == txs  # the proposer sees arrival order
+    assert e.mp.ordered_sources() == 0  # nothing kept once the source is idle
+
+
+async def test_a_rejected_or_cancelled_tx_releases_its_place_without_reordering():
+    e, gate = _gated_env()
+    txs = [e.tx(k) for k in (ALICE, BOB, CAROL, ALICE)]
+    txs[1] = tampered(txs[1])
+    adds = [asyncio.create_task(e.mp.add(tx, source="link-1")) for tx in txs]
+    other = e.tx(BOB)  # another source is not held up by link-1's slow first tx
+    await _settle(lambda: len(gate.jobs) == len(txs))
+    other_add = asyncio.create_task(e.mp.add(other, source="link-2"))
+    await _settle(lambda: len(gate.jobs) == len(txs) + 1)
+    gate.finish(len(txs))
+    assert await other_add is other
+    gate.finish(3)
+    gate.finish(1)  # bad signature: gives up its place
+    adds[2].cancel()  # gives up its place while tx 0 is still being verified
+    await _settle()
+    assert e.mp.pending() == [other]  # tx 3 must not overtake tx 0
+    gate.finish(0)
+    res = await asyncio.gather(*adds, return_exceptions=True)
+    assert res[0] is txs[0] and res[3] is txs[3]
+    assert isinstance(res[1], ChainError) and res[1].code == "TX_BAD_SIGNATURE"
+    assert isinstance(res[2], asyncio.CancelledError)
+    assert e.mp.pending() == [other, txs[0], txs[3]]
+    assert e.mp.ordered_sources() == 0
+
+
+async def test_without_a_source_a_tx_enters_when_verified():
+    e, gate = _gated_env()
+    txs = [e.tx(ALICE), e.tx(BOB)]
+    adds = [asyncio.create_task(e.mp.add(tx)) for tx in txs]
+    await _settle(lambda: len(gate.jobs) == 2)
+    gate.finish(1)
+    await _settle(lambda: len(e.mp) == 1)
+    assert e.mp.pending() == [txs[1]]  # independent clients: no order between them
+    gate.finish(0)
+    await asyncio.gather(*adds)
+    assert e.mp.pending() == [txs[1], txs[0]]
+
+
+async def test_a_copy_in_flight_elsewhere_holds_its_place_and_answers_once_pooled():
+    """Node B forwards tx1 then tx2; tx1 is still being admitted from node A's link: tx2 must
+    wait for it, and a client's copy is told TX_DUPLICATE only once tx1 is in the pool."""
+    e, gate = _gated_env()
+    tx1, tx2 = e.tx(ALICE), e.tx(BOB)
+    from_a = asyncio.create_task(e.mp.add(tx1, source="link-a"))
+    await _settle(lambda: len(gate.jobs) == 1)
+    dup_b = asyncio.create_task(e.mp.add(tx1, source="link-b"))
+    dup_client = asyncio.create_task(e.mp.add(tx1))
+    then_b = asyncio.create_task(e.mp.add(tx2, source="link-b"))
+    await _settle(lambda: len(gate.jobs) == 2)
+    gate.finish(1)
+    await _settle()
+    assert e.mp.pending() == [] and not dup_client.done()
+    gate.finish(0)
+    assert await from_a is tx1 and await then_b is tx2
+    for dup in (dup_b, dup_client):
+        with pytest.raises(ChainError, match="TX_DUPLICATE"):
+            await dup
+    assert e.mp.pending() == [tx1, tx2] and len(gate.jobs) == 2
+    assert e.mp.ordered_sources() == 0

@@ -156,7 +156,7 @@ def test_tx_stages_time_executor_smt_wal_and_async_steps():
     assert m.timed_exec(apply)([1, 2]) == 2
 
     async def admit():
-        async with m.timed_async("admission"):
+        with m.timing("admission"):
             await asyncio.sleep(0)
 
     asyncio.run(admit())

@@ -10,7 +10,17 @@ from types import SimpleNamespace
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from test_sys_anchor import METER, TARIFF
-from two_chains import ANCHOR, Clock, Net, create_client, ok, sent_packets
+from two_chains import (
+    ANCHOR,
+    Clock,
+    Net,
+    create_client,
+    linked_pair,
+    ok,
+    sent_packets,
+    timeout,
+    update,
+)
 
 from chainnode import codec
 from chainnode.rpc import anchor as anchor_routes
@@ -68,6 +78,30 @@ def test_relaying_a_packet_with_what_the_rpc_serves(tmp_path):
         assert rc.value["result"] == "delivered"
         (rp,) = _serve(edge, pool, [(f"/anchor/proof/receipt/{rc.tx_hash.hex()}", {})])
         assert rp["index"] == 0 and bytes.fromhex(rp["receipt_hex"]) == rc.encode()
+    finally:
+        pool.shutdown()
+        main.close()
+        edge.close()
+
+
+def test_packets_proven_timed_out_are_listed_only_from_settled_from(tmp_path):
+    main, edge = linked_pair(tmp_path, ("main", 1, 31_000), ("edge-1", 1, 32_000),
+                             {"tariff": TARIFF}, {"meter": METER})
+    pool = ThreadPoolExecutor(2)
+    try:
+        rc = ok(main.call("tariff", "push", dst="edge-1", price=7, timeout=edge.height + 1))
+        (packet,) = sent_packets(rc)
+        edge.block()
+        edge.block()  # edge passes the timeout without receiving packet 1
+        ok(update(main, edge))
+        assert ok(timeout(main, edge, packet)).value["result"] == "timed_out"
+        plain, listed, later = _serve(main, pool, [
+            ("/anchor/packets/edge-1", {}), ("/anchor/packets/edge-1", {"settled_from": "1"}),
+            ("/anchor/packets/edge-1", {"settled_from": "2"})])
+        assert plain["packets"] == [] and later["packets"] == []  # settled: no ack expected
+        (p,) = listed["packets"]  # but edge, still expecting 1, must be handed it
+        assert (p["sequence"], p["settled"]) == (1, True)
+        assert codec.decode(bytes.fromhex(p["packet_hex"])) == packet
     finally:
         pool.shutdown()
         main.close()

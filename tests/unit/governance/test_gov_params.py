@@ -54,10 +54,10 @@ def test_unsafe_unknown_and_bad_values_have_their_codes(bench):
 
 
 def test_gas_limit_change_governs_the_next_block_not_its_own(bench):
-    ex = decide_with(bench, {"name": "tx_gas_limit", "value": 500_000}, reg(bench, 1))
+    ex = decide_with(bench, {"name": "tx_gas_limit", "value": 7_000_000}, reg(bench, 1))
     assert all(rc.ok for rc in ex.outcome.receipts)  # block h: the old limit still applied
-    assert bench.chain.param("tx_gas_limit") == 500_000
-    big, small = reg(bench, 2, gas=1_000_000), reg(bench, 4, gas=400_000)
+    assert bench.chain.param("tx_gas_limit") == 7_000_000
+    big, small = reg(bench, 2, gas=8_000_000), reg(bench, 4, gas=400_000)
     with pytest.raises(InvalidBlock, match="gas limit above chain maximum"):
         bench.block(big)
     # the leader's driver filters txs queued under the old limit instead of losing the batch

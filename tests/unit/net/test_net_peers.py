@@ -185,13 +185,23 @@ async def test_observer_connects_and_role_filters_broadcast(cluster):
     assert [t for _, t, _ in r1.messages] == ["vote"]
 
 
-async def test_observer_claiming_validator_role_is_rejected(cluster, caplog):
-    v0, _ = await cluster.node("v0")
-    o, _ = await cluster.node("obs2", role="validator", port=None, peers=[addr(v0)],
-                              authorise=False)
+async def test_observer_claiming_validator_role_is_admitted_as_observer(cluster, caplog):
+    """A member whose own (stale) head says validator, e.g. voted out while it was down,
+    links as an observer and is never banned for the claim: it can sync and learn of the
+    change, but validator-only traffic neither goes to it nor counts as a validator's."""
+    v0, r0 = await cluster.node("v0")
+    v1, _ = await cluster.node("v1", peers=[addr(v0)])
+    o, ro = await cluster.node("obs2", role="validator", port=None,
+                               peers=[addr(v0), addr(v1)], authorise=False)
     cluster.allowed[o.public_key] = "observer"
-    await wait_until(lambda: "role-mismatch" in caplog.text)
-    assert v0.connected() == []
+    await wait_until(lambda: len(v0.connected()) == 2 and len(o.connected()) == 2)
+    assert "admitted as observer" in caplog.text
+    assert v0.peer_role(o.public_key) == "observer" and v0.ban_remaining(o.public_key) == 0
+    assert v0.connected(role="validator") == [v1.public_key]
+    assert await v0.broadcast("vote", 1, role="validator") == 1  # to v1 only
+    assert await v0.broadcast("msg", "block", role="observer") == 1
+    await ro.wait(lambda: ro.messages)
+    assert [t for _, t, _ in ro.messages] == ["msg"]
 
 
 async def test_own_address_in_peer_list_is_harmless(cluster, caplog):
