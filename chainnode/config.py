@@ -47,9 +47,15 @@ class NodeConfig:
     query_max_inflight: int = 64  # queries running or waiting; beyond: 429 QUERY_BUSY
     query_max_body_bytes: int = 256 * 1024  # request body of one query
     query_auth_window_ms: int = 60_000  # signed queries: accepted clock skew, replay memory
+    # SMT versions kept provable below the head; older state nodes are pruned (0: keep all)
+    state_keep_versions: int = 10_000
     home: Path = field(default=Path("."), repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        v = self.state_keep_versions
+        if type(v) is not int or v < 0:
+            raise ConfigError("state_keep_versions must be an integer >= 0 (0: keep every "
+                              "version)")
         for name in QUERY_KEYS:
             v = getattr(self, name)
             if type(v) is not int or not 0 < v <= QUERY_KEY_MAX[name]:

@@ -33,6 +33,10 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 QUEUE_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                  1.0, 5.0)
 EXEC_STEPS = {"build": "build", "validate": "validate"}  # Chain method -> step label
+EXEC_STAGES = {"apply": "wal"}  # other exec-thread functions -> tx stage label (WAL.apply)
+# per-transaction stages the bench's --profile reads (chainnode_tx_stage_seconds)
+TX_STAGES = ("decode", "admission", "forwarding", "forwarded_in", "execute", "state_root",
+             "wal")
 PHASE_COMMIT = "commit"  # Chain.commit: block, certificate and state written in one batch
 MAX_TRACKED_TXS = 100_000  # admission times kept for the admission-to-commit latency
 MAX_TRACKED_ROUNDS = 64  # (height, view) rounds whose phase times are kept
@@ -92,6 +96,12 @@ class NodeMetrics:
                                 "Time an SM2 signature check waited for a verify thread, by "
                                 "pool (admission: client transactions and queries; block: "
                                 "proposals and consensus votes).", ("pool",), QUEUE_BUCKETS)
+        self.stage = hist("chainnode_tx_stage_seconds",
+                          "Where a transaction's time goes (for scripts/bench.py --profile): "
+                          "decode, admission (mempool checks and SM2 verify), forwarding to "
+                          "validators, forwarded_in (a peer's forwarded tx), execute and "
+                          "state_root (inside build/validate), wal (consensus WAL writes).",
+                          ("stage",))
         self.rpc = hist("chainnode_rpc_request_seconds",
                         "RPC request latency by route (the route's pattern) and method.",
                         ("route", "method"))
@@ -135,6 +145,34 @@ class NodeMetrics:
         gauge("chainnode_sync_lag_blocks", "Blocks between the highest head a peer reported "
               "and this node's head (0 when caught up).", lambda: _sync_lag(node))
         r.register(_ReadAtScrape(node))
+        self._time_chain_steps(node)
+
+    def _time_chain_steps(self, node: Any) -> None:
+        """Time the executor and the SMT update from outside, so chain.py stays as it is."""
+        chain = getattr(node, "chain", None)
+        executor = getattr(chain, "executor", None)
+        if executor is not None and hasattr(executor, "execute_block"):
+            executor.execute_block = self.timed(executor.execute_block, "execute")
+        db = getattr(node, "db", None)
+        if db is not None and hasattr(db, "compute_state_update"):
+            db.compute_state_update = self.timed(db.compute_state_update, "state_root")
+
+    def timed(self, fn: Callable, stage: str) -> Callable:
+        """`fn` with its run time recorded under chainnode_tx_stage_seconds{stage}."""
+        hist = self.stage.labels(stage)
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                hist.observe(time.perf_counter() - t0)
+        return run
+
+    def timing(self, stage: str):
+        """Context manager timing one stage of one transaction (also around an await: it
+        takes two clock readings and never suspends)."""
+        return self.stage.labels(stage).time()
 
     # -- hooks called from the node, the driver and the RPC server
     def tx_admitted(self, tx: Any) -> None:
@@ -201,6 +239,8 @@ class NodeMetrics:
             hist = self.phase.labels(PHASE_COMMIT)
         elif name in EXEC_STEPS:
             hist = self.execution.labels(EXEC_STEPS[name])
+        elif name in EXEC_STAGES:
+            hist = self.stage.labels(EXEC_STAGES[name])
         else:
             return fn
 

@@ -50,7 +50,8 @@ class Node:
             pw = os.environ.get("CHAINNODE_KEY_PASSPHRASE")
             key = load_private_key(cfg.path(cfg.key_file), pw.encode() if pw else None)
         self.key = key
-        self.db = ChainDB(cfg.path(cfg.data_dir) / "chain.ldb")
+        self.db = ChainDB(cfg.path(cfg.data_dir) / "chain.ldb",
+                          keep_versions=cfg.state_keep_versions)
         self.chain = Chain(self.db, self.genesis)
         threads = cfg.verify_threads or (os.cpu_count() or 2)
         self.metrics = NodeMetrics(self)
@@ -115,9 +116,11 @@ class Node:
 
         Txs of one `source` (a /txs batch) are admitted and forwarded in arrival order: the
         forward follows the insertion without suspending, and peers admit per link in order."""
-        await self.mempool.add(tx, source)
+        with self.metrics.timing("admission"):  # a plain timer: it never suspends
+            await self.mempool.add(tx, source)
         if self.net is not None:
-            await self.net.broadcast("tx", tx.encode(), role="validator")
+            with self.metrics.timing("forwarding"):
+                await self.net.broadcast("tx", tx.encode(), role="validator")
         return tx
 
     async def run_exec(self, fn, *args):
@@ -355,9 +358,10 @@ class Node:
             self._report(peer, "forwarded tx is not bytes")
             return
         try:
-            tx = Transaction.decode(payload, self.genesis.param("max_tx_bytes"))
-            # one link is one ordered source: its txs enter the pool in the order they came
-            await self.mempool.add(tx, source=("peer", peer))
+            with self.metrics.timing("forwarded_in"):
+                tx = Transaction.decode(payload, self.genesis.param("max_tx_bytes"))
+                # one link is one ordered source: its txs enter the pool in the order they came
+                await self.mempool.add(tx, source=("peer", peer))
         except ChainError as exc:
             if exc.code in ("TX_MALFORMED", "TX_BAD_SIGNATURE", "TX_WRONG_CHAIN"):
                 self._report(peer, f"forwarded an invalid tx: {exc.code}")

@@ -138,6 +138,71 @@ async def _submit_batches(urls: list[str], txs: list, concurrency: int,
     return lat, elapsed
 
 
+# (label, metric family, label filter) of each profiled stage, in a transaction's order
+PROFILE_STAGES = (
+    ("HTTP /tx (incl. commit wait)", "chainnode_rpc_request_seconds",
+     {"route": "/tx", "method": "POST"}),
+    ("HTTP /txs (incl. commit wait)", "chainnode_rpc_request_seconds",
+     {"route": "/txs", "method": "POST"}),
+    ("decode", "chainnode_tx_stage_seconds", {"stage": "decode"}),
+    ("admission (checks + verify)", "chainnode_tx_stage_seconds", {"stage": "admission"}),
+    ("  verify wait (queue)", "chainnode_sm2_verify_queue_seconds", {"pool": "admission"}),
+    ("forwarding (send)", "chainnode_tx_stage_seconds", {"stage": "forwarding"}),
+    ("forwarded in (peer's tx)", "chainnode_tx_stage_seconds", {"stage": "forwarded_in"}),
+    ("build (leader)", "chainnode_block_execution_seconds", {"step": "build"}),
+    ("validate (followers)", "chainnode_block_execution_seconds", {"step": "validate"}),
+    ("  execute", "chainnode_tx_stage_seconds", {"stage": "execute"}),
+    ("  state root (SMT)", "chainnode_tx_stage_seconds", {"stage": "state_root"}),
+    ("  block verify wait", "chainnode_sm2_verify_queue_seconds", {"pool": "block"}),
+    ("commit (store)", "chainnode_consensus_phase_seconds", {"phase": "commit"}),
+    ("WAL", "chainnode_tx_stage_seconds", {"stage": "wal"}),
+)
+
+
+def scrape(urls: list[str]) -> dict[tuple, float]:
+    """Sum over nodes of every histogram's _sum and _count, keyed (name, labels, suffix)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    totals: dict[tuple, float] = {}
+    for url in urls:
+        with urllib.request.urlopen(url + "/metrics", timeout=30) as r:
+            text = r.read().decode()
+        for fam in text_string_to_metric_families(text):
+            for s in fam.samples:
+                if s.name.endswith(("_sum", "_count")):
+                    key = (s.name, tuple(sorted(s.labels.items())))
+                    totals[key] = totals.get(key, 0.0) + s.value
+    return totals
+
+
+def profile_rows(before: dict, after: dict, txs: int) -> list[tuple[str, float, float, int]]:
+    """(stage, seconds on all nodes, microseconds per committed tx, observations)."""
+    rows = []
+    for label, name, want in PROFILE_STAGES:
+        total = count = 0.0
+        for (sname, labels), value in after.items():
+            lab = dict(labels)
+            if all(lab.get(k) == v for k, v in want.items()):
+                delta = value - before.get((sname, labels), 0.0)
+                if sname == name + "_sum":
+                    total += delta
+                elif sname == name + "_count":
+                    count += delta
+        if count:
+            rows.append((label, total, total / max(txs, 1) * 1e6, int(count)))
+    return rows
+
+
+def print_profile(rows: list, nodes: int) -> None:
+    print()
+    print(f"per-stage profile (summed over {nodes} node(s); time per committed tx)")
+    print(f"  {'stage':32} {'total s':>9} {'us/tx':>9} {'count':>8}")
+    for label, total, per_tx, count in rows:
+        print(f"  {label:32} {total:9.2f} {per_tx:9.0f} {count:8d}")
+
+
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
@@ -153,6 +218,9 @@ def main() -> int:
     ap.add_argument("--dir", help="testnet directory (default: a temporary one)")
     ap.add_argument("--batch", type=int, default=1,
                     help="transactions per request (>1 uses POST /txs)")
+    ap.add_argument("--profile", action="store_true",
+                    help="print time per transaction in each stage, read off the nodes' "
+                         "/metrics before and after the load")
     ap.add_argument("--no-failover", action="store_true",
                     help="skip the leader-kill measurement (multi-validator runs only)")
     a = ap.parse_args()
@@ -172,7 +240,9 @@ def main() -> int:
         testnet.up(root, out=open(os.devnull, "w"))  # noqa: SIM115
         try:
             urls = [n["rpc"] for n in testnet.manifest(root)["nodes"]]
+            before = scrape(urls) if a.profile else {}
             lat, elapsed = asyncio.run(submit_all(urls, txs, a.concurrency, a.batch))
+            rows = profile_rows(before, scrape(urls), len(lat)) if a.profile else []
             failover = None
             if a.nodes >= 4 and not a.no_failover:
                 failover = leader_failover(root, admin, g.chain_id)
@@ -193,6 +263,8 @@ def main() -> int:
           f"validator(s) on one machine)")
     print(f"ratio tps/ceiling    {tps / ceiling_per_net:.1%}")
     del ceiling
+    if rows:
+        print_profile(rows, a.nodes)
     if failover is not None:
         print(f"leader kill -> commit {failover * 1000:,.0f} ms (view timeout "
               f"{g.param('view_timeout_ms')} ms)")

@@ -16,8 +16,9 @@ Routes (added to the main app by `add_routes`; all read-only, JSON, bytes as hex
                                         at most MAX_SCAN sequences, continue at `next_from`;
                                         with &settled_from=S also the timed-out ("settled")
                                         ones >= S, which the destination must still be handed
-Old state roots stay provable (the SMT keeps every version), so proofs at any past height
-work; the value itself is served only at the head (a relayer knows the commitment it proves).
+Old state roots stay provable for node.json `state_keep_versions` heights below the head
+(all of them on an archive node, 0); below that the answer is 410 STATE_PRUNED. The value
+itself is served only at the head (a relayer knows the commitment it proves).
 """
 
 from __future__ import annotations
@@ -118,9 +119,10 @@ def add_routes(app: web.Application, node) -> None:
             out = _certified(node.db, height)
             root = node.db.block(height).header.state_root
             kh = state_key_hash(contract, key)
-            out["value_hash"] = (node.db.smt.get(root, kh) or b"").hex()
+            vh, proof = node.db.prove_at(height, root, kh)  # STATE_PRUNED (410) if pruned
+            out["value_hash"] = (vh or b"").hex()
             out["exists"] = bool(out["value_hash"])
-            out["proof_hex"] = codec.encode(node.db.smt.prove(root, kh).to_wire()).hex()
+            out["proof_hex"] = codec.encode(proof.to_wire()).hex()
             if height == node.chain.head.height:
                 value = node.db.state_get(contract, key)
                 out["value_hex"] = None if value is None else value.hex()
@@ -207,7 +209,8 @@ def openapi_paths() -> dict:
         "/anchor/proof/state": get("SMT proof of a state key at a height", [
             param("contract", "query", "contract name", text, True),
             param("key_hex", "query", "codec-encoded key, hex", text, True),
-            param("height", "query", "block height (default: head)", integer)], (400, 404)),
+            param("height", "query", "block height (default: head)", integer)],
+            (400, 404, 410)),
         "/anchor/proof/receipt/{tx_hash}": get("Receipt bytes and Merkle path of a tx", [
             param("tx_hash", "path", "transaction hash, hex", text)], (400, 404)),
         "/anchor/packets/{dst_chain}": get("Packets sent to dst_chain awaiting an ack", [

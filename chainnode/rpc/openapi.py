@@ -130,6 +130,7 @@ SCHEMAS: dict[str, dict] = {
 
 ERROR_TEXT = {400: "malformed request", 401: "bad signature or stale signed query",
               403: "sender is not a member", 404: "not found", 409: "replayed or duplicate",
+              410: "state at that height is pruned on this node (STATE_PRUNED)",
               413: "body too large", 415: "unsupported content type",
               429: "busy: mempool, sender quota or queries",
               503: "node stopping (or its storage failed)", 504: "timed out"}

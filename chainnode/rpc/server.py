@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -188,7 +189,11 @@ class RpcServer:
         """
         if getattr(self.node, "stopping", False):
             raise ChainError(UNAVAILABLE, "node stopping")
+        t0 = time.perf_counter()
         tx = Transaction.decode(raw, self.node.genesis.param("max_tx_bytes"))
+        metrics = getattr(self.node, "metrics", None)
+        if metrics is not None:
+            metrics.stage.labels("decode").observe(time.perf_counter() - t0)
         fut = self.node.hub.wait_for(tx.hash) if wait else None
         try:
             await self.node.submit(tx, source)

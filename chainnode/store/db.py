@@ -22,8 +22,9 @@ from chainnode import codec
 from chainnode.core.block import Block, Receipt
 from chainnode.core.certificate import CommitCertificate
 from chainnode.crypto.hashing import sm3
+from chainnode.errors import STATE_PRUNED, ChainError
 from chainnode.store.failure import StorageFailure, WriteGuard
-from chainnode.store.smt import EMPTY_ROOT, SparseMerkleTree
+from chainnode.store.smt import EMPTY_ROOT, NODE_LEN, MissingNodeError, SparseMerkleTree
 
 log = logging.getLogger("chainnode.store")
 
@@ -36,9 +37,12 @@ P_STATE = b"s/"  # state key hash -> encoded [contract, key, value]
 P_NODE = b"n/"  # SMT node hash -> encoded node
 P_META = b"m/"  # metadata: head, genesis
 P_WAL = b"w/"  # consensus WAL (chainnode.store.wal)
+P_STALE = b"x/"  # height the node left the tree + SMT node hash -> b"" (pruning queue)
 HEAD_KEY = P_META + b"head"
 GENESIS_KEY = P_META + b"genesis"
 P_EPOCH = P_META + b"epoch/"  # first height an epoch governs -> encoded rules (chain.epochs)
+PRUNED_KEY = P_META + b"pruned"  # every tree below this height may have lost nodes
+PRUNE_MIN_BUDGET = 256  # stale nodes a commit may delete beyond twice its own new stale count
 
 
 def h8(height: int) -> bytes:
@@ -57,8 +61,24 @@ class Head:
     state_root: bytes
 
 
+class StatePruned(ChainError):
+    """State (a proof, a read) asked at a height whose tree this node has pruned."""
+
+    def __init__(self, height: int, oldest: int) -> None:
+        super().__init__(STATE_PRUNED, f"state at height {height} is pruned on this node "
+                                       f"(oldest kept: {oldest}; see state_keep_versions)")
+        self.height = height
+        self.oldest = oldest
+
+
 class ChainDB:
-    def __init__(self, path: str | Path) -> None:
+    """`keep_versions`: SMT versions (heights) kept provable below the head; older nodes are
+    pruned a bounded amount per commit. 0 keeps every version (an archive node)."""
+
+    def __init__(self, path: str | Path, keep_versions: int = 0) -> None:
+        if type(keep_versions) is not int or keep_versions < 0:
+            raise ValueError("keep_versions must be an integer >= 0")
+        self.keep_versions = keep_versions
         Path(path).mkdir(parents=True, exist_ok=True)
         self.path = Path(path)
         self.guard = WriteGuard(str(path))
@@ -87,7 +107,62 @@ class ChainDB:
 
     # -- SMT node reader
     def get_node(self, node_hash: bytes) -> bytes | None:
-        return self.db.get(P_NODE + node_hash)
+        raw = self.db.get(P_NODE + node_hash)
+        return None if raw is None else raw[:NODE_LEN]  # drop the written-at height
+
+    # -- pruning
+    def oldest_state_height(self) -> int:
+        """Lowest height whose state tree is still whole on this node."""
+        raw = self.db.get(PRUNED_KEY)
+        return 0 if raw is None else struct.unpack(">Q", raw)[0]
+
+    def check_state_height(self, height: int) -> None:
+        """Raise StatePruned if the tree at `height` may have lost nodes to pruning."""
+        oldest = self.oldest_state_height()
+        if height < oldest:
+            raise StatePruned(height, oldest)
+
+    def prove_at(self, height: int, root: bytes, key_hash: bytes):
+        """(value_hash or None, proof) of key_hash in the tree at `height` (root given), or
+        StatePruned when that tree is no longer whole here."""
+        self.check_state_height(height)
+        try:
+            return self.smt.get(root, key_hash), self.smt.prove(root, key_hash)
+        except MissingNodeError:  # pruned between the check and the walk
+            raise StatePruned(height, self.oldest_state_height()) from None
+
+    def _prune(self, wb, height: int, budget: int, written: Mapping[bytes, bytes]) -> None:
+        """Queue-driven pruning inside the block's own batch, so kill -9 anywhere leaves
+        either the whole step or none of it. Entry (h, node) says `node` left the tree at
+        height h: trees below h may use it, trees from h on do not unless it was written
+        again later (its stored written-at height then is >= h and it stays) or is written by
+        this very batch (`written`: the reads here do not see the batch)."""
+        limit = height - self.keep_versions  # trees at heights >= limit stay whole
+        if limit <= 0:
+            return
+        end = P_STALE + h8(limit + 1)  # entries with h <= limit
+        done = 0
+        last_h = None
+        for key in self.db.iterator(start=P_STALE, stop=end, include_value=False):
+            if done >= budget:
+                break
+            h = struct.unpack(">Q", key[2:10])[0]
+            node_hash = key[10:]
+            node_key = P_NODE + node_hash
+            raw = None if node_hash in written else self.db.get(node_key)
+            if raw is not None and _written_at(raw) < h:
+                wb.delete(node_key)
+            wb.delete(key)
+            done += 1
+            last_h = h
+        if done < budget:  # queue drained up to limit: every tree below limit is gone
+            oldest = limit
+        elif last_h is not None:
+            oldest = last_h  # only nodes that left at <= last_h are gone: trees from it whole
+        else:
+            return
+        if oldest > self.oldest_state_height():
+            wb.put(PRUNED_KEY, h8(oldest))
 
     # -- head / genesis
     def head(self) -> Head | None:
@@ -125,7 +200,7 @@ class ChainDB:
         root, nodes = self.compute_state_update(EMPTY_ROOT, writes)
         head = Head(0, genesis_hash, root)
         wb = self.db.write_batch(sync=True)
-        self._put_state(wb, writes, nodes)
+        self._put_state(wb, writes, nodes, 0)
         wb.put(GENESIS_KEY, genesis_hash)
         wb.put(HEAD_KEY, codec.encode([0, genesis_hash, root]))
         self._write("genesis write", wb)
@@ -146,22 +221,28 @@ class ChainDB:
         for i, (tx, rc) in enumerate(zip(block.txs, receipts, strict=True)):
             wb.put(P_TX + tx.hash, codec.encode([height, i]))
             wb.put(P_RECEIPT + tx.hash, rc.encode())
-        self._put_state(wb, writes, nodes)
+        self._put_state(wb, writes, nodes, height)
+        if self.keep_versions:
+            stale = getattr(nodes, "stale", frozenset())
+            for h in stale:
+                wb.put(P_STALE + h8(height) + h, b"")
+            self._prune(wb, height, 2 * len(stale) + PRUNE_MIN_BUDGET, nodes)
         if epoch is not None:
             wb.put(P_EPOCH + h8(height + 1), epoch)
         wb.put(HEAD_KEY, codec.encode([height, block.hash, block.header.state_root]))
         self._write(f"commit of block {height}", wb)
         return Head(height, block.hash, block.header.state_root)
 
-    def _put_state(self, wb, writes, nodes) -> None:
+    def _put_state(self, wb, writes, nodes, height: int) -> None:
         for (c, k), v in writes.items():
             skey = P_STATE + state_key_hash(c, k)
             if v is None:
                 wb.delete(skey)
             else:
                 wb.put(skey, codec.encode([c, k, v]))
+        at = h8(height)
         for h, n in nodes.items():
-            wb.put(P_NODE + h, n)
+            wb.put(P_NODE + h, n + at)
 
     def epochs(self) -> list[tuple[int, bytes]]:
         """(first height, encoded rules) of every epoch recorded after genesis, in order."""
@@ -217,6 +298,11 @@ class ChainDB:
         root, _ = tmp.update(EMPTY_ROOT, {state_key_hash(c, k): sm3(v)
                                           for c, k, v in self.state_items()})
         return root
+
+
+def _written_at(raw: bytes) -> int:
+    """Height a stored node was last written at (nodes from before pruning existed: 0)."""
+    return struct.unpack(">Q", raw[NODE_LEN:])[0] if len(raw) == NODE_LEN + 8 else 0
 
 
 class _NoNodes:

@@ -41,13 +41,21 @@ _INTERNAL_DOMAIN = b"\x01"
 _BIN32 = b"\xc4\x20"
 _LEAF_HEAD = b"\x93\x00" + _BIN32
 _INTERNAL_HEAD = b"\x93\x01" + _BIN32
-_NODE_LEN = 4 + HASH_LEN + 2 + HASH_LEN
+NODE_LEN = 4 + HASH_LEN + 2 + HASH_LEN
 
 PROOF_VERSION = 1
 
 _EMPTY = 0  # subtree kinds returned by the update recursion
 _LEAF = 1
 _INTERNAL = 2
+
+
+class NodeBatch(dict):
+    """The new nodes of one update (hash -> encoded node), plus `stale`: the hashes of the old
+    tree's nodes that the new tree no longer has, which a pruning store may delete once no
+    kept version needs them. A dict, so callers that only store nodes need not know."""
+
+    stale: frozenset[bytes] = frozenset()
 
 
 class MissingNodeError(LookupError):
@@ -90,7 +98,7 @@ def encode_node(tag: int, a: bytes, b: bytes) -> bytes:
 def decode_node(data: bytes) -> tuple[int, bytes, bytes]:
     """Inverse of encode_node; accepts only the canonical form (ValueError otherwise)."""
     if (
-        len(data) != _NODE_LEN
+        len(data) != NODE_LEN
         or data[0] != 0x93
         or data[1] > INTERNAL_TAG
         or data[2:4] != _BIN32
@@ -193,22 +201,24 @@ class SparseMerkleTree:
         keys = sorted(writes)
         vals = [writes[k] for k in keys]
         if not keys:
-            return root, {}
+            return root, NodeBatch()
         op = _Update(self, keys, vals)
         new_root, _ = op.update(root, 0, 0, len(keys))
+        op.new_nodes.stale = frozenset(op.stale.difference(op.new_nodes))
         return new_root, op.new_nodes
 
 
 class _Update:
     """One batched update: a single recursive pass over the sorted writes."""
 
-    __slots__ = ("tree", "keys", "vals", "new_nodes")
+    __slots__ = ("tree", "keys", "vals", "new_nodes", "stale")
 
     def __init__(self, tree: SparseMerkleTree, keys: list[bytes], vals: list[bytes | None]):
         self.tree = tree
         self.keys = keys
         self.vals = vals
-        self.new_nodes: dict[bytes, bytes] = {}
+        self.new_nodes = NodeBatch()
+        self.stale: set[bytes] = set()  # old nodes replaced by this update
 
     def _split(self, keys: list[bytes], lo: int, hi: int, depth: int) -> int:
         """First index in keys[lo:hi] (which share `depth` leading bits) whose bit is 1."""
@@ -245,6 +255,8 @@ class _Update:
             right, rkind = b, -1
         if left == a and right == b:
             return node, _INTERNAL
+        # an internal node never moves (only single leaves are lifted), so it is gone
+        self.stale.add(node)
         if left == EMPTY_HASH and right == EMPTY_HASH:
             return EMPTY_HASH, _EMPTY
         # A subtree holding a single leaf is that leaf: lift it past the now-empty sibling.
@@ -286,6 +298,8 @@ class _Update:
         result = self.build(ks, vs, 0, len(ks), depth)
         if survives:  # the rebuilt subtree re-creates the old leaf, which the store has
             self.new_nodes.pop(node, None)
+        else:
+            self.stale.add(node)
         return result
 
     def build(

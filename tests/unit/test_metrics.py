@@ -135,3 +135,31 @@ def test_docs_and_dashboard_name_only_real_series():
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
     allowed = {n + suf for n, kind in kinds.items() for suf in suffixes.get(kind, ("",))}
     assert used and used <= allowed
+
+
+def test_tx_stages_time_executor_smt_wal_and_async_steps():
+    """What scripts/bench.py --profile reads: the executor and the SMT update are timed from
+    outside the chain, WAL writes by name, async stages by a context manager."""
+    import asyncio
+
+    executor = SimpleNamespace(execute_block=lambda *a: "outcome")
+    db = SimpleNamespace(compute_state_update=lambda root, writes: (root, {}))
+    m = NodeMetrics(SimpleNamespace(
+        chain=SimpleNamespace(head=SimpleNamespace(height=1), executor=executor), view=0,
+        mempool=_Pool(), peer_list=lambda: [], sync=None, net=None, db=db))
+    assert executor.execute_block(1, 2) == "outcome"
+    assert db.compute_state_update(b"r", {}) == (b"r", {})
+
+    def apply(puts, deletes=()):
+        return len(puts)
+
+    assert m.timed_exec(apply)([1, 2]) == 2
+
+    async def admit():
+        with m.timing("admission"):
+            await asyncio.sleep(0)
+
+    asyncio.run(admit())
+    s = samples(m)
+    for stage in ("execute", "state_root", "wal", "admission"):
+        assert s[f"chainnode_tx_stage_seconds_count{{stage={stage}}}"] == 1, stage
