@@ -36,27 +36,16 @@ from chainnode.errors import BAD_REQUEST, NOT_FOUND, ChainError
 from chainnode.exec import anchor as sys_anchor
 from chainnode.exec.state import BlockState, TxState
 from chainnode.exec.system import CallFailed
+from chainnode.rpc.args import int_arg
 from chainnode.store.db import state_key_hash
 
 MAX_PACKETS = 100
 MAX_SCAN = 2_000  # sequences one /anchor/packets request looks at
-
-
 MAX_INT = 2**63 - 1  # heights and sequences are stored as 64-bit integers
 
 
-def _int(text: object, name: str) -> int:
-    try:
-        value = int(text)  # type: ignore[arg-type]
-    except ValueError:
-        raise ChainError(BAD_REQUEST, f"{name} must be an integer") from None
-    if not 0 <= value <= MAX_INT:
-        raise ChainError(BAD_REQUEST, f"{name} must be between 0 and {MAX_INT}")
-    return value
-
-
 def _int_arg(request: web.Request, name: str, default: int) -> int:
-    return _int(request.query.get(name, default), name)
+    return int_arg(request.query.get(name, default), name, 0, MAX_INT)
 
 
 def _hex(text: str, what: str) -> bytes:
@@ -95,7 +84,7 @@ def add_routes(app: web.Application, node) -> None:
         return await run(lambda: view("client", chain_id=request.match_info["chain_id"]))
 
     async def header(request: web.Request) -> web.Response:
-        height = _int(request.match_info["height"], "height")
+        height = int_arg(request.match_info["height"], "height", 0, MAX_INT)
 
         def read() -> dict:
             out = _certified(node.db, height)

@@ -34,6 +34,7 @@ from chainnode.errors import BAD_REQUEST, NOT_FOUND, ChainError
 from chainnode.exec.contracts import CONTRACTS
 from chainnode.exec.state import BlockState, TxState
 from chainnode.exec.system import MEMBERS
+from chainnode.rpc.args import int_arg
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -54,13 +55,7 @@ def _int_arg(request: web.Request, name: str, default: int, lo: int, hi: int) ->
     text = request.query.get(name)
     if text is None or text == "":
         return default
-    try:
-        v = int(text)
-    except ValueError:
-        raise ChainError(BAD_REQUEST, f"{name} must be an integer") from None
-    if not lo <= v <= hi:
-        raise ChainError(BAD_REQUEST, f"{name} must be in [{lo}, {hi}]")
-    return v
+    return int_arg(text, name, lo, hi)
 
 
 class _Lru(OrderedDict):

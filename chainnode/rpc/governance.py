@@ -20,6 +20,7 @@ from chainnode.errors import BAD_REQUEST, NOT_FOUND, ChainError
 from chainnode.exec import gov_kinds, governance
 from chainnode.exec.state import BlockState, TxState
 from chainnode.exec.system import VALIDATORS
+from chainnode.rpc.args import int_arg
 
 
 def _state(node) -> tuple[TxState, int]:
@@ -51,12 +52,8 @@ def add_routes(app: web.Application, node) -> None:
         if status is not None and status not in governance.STATUSES:
             raise ChainError(BAD_REQUEST, f"status must be one of "
                                           f"{', '.join(governance.STATUSES)}")
-        try:
-            limit = int(request.query.get("limit", governance.MAX_LIST))
-        except ValueError:
-            raise ChainError(BAD_REQUEST, "limit must be an integer") from None
-        if not 1 <= limit <= governance.MAX_LIST:
-            raise ChainError(BAD_REQUEST, f"limit must be in [1, {governance.MAX_LIST}]")
+        limit = int_arg(request.query.get("limit", governance.MAX_LIST), "limit", 1,
+                        governance.MAX_LIST)
 
         def read() -> dict:
             st, height = _state(node)
