@@ -223,6 +223,10 @@ def main() -> int:
                          "/metrics before and after the load")
     ap.add_argument("--no-failover", action="store_true",
                     help="skip the leader-kill measurement (multi-validator runs only)")
+    ap.add_argument("--py-spy", metavar="DIR",
+                    help="sample every node with py-spy during the load (py-spy must be on "
+                         "PATH); writes DIR/node<i>.txt, collapsed stacks for a flame graph, "
+                         "and prints each node's hottest functions")
     a = ap.parse_args()
 
     print(f"chainnode bench: {a.nodes} validator(s), {a.txs} transactions, "
@@ -241,7 +245,14 @@ def main() -> int:
         try:
             urls = [n["rpc"] for n in testnet.manifest(root)["nodes"]]
             before = scrape(urls) if a.profile else {}
-            lat, elapsed = asyncio.run(submit_all(urls, txs, a.concurrency, a.batch))
+            spies = start_spies(root, Path(a.py_spy)) if a.py_spy else []
+            pids = process_ids(root)
+            cpu0 = cpu_seconds(pids)
+            try:
+                lat, elapsed = asyncio.run(submit_all(urls, txs, a.concurrency, a.batch))
+            finally:
+                stop_spies(spies)
+            cpu = {k: v - cpu0.get(k, 0.0) for k, v in cpu_seconds(pids).items()}
             rows = profile_rows(before, scrape(urls), len(lat)) if a.profile else []
             failover = None
             if a.nodes >= 4 and not a.no_failover:
@@ -263,12 +274,109 @@ def main() -> int:
           f"validator(s) on one machine)")
     print(f"ratio tps/ceiling    {tps / ceiling_per_net:.1%}")
     del ceiling
+    print(f"CPU during the load   {cpu_line(cpu, elapsed, committed)}")
     if rows:
         print_profile(rows, a.nodes)
+    for _, out in spies:
+        print_hottest(out)
     if failover is not None:
         print(f"leader kill -> commit {failover * 1000:,.0f} ms (view timeout "
               f"{g.param('view_timeout_ms')} ms)")
     return 0 if committed == a.txs else 1
+
+
+def process_ids(root: Path) -> dict[str, int]:
+    pids = {f"node{i}": int((root / n["name"] / "node.pid").read_text())
+            for i, n in enumerate(testnet.manifest(root)["nodes"])}
+    pids["client"] = os.getpid()
+    return pids
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU seconds of each process, all its threads (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        out[name] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_line(cpu: dict[str, float], elapsed: float, committed: int) -> str:
+    """Cores used by the nodes and by the load generator, and CPU microseconds per tx."""
+    nodes = sum(v for k, v in cpu.items() if k != "client")
+    client = cpu.get("client", 0.0)
+    per = 1e6 / max(committed, 1)
+    return (f"nodes {nodes / elapsed:.2f} cores ({nodes * per:,.0f} us/tx), "
+            f"client {client / elapsed:.2f} cores ({client * per:,.0f} us/tx)")
+
+
+def start_spies(root: Path, out_dir: Path) -> list:
+    """One `py-spy record --gil` per node process: only the thread holding the GIL is sampled,
+    so the shares are of the one core Python code can use (C work that releases the GIL, SM2
+    verification and LevelDB, does not show). Stopped with SIGINT after the load so it writes
+    its file."""
+    import shutil
+    import subprocess
+
+    beside = Path(sys.executable).parent / "py-spy"  # installed in the same virtualenv
+    exe = shutil.which("py-spy") or (str(beside) if beside.exists() else None)
+    if exe is None:
+        raise SystemExit("--py-spy: py-spy is not on PATH (pip install py-spy)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spies = []
+    targets = [(f"node{i}", (root / n["name"] / "node.pid").read_text().strip())
+               for i, n in enumerate(testnet.manifest(root)["nodes"])]
+    targets.append(("client", str(os.getpid())))  # the load generator shares the cores too
+    for name, pid in targets:
+        out = out_dir / f"{name}.txt"
+        proc = subprocess.Popen([exe, "record", "-p", pid, "--format", "raw", "-r", "200", "--gil",
+                                 "--nonblocking", "-o", str(out)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        spies.append((proc, out))
+    time.sleep(1.0)  # let py-spy attach before the load starts
+    return spies
+
+
+def stop_spies(spies: list) -> None:
+    import signal
+
+    for proc, _ in spies:
+        proc.send_signal(signal.SIGINT)
+    for proc, _ in spies:
+        try:
+            proc.wait(timeout=60)
+        except Exception:
+            proc.kill()
+            proc.wait()
+
+
+def print_hottest(path: Path, top: int = 25) -> None:
+    """Self and inclusive sample shares of the hottest functions in a py-spy raw file."""
+    if not path.exists():
+        print(f"{path.name}: no samples written")
+        return
+    own: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        count = int(n)
+        frames = [f.split(" (")[0] + " " + f.rpartition("/")[2].split(":")[0]
+                  for f in stack.split(";")]
+        total += count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+        for f in set(frames):
+            incl[f] = incl.get(f, 0) + count
+    print()
+    print(f"{path.name}: {total} samples; hottest by own time (own % / inclusive %)")
+    for f, c in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {c / total:6.1%} {incl[f] / total:6.1%}  {f}")
 
 
 def leader_failover(root: Path, admin: PrivateKey, chain_id: str) -> float:
