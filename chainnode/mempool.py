@@ -33,6 +33,7 @@ from chainnode.errors import (
     TX_WRONG_CHAIN,
     ChainError,
 )
+from chainnode.verify_batch import MAX_BATCH, VerifyBatcher
 
 log = logging.getLogger("chainnode.mempool")
 
@@ -42,9 +43,11 @@ class Mempool:
                  is_committed: Callable[[bytes], bool], is_member: Callable[[str], bool],
                  max_txs: int = 50_000, max_per_sender: int = 10_000,
                  max_expiry_window: int = 1000, max_tx_bytes: int = 256 * 1024,
-                 tx_gas_limit: int = 50_000_000) -> None:
+                 tx_gas_limit: int = 50_000_000, verify_batch: int = MAX_BATCH,
+                 verify_processes: int = 0) -> None:
         self.chain_id = chain_id
-        self.verify_pool = verify_pool
+        self._verifier = VerifyBatcher(verify_pool, max_batch=verify_batch,
+                                       processes=verify_processes)
         self.head_height = head_height
         self.is_committed = is_committed
         self.is_member = is_member
@@ -62,6 +65,18 @@ class Mempool:
         self.rejected: dict[str, int] = {}
         self.on_added: list[Callable[[Transaction], None]] = []
 
+    @property
+    def verify_pool(self) -> Executor:
+        return self._verifier.threads
+
+    @verify_pool.setter
+    def verify_pool(self, pool: Executor) -> None:
+        self._verifier.threads = pool
+
+    @property
+    def verifier(self) -> VerifyBatcher:
+        return self._verifier
+
     def __len__(self) -> int:
         return len(self._txs)
 
@@ -72,8 +87,9 @@ class Mempool:
         self.rejected[code] = self.rejected.get(code, 0) + 1
         return ChainError(code, message)
 
-    def precheck(self, tx: Transaction) -> None:
-        """Everything but the signature: cheap, synchronous, state read only at head."""
+    def precheck(self, tx: Transaction) -> int:
+        """Everything but the signature: cheap, synchronous, state read only at head (which
+        it returns)."""
         if tx.chain_id != self.chain_id:
             raise self._reject(TX_WRONG_CHAIN,
                                f"transaction is for chain {tx.chain_id!r}, this is "
@@ -101,6 +117,7 @@ class Mempool:
         if self._per_sender.get(tx.sender, 0) >= self.max_per_sender:
             raise self._reject(SENDER_QUOTA, f"sender has {self.max_per_sender} pending "
                                              "transactions")
+        return head
 
     async def add(self, tx: Transaction, source: Hashable | None = None) -> Transaction:
         """Admit `tx`. With a `source`, it enters the pool after every tx that arrived earlier
@@ -111,37 +128,41 @@ class Mempool:
         a client) waits for that admission to settle, holding its place in `source`: the
         answer (TX_DUPLICATE) then means the tx is in the pool, and no later tx of `source`
         overtakes it."""
-        copy = self._in_flight.get(tx.hash)
+        h = tx.hash
+        copy = self._in_flight.get(h)
         if copy is not None:
             turn = self._order.enter(source)
             try:
                 await asyncio.shield(copy)
             finally:
                 turn.release()
-        self.precheck(tx)
-        self._in_flight[tx.hash] = asyncio.get_running_loop().create_future()
+        head = self.precheck(tx)
+        self._in_flight[h] = asyncio.get_running_loop().create_future()
         turn = self._order.enter(source)
         try:
-            if tx.hash not in self._verified:
-                ok = await asyncio.get_running_loop().run_in_executor(
-                    self.verify_pool, tx.verify_signature)
-                if not ok:
+            if h not in self._verified:
+                if not await self._verifier.verify(tx):
                     raise self._reject(TX_BAD_SIGNATURE, "signature does not verify for the "
                                                          "sender's public key")
-                self.mark_verified(tx.hash)
+                self.mark_verified(h)
             await turn.wait()
-            if tx.hash in self._txs or self.is_committed(tx.hash):
+            # committed meanwhile? Only a commit moves the head, and the head moves only
+            # after the commit's writes, so an unmoved head spares the second store read
+            if h in self._txs or (self.head_height() != head and self.is_committed(h)):
                 raise self._reject(TX_DUPLICATE, "transaction is already pending or committed")
-            self._txs[tx.hash] = tx
+            self._txs[h] = tx
         finally:
-            settled = self._in_flight.pop(tx.hash)
-            settled.set_result(None)
+            self._in_flight.pop(h).set_result(None)
             turn.release()
         self._per_sender[tx.sender] = self._per_sender.get(tx.sender, 0) + 1
         self._nonempty.set()
         for cb in self.on_added:
             cb(tx)
         return tx
+
+    def close(self) -> None:
+        """Stop the verifier's worker processes (if any); pending checks fail."""
+        self._verifier.close()
 
     def ordered_sources(self) -> int:
         """Sources with an admission in flight (bounded by the in-flight admissions)."""

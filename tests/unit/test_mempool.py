@@ -163,7 +163,11 @@ async def test_the_same_tx_twice_at_once_is_admitted_once(env):
 
 async def test_committed_while_being_verified_is_not_admitted():
     holder: dict = {}
-    e = Env(on_run=lambda: e.committed.add(holder["tx"].hash))
+    def commit() -> None:  # a block with the tx commits: its writes, then the head moves
+        e.committed.add(holder["tx"].hash)
+        e.head += 1
+
+    e = Env(on_run=commit)
     try:
         tx = holder["tx"] = e.tx()
         with pytest.raises(ChainError) as ei:
@@ -324,6 +328,7 @@ def _gated_env() -> tuple[Env, GatedPool]:
     e.pool.shutdown(wait=True)
     gate = GatedPool()
     e.mp.verify_pool = gate
+    e.mp.verifier.max_batch = 1  # one job per tx: the test finishes them in its own order
     return e, gate
 
 

@@ -1,0 +1,163 @@
+"""Batched SM2 verification for admission: one job and one loop wake-up per batch, not per tx.
+
+Every `Mempool.add` asks for its signature check here. The checks asked for in one event-loop
+iteration (RPC requests and forwarded txs alike) are coalesced into jobs of at most `max_batch`
+txs; each job is one executor submit, and its results come back to the loop in one
+`call_soon_threadsafe`. Per tx that removes a concurrent Future with its Condition, a
+`wrap_future` and a wake-up — the per-tx cost the event loop paid while it holds the GIL.
+
+A job runs either on the node's verify threads (Tongsuo releases the GIL in its C calls) or, with
+`processes > 0`, in spawned worker processes that never contend for the node's GIL. A worker
+that dies breaks its pool: the batch it carried, and every later one until the pool is
+replaced, is verified on the threads instead, so a crash costs speed, never a check (a tx is
+admitted only on a True that a verifier returned for it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from chainnode.crypto.domain import signing_bytes
+from chainnode.crypto.sm2 import PublicKey, SignatureError
+
+log = logging.getLogger("chainnode.verify")
+
+MAX_BATCH = 256  # txs per job: bounds one job's latency and a broken worker's lost work
+
+Item = tuple[bytes, bytes, bytes]  # (sender public key, signed bytes, signature)
+
+
+def tx_item(tx) -> Item:
+    """What `Transaction.verify_signature` checks, as plain bytes (cheap to send to a worker)."""
+    return tx.sender, signing_bytes("tx", tx.chain_id, tx.body_bytes()), tx.signature
+
+
+def verify_items(items: Sequence[Item]) -> list[bool]:
+    """Run in a verify thread or worker process: one bool per item, never an exception."""
+    out = []
+    for pub, msg, sig in items:
+        try:
+            out.append(PublicKey(pub).verify(sig, msg))
+        except SignatureError:
+            out.append(False)
+    return out
+
+
+def _warm_up() -> None:
+    """Worker initializer: import and load the backend before the first batch arrives."""
+    from chainnode.crypto import sm2  # noqa: F401
+
+
+class VerifyBatcher:
+    """Coalesces signature checks into batches for `threads` (or worker processes)."""
+
+    def __init__(self, threads: Executor, *, max_batch: int = MAX_BATCH,
+                 processes: int = 0) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self.threads = threads
+        self.max_batch = max_batch
+        self.processes = processes
+        self._procs: ProcessPoolExecutor | None = None
+        self._queue: list[tuple[object, asyncio.Future]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self.batches = 0  # jobs submitted (for tests and the bench)
+        self.fallbacks = 0  # batches re-verified on threads after a worker died
+
+    def verify(self, tx) -> asyncio.Future:
+        """A future for tx's signature check (True/False); the job starts after this loop
+        iteration, together with every other check asked for in it."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        if not self._queue:
+            self._loop = loop
+            loop.call_soon(self._flush)
+        self._queue.append((tx, fut))
+        return fut
+
+    def _flush(self) -> None:
+        queue, self._queue = self._queue, []
+        queue = [(tx, fut) for tx, fut in queue if not fut.done()]  # cancelled meanwhile
+        n = self.max_batch
+        for i in range(0, len(queue), n):
+            self._submit(queue[i:i + n])
+
+    def _submit(self, chunk: list) -> None:
+        self.batches += 1
+        items = [tx_item(tx) for tx, _ in chunk]
+        try:
+            job = self._executor().submit(verify_items, items)
+        except BrokenProcessPool:
+            job = self._on_broken(items)
+        except RuntimeError as exc:  # shut down: the node is stopping
+            for _, fut in chunk:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        self._watch(job, chunk, items)
+
+    def _watch(self, job: Future, chunk: list, items: list[Item]) -> None:
+        loop = self._loop
+
+        def done(job: Future) -> None:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self._settle, job, chunk, items)
+        job.add_done_callback(done)
+
+    def _settle(self, job: Future, chunk: list, items: list[Item]) -> None:
+        if job.cancelled():
+            exc: BaseException | None = asyncio.CancelledError()
+        else:
+            exc = job.exception()
+        if isinstance(exc, BrokenProcessPool) and not self._closed:
+            try:
+                self._watch(self._on_broken(items), chunk, items)
+                return
+            except RuntimeError as again:
+                exc = again
+        if exc is not None:
+            for _, fut in chunk:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        for (_, fut), ok in zip(chunk, job.result(), strict=True):
+            if not fut.done():
+                fut.set_result(ok is True)
+
+    def _executor(self) -> Executor:
+        if self._closed:
+            raise RuntimeError("verifier closed")
+        if self.processes <= 0:
+            return self.threads
+        if self._procs is None:
+            self._procs = ProcessPoolExecutor(
+                self.processes, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_warm_up)
+        return self._procs
+
+    def _on_broken(self, items: list[Item]) -> Future:
+        """A worker process died: replace the pool, verify this batch on the threads."""
+        self.fallbacks += 1
+        log.error("a signature-verify worker process died; replacing the pool, this batch "
+                  "of %d is verified on threads", len(items))
+        broken, self._procs = self._procs, None
+        if broken is not None:
+            broken.shutdown(wait=False, cancel_futures=True)
+        return self.threads.submit(verify_items, items)
+
+    def worker_pids(self) -> list[int]:
+        procs = self._procs
+        return [] if procs is None else [p.pid for p in list(procs._processes.values())]
+
+    def close(self) -> None:
+        """Stop the worker processes (waits for them to exit); later checks fail at once."""
+        self._closed = True
+        procs, self._procs = self._procs, None
+        if procs is not None:
+            procs.shutdown(wait=True, cancel_futures=True)
