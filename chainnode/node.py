@@ -28,6 +28,7 @@ from chainnode.exec import system
 from chainnode.exec.state import BlockState, TxState
 from chainnode.hub import CommitHub
 from chainnode.mempool import Mempool
+from chainnode.verify_batch import verify_processes
 from chainnode.metrics import NodeMetrics
 from chainnode.store.db import ChainDB
 from chainnode.store.failure import StorageFailure
@@ -64,7 +65,8 @@ class Node:
             chain_id=g.chain_id, verify_pool=self.verify_pool,
             head_height=lambda: self.chain.head.height, is_committed=self.chain.is_committed,
             is_member=self.is_member, max_expiry_window=self.chain.param("max_expiry_window"),
-            max_tx_bytes=g.param("max_tx_bytes"), tx_gas_limit=self.chain.param("tx_gas_limit"))
+            max_tx_bytes=g.param("max_tx_bytes"), tx_gas_limit=self.chain.param("tx_gas_limit"),
+            verify_processes=verify_processes(threads))
         self.mempool.on_added.append(self.metrics.tx_admitted)
         from chainnode.reconfig import Reconfig
 
@@ -218,6 +220,7 @@ class Node:
             await self.net.stop()
         self.exec_pool.shutdown(wait=True)
         self.verify_pool.shutdown(wait=False, cancel_futures=True)
+        self.mempool.close()  # its verify worker processes, if any, exit here
         self.block_verify_pool.shutdown(wait=False, cancel_futures=True)
         self.db.close()
         log.info("node %s stopped in %.1f s", self.cfg.name, time.monotonic() - t0)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -28,8 +29,15 @@ from chainnode.crypto.sm2 import PublicKey, SignatureError
 log = logging.getLogger("chainnode.verify")
 
 MAX_BATCH = 256  # txs per job: bounds one job's latency and a broken worker's lost work
+MAX_RESTARTS = 3  # worker pools replaced after a crash; then the threads do all the checks
 
 Item = tuple[bytes, bytes, bytes]  # (sender public key, signed bytes, signature)
+
+
+def verify_processes(threads: int) -> int:
+    """Worker processes for admission checks: CHAINNODE_VERIFY_PROCESSES, else none."""
+    text = os.environ.get("CHAINNODE_VERIFY_PROCESSES", "")
+    return max(0, int(text)) if text.isdigit() else 0
 
 
 def tx_item(tx) -> Item:
@@ -69,6 +77,7 @@ class VerifyBatcher:
         self._closed = False
         self.batches = 0  # jobs submitted (for tests and the bench)
         self.fallbacks = 0  # batches re-verified on threads after a worker died
+        self.restarts = 0
 
     def verify(self, tx) -> asyncio.Future:
         """A future for tx's signature check (True/False); the job starts after this loop
@@ -133,7 +142,7 @@ class VerifyBatcher:
     def _executor(self) -> Executor:
         if self._closed:
             raise RuntimeError("verifier closed")
-        if self.processes <= 0:
+        if self.processes <= 0 or self.restarts > MAX_RESTARTS:
             return self.threads
         if self._procs is None:
             self._procs = ProcessPoolExecutor(
@@ -144,10 +153,12 @@ class VerifyBatcher:
     def _on_broken(self, items: list[Item]) -> Future:
         """A worker process died: replace the pool, verify this batch on the threads."""
         self.fallbacks += 1
-        log.error("a signature-verify worker process died; replacing the pool, this batch "
-                  "of %d is verified on threads", len(items))
         broken, self._procs = self._procs, None
-        if broken is not None:
+        if broken is not None:  # the first batch to see it replaces the pool
+            self.restarts += 1
+            log.error("a signature-verify worker process died; %s, a batch of %d is "
+                      "verified on threads", "replacing the pool" if self.restarts <= MAX_RESTARTS
+                      else "verifying on threads from now on", len(items))
             broken.shutdown(wait=False, cancel_futures=True)
         return self.threads.submit(verify_items, items)
 
