@@ -28,10 +28,10 @@ from chainnode.exec import system
 from chainnode.exec.state import BlockState, TxState
 from chainnode.hub import CommitHub
 from chainnode.mempool import Mempool
-from chainnode.verify_batch import verify_processes
 from chainnode.metrics import NodeMetrics
 from chainnode.store.db import ChainDB
 from chainnode.store.failure import StorageFailure
+from chainnode.verify_batch import verify_processes
 
 log = logging.getLogger("chainnode.node")
 
