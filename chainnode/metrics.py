@@ -95,8 +95,10 @@ class NodeMetrics:
                               "(follower).", ("step",))
         self.verify_wait = hist("chainnode_sm2_verify_queue_seconds",
                                 "Time an SM2 signature check waited for a verify thread, by "
-                                "pool (admission: client transactions and queries; block: "
-                                "proposals and consensus votes).", ("pool",), QUEUE_BUCKETS)
+                                "pool (admission: client transactions and queries, one "
+                                "observation per batch of transactions, also from verify "
+                                "worker processes; block: proposals and consensus votes).",
+                                ("pool",), QUEUE_BUCKETS)
         self.stage = hist("chainnode_tx_stage_seconds",
                           "Where a transaction's time goes (for scripts/bench.py --profile): "
                           "decode, admission (mempool checks and SM2 verify), forwarding to "
@@ -325,6 +327,11 @@ class TimedPool(ThreadPoolExecutor):
     def __init__(self, threads: int, prefix: str, waited: Any) -> None:
         super().__init__(threads, thread_name_prefix=prefix)
         self._waited = waited
+
+    @property
+    def waited(self) -> Any:
+        """The queue-wait histogram child (also fed by verify worker processes)."""
+        return self._waited
 
     def submit(self, fn, /, *args, **kwargs):
         t0 = time.perf_counter()

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -56,6 +57,12 @@ def verify_items(items: Sequence[Item]) -> list[bool]:
     return out
 
 
+def _verify_timed(items: Sequence[Item], submitted: float) -> tuple[float, list[bool]]:
+    """In a worker process: how long the batch waited for it (CLOCK_MONOTONIC is one clock
+    for all processes on the machine), and the verdicts."""
+    return time.monotonic() - submitted, verify_items(items)
+
+
 def _warm_up() -> None:
     """Worker initializer: import and load the backend before the first batch arrives."""
     from chainnode.crypto import sm2  # noqa: F401
@@ -78,6 +85,8 @@ class VerifyBatcher:
         self.batches = 0  # jobs submitted (for tests and the bench)
         self.fallbacks = 0  # batches re-verified on threads after a worker died
         self.restarts = 0
+        # the thread pool's queue-wait histogram (metrics.TimedPool), fed for process batches
+        self.waited = getattr(threads, "waited", None)
 
     def verify(self, tx) -> asyncio.Future:
         """A future for tx's signature check (True/False); the job starts after this loop
@@ -101,7 +110,11 @@ class VerifyBatcher:
         self.batches += 1
         items = [tx_item(tx) for tx, _ in chunk]
         try:
-            job = self._executor().submit(verify_items, items)
+            pool = self._executor()
+            if pool is self.threads:
+                job = pool.submit(verify_items, items)
+            else:
+                job = pool.submit(_verify_timed, items, time.monotonic())
         except BrokenProcessPool:
             job = self._on_broken(items)
         except RuntimeError as exc:  # shut down: the node is stopping
@@ -135,7 +148,12 @@ class VerifyBatcher:
                 if not fut.done():
                     fut.set_exception(exc)
             return
-        for (_, fut), ok in zip(chunk, job.result(), strict=True):
+        verdicts = job.result()
+        if isinstance(verdicts, tuple):  # from a worker process: (queue wait, verdicts)
+            waited, verdicts = verdicts
+            if self.waited is not None:
+                self.waited.observe(waited)
+        for (_, fut), ok in zip(chunk, verdicts, strict=True):
             if not fut.done():
                 fut.set_result(ok is True)
 

@@ -24,6 +24,8 @@ class CountingPool(ThreadPoolExecutor):
     def __init__(self) -> None:
         super().__init__(2, thread_name_prefix="vb")
         self.sizes: list[int] = []
+        self.waits: list[float] = []
+        self.waited = type("Hist", (), {"observe": lambda _h, v: self.waits.append(v)})()
 
     def submit(self, fn, /, *args, **kwargs):
         self.sizes.append(len(args[0]))
@@ -94,6 +96,7 @@ async def test_worker_processes_survive_a_crash_and_leave_no_process_behind():
         assert await asyncio.gather(*(b.verify(tx) for tx in [*GOOD[:8], *BAD])) == \
             [True] * 8 + [False] * 3
         assert threads.sizes == []  # the processes did the checks
+        assert threads.waits and all(0 <= w < 60 for w in threads.waits)  # queue wait, per batch
         pids = b.worker_pids()
         assert pids and all(_alive(p) for p in pids)
         seen.update(pids)
