@@ -35,7 +35,7 @@ MAX_RESTARTS = 3  # worker pools replaced after a crash; then the threads do all
 Item = tuple[bytes, bytes, bytes]  # (sender public key, signed bytes, signature)
 
 
-def verify_processes(threads: int) -> int:
+def verify_processes() -> int:
     """Worker processes for admission checks: CHAINNODE_VERIFY_PROCESSES, else none."""
     text = os.environ.get("CHAINNODE_VERIFY_PROCESSES", "")
     return max(0, int(text)) if text.isdigit() else 0
@@ -128,15 +128,18 @@ class VerifyBatcher:
         loop = self._loop
 
         def done(job: Future) -> None:
-            if not loop.is_closed():
+            try:
                 loop.call_soon_threadsafe(self._settle, job, chunk, items)
+            except RuntimeError:  # the loop closed: nobody waits for these any more
+                pass
         job.add_done_callback(done)
 
     def _settle(self, job: Future, chunk: list, items: list[Item]) -> None:
-        if job.cancelled():
-            exc: BaseException | None = asyncio.CancelledError()
-        else:
-            exc = job.exception()
+        if job.cancelled():  # the pool shut down (node stopping): nothing is admitted
+            for _, fut in chunk:
+                fut.cancel()
+            return
+        exc = job.exception()
         if isinstance(exc, BrokenProcessPool) and not self._closed:
             try:
                 self._watch(self._on_broken(items), chunk, items)
