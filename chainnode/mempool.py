@@ -2,7 +2,8 @@
 
 Admission order is cheapest first — size, decode, chain id, expiry window, duplicate/replay,
 membership, quotas — and SM2 verification last, in a thread pool (Tongsuo releases the GIL), so
-garbage never costs a signature check and the event loop never blocks on one. A tx is verified
+garbage never costs a signature check and the event loop never blocks on one. Checks are batched
+(chainnode.verify_batch): one job per loop iteration's worth of txs, optionally in processes. A tx is verified
 once per node: block validation asks `was_verified` and re-verifies only what the pool never saw.
 
 Transactions from one ordered source (a peer link, a /txs batch) enter the pool in arrival order
