@@ -238,14 +238,16 @@ class ChainDB:
 
     def commit_block(self, block: Block, cert: CommitCertificate, receipts: list[Receipt],
                      writes: Mapping[tuple[str, bytes], bytes | None],
-                     nodes: Mapping[bytes, bytes], epoch: bytes | None = None) -> Head:
+                     nodes: Mapping[bytes, bytes], epoch: bytes | None = None,
+                     block_bytes: bytes | None = None) -> Head:
         """`epoch`: the encoded rules that govern height+1 on, when this block changed them
         (validator set or view timeouts): written in the same batch, so the history of sets
-        is exactly as durable as the blocks that decided it."""
+        is exactly as durable as the blocks that decided it. `block_bytes`: block.encode(),
+        when the caller already has it."""
         height = block.height
         # filled in memory first: an encoding error is a bug, not a storage failure
         wb = self.db.write_batch(sync=True)
-        wb.put(P_BLOCK + h8(height), block.encode())
+        wb.put(P_BLOCK + h8(height), block.encode() if block_bytes is None else block_bytes)
         wb.put(P_HASH + block.hash, h8(height))
         wb.put(P_CERT + h8(height), cert.encode())
         for i, (tx, rc) in enumerate(zip(block.txs, receipts, strict=True)):
