@@ -93,12 +93,12 @@ def certificate(height: int, block_hash: bytes) -> CommitCertificate:
     return CommitCertificate(CHAIN, height, 0, block_hash, ((0, T0 + height * 1000, sig),))
 
 
-def run(path: Path, blocks: int, n: int, calls: int, timings: dict | None = None
-        ) -> list[tuple[int, str, str, str]]:
+def run(path: Path, blocks: int, n: int, calls: int, timings: dict | None = None,
+        keep_versions: int = 0) -> list[tuple[int, str, str, str]]:
     """Build and commit `blocks` blocks on a fresh store at `path`; also validate each on a
     second store (a follower). Returns (height, block hash, receipt root, state root)."""
-    leader = Chain(ChainDB(path / "leader"), genesis())
-    follower = Chain(ChainDB(path / "follower"), genesis())
+    leader = Chain(ChainDB(path / "leader", keep_versions), genesis())
+    follower = Chain(ChainDB(path / "follower", keep_versions), genesis())
     out = []
     try:
         for h in range(1, blocks + 1):
