@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from chainnode.chain import Chain
+from chainnode.core.block import Block
 from chainnode.core.certificate import CommitCertificate
 from chainnode.core.genesis import Genesis, Member, Validator
 from chainnode.core.tx import Transaction
@@ -103,13 +104,17 @@ def run(path: Path, blocks: int, n: int, calls: int, timings: dict | None = None
     try:
         for h in range(1, blocks + 1):
             txs = block_txs(h, n, calls)
+            # as the driver does: the leader encodes its proposal, a follower decodes it
             t0 = time.thread_time()
             ex = leader.build(txs, 0, 0)
+            raw = ex.encoded() if hasattr(ex, "encoded") else ex.block.encode()
             t1 = time.thread_time()
             cert = certificate(h, ex.block.hash)
             leader.commit(ex, cert)
             t2 = time.thread_time()
-            fx = follower.validate(ex.block, lambda tx: True)
+            fx = follower.validate(Block.decode(raw), lambda tx: True)
+            if hasattr(fx, "with_bytes"):
+                fx.with_bytes(raw)
             t3 = time.thread_time()
             follower.commit(fx, cert)
             if timings is not None and h > 1:  # block 1 compiles the contract
