@@ -70,6 +70,18 @@ class VerifiedSignatures:
         return self.verify(member, dom, payload, sig)
 
 
+def _merged(persists: list[A.Persist]) -> A.Persist:
+    """One Persist with the effect of applying `persists` in order (the last word on a key
+    wins), for one batch: nobody sees the records between them."""
+    final: dict[bytes, bytes | None] = {}
+    for p in persists:
+        for k in p.deletes:
+            final[k] = None
+        final.update(p.puts)
+    return A.Persist(tuple(sorted((k, v) for k, v in final.items() if v is not None)),
+                     tuple(sorted(k for k, v in final.items() if v is None)))
+
+
 class ConsensusDriver:
     def __init__(self, node, core, wal, *, send: Callable[[int | None, str, object],
                                                           Awaitable[None]],
@@ -164,12 +176,7 @@ class ConsensusDriver:
     async def _write_held(self) -> bool:
         """Write the held Persists as one synced batch (False: it failed, consensus stopped)."""
         held, self._held = self._held, []
-        if len(held) == 1 or not hasattr(self.wal, "apply_many"):
-            for p in held:
-                if not await self._persist(p):
-                    return False
-            return True
-        return await self._persist_many(held)
+        return await self._persist(held[0] if len(held) == 1 else _merged(held))
 
     def _store_failed(self) -> bool:
         guard = getattr(self.wal, "guard", None)
@@ -177,14 +184,8 @@ class ConsensusDriver:
 
     async def _persist(self, a: A.Persist) -> bool:
         """Write a Persist to the WAL; on failure stop consensus and the node (False)."""
-        return await self._wal_write(self.wal.apply, a.puts, a.deletes)
-
-    async def _persist_many(self, persists: list[A.Persist]) -> bool:
-        return await self._wal_write(self.wal.apply_many, [(p.puts, p.deletes) for p in persists])
-
-    async def _wal_write(self, fn, *args) -> bool:
         try:
-            await self.node.run_exec(fn, *args)
+            await self.node.run_exec(self.wal.apply, a.puts, a.deletes)
             return True
         except Exception as exc:  # noqa: BLE001 - any failed Persist breaks persist-before-send
             failure = exc if isinstance(exc, StorageFailure) else StorageFailure(

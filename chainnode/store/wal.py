@@ -52,20 +52,6 @@ class ConsensusWAL:
             wb.put(k, v)
         self.guard.write("consensus WAL write", wb.write)
 
-    def apply_many(self, batches: Iterable[tuple[Iterable[tuple[bytes, bytes]],
-                                                  Iterable[bytes]]]) -> None:
-        """Several Persists, in order, as ONE synced batch: all of them or none after a
-        crash, one fsync instead of one each (the shell merges Persists nothing was sent
-        between)."""
-        wb = self._db.write_batch(sync=True)
-        for puts, deletes in batches:
-            puts, deletes = _check(puts, deletes)
-            for k in deletes:
-                wb.delete(k)
-            for k, v in puts:
-                wb.put(k, v)
-        self.guard.write("consensus WAL write", wb.write)
-
     def load(self) -> dict[bytes, bytes]:
         return {k: v for k, v in self._db.iterator()}
 
@@ -86,15 +72,6 @@ class MemoryWAL:
             self._records.pop(k, None)
         for k, v in puts:
             self._records[k] = v
-        self.writes += 1
-
-    def apply_many(self, batches) -> None:
-        checked = [_check(puts, deletes) for puts, deletes in batches]
-        for puts, deletes in checked:
-            for k in deletes:
-                self._records.pop(k, None)
-            for k, v in puts:
-                self._records[k] = v
         self.writes += 1
 
     def load(self) -> dict[bytes, bytes]:

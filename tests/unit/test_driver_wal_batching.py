@@ -41,12 +41,9 @@ class _WAL(MemoryWAL):
         self.log, self.fail_at = log, fail_at
 
     def apply(self, puts, deletes=()) -> None:
-        self.apply_many([(puts, deletes)])
-
-    def apply_many(self, batches) -> None:
         if self.fail_at is not None and self.writes == self.fail_at:
             raise StorageFailure("consensus WAL write", OSError(28, "No space left on device"))
-        super().apply_many(batches)
+        super().apply(puts, deletes)
         self.log.append(("write", self.load()))
 
 
@@ -188,3 +185,19 @@ def test_a_held_delete_is_written_before_an_unrelated_send():
     assert [e[0] for e in log] == ["write", "send", "write", "send"]
     assert log[-1][2] == {}  # the delete was on disk before the next Send
     _check_persist_before_send(script, log)
+
+
+def test_merged_persists_end_as_applying_them_in_order():
+    from chainnode.driver import _merged
+
+    a = A.Persist(((b"k", b"1"), (b"x", b"1")), ())
+    b = A.Persist((), (b"k", b"y"))
+    c = A.Persist(((b"y", b"2"),), (b"x",))
+    seq, one = MemoryWAL(), MemoryWAL()
+    for w in (seq, one):
+        w.apply(((b"y", b"0"), (b"z", b"0")))
+    for p in (a, b, c):
+        seq.apply(p.puts, p.deletes)
+    m = _merged([a, b, c])
+    one.apply(m.puts, m.deletes)
+    assert one.load() == seq.load() == {b"y": b"2", b"z": b"0"}
