@@ -44,8 +44,8 @@ GENESIS_KEY = P_META + b"genesis"
 P_EPOCH = P_META + b"epoch/"  # first height an epoch governs -> encoded rules (chain.epochs)
 PRUNED_KEY = P_META + b"pruned"  # every tree below this height may have lost nodes
 PRUNE_MIN_BUDGET = 256  # stale nodes a commit may delete beyond twice its own new stale count
-NODE_CACHE_MAX = 65_536  # SMT nodes kept in memory (~10 MB): the paths every block rewrites
-KEY_CACHE_MAX = 65_536  # state key hashes kept in memory: a key is read, then written twice
+NODE_CACHE_MAX = 65_536  # SMT nodes kept in memory (~15 MB): the paths every block rewrites
+KEY_CACHE_MAX = 16_384  # state key hashes (~4 MB): a key is read, then hashed twice more
 
 
 def h8(height: int) -> bytes:
