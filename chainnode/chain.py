@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chainnode import codec
 from chainnode.core.block import (
@@ -50,6 +50,20 @@ class Executed:
     block: Block
     outcome: BlockOutcome
     nodes: dict[bytes, bytes]
+    # the block's canonical encoding once known (the proposal sent, or the bytes a replica
+    # decoded the block from): the commit stores it instead of encoding the block again
+    block_bytes: bytes = field(default=b"", compare=False, repr=False)
+
+    def encoded(self) -> bytes:
+        if not self.block_bytes:
+            object.__setattr__(self, "block_bytes", self.block.encode())
+        return self.block_bytes
+
+    def with_bytes(self, raw: bytes) -> Executed:
+        """This result, knowing `raw` is its block's encoding (the block was decoded from
+        it: codec.decode accepts canonical bytes only, so they re-encode identically)."""
+        object.__setattr__(self, "block_bytes", raw)
+        return self
 
 
 class Chain:
@@ -301,7 +315,8 @@ class Chain:
                 raise InvalidBlock("next_validators_hash does not match the set in state")
             self.head = self.db.commit_block(ex.block, cert, list(ex.outcome.receipts),
                                              ex.outcome.writes, ex.nodes,
-                                             nxt.encode() if nxt is not None else None)
+                                             nxt.encode() if nxt is not None else None,
+                                             block_bytes=ex.encoded())
             self._last_ts = ex.block.header.timestamp_ms
             self.next_vhash = ex.block.header.next_validators_hash
             if (PARAMS, _PARAMS_KEY) in ex.outcome.writes:

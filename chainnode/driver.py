@@ -5,6 +5,13 @@ order, so a Persist is durable before the Send after it. Slow actions (build, va
 catch up) run as tasks whose answers come back through the same queue, so the core never waits
 on I/O and never runs two events at once.
 
+Persists that follow each other with no other action between are written as one synced batch
+(nothing left the node between them, so all-or-none after a crash is a state a crash just
+before the first of them leaves today). A Persist that only deletes (the records of a height
+just committed, say) is held until the next WAL write or the next action that is seen outside
+the node (`_HOLD_PAST` lists the ones that are not): a crash meanwhile leaves the records as
+they were before it, the state a crash just before that Persist leaves today.
+
 A Persist that fails aborts the rest of its action list and stops the driver for good: the core
 now believes in votes the WAL does not hold, so nothing it says afterwards may leave the node.
 The same holds once any write to the node's database failed (the guard is shared): the node is
@@ -31,6 +38,9 @@ from chainnode.store.failure import StorageFailure
 log = logging.getLogger("chainnode.consensus")
 
 MSG = "pbft"
+# actions that neither leave the node nor write anything durable: a deletes-only Persist may
+# wait past them for the next WAL write
+_HOLD_PAST = (A.SetTimer, A.CancelTimer, A.BuildProposal, A.ValidateBlock)
 LATE_TIMER_S = 1.0  # a timer this late (and later than its own delay) means we were frozen
 PAUSE_GRACE_S = 1.0  # then wait this long for the messages that queued up meanwhile
 
@@ -60,6 +70,18 @@ class VerifiedSignatures:
         return self.verify(member, dom, payload, sig)
 
 
+def _merged(persists: list[A.Persist]) -> A.Persist:
+    """One Persist with the effect of applying `persists` in order (the last word on a key
+    wins), for one batch: nobody sees the records between them."""
+    final: dict[bytes, bytes | None] = {}
+    for p in persists:
+        for k in p.deletes:
+            final[k] = None
+        final.update(p.puts)
+    return A.Persist(tuple(sorted((k, v) for k, v in final.items() if v is not None)),
+                     tuple(sorted(k for k, v in final.items() if v is None)))
+
+
 class ConsensusDriver:
     def __init__(self, node, core, wal, *, send: Callable[[int | None, str, object],
                                                           Awaitable[None]],
@@ -76,6 +98,7 @@ class ConsensusDriver:
         self._tasks: set[asyncio.Task] = set()
         self.running = False
         self.failed: StorageFailure | None = None  # the failed Persist that stopped consensus
+        self._held: list[A.Persist] = []  # Persists not yet written, in order
         self.metrics = getattr(node, "metrics", None) or NodeMetrics()  # phase times, views
 
     # -- inputs
@@ -132,15 +155,28 @@ class ConsensusDriver:
                 if self._store_failed():
                     return
                 if isinstance(action, A.Persist):
-                    if not await self._persist(action):
-                        return  # never Send (or do anything else) after a failed Persist
+                    self._held.append(action)  # written with the next ones, before any Send
                     continue
+                if self._held and not (self._deletes_only() and isinstance(action, _HOLD_PAST)):
+                    if not await self._write_held():
+                        return  # never Send (or do anything else) after a failed Persist
                 try:
                     await self._do(action)
                 except StorageFailure:
                     continue  # a block write failed: the node is stopping (storage_failed)
                 except Exception:
                     log.exception("consensus action %s failed", type(action).__name__)
+            if self._held and not self._deletes_only():
+                if not await self._write_held():
+                    return
+
+    def _deletes_only(self) -> bool:
+        return not any(p.puts for p in self._held)
+
+    async def _write_held(self) -> bool:
+        """Write the held Persists as one synced batch (False: it failed, consensus stopped)."""
+        held, self._held = self._held, []
+        return await self._persist(held[0] if len(held) == 1 else _merged(held))
 
     def _store_failed(self) -> bool:
         guard = getattr(self.wal, "guard", None)
@@ -177,7 +213,8 @@ class ConsensusDriver:
     # -- actions
     async def _do(self, a) -> None:
         if isinstance(a, A.Persist):
-            if not await self._persist(a):
+            self._held.append(a)
+            if not await self._write_held():
                 raise self.failed
         elif isinstance(a, A.Send):
             await self.send(a.to, MSG, encode_message(a.message))
@@ -266,7 +303,7 @@ class ConsensusDriver:
                     await asyncio.sleep(min(5.0, 0.1 * 2 ** min(failures, 6)))
             else:
                 self._executed[ex.block.hash] = ex
-                self.post(E.ProposalReady(height, view, ex.block.hash, ex.block.encode()))
+                self.post(E.ProposalReady(height, view, ex.block.hash, ex.encoded()))
                 return
 
     async def _take(self, height: int) -> list | None:
@@ -348,7 +385,7 @@ class ConsensusDriver:
                 ex = await node.run_exec(node.chain.validate, block,
                                          lambda tx: ok.get(tx.hash, True), False,
                                          self.verified)
-                self._executed[block.hash] = ex
+                self._executed[block.hash] = ex.with_bytes(bytes(a.block))
                 valid = True
         except (InvalidBlock, ValueError) as exc:
             if self._already_committed(a.height, "validating"):
@@ -381,6 +418,7 @@ class ConsensusDriver:
                 if block.hash != a.block_hash:
                     raise InvalidBlock("the body to commit is not the certified block")
                 ex = await node.run_exec(node.chain.validate, block, lambda tx: True, True)
+                ex = ex.with_bytes(bytes(a.block))
             await node.run_exec(node.chain.commit, ex, a.certificate)
         except StorageFailure:
             return  # fatal: the node is stopping; catching up would write again

@@ -131,6 +131,9 @@ class Receipt:
     events: tuple[tuple[str, str, dict], ...]
     error_code: str = ""
     error_message: str = ""
+    # the canonical encoding, computed once: the executor checks it, the receipt root hashes
+    # it and the commit stores it (three encodes of the same frozen receipt otherwise)
+    _raw: bytes = field(default=b"", init=False, compare=False, repr=False)
 
     OK = 0
     FAILED = 1
@@ -158,7 +161,9 @@ class Receipt:
         return cls(tx_hash, status, gas, value, tuple(evs), code, message)
 
     def encode(self) -> bytes:
-        return codec.encode(self.to_wire())
+        if not self._raw:
+            object.__setattr__(self, "_raw", codec.encode(self.to_wire()))
+        return self._raw
 
     @classmethod
     def decode(cls, data: bytes) -> Receipt:

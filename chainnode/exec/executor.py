@@ -132,18 +132,19 @@ class Executor:
                     timestamp_ms: int) -> Receipt:
         sender = tx.sender_address
         ts = TxState(block_state, timestamp_ms)
-        if system.member(ts, sender) is None:
+        rec = system.member(ts, sender)
+        if rec is None:
             return _failed(tx, system.SYSTEM_GAS // 10, "TX_NOT_MEMBER",
                            f"sender {sender} is not a registered member")
         try:
             if tx.kind == "system" or tx.kind == "deploy":
-                return self._system(block_state, ts, tx, sender, height, timestamp_ms)
+                return self._system(block_state, ts, tx, sender, height, timestamp_ms, rec)
             return self._contract_call(block_state, tx, sender, height, timestamp_ms)
         except CallFailed as exc:
             return _failed(tx, min(tx.gas_limit, system.SYSTEM_GAS), exc.code, exc.message)
 
     def _system(self, block_state: BlockState, ts: TxState, tx: Transaction, sender: str,
-                height: int, timestamp_ms: int) -> Receipt:
+                height: int, timestamp_ms: int, sender_rec: dict | None = None) -> Receipt:
         gas = system.SYSTEM_GAS
         source = tx.args.get("source")
         if isinstance(source, str) and (tx.kind == "deploy" or tx.method in ("deploy", "upgrade")):
@@ -157,19 +158,21 @@ class Executor:
             return _failed(tx, tx.gas_limit, "VM_OUT_OF_GAS",
                            f"this system call needs {gas} gas, the tx allows {tx.gas_limit}")
         try:
-            return self._system_call(block_state, ts, tx, sender, height, timestamp_ms, gas)
+            return self._system_call(block_state, ts, tx, sender, height, timestamp_ms, gas,
+                                     sender_rec)
         except CallFailed as exc:
             # a refused deploy cost its compile: it pays the same per-byte gas as an accepted one
             return _failed(tx, gas, exc.code, exc.message)
 
     def _system_call(self, block_state: BlockState, ts: TxState, tx: Transaction, sender: str,
-                     height: int, timestamp_ms: int, gas: int) -> Receipt:
+                     height: int, timestamp_ms: int, gas: int,
+                     sender_rec: dict | None = None) -> Receipt:
         contract = CONTRACTS if tx.kind == "deploy" else tx.contract
         init = None
         if contract == anchor.ANCHOR:
             return anchor.run(self, block_state, ts, tx, sender, height, timestamp_ms, gas)
         if contract == system.MEMBERS:
-            res = system.members_call(ts, sender, height, tx.method, tx.args)
+            res = system.members_call(ts, sender, height, tx.method, tx.args, sender_rec)
         elif contract == governance.GOVERNANCE:
             res = governance.call(ts, sender, height, tx.method, tx.args)
         elif contract == system.VALIDATORS:

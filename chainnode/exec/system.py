@@ -83,12 +83,16 @@ def _is_governor(state: TxState, address: str) -> bool:
     return isinstance(c, dict) and any(a == address for a, _ in c.get("governors", []))
 
 
-def members_call(state: TxState, sender: str, height: int, method: str, args: dict) -> SysResult:
+def members_call(state: TxState, sender: str, height: int, method: str, args: dict,
+                 sender_rec: dict | None = None) -> SysResult:
+    """`sender_rec`: the sender's active member record as this very state holds it, when the
+    caller has just read it (the executor's membership check): not decoded twice."""
     if method == "get":
         return SysResult(state.get(MEMBERS, _address_arg(args)))
     _need(method in ("register", "revoke", "set_roles"), "NO_METHOD",
           f"sys.members has no method {method!r}")
-    _need(has_role(state, sender, "admin"), "PERMISSION_DENIED",
+    rec = sender_rec if sender_rec is not None else member(state, sender)
+    _need(rec is not None and "admin" in rec.get("roles", []), "PERMISSION_DENIED",
           f"only admins may call sys.members.{method}")
     addr = _address_arg(args)
     existing = state.get(MEMBERS, addr)

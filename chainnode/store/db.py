@@ -10,6 +10,7 @@ fatal and latched, so a handle whose log may be torn is never written again.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import struct
 from collections.abc import Iterator, Mapping
@@ -43,6 +44,8 @@ GENESIS_KEY = P_META + b"genesis"
 P_EPOCH = P_META + b"epoch/"  # first height an epoch governs -> encoded rules (chain.epochs)
 PRUNED_KEY = P_META + b"pruned"  # every tree below this height may have lost nodes
 PRUNE_MIN_BUDGET = 256  # stale nodes a commit may delete beyond twice its own new stale count
+NODE_CACHE_MAX = 65_536  # SMT nodes kept in memory (~15 MB): the paths every block rewrites
+KEY_CACHE_MAX = 16_384  # state key hashes (~4 MB): a key is read, then hashed twice more
 
 
 def h8(height: int) -> bytes:
@@ -91,6 +94,10 @@ class ChainDB:
         except plyvel.Error as exc:  # opening writes too (log recovery, a new manifest)
             raise StorageFailure(f"opening {path}", exc) from exc
         self.smt = SparseMerkleTree(self)
+        # content-addressed, so an entry is never wrong; pruning evicts what it deletes so a
+        # pruned tree stays unreadable. Both bounded: the oldest half goes when full.
+        self._nodes = _Bounded(NODE_CACHE_MAX)
+        self._key_hashes = _Bounded(KEY_CACHE_MAX)
 
     @property
     def failure(self) -> StorageFailure | None:
@@ -107,8 +114,25 @@ class ChainDB:
 
     # -- SMT node reader
     def get_node(self, node_hash: bytes) -> bytes | None:
+        node = self._nodes.get(node_hash)
+        if node is not None:
+            return node
         raw = self.db.get(P_NODE + node_hash)
-        return None if raw is None else raw[:NODE_LEN]  # drop the written-at height
+        if raw is None:
+            return None
+        node = raw[:NODE_LEN]  # drop the written-at height
+        self._nodes.put(node_hash, node)
+        return node
+
+    def key_hash(self, contract: str, key: bytes) -> bytes:
+        """state_key_hash, remembered: a state key is hashed for its read, its SMT path and
+        its stored value within one block."""
+        k = (contract, key)
+        h = self._key_hashes.get(k)
+        if h is None:
+            h = state_key_hash(contract, key)
+            self._key_hashes.put(k, h)
+        return h
 
     # -- pruning
     def oldest_state_height(self) -> int:
@@ -131,15 +155,18 @@ class ChainDB:
         except MissingNodeError:  # pruned between the check and the walk
             raise StatePruned(height, self.oldest_state_height()) from None
 
-    def _prune(self, wb, height: int, budget: int, written: Mapping[bytes, bytes]) -> None:
+    def _prune(self, wb, height: int, budget: int, written: Mapping[bytes, bytes]
+               ) -> list[bytes]:
         """Queue-driven pruning inside the block's own batch, so kill -9 anywhere leaves
         either the whole step or none of it. Entry (h, node) says `node` left the tree at
         height h: trees below h may use it, trees from h on do not unless it was written
         again later (its stored written-at height then is >= h and it stays) or is written by
-        this very batch (`written`: the reads here do not see the batch)."""
+        this very batch (`written`: the reads here do not see the batch). Returns the hashes
+        of the nodes it deletes (to evict from the cache once the batch is written)."""
         limit = height - self.keep_versions  # trees at heights >= limit stay whole
+        deleted: list[bytes] = []
         if limit <= 0:
-            return
+            return deleted
         end = P_STALE + h8(limit + 1)  # entries with h <= limit
         done = 0
         last_h = None
@@ -152,6 +179,7 @@ class ChainDB:
             raw = None if node_hash in written else self.db.get(node_key)
             if raw is not None and _written_at(raw) < h:
                 wb.delete(node_key)
+                deleted.append(node_hash)
             wb.delete(key)
             done += 1
             last_h = h
@@ -160,9 +188,10 @@ class ChainDB:
         elif last_h is not None:
             oldest = last_h  # only nodes that left at <= last_h are gone: trees from it whole
         else:
-            return
+            return deleted
         if oldest > self.oldest_state_height():
             wb.put(PRUNED_KEY, h8(oldest))
+        return deleted
 
     # -- head / genesis
     def head(self) -> Head | None:
@@ -177,7 +206,7 @@ class ChainDB:
 
     # -- state
     def state_get(self, contract: str, key: bytes) -> bytes | None:
-        raw = self.db.get(P_STATE + state_key_hash(contract, key))
+        raw = self.db.get(P_STATE + self.key_hash(contract, key))
         if raw is None:
             return None
         return codec.decode(raw)[2]
@@ -190,7 +219,8 @@ class ChainDB:
 
     def compute_state_update(self, root: bytes, writes: Mapping[tuple[str, bytes], bytes | None]
                              ) -> tuple[bytes, dict[bytes, bytes]]:
-        smt_writes = {state_key_hash(c, k): (None if v is None else sm3(v))
+        key_hash = self.key_hash
+        smt_writes = {key_hash(c, k): (None if v is None else sm3(v))
                       for (c, k), v in writes.items()}
         return self.smt.update(root, smt_writes)
 
@@ -208,34 +238,42 @@ class ChainDB:
 
     def commit_block(self, block: Block, cert: CommitCertificate, receipts: list[Receipt],
                      writes: Mapping[tuple[str, bytes], bytes | None],
-                     nodes: Mapping[bytes, bytes], epoch: bytes | None = None) -> Head:
+                     nodes: Mapping[bytes, bytes], epoch: bytes | None = None,
+                     block_bytes: bytes | None = None) -> Head:
         """`epoch`: the encoded rules that govern height+1 on, when this block changed them
         (validator set or view timeouts): written in the same batch, so the history of sets
-        is exactly as durable as the blocks that decided it."""
+        is exactly as durable as the blocks that decided it. `block_bytes`: block.encode(),
+        when the caller already has it."""
         height = block.height
         # filled in memory first: an encoding error is a bug, not a storage failure
         wb = self.db.write_batch(sync=True)
-        wb.put(P_BLOCK + h8(height), block.encode())
+        wb.put(P_BLOCK + h8(height), block.encode() if block_bytes is None else block_bytes)
         wb.put(P_HASH + block.hash, h8(height))
         wb.put(P_CERT + h8(height), cert.encode())
         for i, (tx, rc) in enumerate(zip(block.txs, receipts, strict=True)):
             wb.put(P_TX + tx.hash, codec.encode([height, i]))
             wb.put(P_RECEIPT + tx.hash, rc.encode())
         self._put_state(wb, writes, nodes, height)
+        pruned: list[bytes] = []
         if self.keep_versions:
             stale = getattr(nodes, "stale", frozenset())
             for h in stale:
                 wb.put(P_STALE + h8(height) + h, b"")
-            self._prune(wb, height, 2 * len(stale) + PRUNE_MIN_BUDGET, nodes)
+            pruned = self._prune(wb, height, 2 * len(stale) + PRUNE_MIN_BUDGET, nodes)
         if epoch is not None:
             wb.put(P_EPOCH + h8(height + 1), epoch)
         wb.put(HEAD_KEY, codec.encode([height, block.hash, block.header.state_root]))
         self._write(f"commit of block {height}", wb)
+        for h in pruned:
+            self._nodes.pop(h)
+        for h, n in nodes.items():  # the next block's update walks these paths first
+            self._nodes.put(h, n)
         return Head(height, block.hash, block.header.state_root)
 
     def _put_state(self, wb, writes, nodes, height: int) -> None:
+        key_hash = self.key_hash
         for (c, k), v in writes.items():
-            skey = P_STATE + state_key_hash(c, k)
+            skey = P_STATE + key_hash(c, k)
             if v is None:
                 wb.delete(skey)
             else:
@@ -298,6 +336,31 @@ class ChainDB:
         root, _ = tmp.update(EMPTY_ROOT, {state_key_hash(c, k): sm3(v)
                                           for c, k, v in self.state_items()})
         return root
+
+
+class _Bounded:
+    """A dict of at most `limit` entries that forgets its oldest half when full. Thread-safe
+    enough for pure caches: every entry is a function of its key, so a lost race only
+    recomputes."""
+
+    __slots__ = ("_d", "_limit")
+
+    def __init__(self, limit: int) -> None:
+        self._d: dict = {}
+        self._limit = limit
+
+    def get(self, key):
+        return self._d.get(key)
+
+    def put(self, key, value) -> None:
+        d = self._d
+        if len(d) >= self._limit:
+            for old in list(itertools.islice(d, self._limit // 2)):
+                d.pop(old, None)
+        d[key] = value
+
+    def pop(self, key) -> None:
+        self._d.pop(key, None)
 
 
 def _written_at(raw: bytes) -> int:

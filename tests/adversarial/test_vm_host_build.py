@@ -63,9 +63,8 @@ class FakeChain:
             raise InvalidBlock("tx expired")
         if names & self.poison:
             raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
-        return SimpleNamespace(block=SimpleNamespace(hash=b"h" + bytes(len(txs)),
-                                                     encode=lambda: b"block"),
-                               txs=list(txs))
+        return SimpleNamespace(block=SimpleNamespace(hash=b"h" + bytes(len(txs))),
+                               encoded=lambda: b"block", txs=list(txs))
 
 
 def tx(name: str):

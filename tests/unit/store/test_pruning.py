@@ -121,3 +121,22 @@ def test_archive_node_keeps_every_version(tmp_path):
     kh = state_key_hash("app", b"k1")
     assert db.smt.get(first, kh) == sm3(b"0")
     db.close()
+
+
+def test_the_node_cache_forgets_what_pruning_deletes(tmp_path):
+    """The store keeps hot SMT nodes in memory; a pruned tree must stay unreadable through the
+    same handle that read (and cached) it before."""
+    from chainnode.store.smt import MissingNodeError
+
+    db = ChainDB(tmp_path / "chain.ldb", keep_versions=1)
+    try:
+        head = start(db, 50)
+        roots = [head.state_root]
+        for v in range(4):  # every key rewritten: every old node goes stale
+            head, _ = commit(db, head, {("app", b"k%d" % i): b"v%d" % v for i in range(50)})
+            roots.append(head.state_root)
+        assert sum(1 for _ in db.smt.items(roots[-1])) == 50
+        with pytest.raises(MissingNodeError):
+            list(db.smt.items(roots[0]))
+    finally:
+        db.close()
