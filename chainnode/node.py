@@ -352,7 +352,7 @@ class Node:
     def _may_vote(self, peer: bytes) -> bool:
         """Consensus frames come from validators of the current or the previous set (a late
         COMMIT of the height before a change); the core checks each against its height's set."""
-        return any(v.public_key == peer for e in self.chain.epochs()[-2:] for v in e.validators)
+        return peer in self.chain.recent_validator_keys(2)
 
     async def _admit_forwarded(self, peer: bytes, payload: bytes) -> None:
         from chainnode.errors import ChainError

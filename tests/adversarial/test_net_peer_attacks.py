@@ -42,6 +42,7 @@ from chainnode.net.framing import HEADER, FrameDecoder, FrameError, encode_frame
 from chainnode.net.handshake import HandshakeError, run_handshake
 from chainnode.net.peers import BYE, PING
 from chainnode.net.tls import load_node_tls
+from chainnode.net.txforward import MAX_BATCH_TXS, TX_BATCH
 
 
 def _load_cluster():
@@ -172,7 +173,7 @@ class Attacker:
             writer.close()
             raise
         dec.set_limits(max_frame=64 * 1024 * 1024,
-                       allowed_types={"pbft", "tx", "sync/req", "sync/resp", PING, BYE})
+                       allowed_types={"pbft", TX_BATCH, "sync/req", "sync/resp", PING, BYE})
         link = Link(reader, writer, dec, target)
         self.links.append(link)
         return link
@@ -362,6 +363,68 @@ async def test_bad_and_wrong_domain_signatures(net, honest, load, say):
             say(f"\n[peer-attacks] {what} -> {target.name}: {reason}")
             await until(lambda t=target, m=mark: "misbehaved" in t.log_text()[m:], 10,
                         f"{target.name} to log the misbehaviour")
+        await still_committing(net, honest, load)
+    finally:
+        await attacker.close()
+    final_checks(net, honest, load)
+
+
+# -- forwarded transaction batches (chainnode.net.txforward) ----------------------------------
+
+def _register_txs(net, node, n: int, chain_id: str | None = None) -> list:
+    """`n` admin-signed member registrations, as an honest validator would forward them."""
+    from chainnode.core.tx import build_tx
+    from chainnode.crypto.address import address_of
+    from chainnode.crypto.sm2 import PrivateKey
+
+    expires = node.height() + 50
+    return [build_tx(net.admin_key, chain_id or net.chain_id, "system", "sys.members",
+                     "register", {"address": address_of(PrivateKey.generate().public_key),
+                                  "roles": ["member"], "name": ""},
+                     expires_at=expires, gas_limit=5_000_000) for _ in range(n)]
+
+
+async def test_hostile_tx_batches(net, honest, load, say):
+    """A good batch is admitted in order and committed on every node; each kind of bad batch
+    gets the sender banned, at bounded cost, and the honest nodes keep committing."""
+    import dataclasses
+
+    attacker = Attacker(net, net.nodes[ATTACKER])
+    try:
+        # the happy path: a batch of valid txs over one link is admitted and committed
+        good = _register_txs(net, honest[0], 5)
+        link = await attacker.connect(honest[0])
+        await link.send(TX_BATCH, [tx.encode() for tx in good])
+        await until(lambda: all(n.tx(tx.hash.hex()) for n in honest for tx in good),
+                    DEADLINE, "the batch's txs committed on every honest node")
+        assert not link.closed.is_set(), f"a valid batch got the link dropped: {link.bye}"
+        await link.close()
+
+        bad_sigs = [dataclasses.replace(tx, signature=os.urandom(64)).encode()
+                    for tx in _register_txs(net, honest[0], 300)]
+        cases = [
+            ("not a list", {"txs": b"x"}, "not a list"),
+            ("empty", [], "empty tx batch"),
+            ("too many", [b"x"] * (MAX_BATCH_TXS + 1), "exceeds"),
+            ("not bytes", [good[0].encode(), 7], "not bytes"),
+            ("duplicates", [good[0].encode()] * 2, "repeats"),
+            ("garbage", [os.urandom(200) for _ in range(50)], "TX_MALFORMED"),
+            ("another chain", [tx.encode() for tx in _register_txs(net, honest[0], 3,
+                                                                    "other-chain")],
+             "TX_WRONG_CHAIN"),
+            ("300 bad signatures", bad_sigs, "TX_BAD_SIGNATURE"),
+        ]
+        for i, (what, payload, why) in enumerate(cases):
+            target = honest[i % len(honest)]
+            mark = len(target.log_text())
+            link = await attacker.connect(target)
+            await link.send(TX_BATCH, payload)
+            reason = await assert_banned(attacker, link, why)
+            say(f"\n[peer-attacks] tx batch {what} -> {target.name}: {reason}")
+            if what == "300 bad signatures":
+                # the rest of the batch is not verified once the first bad one convicted it
+                await until(lambda t=target, m=mark: "cancelled" in t.log_text()[m:], 10,
+                            f"{target.name} to cancel the batch's pending admissions")
         await still_committing(net, honest, load)
     finally:
         await attacker.close()
