@@ -400,17 +400,20 @@ async def test_hostile_tx_batches(net, honest, load, say):
         assert not link.closed.is_set(), f"a valid batch got the link dropped: {link.bye}"
         await link.close()
 
-        bad_sigs = [dataclasses.replace(tx, signature=os.urandom(64)).encode()
+        def bad_sigs():
+            return [dataclasses.replace(tx, signature=os.urandom(64)).encode()
                     for tx in _register_txs(net, honest[0], 300)]
+
+        # payloads are built just before sending: a tx must not expire while bans run out
         cases = [
-            ("not a list", {"txs": b"x"}, "not a list"),
-            ("empty", [], "empty tx batch"),
-            ("too many", [b"x"] * (MAX_BATCH_TXS + 1), "exceeds"),
-            ("not bytes", [good[0].encode(), 7], "not bytes"),
-            ("duplicates", [good[0].encode()] * 2, "repeats"),
-            ("garbage", [os.urandom(200) for _ in range(50)], "TX_MALFORMED"),
-            ("another chain", [tx.encode() for tx in _register_txs(net, honest[0], 3,
-                                                                    "other-chain")],
+            ("not a list", lambda: {"txs": b"x"}, "not a list"),
+            ("empty", lambda: [], "empty tx batch"),
+            ("too many", lambda: [b"x"] * (MAX_BATCH_TXS + 1), "exceeds"),
+            ("not bytes", lambda: [good[0].encode(), 7], "not bytes"),
+            ("duplicates", lambda: [good[0].encode()] * 2, "repeats"),
+            ("garbage", lambda: [os.urandom(200) for _ in range(50)], "TX_MALFORMED"),
+            ("another chain", lambda: [tx.encode() for tx in
+                                       _register_txs(net, honest[0], 3, "other-chain")],
              "TX_WRONG_CHAIN"),
             ("300 bad signatures", bad_sigs, "TX_BAD_SIGNATURE"),
         ]
@@ -418,7 +421,7 @@ async def test_hostile_tx_batches(net, honest, load, say):
             target = honest[i % len(honest)]
             mark = len(target.log_text())
             link = await attacker.connect(target)
-            await link.send(TX_BATCH, payload)
+            await link.send(TX_BATCH, payload())
             reason = await assert_banned(attacker, link, why)
             say(f"\n[peer-attacks] tx batch {what} -> {target.name}: {reason}")
             if what == "300 bad signatures":
