@@ -6,10 +6,12 @@ queues, TLS writes, reads, frame decode, dispatch and `Transaction.decode` per t
 itself is the same in both modes and left out). Modes, interleaved per round:
 
 - single: one `tx` frame per tx per peer (the old forwarding);
-- batch: `TxBatcher` with its default limits, one `txs` frame per batch per peer.
+- batch:L: `TxBatcher` with a linger of L ms, one `txs` frame per batch per peer.
 
-`per_iter` txs are admitted per loop iteration (1: each HTTP request on its own turn).
-Run: PYTHONHASHSEED=0 python tests/unit/net/bench_forward.py [--txs 2000 --rounds 5]
+Arrivals: `per_iter` txs admitted per loop iteration, as fast as the loop goes, or paced at
+`--rate` txs per second (what a node admits under load: batches are then as large as the
+linger allows). Run: PYTHONHASHSEED=0 python tests/unit/net/bench_forward.py
+[--txs 2000 --rounds 5 --rate 1500 --linger 0 2 5]
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from chainnode.core.tx import Transaction, build_tx
 from chainnode.crypto.address import address_of
 from chainnode.crypto.sm2 import PrivateKey
 from chainnode.net.testing import Cluster, LocalPKI, wait_until
-from chainnode.net.txforward import TX_BATCH, TxBatcher
+from chainnode.net.txforward import TX_BATCH, BatchLimits, TxBatcher
 
 CHAIN = "test-chain"
 
@@ -38,7 +40,8 @@ def workload(n: int) -> list[bytes]:
             for i in range(n)]
 
 
-async def one_round(pki: LocalPKI, raws: list[bytes], mode: str, per_iter: int) -> dict:
+async def one_round(pki: LocalPKI, raws: list[bytes], mode: str, per_iter: int,
+                    rate: float) -> dict:
     cl = Cluster(pki, chain_id=CHAIN, message_types=("tx", TX_BATCH))
     got = [0]
     frames_in = [0]
@@ -66,7 +69,11 @@ async def one_round(pki: LocalPKI, raws: list[bytes], mode: str, per_iter: int) 
             return enqueue(peer, frame)
 
         sender._enqueue = counting
-        batcher = TxBatcher(lambda b: sender.broadcast_nowait(TX_BATCH, b, role="validator"))
+        linger = float(mode.split(":")[1]) / 1e3 if mode != "single" else 0.0
+        batcher = TxBatcher(lambda b: sender.broadcast_nowait(TX_BATCH, b, role="validator"),
+                            BatchLimits(linger=linger))
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         want = 3 * len(raws)
         cpu0, t0 = time.process_time(), time.perf_counter()
         for i, raw in enumerate(raws):
@@ -74,7 +81,9 @@ async def one_round(pki: LocalPKI, raws: list[bytes], mode: str, per_iter: int) 
                 await sender.broadcast("tx", raw, role="validator")
             else:
                 batcher.add(raw)
-            if (i + 1) % per_iter == 0:
+            if rate:
+                await asyncio.sleep(max(0.0, start + (i + 1) / rate - loop.time()))
+            elif (i + 1) % per_iter == 0:
                 await asyncio.sleep(0)
         batcher.flush()
         await wait_until(lambda: got[0] >= want, 60)
@@ -91,14 +100,16 @@ async def main(args) -> None:
     raws = workload(args.txs)
     with tempfile.TemporaryDirectory() as d:
         pki = LocalPKI(d)
-        for per_iter in args.per_iter:
-            res: dict[str, list[dict]] = {"single": [], "batch": []}
+        modes = ["single"] + [f"batch:{g:g}" for g in args.linger]
+        for per_iter in ([1] if args.rate else args.per_iter):
+            res: dict[str, list[dict]] = {m: [] for m in modes}
             for _ in range(args.rounds):
-                for mode in ("single", "batch"):
-                    res[mode].append(await one_round(pki, raws, mode, per_iter))
+                for mode in modes:
+                    res[mode].append(await one_round(pki, raws, mode, per_iter, args.rate))
+            arrival = f"rate={args.rate:g}/s" if args.rate else f"per_iter={per_iter}"
             for mode, rows in res.items():
                 med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-                print(f"per_iter={per_iter:<3} {mode:<6} " + "  ".join(
+                print(f"{arrival:<12} {mode:<9} " + "  ".join(
                     f"{k}={v:.3f}" if v < 10 else f"{k}={v:.0f}" for k, v in med.items()),
                     flush=True)
 
@@ -108,4 +119,6 @@ if __name__ == "__main__":
     p.add_argument("--txs", type=int, default=2000)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--per-iter", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--rate", type=float, default=0.0, help="paced arrivals, txs/s")
+    p.add_argument("--linger", type=float, nargs="+", default=[2.0], help="ms, batch modes")
     asyncio.run(main(p.parse_args()))
