@@ -247,6 +247,11 @@ async def assert_banned(attacker: Attacker, link: Link, why: str) -> str:
     return reason
 
 
+async def logged(node, mark: int, text: str, what: str) -> None:
+    """`node` logs `text` after log offset `mark` within 10 s."""
+    await until(lambda: text in node.log_text()[mark:], 10, f"{node.name} to {what}")
+
+
 async def still_committing(net, nodes, load, more: int = 5) -> None:
     t = time.monotonic()
     await asyncio.to_thread(load.wait_acks, more, DEADLINE, t)
@@ -361,8 +366,7 @@ async def test_bad_and_wrong_domain_signatures(net, honest, load, say):
             await link.send_pbft(msg)
             reason = await assert_banned(attacker, link, "signature")
             say(f"\n[peer-attacks] {what} -> {target.name}: {reason}")
-            await until(lambda t=target, m=mark: "misbehaved" in t.log_text()[m:], 10,
-                        f"{target.name} to log the misbehaviour")
+            await logged(target, mark, "misbehaved", "log the misbehaviour")
         await still_committing(net, honest, load)
     finally:
         await attacker.close()
@@ -426,8 +430,7 @@ async def test_hostile_tx_batches(net, honest, load, say):
             say(f"\n[peer-attacks] tx batch {what} -> {target.name}: {reason}")
             if what == "300 bad signatures":
                 # the rest of the batch is not verified once the first bad one convicted it
-                await until(lambda t=target, m=mark: "cancelled" in t.log_text()[m:], 10,
-                            f"{target.name} to cancel the batch's pending admissions")
+                await logged(target, mark, "cancelled", "cancel the batch's pending admissions")
         await still_committing(net, honest, load)
     finally:
         await attacker.close()
