@@ -123,6 +123,14 @@ class Chain:
         """Every epoch up to the one governing head + 1, oldest first."""
         return list(self.book.epochs)
 
+    def recent_epochs(self, n: int) -> tuple[ChainEpoch, ...]:
+        """The last `n` of `epochs()` without copying them (per consensus frame)."""
+        return self.book.recent(n)
+
+    def recent_validator_keys(self, n: int) -> frozenset[bytes]:
+        """Validator public keys of the last `n` epochs (per consensus frame)."""
+        return self.book.recent_keys(n)
+
     def _epoch_after(self, height: int, writes: dict) -> ChainEpoch | None:
         """The rules that govern height + 1 if block `height`'s writes change them."""
         cur = self.book.at(height)

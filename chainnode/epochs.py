@@ -12,6 +12,7 @@ The set of h+1 is the set in `sys.validators["set"]` after executing h; it hashe
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from chainnode import codec
@@ -68,19 +69,33 @@ def set_from_state(raw: bytes) -> tuple[Validator, ...]:
 
 
 class EpochBook:
-    """All epochs of one chain, in order; small (one entry per governance change)."""
+    """All epochs of one chain, in order; one entry per governance change, but it grows for
+    ever and is asked on every consensus frame: lookups bisect, recent views are cached."""
 
     def __init__(self, first: ChainEpoch, stored: list[tuple[int, bytes]]) -> None:
         self.epochs = [first] + [ChainEpoch.decode(s, raw) for s, raw in stored if s > 1]
+        self._starts = [e.start for e in self.epochs]
+        self._recent: dict[int, tuple[tuple[ChainEpoch, ...], frozenset[bytes]]] = {}
 
     def at(self, height: int) -> ChainEpoch:
         """The epoch governing `height` (for heights past the head: the latest known)."""
-        best = self.epochs[0]
-        for e in self.epochs:
-            if e.start > height:
-                break
-            best = e
-        return best
+        return self.epochs[max(bisect_right(self._starts, height) - 1, 0)]
+
+    def recent(self, n: int) -> tuple[ChainEpoch, ...]:
+        """The last `n` epochs, oldest first (cached until an epoch is added)."""
+        return self._recent_entry(n)[0]
+
+    def recent_keys(self, n: int) -> frozenset[bytes]:
+        """Public keys of every validator of the last `n` epochs (cached likewise)."""
+        return self._recent_entry(n)[1]
+
+    def _recent_entry(self, n: int) -> tuple[tuple[ChainEpoch, ...], frozenset[bytes]]:
+        entry = self._recent.get(n)
+        if entry is None:
+            last = tuple(self.epochs[-n:])
+            entry = (last, frozenset(v.public_key for e in last for v in e.validators))
+            self._recent[n] = entry
+        return entry
 
     @property
     def latest(self) -> ChainEpoch:
@@ -90,3 +105,5 @@ class EpochBook:
         if epoch.start <= self.latest.start:
             raise ValueError(f"epoch at {epoch.start} does not follow {self.latest.start}")
         self.epochs.append(epoch)
+        self._starts.append(epoch.start)
+        self._recent.clear()

@@ -29,6 +29,7 @@ from chainnode.exec.state import BlockState, TxState
 from chainnode.hub import CommitHub
 from chainnode.mempool import Mempool
 from chainnode.metrics import NodeMetrics
+from chainnode.net.txforward import TX_BATCH, ForwardedTxs, TxBatcher, chunks
 from chainnode.store.db import ChainDB
 from chainnode.store.failure import StorageFailure
 from chainnode.verify_batch import verify_processes
@@ -81,7 +82,8 @@ class Node:
         self.consensus = None
         self.net = None
         self.sync = None
-        self._admitting: set[asyncio.Task] = set()
+        self._admitting = ForwardedTxs(self._admit_forwarded, MAX_FORWARDED_IN_FLIGHT)
+        self.forwarder: TxBatcher | None = None  # admitted txs to the validators, batched
         self._member_cache: dict[str, bool] = {}
         self._member_cache_height = -1
 
@@ -120,9 +122,9 @@ class Node:
         forward follows the insertion without suspending, and peers admit per link in order."""
         with self.metrics.timing("admission"):  # a plain timer: it never suspends
             await self.mempool.add(tx, source)
-        if self.net is not None:
+        if self.forwarder is not None:
             with self.metrics.timing("forwarding"):
-                await self.net.broadcast("tx", tx.encode(), role="validator")
+                self.forwarder.add(tx.encode())
         return tx
 
     async def run_exec(self, fn, *args):
@@ -209,9 +211,10 @@ class Node:
             await self.rpc.stop()
         if self.consensus is not None:
             await self.consensus.stop()
-        for t in [*self._tasks, *self._admitting]:
+        running = [*self._tasks, *self._admitting.tasks()]
+        for t in running:
             t.cancel()
-        for t in [*self._tasks, *self._admitting]:
+        for t in running:
             try:
                 await t
             except (asyncio.CancelledError, Exception):
@@ -307,9 +310,11 @@ class Node:
         self.net = PeerManager(
             self.chain_id, self.genesis.hash(), self.key, cfg.p2p_host, cfg.p2p_port, peers, tls,
             self.authorize, self._on_peer_message,
-            message_types=("pbft", "tx", "sync/req", "sync/resp"),
+            message_types=("pbft", TX_BATCH, "sync/req", "sync/resp"),
             role="validator" if self.index is not None else "observer",
             on_connect=self._on_peer_connect)
+        net = self.net
+        self.forwarder = TxBatcher(lambda b: net.broadcast_nowait(TX_BATCH, b, role="validator"))
         await self.net.start()
         log.info("p2p listening on %s:%d, %d configured peers", cfg.p2p_host, cfg.p2p_port,
                  len(peers))
@@ -332,13 +337,11 @@ class Node:
             reason = await self.consensus.on_message(None, payload)
             if reason:
                 self._report(peer, reason)
-        elif msg_type == "tx":
+        elif msg_type == TX_BATCH:
             # never await verification inside the peer's read loop: admit concurrently, bounded
-            if len(self._admitting) >= MAX_FORWARDED_IN_FLIGHT:
-                return  # the origin keeps it in its pool; it reaches the leader from there
-            t = asyncio.get_running_loop().create_task(self._on_forwarded_tx(peer, payload))
-            self._admitting.add(t)
-            t.add_done_callback(self._admitting.discard)
+            reason = self._admitting.on_batch(peer, payload)
+            if reason:
+                self._report(peer, reason)
         elif msg_type == "sync/req":
             if self.sync is not None:
                 reply = self.sync.serve(payload)
@@ -352,14 +355,11 @@ class Node:
     def _may_vote(self, peer: bytes) -> bool:
         """Consensus frames come from validators of the current or the previous set (a late
         COMMIT of the height before a change); the core checks each against its height's set."""
-        return any(v.public_key == peer for e in self.chain.epochs()[-2:] for v in e.validators)
+        return peer in self.chain.recent_validator_keys(2)
 
-    async def _on_forwarded_tx(self, peer: bytes, payload: object) -> None:
+    async def _admit_forwarded(self, peer: bytes, payload: bytes) -> None:
         from chainnode.errors import ChainError
 
-        if not isinstance(payload, bytes):
-            self._report(peer, "forwarded tx is not bytes")
-            return
         try:
             with self.metrics.timing("forwarded_in"):
                 tx = Transaction.decode(payload, self.genesis.param("max_tx_bytes"))
@@ -368,6 +368,7 @@ class Node:
         except ChainError as exc:
             if exc.code in ("TX_MALFORMED", "TX_BAD_SIGNATURE", "TX_WRONG_CHAIN"):
                 self._report(peer, f"forwarded an invalid tx: {exc.code}")
+                self._admitting.forget(peer)  # the rest of its batches: not worth verifying
 
     def _on_peer_connect(self, peer: bytes, role: str = "", *args) -> None:
         loop = asyncio.get_running_loop()
@@ -384,11 +385,15 @@ class Node:
         would otherwise stay in this pool only, never proposed by another leader. Bounded so
         the burst cannot overflow the peer's send queue; the peer drops duplicates quietly.
         """
-        budget = FORWARD_ON_CONNECT_BYTES
+        raws, budget = [], FORWARD_ON_CONNECT_BYTES
         for tx in self.mempool.pending()[:FORWARD_ON_CONNECT_TXS]:
             raw = tx.encode()
             budget -= len(raw)
-            if budget < 0 or self.net is None or not await self.net.send(peer, "tx", raw):
+            if budget < 0:
+                break
+            raws.append(raw)
+        for batch in chunks(raws, self.forwarder.limits):
+            if self.net is None or not await self.net.send(peer, TX_BATCH, batch):
                 break
 
     async def _sync_and_tell(self) -> None:

@@ -42,7 +42,7 @@ def sender_keys(chain, msg: Message) -> list[bytes]:
     top = chain.head.height + 1
     first = chain.epoch_at(min(max(message_height(msg), 1), top))
     out = []
-    for e in [first, *reversed(chain.epochs()[-3:])]:
+    for e in (first, *reversed(chain.recent_epochs(3))):
         if 0 <= msg.sender < len(e.validators):
             key = e.validators[msg.sender].public_key
             if key not in out:

@@ -11,6 +11,7 @@ another epoch and a signature is always checked against the key of the set of it
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
@@ -56,6 +57,7 @@ class EpochHistory:
 
     def __init__(self, epochs: Iterable[Epoch]) -> None:
         self._epochs: list[Epoch] = []
+        self._starts: list[int] = []  # of _epochs, for bisect (asked on every vote)
         for e in epochs:
             self.add(e)
         if not self._epochs:
@@ -71,18 +73,13 @@ class EpochHistory:
                 return True
         self._epochs.append(epoch)
         self._epochs.sort(key=lambda e: e.start)
+        self._starts = [e.start for e in self._epochs]
         return True
 
     def at(self, height: int) -> Epoch:
         """The epoch governing `height` as far as known (the latest one for heights beyond
         what the shell has told: the best guess until a NewEpoch says otherwise)."""
-        best = self._epochs[0]
-        for e in self._epochs:
-            if e.start <= height:
-                best = e
-            else:
-                break
-        return best
+        return self._epochs[max(bisect_right(self._starts, height) - 1, 0)]
 
     def __iter__(self):
         return iter(self._epochs)

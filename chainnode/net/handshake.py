@@ -34,7 +34,7 @@ from chainnode.crypto import domain
 from chainnode.crypto.sm2 import PrivateKey, PublicKey, SignatureError
 from chainnode.net.framing import FrameDecoder, FrameError, encode_frame
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: forwarded txs travel in batches (`txs`, chainnode.net.txforward)
 HELLO = "net/hello"
 AUTH = "net/auth"
 REJECT = "net/reject"

@@ -30,146 +30,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import inspect
 import logging
 import socket
-import ssl
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from chainnode.crypto.sm2 import PrivateKey
-from chainnode.net.framing import (
-    DEFAULT_MAX_FRAME,
-    FrameDecoder,
-    FrameError,
-    encode_frame,
+from chainnode.net.dialling import Dialling
+from chainnode.net.framing import DEFAULT_MAX_FRAME, FrameError, encode_frame
+from chainnode.net.handshake import ROLES, Authorizer, short_key
+from chainnode.net.links import (  # noqa: F401 (re-exported for callers of this module)
+    BYE,
+    NET_TYPES,
+    PING,
+    PING_FRAME,
+    Conn,
+    NetLimits,
+    OnConnect,
+    OnDisconnect,
+    OnMessage,
+    Peer,
+    PeerInfo,
+    call_maybe,
+    close_quietly,
+    describe_exc,
 )
-from chainnode.net.handshake import (
-    ROLES,
-    Authorizer,
-    HandshakeError,
-    linger,
-    run_handshake,
-    short_key,
-)
-from chainnode.net.throttle import Backoff, BanBook
-from chainnode.net.tls import NodeTLS, clock_skew, describe_error
+from chainnode.net.throttle import BanBook
+from chainnode.net.tls import NodeTLS
 
 logger = logging.getLogger("chainnode.net")
 
-PING = "net/ping"
-BYE = "net/bye"
-NET_TYPES = frozenset({PING, BYE})
-_PING_FRAME = encode_frame(PING, None)
-# handshake failures of an inbound stranger that earn its address a ban
-_BANNABLE = frozenset({
-    "malformed", "wrong-version", "wrong-chain", "wrong-genesis", "not-authorised",
-    "bad-signature", "timeout", "tls",
-})
 
-OnMessage = Callable[[bytes, str, Any], Awaitable[None] | None]
-OnConnect = Callable[[bytes, str], Awaitable[None] | None]
-OnDisconnect = Callable[[bytes, str], Awaitable[None] | None]
-
-
-@dataclass(frozen=True)
-class NetLimits:
-    max_inbound: int = 128  # inbound sockets, handshaking or established
-    send_queue_frames: int = 4096
-    send_queue_bytes: int = 64 * 1024 * 1024
-    handshake_timeout: float = 10.0  # TLS + HELLO/AUTH
-    connect_timeout: float = 5.0
-    ping_interval: float = 5.0
-    idle_timeout: float = 30.0
-    write_timeout: float = 30.0
-    backoff_base: float = 0.25
-    backoff_cap: float = 30.0
-    stable_after: float = 10.0  # a link that lived this long resets the redial backoff
-    ban_base: float = 5.0
-    ban_cap: float = 600.0
-    ban_forget: float = 3600.0
-    callback_grace: float = 5.0  # how long closing waits for a running on_message
-    drain_timeout: float = 2.0  # how long a replaced link is read for frames in flight
-    read_chunk: int = 256 * 1024
-    exempt_hosts: frozenset[str] | None = None  # None: the configured peers' addresses
-
-
-@dataclass(frozen=True)
-class PeerInfo:
-    public_key: bytes
-    role: str
-    outbound: bool | None  # None while a replaced link's successor is being set up
-    remote: tuple[str, int] | None
-    connected_for: float
-
-
-class _Conn:
-    """One TLS link; after the handshake it serves one peer identity."""
-
-    def __init__(self, reader, writer, outbound: bool, remote: tuple[str, int],
-                 dial_addr: tuple[str, int] | None) -> None:
-        self.reader: asyncio.StreamReader = reader
-        self.writer: asyncio.StreamWriter = writer
-        self.outbound = outbound
-        self.remote = remote
-        self.dial_addr = dial_addr
-        self.decoder = FrameDecoder()
-        self.pub = b""
-        self.role = ""
-        self.initiator = b""
-        self.closing = asyncio.Event()
-        self.close_reason = ""
-        self.notify: str | None = None
-        self.drain = False  # replaced by another link: keep reading until the peer's BYE
-        self.in_callback = False
-        self.dropped_as_duplicate = False  # the peer said it kept another link to us
-        self.last_rx = time.monotonic()
-
-    def request_close(self, reason: str, notify: str | None = None, drain: bool = False) -> None:
-        if not self.closing.is_set():
-            self.close_reason = reason
-            self.notify = notify
-            self.drain = drain
-            self.closing.set()
-
-    @property
-    def label(self) -> str:
-        who = short_key(self.pub) + "…" if self.pub else "?"
-        return f"{who}@{self.remote[0]}:{self.remote[1]}"
-
-
-class _Peer:
-    """A connected identity; its send queue outlives the swap of one link for another."""
-
-    def __init__(self, pub: bytes, role: str) -> None:
-        self.pub = pub
-        self.role = role
-        self.conn: _Conn | None = None
-        self.queue: deque[bytes] = deque()
-        self.queued_bytes = 0
-        self.wake = asyncio.Event()
-        self.gone = asyncio.Event()
-        self.grace: asyncio.Task | None = None
-        self.since = time.monotonic()
-
-    @property
-    def label(self) -> str:
-        return self.conn.label if self.conn is not None else short_key(self.pub) + "…"
-
-
-async def _call(fn: Callable[..., Any] | None, *args: Any) -> None:
-    if fn is None:
-        return
-    result = fn(*args)
-    if inspect.isawaitable(result):
-        await result
-
-
-class PeerManager:
+class PeerManager(Dialling):
     def __init__(
         self,
         chain_id: str,
@@ -214,7 +107,7 @@ class PeerManager:
         self.clock = clock
         lim = self.limits
         self._bans = BanBook(lim.ban_base, lim.ban_cap, lim.ban_forget)
-        self._peers: dict[bytes, _Peer] = {}
+        self._peers: dict[bytes, Peer] = {}
         self._addr_keys: dict[tuple[str, int], bytes] = {}
         self._self_addrs: set[tuple[str, int]] = set()
         self._exempt: set[str] = set(lim.exempt_hosts or ())
@@ -322,6 +215,10 @@ class PeerManager:
 
     async def broadcast(self, msg_type: str, payload: Any, role: str | None = None) -> int:
         """Queue for every connected peer (of `role`, if given); returns how many took it."""
+        return self.broadcast_nowait(msg_type, payload, role)
+
+    def broadcast_nowait(self, msg_type: str, payload: Any, role: str | None = None) -> int:
+        """`broadcast` for callers outside a coroutine (a timer flushing a batch)."""
         frame = self._frame(msg_type, payload)
         return sum(self._enqueue(p, frame) for p in list(self._peers.values())
                    if role is None or p.role == role)
@@ -376,7 +273,7 @@ class PeerManager:
             raise ValueError(f"message type {msg_type!r} is not in the registry")
         return encode_frame(msg_type, payload, self.max_frame)
 
-    def _enqueue(self, peer: _Peer, frame: bytes) -> bool:
+    def _enqueue(self, peer: Peer, frame: bytes) -> bool:
         lim = self.limits
         if peer.queue and (len(peer.queue) >= lim.send_queue_frames
                            or peer.queued_bytes + len(frame) > lim.send_queue_bytes):
@@ -389,7 +286,7 @@ class PeerManager:
         peer.wake.set()
         return True
 
-    def _drop_peer(self, peer: _Peer, reason: str, notify: str | None = None) -> None:
+    def _drop_peer(self, peer: Peer, reason: str, notify: str | None = None) -> None:
         """The peer is no longer connected: close its link, drop its queue, tell the app."""
         if self._peers.get(peer.pub) is not peer:
             return
@@ -407,7 +304,7 @@ class PeerManager:
 
     async def _notify_disconnect(self, pub: bytes, reason: str) -> None:
         try:
-            await _call(self.on_disconnect, pub, reason)
+            await call_maybe(self.on_disconnect, pub, reason)
         except Exception:
             logger.exception("on_disconnect callback failed for %s…", short_key(pub))
 
@@ -424,224 +321,13 @@ class PeerManager:
         if not task.cancelled() and task.exception() is not None:
             logger.error("network task %s failed", task.get_name(), exc_info=task.exception())
 
-    async def _bind(self, host: str, port: int) -> socket.socket:
-        loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                       flags=socket.AI_PASSIVE)
-        family, type_, proto, _, sockaddr = infos[0]
-        sock = socket.socket(family, type_, proto)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(sockaddr)
-            sock.listen(min(self.limits.max_inbound, 512))
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
-        return sock
-
-    # ---------------------------------------------------------------- inbound
-
-    async def _accept_loop(self, lsock: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        while not self._stopping:
-            try:
-                sock, raddr = await loop.sock_accept(lsock)
-            except asyncio.CancelledError:
-                raise
-            except OSError as exc:
-                if self._stopping or lsock.fileno() < 0:
-                    return
-                logger.error("accept failed: %s", exc)
-                await asyncio.sleep(0.1)
-                continue
-            host, port = raddr[0], raddr[1]
-            if self._stopping:
-                sock.close()
-                return
-            if self._inbound >= self.limits.max_inbound:
-                now = time.monotonic()
-                if now - self._last_full_warning > 10:
-                    self._last_full_warning = now
-                    logger.warning("refusing inbound connection from %s:%d: %d inbound "
-                                   "connections is the limit", host, port, self._inbound)
-                sock.close()
-                continue
-            banned = self._bans.remaining(("ip", host), self.clock())
-            if banned > 0:
-                logger.debug("refusing %s:%d: address banned for %.0f more s (%s)", host, port,
-                             banned, self._bans.reason(("ip", host)))
-                sock.close()
-                continue
-            self._inbound += 1
-            self._spawn(self._inbound_conn(sock, (host, port)), f"in:{host}:{port}")
-
-    async def _inbound_conn(self, sock: socket.socket, remote: tuple[str, int]) -> None:
-        loop = asyncio.get_running_loop()
-        lim = self.limits
-        writer = None
-        try:
-            reader = asyncio.StreamReader(limit=2 ** 16)
-            protocol = asyncio.StreamReaderProtocol(reader)
-            try:
-                async with asyncio.timeout(lim.handshake_timeout):
-                    transport, _ = await loop.connect_accepted_socket(
-                        lambda: protocol, sock, ssl=self.tls.server,
-                        ssl_handshake_timeout=lim.handshake_timeout,
-                    )
-            except (ssl.SSLError, OSError, TimeoutError) as exc:
-                sock.close()
-                self._handshake_failed(None, remote, HandshakeError("tls", _describe(exc)))
-                return
-            writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-            conn = _Conn(reader, writer, outbound=False, remote=remote, dial_addr=None)
-            if not await self._authenticate(conn):
-                return
-            writer = None  # _serve owns it now
-            await self._serve(conn)
-        finally:
-            self._inbound -= 1
-            if writer is not None:
-                writer.transport.abort()
-
-    # ---------------------------------------------------------------- outbound
-
-    async def _dial_loop(self, addr: tuple[str, int]) -> None:
-        lim = self.limits
-        backoff = Backoff(lim.backoff_base, lim.backoff_cap)
-        failures = 0
-        while not self._stopping:
-            pub = self._addr_keys.get(addr)
-            if pub is not None:
-                live = self._peers.get(pub)
-                if live is not None:
-                    await live.gone.wait()
-                    continue
-                banned = self._bans.remaining(("id", pub), self.clock())
-                if banned > 0:
-                    await self._sleep(banned)
-                    continue
-            conn = await self._dial(addr, quiet=failures > 0)
-            if conn is None:
-                failures += 1
-                if addr in self._self_addrs:
-                    logger.info("%s:%d is this node itself; not dialling it", *addr)
-                    return
-                await self._sleep(backoff.next_delay())
-                continue
-            failures = 0
-            started = time.monotonic()
-            await self._serve(conn)
-            if time.monotonic() - started >= lim.stable_after:
-                backoff.reset()
-            await self._sleep(backoff.next_delay())
-
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep that ends early when the manager stops."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_event.wait(), seconds)
-
-    async def _dial(self, addr: tuple[str, int], quiet: bool) -> _Conn | None:
-        lim = self.limits
-        host, port = addr
-        try:
-            async with asyncio.timeout(lim.connect_timeout + lim.handshake_timeout):
-                reader, writer = await asyncio.open_connection(
-                    host, port, ssl=self.tls.client,
-                    ssl_handshake_timeout=lim.handshake_timeout,
-                )
-        except (ssl.SSLError, OSError, TimeoutError) as exc:
-            log = logger.debug if quiet else logger.info
-            if clock_skew(exc):
-                log = logger.warning  # an operator must act: say so on every attempt
-            log("cannot connect to peer %s:%d: %s", host, port, _describe(exc))
-            return None
-        peername = writer.get_extra_info("peername") or addr
-        if self.limits.exempt_hosts is None:
-            self._exempt.add(peername[0])  # a configured peer's address, as resolved
-        conn = _Conn(reader, writer, outbound=True, remote=(peername[0], peername[1]),
-                     dial_addr=addr)
-        if await self._authenticate(conn):
-            return conn
-        return None
-
-    # ---------------------------------------------------------------- handshake
-
-    def _refuse(self, pub: bytes) -> str | None:
-        remaining = self._bans.remaining(("id", pub), self.clock())
-        if remaining > 0:
-            return f"banned for {remaining:.0f} more s ({self._bans.reason(('id', pub))})"
-        return None
-
-    async def _authenticate(self, conn: _Conn) -> bool:
-        """TLS is up: run the SM2 handshake. On failure the link is closed and logged."""
-        ssl_obj = conn.writer.get_extra_info("ssl_object")
-        peer_der = ssl_obj.getpeercert(binary_form=True) if ssl_obj is not None else None
-        try:
-            if not peer_der:
-                raise HandshakeError("tls", "peer presented no certificate")
-            result = await run_handshake(
-                conn.reader, conn.writer, conn.decoder,
-                initiator=conn.outbound,
-                chain_id=self.chain_id,
-                genesis_hash=self.genesis_hash,
-                key=self.key,
-                role=self.role,
-                own_fingerprint=self.tls.fingerprint,
-                peer_fingerprint=hashlib.sha256(peer_der).digest(),
-                authorizer=self.authorizer,
-                refuse=self._refuse,
-                timeout=self.limits.handshake_timeout,
-            )
-        except HandshakeError as exc:
-            self._handshake_failed(conn, conn.remote, exc)
-            if exc.told_peer:
-                await linger(conn.reader)
-            await _close_quietly(conn.writer)
-            return False
-        except asyncio.CancelledError:
-            conn.writer.transport.abort()
-            raise
-        conn.pub = result.public_key
-        conn.role = result.role
-        if result.peer_hello.role != result.role:
-            logger.info("peer %s… claims role %r, admitted as %s (our validator set)",
-                        result.public_key[:8].hex(), result.peer_hello.role[:20], result.role)
-        conn.initiator = self.public_key if conn.outbound else conn.pub
-        conn.decoder.set_limits(max_frame=self.max_frame,
-                                allowed_types=self.message_types | NET_TYPES)
-        if conn.dial_addr is not None:
-            self._addr_keys[conn.dial_addr] = conn.pub
-        return True
-
-    def _handshake_failed(self, conn: _Conn | None, remote: tuple[str, int],
-                          exc: HandshakeError) -> None:
-        direction = "outbound" if conn is not None and conn.outbound else "inbound"
-        where = f"{remote[0]}:{remote[1]}"
-        if exc.reason == "self-connection":
-            if conn is not None and conn.dial_addr is not None:
-                self._self_addrs.add(conn.dial_addr)
-            logger.debug("%s %s is ourselves; closed", direction, where)
-            return
-        if direction == "inbound" and exc.reason in _BANNABLE:
-            host = remote[0]
-            if host in self._exempt:
-                logger.warning("rejected inbound peer %s: %s (address of a configured peer, "
-                               "not banned)", where, exc)
-            else:
-                length = self._bans.offend(("ip", host), exc.reason, self.clock())
-                logger.warning("rejected inbound peer %s: %s; address banned for %.0f s",
-                               where, exc, length)
-            return
-        logger.warning("%s handshake with %s failed: %s", direction, where, exc)
-
     # ---------------------------------------------------------------- established links
 
-    def _register(self, conn: _Conn) -> bool:
+    def _register(self, conn: Conn) -> bool:
         """Attach conn to its peer; returns True if the peer was not connected before."""
         peer = self._peers.get(conn.pub)
         if peer is None:
-            peer = _Peer(conn.pub, conn.role)
+            peer = Peer(conn.pub, conn.role)
             peer.conn = conn
             self._peers[conn.pub] = peer
             return True
@@ -669,7 +355,7 @@ class PeerManager:
         peer.wake.set()
         return False
 
-    async def _serve(self, conn: _Conn) -> None:
+    async def _serve(self, conn: Conn) -> None:
         reader_t = writer_t = closing_t = None
         try:
             if self._stopping:
@@ -678,7 +364,7 @@ class PeerManager:
                 logger.info("peer %s connected (%s, %s)", conn.label, conn.role,
                             "outbound" if conn.outbound else "inbound")
                 try:
-                    await _call(self.on_connect, conn.pub, conn.role)
+                    await call_maybe(self.on_connect, conn.pub, conn.role)
                 except Exception:
                     logger.exception("on_connect callback failed for %s", conn.label)
             peer = self._peers.get(conn.pub)
@@ -708,7 +394,7 @@ class PeerManager:
                     self._drop_peer(peer, conn.close_reason)
             logger.debug("link %s closed: %s", conn.label, conn.close_reason)
 
-    async def _wind_down(self, conn: _Conn, reader_t, writer_t, closing_t) -> None:
+    async def _wind_down(self, conn: Conn, reader_t, writer_t, closing_t) -> None:
         """Stop a link's tasks; a replaced link is first read until the peer's BYE."""
         for t in (writer_t, closing_t):
             if t is not None:
@@ -724,21 +410,21 @@ class PeerManager:
         if pending:
             await asyncio.wait(pending, timeout=1.0)
         self._say_bye(conn)
-        await _close_quietly(conn.writer)
+        await close_quietly(conn.writer)
 
-    def _say_bye(self, conn: _Conn) -> None:
+    def _say_bye(self, conn: Conn) -> None:
         if conn.notify is not None and not conn.writer.transport.is_closing():
             with contextlib.suppress(Exception):
                 conn.writer.write(encode_frame(BYE, {"reason": conn.notify[:200]}))
         conn.notify = None
 
-    async def _grace_period(self, peer: _Peer) -> None:
+    async def _grace_period(self, peer: Peer) -> None:
         await self._sleep(self.limits.handshake_timeout)
         if self._peers.get(peer.pub) is peer and peer.conn is None:
             self._drop_peer(peer, "the peer dropped our link as a duplicate and no other "
                                   "link arrived")
 
-    async def _read_loop(self, conn: _Conn) -> None:
+    async def _read_loop(self, conn: Conn) -> None:
         lim = self.limits
         dec = conn.decoder
         try:
@@ -756,7 +442,7 @@ class PeerManager:
                         return
                     conn.in_callback = True
                     try:
-                        await _call(self.on_message, conn.pub, msg.msg_type, msg.payload)
+                        await call_maybe(self.on_message, conn.pub, msg.msg_type, msg.payload)
                     except Exception:
                         logger.exception("on_message failed for %s from %s", msg.msg_type,
                                          conn.label)
@@ -780,9 +466,9 @@ class PeerManager:
         except FrameError as exc:
             self._frame_misbehaviour(conn, exc)
         except (ConnectionError, OSError) as exc:
-            conn.request_close(f"connection lost: {_describe(exc)}")
+            conn.request_close(f"connection lost: {describe_exc(exc)}")
 
-    def _frame_misbehaviour(self, conn: _Conn, exc: FrameError) -> None:
+    def _frame_misbehaviour(self, conn: Conn, exc: FrameError) -> None:
         reason = f"{exc.code}: {exc.message}"
         length = self._bans.offend(("id", conn.pub), reason, self.clock())
         logger.warning("peer %s sent a bad frame (%s): disconnecting, banned for %.0f s",
@@ -793,7 +479,7 @@ class PeerManager:
         if peer is not None:
             self._drop_peer(peer, f"misbehaviour: {reason}", notify=notify)
 
-    async def _write_loop(self, peer: _Peer, conn: _Conn) -> None:
+    async def _write_loop(self, peer: Peer, conn: Conn) -> None:
         lim = self.limits
         writer = conn.writer
         try:
@@ -804,7 +490,7 @@ class PeerManager:
                         async with asyncio.timeout(lim.ping_interval):
                             await peer.wake.wait()
                     except TimeoutError:
-                        writer.write(_PING_FRAME)
+                        writer.write(PING_FRAME)
                     continue
                 batch: list[bytes] = []
                 size = 0
@@ -819,26 +505,4 @@ class PeerManager:
         except TimeoutError:
             conn.request_close(f"write timeout: peer not reading for {lim.write_timeout:g} s")
         except (ConnectionError, OSError) as exc:
-            conn.request_close(f"connection lost: {_describe(exc)}")
-
-
-async def _close_quietly(writer: asyncio.StreamWriter, timeout: float = 1.0) -> None:
-    """Close, flushing what is buffered, but never wait on the peer for long."""
-    with contextlib.suppress(Exception):
-        writer.close()
-    try:
-        async with asyncio.timeout(timeout):
-            await writer.wait_closed()
-    except Exception:
-        writer.transport.abort()
-    except asyncio.CancelledError:
-        writer.transport.abort()
-        raise
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, ssl.SSLError):
-        return describe_error(exc)
-    return str(exc) or type(exc).__name__
+            conn.request_close(f"connection lost: {describe_exc(exc)}")

@@ -42,6 +42,7 @@ from chainnode.net.framing import HEADER, FrameDecoder, FrameError, encode_frame
 from chainnode.net.handshake import HandshakeError, run_handshake
 from chainnode.net.peers import BYE, PING
 from chainnode.net.tls import load_node_tls
+from chainnode.net.txforward import MAX_BATCH_TXS, TX_BATCH
 
 
 def _load_cluster():
@@ -172,7 +173,7 @@ class Attacker:
             writer.close()
             raise
         dec.set_limits(max_frame=64 * 1024 * 1024,
-                       allowed_types={"pbft", "tx", "sync/req", "sync/resp", PING, BYE})
+                       allowed_types={"pbft", TX_BATCH, "sync/req", "sync/resp", PING, BYE})
         link = Link(reader, writer, dec, target)
         self.links.append(link)
         return link
@@ -244,6 +245,11 @@ async def assert_banned(attacker: Attacker, link: Link, why: str) -> str:
         await attacker.handshake(link.target)
     assert err.value.reason == "rejected-by-peer" and "banned" in err.value.detail, err.value
     return reason
+
+
+async def logged(node, mark: int, text: str, what: str) -> None:
+    """`node` logs `text` after log offset `mark` within 10 s."""
+    await until(lambda: text in node.log_text()[mark:], 10, f"{node.name} to {what}")
 
 
 async def still_committing(net, nodes, load, more: int = 5) -> None:
@@ -360,8 +366,71 @@ async def test_bad_and_wrong_domain_signatures(net, honest, load, say):
             await link.send_pbft(msg)
             reason = await assert_banned(attacker, link, "signature")
             say(f"\n[peer-attacks] {what} -> {target.name}: {reason}")
-            await until(lambda t=target, m=mark: "misbehaved" in t.log_text()[m:], 10,
-                        f"{target.name} to log the misbehaviour")
+            await logged(target, mark, "misbehaved", "log the misbehaviour")
+        await still_committing(net, honest, load)
+    finally:
+        await attacker.close()
+    final_checks(net, honest, load)
+
+
+# -- forwarded transaction batches (chainnode.net.txforward) ----------------------------------
+
+def _register_txs(net, node, n: int, chain_id: str | None = None) -> list:
+    """`n` admin-signed member registrations, as an honest validator would forward them."""
+    from chainnode.core.tx import build_tx
+    from chainnode.crypto.address import address_of
+    from chainnode.crypto.sm2 import PrivateKey
+
+    expires = node.height() + 400
+    return [build_tx(net.admin_key, chain_id or net.chain_id, "system", "sys.members",
+                     "register", {"address": address_of(PrivateKey.generate().public_key),
+                                  "roles": ["member"], "name": ""},
+                     expires_at=expires, gas_limit=5_000_000) for _ in range(n)]
+
+
+async def test_hostile_tx_batches(net, honest, load, say):
+    """A good batch is admitted in order and committed on every node; a bad batch gets the
+    sender banned at bounded cost (the shapes no honest node sends are covered one by one in
+    tests/unit/net/test_net_txforward.py), and the honest nodes keep committing. One offence
+    per node: bans grow with every offence of this identity in this module."""
+    import dataclasses
+
+    attacker = Attacker(net, net.nodes[ATTACKER])
+    try:
+        # the happy path: a batch of valid txs, forwarded as an honest validator does (to
+        # every validator: whichever leads proposes them), is admitted and committed
+        links = {n.name: await attacker.connect(n, timeout=60) for n in honest}
+        good = _register_txs(net, honest[1], 5)  # after the waits for earlier bans to end
+        for link in links.values():
+            await link.send(TX_BATCH, [tx.encode() for tx in good])
+        await until(lambda: all((n.tx(tx.hash.hex()) or {}).get("status") == "committed"
+                                for n in honest for tx in good),
+                    DEADLINE, "the batch's txs committed on every honest node")
+        assert not any(lk.closed.is_set() for lk in links.values()), "a link was dropped"
+        for n in honest:  # one link is one ordered source: committed in the batch's order
+            places = [(r["height"], r["index"]) for r in (n.tx(tx.hash.hex()) for tx in good)]
+            assert places == sorted(places), (n.name, places)
+
+        # payloads are built just before sending: a tx must not expire while bans run out
+        cases = [
+            (honest[1], "too many", lambda: [b"x"] * (MAX_BATCH_TXS + 1), "exceeds"),
+            (honest[2], "garbage and another chain's txs",
+             lambda: [os.urandom(200) for _ in range(20)] + [
+                 tx.encode() for tx in _register_txs(net, honest[0], 3, "other-chain")],
+             "TX_MALFORMED|TX_WRONG_CHAIN"),
+            (honest[0], "300 bad signatures",
+             lambda: [dataclasses.replace(tx, signature=os.urandom(64)).encode()
+                      for tx in _register_txs(net, honest[0], 300)], "TX_BAD_SIGNATURE"),
+        ]
+        for target, what, payload, why in cases:
+            mark = len(target.log_text())
+            link = links[target.name]
+            await link.send(TX_BATCH, payload())
+            reason = await assert_banned(attacker, link, why)
+            say(f"\n[peer-attacks] tx batch {what} -> {target.name}: {reason}")
+            if what == "300 bad signatures":
+                # the rest of the batch is not verified once the first bad one convicted it
+                await logged(target, mark, "cancelled", "cancel the batch's pending admissions")
         await still_committing(net, honest, load)
     finally:
         await attacker.close()

@@ -7,7 +7,8 @@ import time
 import pytest
 
 from chainnode.crypto.sm2 import PrivateKey
-from chainnode.net.peers import PeerManager, _Conn
+from chainnode.net.links import Conn as _Conn
+from chainnode.net.peers import PeerManager
 
 
 def manager(key, pki_identity):

@@ -7,6 +7,7 @@ import pytest
 from chainnode.crypto.sm2 import PrivateKey
 from chainnode.net.handshake import (
     INITIATOR,
+    PROTOCOL_VERSION,
     RESPONDER,
     HandshakeError,
     Hello,
@@ -80,7 +81,8 @@ def test_claimed_role_never_refuses_a_member():
 def test_hello_rejections():
     assert reason_of(check, hello(B, chain_id="other")) == "wrong-chain"
     assert reason_of(check, hello(B, genesis_hash=b"\x22" * 32)) == "wrong-genesis"
-    assert reason_of(check, hello(B, version=2)) == "wrong-version"
+    assert reason_of(check, hello(B, version=PROTOCOL_VERSION + 1)) == "wrong-version"
+    assert reason_of(check, hello(B, version=1)) == "wrong-version"  # one-tx forwarding
     assert reason_of(check, hello(PrivateKey.generate())) == "not-authorised"
     assert reason_of(check, hello(A), A) == "self-connection"
     off_curve = hello(B, public_key=b"\x01" * 64)
