@@ -24,7 +24,10 @@ if [ $# -gt 0 ]; then
 else
     # 1. everything but the fault suite and the `serial` tests, in two xdist workers; a file's
     #    tests stay in one worker (--dist loadfile: module-scoped nodes are started once) and
-    #    each worker takes node ports from its own slice (tests/integration/cluster.py).
+    #    each worker takes node ports from its own slice (tests/integration/cluster.py). Files
+    #    go out in collection order (--no-loadscope-reorder), so the few long multi-process files
+    #    start early and the many short unit files fill the end; xdist's default order (files
+    #    with most tests first) ran the integration files (few, long tests) last.
     # 2. the `serial` tests (wall-clock bounds on stalls, latency, prompt stops; short timers)
     #    alone, so a second worker never shares the CPU with them (tests/conftest.py).
     # 3. the fault suite (tests/faults: real node processes under injected faults, needs root for
@@ -35,10 +38,10 @@ else
     # is several times a quiet machine's): part 1 (2,764 tests) took 24.7 min, part 2 (100
     # tests) 5.7 min; the one-process run of both parts got through 17 % of the tests in 10 min
     # at load 7-15. The longest tests: a 500-block catch-up (146 s), receipts under two memory
-    # limits (85 s), a sim scenario (74 s): each in its own file, so part 1 can not end before them.
+    # limits (85 s), a sim scenario (74 s).
     echo "==> pytest -n 2 (everything but the fault suite and the serial tests)"
     .venv/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/faults -m "not serial" \
-        -n 2 --dist loadfile
+        -n 2 --dist loadfile --no-loadscope-reorder
     rc=$?
     echo "==> pytest (serial tests)"
     .venv/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/faults -m serial
