@@ -38,8 +38,8 @@ else
     # is several times a quiet machine's): part 1 (2,764 tests) took 24.7 min, part 2 (100
     # tests) 5.7 min; the one-process run of both parts got through 17 % of the tests in 10 min
     # at load 7-15. Part 1's multi-process files (tests/integration, tests/console) passed twice
-    # under -n 2 (alone: 11.2 min at load 12-21). The longest tests: a 500-block catch-up (146 s), receipts under two memory
-    # limits (85 s), a sim scenario (74 s).
+    # under -n 2 (alone: 11.2 min at load 12-21). The longest tests: a 500-block catch-up
+    # (146 s), receipts under two memory limits (85 s), a sim scenario (74 s).
     echo "==> pytest -n 2 (everything but the fault suite and the serial tests)"
     .venv/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/faults -m "not serial" \
         -n 2 --dist loadfile --no-loadscope-reorder
