@@ -59,7 +59,8 @@ def _load_cluster():
 
 cluster = _load_cluster()
 
-pytestmark = pytest.mark.slow
+# serial: wall-clock bounds / short timers (tests/conftest.py)
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 ATTACKER = 3  # the validator index whose key the attacker holds
 DEADLINE = 30.0

@@ -15,6 +15,9 @@ import pytest
 
 from chainnode.vm.memhost import MemoryHost
 
+# serial: a wall-clock bound per attack, and the worker's peak RSS (tests/conftest.py)
+pytestmark = pytest.mark.serial
+
 GAS = 2_000_000
 WALL_BOUND_S = 5.0
 

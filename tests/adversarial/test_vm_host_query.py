@@ -27,6 +27,7 @@ def spin_host() -> MemoryHost:
     return h
 
 
+@pytest.mark.serial  # a wall-clock bound (tests/conftest.py)
 def test_deadline_cuts_a_read_only_call_that_gas_would_let_run():
     h = spin_host()
     t0 = time.monotonic()

@@ -50,14 +50,33 @@ FAST_PARAMS = {"view_timeout_ms": 1000, "max_view_timeout_ms": 4000}
 
 
 # -- ports and polling
+PORT_RANGE = (20_000, 32_000)
+
+
+def worker_port_range() -> tuple[int, int]:
+    """This process's slice of PORT_RANGE: under pytest-xdist each worker (gw0, gw1, ...) has a
+    disjoint slice, so two workers never pick the same port in the window between the bind
+    check below and the node binding it; without xdist, the whole range."""
+    lo, hi = PORT_RANGE
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if not worker.startswith("gw") or count <= 1:
+        return lo, hi
+    index = int(worker[2:]) % count
+    width = (hi - lo) // count
+    return lo + index * width, lo + (index + 1) * width
+
+
 def free_base_port(span: int = 2, tries: int = 500) -> int:
     """A base port such that base..base+span-1 can all be bound on 127.0.0.1 right now.
 
     Chosen below the kernel's ephemeral range (32768+) so outgoing connections never take
-    them, and at random so concurrently running test files do not collide."""
+    them, at random so concurrently running test files do not collide, and in this xdist
+    worker's own slice (worker_port_range) so parallel workers cannot collide."""
     rng = random.Random()
+    lo, hi = worker_port_range()
     for _ in range(tries):
-        base = rng.randrange(20_000, 32_000 - span)
+        base = rng.randrange(lo, hi - span)
         socks = []
         try:
             for p in range(base, base + span):

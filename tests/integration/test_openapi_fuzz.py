@@ -28,7 +28,8 @@ from chainnode.crypto.address import address_of
 from chainnode.crypto.sm2 import PrivateKey
 from chainnode.rpc.server import RpcServer
 
-pytestmark = pytest.mark.slow
+# serial: wall-clock bounds / short timers (tests/conftest.py)
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 EXAMPLES = 30  # per operation and generation mode: ~13 operations x 2 modes in < 60 s
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,

@@ -23,7 +23,8 @@ from chainnode.core.query import sign_query
 from chainnode.crypto.address import address_of
 from chainnode.crypto.sm2 import PrivateKey
 
-pytestmark = pytest.mark.slow
+# serial: wall-clock bounds / short timers (tests/conftest.py)
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 QUERY_GAS = 3_000_000
 QUERY_TIMEOUT_MS = 800

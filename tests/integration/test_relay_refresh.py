@@ -13,7 +13,8 @@ from cluster import FAST_PARAMS, free_base_port, wait_until
 
 from chainnode import testnet_sides
 
-pytestmark = pytest.mark.slow
+# serial: wall-clock bounds / short timers (tests/conftest.py)
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 PERIOD_MS = 10_000
 
 

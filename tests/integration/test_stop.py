@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from integration_harness import free_base_port, http, init_single_node, run_cli, wait_until
 
 from chainnode import codec
@@ -24,6 +25,9 @@ from chainnode.client import Client, RpcError
 from chainnode.core.tx import build_tx
 from chainnode.crypto.keyfile import load_private_key
 from chainnode.testnet import pid_alive
+
+# serial: bounds on how promptly a node / a testnet stops (tests/conftest.py)
+pytestmark = pytest.mark.serial
 
 WAITERS = 48
 STOP_BOUND_S = 5.0

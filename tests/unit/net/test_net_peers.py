@@ -229,6 +229,7 @@ async def test_registry_may_not_use_net_namespace(cluster):
         await cluster.node("bad", message_types=("net/ping",), start=False)
 
 
+@pytest.mark.serial  # a wall-clock bound (tests/conftest.py)
 async def test_stop_is_bounded_and_peers_see_it(cluster):
     nodes = await mesh(cluster)
     (a, _), (b, rb), (c, rc) = nodes
@@ -241,6 +242,7 @@ async def test_stop_is_bounded_and_peers_see_it(cluster):
     await a.stop()  # idempotent
 
 
+@pytest.mark.serial  # 0.1 s pings against a 0.5 s idle timeout (tests/conftest.py)
 async def test_idle_link_survives_on_pings(cluster):
     import dataclasses
 
