@@ -176,3 +176,53 @@ def _decode_long_arrays(data: bytes) -> Any:
     if u.tell() != len(data):
         raise _Slow
     return _unpackb(data, raw=False, strict_map_key=True, ext_hook=_ext_int)
+
+
+# ---------------------------------------------------------------------------- composing encodings
+# A canonical array is its minimal header followed by its items' canonical encodings, so a
+# value whose parts are already encoded (a block's transactions) can be put together or taken
+# apart without encoding or decoding those parts again.
+
+def array_header(n: int) -> bytes:
+    """The canonical header of an n-item array."""
+    return _Packer().pack_array_header(n)
+
+
+def array_item_bytes(data: bytes, index: int) -> list[bytes]:
+    """The encodings of the items of the array found at position `index` of the array that
+    `data` encodes. `data` must already have passed `decode` (nothing is checked again)."""
+    u = msgpack.Unpacker(max_buffer_size=len(data))
+    u.feed(data)
+    u.read_array_header()
+    for _ in range(index):
+        u.skip()
+    n = u.read_array_header()
+    out = []
+    start = u.tell()
+    for _ in range(n):
+        u.skip()
+        end = u.tell()
+        out.append(data[start:end])
+        start = end
+    return out
+
+
+def nesting(obj: Any, limit: int) -> int:
+    """How many container levels deep `obj` goes (a scalar or an empty container is 0; `encode`
+    with max_depth=m accepts it iff nesting <= m), counting no further than limit + 1."""
+    t = type(obj)
+    if t is dict:
+        items: Any = obj.values()
+    elif t is list or t is tuple:
+        items = obj
+    else:
+        return 0
+    if not obj:
+        return 0
+    if limit <= 0:
+        return 1
+    deepest = 0
+    for v in items:
+        if type(v) in _CONTAINERS:
+            deepest = max(deepest, nesting(v, limit - 1))
+    return 1 + deepest
