@@ -39,8 +39,6 @@ __all__ = ["BIGINT_EXT", "MAX_BIGINT_BYTES", "MAX_DEPTH", "MAX_SIZE", "CodecErro
 
 _CONTAINERS = frozenset({dict, list, tuple})
 _LEAVES = frozenset({type(None), bool, int, str, bytes})
-_ALLOWED = _CONTAINERS | _LEAVES
-_STR_KEYS = {str}
 # The C unpacker allocates a declared array before its items arrive: the first attempt caps
 # declared array lengths so hostile nesting (1,024 levels of "array of 2^32 items") cannot
 # make it allocate much; longer arrays take a second pass after an allocation-free skip.
@@ -82,47 +80,42 @@ def decode(data: bytes, *, max_size: int = MAX_SIZE, max_depth: int = MAX_DEPTH)
 def _prep(obj: Any, depth: int, max_depth: int) -> Any:
     """obj (a dict, list or tuple at `depth`) ready for the C packer: every value of an allowed
     exact type, str keys in canonical order, nothing deeper than max_depth. Returns obj itself
-    when nothing had to be re-ordered (the decoder's canonicality check relies on that)."""
+    when nothing had to be re-ordered (the decoder's canonicality check relies on that); only
+    then builds a re-ordered copy. (A plain loop: cheaper than set/map tricks on the small
+    containers transactions are made of.)"""
     if not obj:
         return obj
     if depth >= max_depth:  # its items would sit deeper than allowed
         raise _Slow
+    d1 = depth + 1
     if type(obj) is dict:
-        if set(map(type, obj)) != _STR_KEYS:
-            raise _Slow
+        same = True
+        for k, v in obj.items():
+            if type(k) is not str:  # before sorting: a str subclass could run code to compare
+                raise _Slow
+            t = type(v)
+            if t in _CONTAINERS:
+                if _prep(v, d1, max_depth) is not v:
+                    same = False
+            elif t not in _LEAVES:
+                raise _Slow
         keys = list(obj)
         ordered = sorted(keys)  # code point order is UTF-8 byte order
-        vtypes = set(map(type, obj.values()))
-        if not vtypes <= _ALLOWED:
-            raise _Slow
-        same = keys == ordered
-        if vtypes.isdisjoint(_CONTAINERS):
-            return obj if same else {k: obj[k] for k in ordered}
-        out = {}
-        for k in ordered:
-            v = obj[k]
-            if type(v) in _CONTAINERS:
-                w = _prep(v, depth + 1, max_depth)
-                if w is not v:
-                    same = False
-                    v = w
-            out[k] = v
-        return obj if same else out
-    vtypes = set(map(type, obj))
-    if not vtypes <= _ALLOWED:
-        raise _Slow
-    if vtypes.isdisjoint(_CONTAINERS):
-        return obj
+        if same and keys == ordered:
+            return obj
+        return {k: _prep(v, d1, max_depth) if type(v := obj[k]) in _CONTAINERS else v
+                for k in ordered}
     same = True
-    items = []
     for v in obj:
-        if type(v) in _CONTAINERS:
-            w = _prep(v, depth + 1, max_depth)
-            if w is not v:
+        t = type(v)
+        if t in _CONTAINERS:
+            if _prep(v, d1, max_depth) is not v:
                 same = False
-                v = w
-        items.append(v)
-    return obj if same else items
+        elif t not in _LEAVES:
+            raise _Slow
+    if same:
+        return obj
+    return [_prep(v, d1, max_depth) if type(v) in _CONTAINERS else v for v in obj]
 
 
 def _pack(obj: Any) -> bytes:

@@ -261,3 +261,17 @@ def test_long_arrays_and_big_ints_stay_on_the_fast_path(no_reference):
     for v in (list(range(5000)), [[b"x" * 40] * 300] * 3, {"k": [{"b": 1, "a": 2}] * 100},
               2**64, -(2**63) - 1, [2**511 - 1, -(2**511) + 1], {"a": 2**100}):
         assert codec.decode(codec.encode(v)) == v
+
+
+def test_no_code_of_a_key_subclass_runs():
+    calls = []
+
+    class Key(str):
+        def __lt__(self, other):
+            calls.append("lt")
+            return str.__lt__(self, other)
+
+        __gt__ = __lt__
+
+    assert same_encode({Key("b"): 1, Key("a"): 2})[1] == "CODEC_BAD_KEY"
+    assert calls == []
