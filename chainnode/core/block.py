@@ -18,6 +18,10 @@ from chainnode.crypto.merkle import merkle_root
 from chainnode.errors import ChainError
 
 NO_LAST_COMMIT = bytes(32)
+_BLOCK_HEAD = codec.array_header(3)
+# a block's tx args sit at depth 3 ([header, [.., [.., args, ..], ..], cert]): deeper than this
+# relative nesting they break the block-wide depth limit
+TX_ARGS_NESTING = codec.MAX_DEPTH - 3
 
 
 def last_commit_hash(cert: CommitCertificate | None) -> bytes:
@@ -97,6 +101,21 @@ class Block:
                 None if self.last_commit is None else self.last_commit.to_wire()]
 
     def encode(self) -> bytes:
+        """codec.encode(self.to_wire()), put together from each tx's cached bytes: a canonical
+        array is its header and its items' encodings. Whenever a part might not encode exactly
+        as it would inside the block (a tx nested deeper than the block leaves room for, an
+        error), the whole-value encoder decides, so bytes and errors stay the same."""
+        try:
+            if all(codec.nesting(tx.args, TX_ARGS_NESTING) <= TX_ARGS_NESTING
+                   for tx in self.txs):
+                lc = None if self.last_commit is None else self.last_commit.to_wire()
+                inner = codec.MAX_DEPTH - 1  # the header and certificate sit at depth 1
+                return b"".join([_BLOCK_HEAD, codec.encode(self.header.to_wire(), max_depth=inner),
+                                 codec.array_header(len(self.txs)),
+                                 *[tx.encode() for tx in self.txs],
+                                 codec.encode(lc, max_depth=inner)])
+        except codec.CodecError:
+            pass
         return codec.encode(self.to_wire())
 
     @classmethod
@@ -105,8 +124,9 @@ class Block:
         if not isinstance(w, list) or len(w) != 3 or not isinstance(w[1], list):
             raise ValueError("block must be [header, txs, last_commit]")
         header = BlockHeader.from_wire(w[0])
+        raws = codec.array_item_bytes(bytes(data), 1)  # each tx's own canonical bytes
         try:
-            txs = tuple(Transaction.from_wire(t) for t in w[1])
+            txs = tuple(Transaction.from_wire(t, raw) for t, raw in zip(w[1], raws, strict=True))
         except ChainError as exc:
             raise ValueError(f"block holds a malformed transaction: {exc.message}") from exc
         last = None if w[2] is None else CommitCertificate.from_wire(w[2])

@@ -25,6 +25,9 @@ METHOD_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 MAX_TX_BYTES = 256 * 1024
 NONCE_LEN = 16
 CHAIN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_WIRE_HEAD, _BODY_HEAD = codec.array_header(10), codec.array_header(9)
+_SIG_HEAD = codec.encode(bytes(64))[:2]
+_SIG_TAIL = len(_SIG_HEAD) + 64
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,10 @@ class Transaction:
         return self._raw
 
     @classmethod
-    def from_wire(cls, w: Any) -> Transaction:
+    def from_wire(cls, w: Any, raw: bytes = b"") -> Transaction:
+        """The tx `w` describes; `raw`, when given, must be w's canonical encoding (it has
+        passed codec.decode): it is kept as the tx's bytes, and the body's bytes are cut from
+        it rather than encoded again."""
         if not isinstance(w, list) or len(w) != 10:
             raise ChainError(TX_MALFORMED, "transaction must be a 10-element list")
         chain_id, nonce, expires_at, sender, kind, contract, method, args, gas, sig = w
@@ -97,6 +103,11 @@ class Transaction:
         except SignatureError as exc:
             raise ChainError(TX_MALFORMED, str(exc)) from exc
         tx = cls(chain_id, nonce, expires_at, sender, kind, contract, method, args, gas, sig)
+        if raw[:1] == _WIRE_HEAD and raw[-_SIG_TAIL:-64] == _SIG_HEAD:
+            # [f1..f9, sig] encodes as a 10-array header, f1..f9, then the 64-byte signature
+            # (c4 40 + 64 bytes); the body [f1..f9] is the same items under a 9-array header
+            object.__setattr__(tx, "_raw", raw)
+            object.__setattr__(tx, "_body_raw", _BODY_HEAD + raw[1:-_SIG_TAIL])
         object.__setattr__(tx, "hash", tx.compute_hash())
         return tx
 
@@ -108,9 +119,7 @@ class Transaction:
             w = codec.decode(data, max_size=max_bytes)
         except codec.CodecError as exc:
             raise ChainError(TX_MALFORMED, f"undecodable transaction: {exc.message}") from exc
-        tx = cls.from_wire(w)
-        object.__setattr__(tx, "_raw", bytes(data))  # codec.decode accepts canonical bytes only
-        return tx
+        return cls.from_wire(w, bytes(data))  # codec.decode accepts canonical bytes only
 
     def verify_signature(self) -> bool:
         return domain.verify(PublicKey(self.sender), "tx", self.chain_id, self.body_bytes(),
