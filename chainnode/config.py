@@ -40,6 +40,10 @@ class NodeConfig:
     tls_key: str = ""
     log_level: str = "INFO"
     verify_threads: int = 0  # 0: one per core
+    # SM2 checks of incoming transactions in worker processes, off the node's GIL (-1: one per
+    # core when the machine has two or more; 0: threads only, as on a testnet whose nodes
+    # share one machine)
+    verify_processes: int = -1
     # POST /query (read-only calls; never consensus, so wall-clock limits are allowed here)
     query_gas_limit: int = 2_000_000  # gas cap of one query (transactions: the genesis cap)
     query_timeout_ms: int = 2_000  # wall-clock limit of one query
@@ -52,6 +56,9 @@ class NodeConfig:
     home: Path = field(default=Path("."), repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if type(self.verify_processes) is not int or not -1 <= self.verify_processes <= 64:
+            raise ConfigError("verify_processes must be an integer from -1 (one per core) to 64 "
+                              "(0: verify in threads)")
         v = self.state_keep_versions
         if type(v) is not int or v < 0:
             raise ConfigError("state_keep_versions must be an integer >= 0 (0: keep every "

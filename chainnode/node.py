@@ -67,7 +67,7 @@ class Node:
             head_height=lambda: self.chain.head.height, is_committed=self.chain.is_committed,
             is_member=self.is_member, max_expiry_window=self.chain.param("max_expiry_window"),
             max_tx_bytes=g.param("max_tx_bytes"), tx_gas_limit=self.chain.param("tx_gas_limit"),
-            verify_processes=verify_processes())
+            verify_processes=verify_processes(cfg.verify_processes))
         self.mempool.on_added.append(self.metrics.tx_admitted)
         from chainnode.reconfig import Reconfig
 

@@ -24,7 +24,10 @@ from chainnode.crypto.keyfile import save_private_key
 
 def init(root: Path, nodes: int, observers: int = 0, chain_id: str = "chainnode-local",
          base_port: int = 26600, params: dict | None = None, accounts: int = 0,
-         timestamp_ms: int | None = None) -> Genesis:
+         timestamp_ms: int | None = None, shared_machine: bool = False) -> Genesis:
+    """A local testnet under `root`. Its nodes verify in worker processes only when it has
+    one node and the machine runs nothing else of ours (`shared_machine`: other chains' nodes
+    on the same cores, as testnet_sides starts)."""
     if nodes < 1:
         raise ValueError("--nodes must be at least 1")
     root.mkdir(parents=True, exist_ok=True)
@@ -42,7 +45,10 @@ def init(root: Path, nodes: int, observers: int = 0, chain_id: str = "chainnode-
         genesis.save(home / "genesis.json")
         peers = [f"127.0.0.1:{p2p[j]}" for j in range(nodes) if j != i]
         cfg = NodeConfig(name=name, chain_id=chain_id, rpc_port=p2p[i] + 1, p2p_port=p2p[i],
-                         peers=peers, role="validator" if i < nodes else "observer")
+                         peers=peers, role="validator" if i < nodes else "observer",
+                         # nodes sharing this machine: worker processes per node would only
+                         # multiply processes competing for the same cores
+                         verify_processes=0 if shared_machine or nodes + observers > 1 else -1)
         if tls:
             cfg.tls_ca, cfg.tls_cert, cfg.tls_key = tls[i]
         cfg.home = home

@@ -50,12 +50,14 @@ def init(root: Path, nodes: int, sidechains: int, side_nodes: int | list[int] = 
         raise FileExistsError(f"{root} already holds a testnet ({MANIFEST} exists)")
     root.mkdir(parents=True, exist_ok=True)
     chains = [{"name": "main", "chain_id": MAIN_ID, "dir": "main", "base_port": base_port}]
-    testnet.init(root / "main", nodes, 0, MAIN_ID, base_port, params, accounts)
+    testnet.init(root / "main", nodes, 0, MAIN_ID, base_port, params, accounts,
+                 shared_machine=True)
     relayers = []
     for i in range(1, sidechains + 1):
         port = base_port + i * EDGE_PORT_STRIDE
         cid = f"district-{i}"
-        testnet.init(root / f"edge-{i}", per_edge[i - 1], 0, cid, port, params, accounts)
+        testnet.init(root / f"edge-{i}", per_edge[i - 1], 0, cid, port, params, accounts,
+                     shared_machine=True)
         chains.append({"name": f"edge-{i}", "chain_id": cid, "dir": f"edge-{i}",
                        "base_port": port})
         rdir = root / f"relayer-{i}"

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -35,10 +36,16 @@ MAX_RESTARTS = 3  # worker pools replaced after a crash; then the threads do all
 Item = tuple[bytes, bytes, bytes]  # (sender public key, signed bytes, signature)
 
 
-def verify_processes() -> int:
-    """Worker processes for admission checks: CHAINNODE_VERIFY_PROCESSES, else none."""
+def verify_processes(configured: int = 0) -> int:
+    """Worker processes for admission checks: CHAINNODE_VERIFY_PROCESSES (for A/B runs), else
+    the node's `verify_processes` setting (-1: one per core on a machine with two or more)."""
     text = os.environ.get("CHAINNODE_VERIFY_PROCESSES", "")
-    return max(0, int(text)) if text.isdigit() else 0
+    if text.isdigit():
+        return int(text)
+    if configured < 0:
+        cores = os.cpu_count() or 1
+        return cores if cores >= 2 else 0
+    return configured
 
 
 def tx_item(tx) -> Item:
@@ -63,9 +70,23 @@ def _verify_timed(items: Sequence[Item], submitted: float) -> tuple[float, list[
     return time.monotonic() - submitted, verify_items(items)
 
 
-def _warm_up() -> None:
-    """Worker initializer: import and load the backend before the first batch arrives."""
+def _warm_up(parent: int) -> None:
+    """Worker initializer: die with the node (a node killed with -9 must not leave workers
+    behind: Linux's parent-death signal), then import and load the backend before the first
+    batch arrives."""
+    _die_with_parent(parent)
     from chainnode.crypto import sm2  # noqa: F401
+
+
+def _die_with_parent(parent: int) -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the node died before the signal was armed
+        os._exit(0)
 
 
 class VerifyBatcher:
@@ -168,7 +189,7 @@ class VerifyBatcher:
         if self._procs is None:
             self._procs = ProcessPoolExecutor(
                 self.processes, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_warm_up)
+                initializer=_warm_up, initargs=(os.getpid(),))
         return self._procs
 
     def _on_broken(self, items: list[Item]) -> Future:

@@ -293,15 +293,27 @@ def process_ids(root: Path) -> dict[str, int]:
 
 
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
-    """User + system CPU seconds of each process, all its threads (Linux /proc)."""
+    """User + system CPU seconds of each process, all its threads and, for a node, its live
+    child processes (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
-    out = {}
-    for name, pid in pids.items():
+
+    def one(pid: int) -> float:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
         except OSError:
-            continue
-        out[name] = (int(fields[11]) + int(fields[12])) / tick
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    out = {}
+    for name, pid in pids.items():
+        total = one(pid)
+        if name != "client":  # a node's verify worker processes count as the node's
+            for f in Path(f"/proc/{pid}/task").glob("*/children"):
+                try:
+                    total += sum(one(int(c)) for c in f.read_text().split())
+                except OSError:
+                    continue
+        out[name] = total
     return out
 
 

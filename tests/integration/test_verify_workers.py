@@ -60,3 +60,36 @@ def test_worker_processes_verify_and_are_gone_after_stop(tmp_path, procs):
     assert net.node.proc.wait(30) == 0, net.node.log_tail()
     wait_until(lambda: not any(_alive(p) for p in workers), 15, "worker processes gone")
     assert "Traceback" not in net.node.log_text()
+
+
+@pytest.mark.slow
+def test_worker_processes_die_with_a_killed_node(tmp_path, procs):
+    """kill -9 runs no cleanup: the workers must still go (parent-death signal), or every
+    crash of a node would leave its verifiers running."""
+    net = init_single_node(tmp_path / "testnet", procs, start=False)
+    net.node.extra_env["CHAINNODE_VERIFY_PROCESSES"] = "2"
+    net.node.start()
+    net.node.wait_ready()
+    h = net.node.status()["height"]
+    tx = build_tx(net.admin_key, net.chain_id, "system", "sys.members", "register",
+                  {"address": secrets.token_hex(20), "roles": ["member"], "name": ""},
+                  expires_at=h + 500, gas_limit=100_000)
+    st, doc = http("POST", net.url + "/tx?wait=commit&timeout=60", tx.encode(), timeout=90)
+    assert st == 200, doc
+    workers = _children(net.node.proc.pid)
+    assert workers, "no worker process started"
+    net.node.proc.kill()
+    net.node.proc.wait(30)
+    wait_until(lambda: not any(_alive(p) for p in workers), 15, "workers gone after kill -9")
+
+
+def test_a_lone_testnet_node_verifies_in_processes_a_shared_machine_does_not(tmp_path):
+    from chainnode import testnet
+    from chainnode.config import NodeConfig
+
+    testnet.init(tmp_path / "one", 1, base_port=27800)
+    testnet.init(tmp_path / "four", 4, base_port=27820)
+    testnet.init(tmp_path / "edge", 1, base_port=27840, shared_machine=True)
+    assert NodeConfig.load(tmp_path / "one" / "node0").verify_processes == -1
+    assert NodeConfig.load(tmp_path / "four" / "node2").verify_processes == 0
+    assert NodeConfig.load(tmp_path / "edge" / "node0").verify_processes == 0
