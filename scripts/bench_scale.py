@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import random
+import secrets
 import statistics
 import sys
 import tempfile
@@ -33,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from chainnode import codec, testnet  # noqa: E402
 from chainnode.chain import Chain  # noqa: E402
 from chainnode.core.block import Block, BlockHeader  # noqa: E402
+from chainnode.core.tx import build_tx  # noqa: E402
+from chainnode.crypto.address import ADDRESS_LEN  # noqa: E402
 from chainnode.crypto.keyfile import load_private_key  # noqa: E402
 from chainnode.store.db import P_NODE, P_STALE, ChainDB, state_key_hash  # noqa: E402
 
@@ -151,6 +154,116 @@ def node_scale(n_txs: int, keep: int, tmp: Path, base_port: int) -> dict:
             "catchup_blocks_per_s": height / catchup_s, "catchup_txs_per_s": len(lat) / catchup_s}
 
 
+# --- node memory under a long load: pre-signing workers and a streaming closed loop ---
+
+_SIGNER: dict = {}
+
+
+def _init_signer(key_path: str) -> None:
+    _SIGNER["key"] = load_private_key(Path(key_path))
+
+
+def _sign_chunk(job: tuple) -> list[bytes]:
+    """Worker process: `n` signed `sys.members register` txs (real SM2, random addresses so no
+    key generation per tx) as ready POST /txs requests of `batch` txs each."""
+    import bench  # scripts/bench.py: the lean client's request builder
+
+    url, chain_id, expires_at, n, batch = job
+    key = _SIGNER["key"]
+    raws = [build_tx(key, chain_id, "system", "sys.members", "register",
+                     {"address": secrets.token_hex(ADDRESS_LEN), "roles": ["member"]},
+                     expires_at=expires_at, gas_limit=100_000).encode() for _ in range(n)]
+    return [bench.batch_request(url, raws[i:i + batch]) for i in range(0, n, batch)]
+
+
+def _head(url: str) -> int:
+    import urllib.request
+
+    with urllib.request.urlopen(url + "/status", timeout=30) as r:
+        return int(json.loads(r.read())["height"])
+
+
+def node_memory(n_txs: int, marks: list[int], keep: int, tmp: Path, base_port: int,
+                chunk: int = 20_000, batch: int = 1000, in_flight: int = 4,
+                signers: int = 2, log=print) -> list[dict]:
+    """A real 1-validator node fed `n_txs` through POST /txs?wait=commit (`in_flight`
+    requests of `batch` txs at once, lean client), signed `chunk` at a time by `signers`
+    worker processes one chunk ahead of the load; the node's resident memory, head and tps
+    at each count in `marks` (and at 0)."""
+    import multiprocessing
+
+    import bench
+
+    root = tmp / "memnet"
+    g = testnet.init(root, 1, base_port=base_port, params={"max_block_txs": 2000})
+    cfg_path = root / "node0" / "node.json"
+    doc = json.loads(cfg_path.read_text())
+    doc["state_keep_versions"] = keep
+    cfg_path.write_text(json.dumps(doc, indent=2) + "\n")
+    marks = sorted(m for m in set(marks) if 0 < m <= n_txs)
+    if not marks or marks[-1] != n_txs:
+        marks.append(n_txs)
+    rows: list[dict] = []
+    pool = multiprocessing.get_context("fork").Pool(
+        signers, initializer=_init_signer, initargs=(str(root / "admin.key"),))
+    testnet.up(root, out=open(os.devnull, "w"))  # noqa: SIM115
+    try:
+        url = testnet.manifest(root)["nodes"][0]["rpc"]
+        pid = int((root / "node0" / "node.pid").read_text())
+
+        def jobs_for(size: int) -> list[tuple]:
+            exp = _head(url) + g.param("max_expiry_window") - 50
+            per = -(-size // signers)
+            return [(url, g.chain_id, exp, min(per, size - k), batch)
+                    for k in range(0, size, per)]
+
+        def start_chunk(size: int):
+            return pool.map_async(_sign_chunk, jobs_for(size)) if size else None
+
+        def row(done: int, dt: float, since: int) -> dict:
+            r = {"txs": done, "rss_mb": rss_mb(pid), "height": _head(url),
+                 "disk_mb": dir_bytes(root / "node0") / 1e6,
+                 "tps": (done - since) / dt if dt else 0.0, "load": os.getloadavg()[0]}
+            log(f"  {done:>9,} txs: RSS {r['rss_mb']:.0f} MB, height {r['height']:,}, disk "
+                f"{r['disk_mb']:.0f} MB, {r['tps']:.0f} tps since the last mark, load "
+                f"{r['load']:.1f}")
+            return r
+
+        rows.append(row(0, 0.0, 0))
+        done, errors, since, t_mark = 0, {}, 0, time.perf_counter()
+
+        def size_after(count: int) -> int:  # chunks end on every mark
+            return min([chunk] + [m - count for m in marks if m > count], default=0)
+
+        pending = start_chunk(size_after(0))
+        cpu0 = bench.cpu_seconds({"node": pid})
+        t_all = time.perf_counter()
+        while done < n_txs:
+            reqs = [r for part in pending.get() for r in part]
+            size = size_after(done)
+            pending = start_chunk(size_after(done + size))  # signed while this one is sent
+            lat: list[float] = []
+            asyncio.run(bench.lean_post_all(
+                [url], reqs, in_flight,
+                lambda st, b, dt, lat=lat: bench.count_batch(st, b, dt, lat, errors)))
+            if len(lat) != size:
+                raise RuntimeError(f"{size - len(lat)} txs of a chunk not committed: {errors}")
+            done += size
+            if any(since < m <= done for m in marks):
+                now = time.perf_counter()
+                rows.append(row(done, now - t_mark, since))
+                since, t_mark = done, now
+        total_s = time.perf_counter() - t_all
+        cpu = bench.cpu_seconds({"node": pid})["node"] - cpu0["node"]
+        rows[-1]["total_tps"] = n_txs / total_s
+        rows[-1]["node_cores"] = cpu / total_s
+    finally:
+        pool.terminate()
+        pool.join()
+        testnet.down(root, out=open(os.devnull, "w"))  # noqa: SIM115
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="10000,100000",
@@ -161,6 +274,13 @@ def main() -> int:
                     help="SMT versions kept (node.json state_keep_versions)")
     ap.add_argument("--txs", type=int, default=3000, help="transactions for the node part "
                     "(0: skip it)")
+    ap.add_argument("--mem-txs", type=int, default=0,
+                    help="node memory part: transactions fed to a real 1-validator node "
+                         "through batched POST /txs (1000000 takes 15-20 min; 0: skip)")
+    ap.add_argument("--mem-marks", default="100000,250000,500000",
+                    help="transaction counts at which RSS is sampled (plus 0 and the end)")
+    ap.add_argument("--mem-keep", type=int, default=10_000,
+                    help="state_keep_versions of that node (node default 10000)")
     ap.add_argument("--base-port", type=int, default=27600)
     a = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -176,6 +296,15 @@ def main() -> int:
                   f"{r['smt_nodes_end']:,} after {a.blocks} (queue "
                   f"{r['stale_queue']:,}); disk {r['disk_mb_start']:.1f} -> "
                   f"{r['disk_mb_end']:.1f} MB")
+        if a.mem_txs:
+            print(f"node memory: {a.mem_txs:,} txs in batches of 1000 (POST /txs, lean "
+                  f"client), state_keep_versions {a.mem_keep}")
+            rows = node_memory(a.mem_txs, [int(m) for m in a.mem_marks.split(",") if m],
+                               a.mem_keep, Path(tmp), a.base_port + 50,
+                               log=lambda m: print(m, flush=True))
+            print(f"node memory: {rows[-1]['total_tps']:.0f} tps over the whole load, node "
+                  f"{rows[-1]['node_cores']:.2f} cores; RSS {rows[0]['rss_mb']:.0f} -> "
+                  f"{rows[-1]['rss_mb']:.0f} MB after {rows[-1]['txs']:,} txs")
         if a.txs:
             r = node_scale(a.txs, a.keep, Path(tmp), a.base_port)
             print(f"node: {r['txs']} txs in {r['blocks']} blocks ({r['tps']:.0f} tps); "
