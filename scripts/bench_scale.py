@@ -264,6 +264,150 @@ def node_memory(n_txs: int, marks: list[int], keep: int, tmp: Path, base_port: i
     return rows
 
 
+# --- catch-up over a long chain: real certificates, BlockSync's own apply path ---
+
+class _NoFsync:
+    """The SOURCE chain of the catch-up run is only input: its commits skip fsync so building
+    100,000 blocks takes minutes. The catching-up store is the node's, synced as always."""
+
+    def __init__(self, db) -> None:
+        self._db = db
+
+    def write_batch(self, **kw):
+        kw["sync"] = False
+        return self._db.write_batch(**kw)
+
+    def __getattr__(self, name: str):
+        return getattr(self._db, name)
+
+
+def build_chain(root: Path, path: Path, n_blocks: int, txs_per_block: int, keep: int,
+                log=print):
+    """A chain of `n_blocks` built as a leader would (Chain.build: execute, roots) with `txs`
+    signed `sys.members register` transactions each, every block certified by a quorum of
+    the genesis validators' real SM2 COMMIT votes. Returns (genesis, seconds)."""
+    from chainnode.core.certificate import CommitCertificate, quorum, vote_payload
+    from chainnode.core.genesis import Genesis
+    from chainnode.crypto import domain
+
+    g = Genesis.load(root / "genesis.json")
+    admin = load_private_key(root / "admin.key")
+    keys = {load_private_key(p).public_key.raw: load_private_key(p)
+            for p in sorted(root.glob("node*/node.key"))}
+    db = ChainDB(path, keep_versions=keep)
+    db.db = _NoFsync(db.db)
+    chain = Chain(db, g)
+    signers = [(i, keys[v.public_key]) for i, v in enumerate(chain.validators)]
+    signers = signers[:quorum(len(signers))]
+    t0 = time.perf_counter()
+    for h in range(1, n_blocks + 1):
+        txs = [build_tx(admin, g.chain_id, "system", "sys.members", "register",
+                        {"address": secrets.token_hex(ADDRESS_LEN), "roles": ["member"]},
+                        expires_at=h + 10, gas_limit=100_000) for _ in range(txs_per_block)]
+        ex = chain.build(txs, view=0, proposer=0)
+        t_ms = g.timestamp_ms + 1000 * h
+        payload = vote_payload("commit", g.chain_id, 0, h, ex.block.hash, t_ms)
+        votes = tuple((i, t_ms, domain.sign(k, "commit", g.chain_id, payload))
+                      for i, k in signers)
+        chain.commit(ex, CommitCertificate(g.chain_id, h, 0, ex.block.hash, votes))
+        if h % 10_000 == 0:
+            log(f"  built {h:,} blocks ({h / (time.perf_counter() - t0):.0f} blocks/s)")
+    seconds = time.perf_counter() - t0
+    db.close()
+    return g, seconds
+
+
+def catchup_scale(n_blocks: int, txs_per_block: int, validators: int, keep: int, tmp: Path,
+                  base_port: int, log=print) -> dict:
+    """Build a certified chain, then a fresh store catches it up through chainnode.sync's
+    BlockSync: the source's `serve` answers ranges of MAX_BATCH blocks, the fresh node's
+    `_apply` decodes them, checks each certificate (quorum of SM2 COMMIT signatures of that
+    height's set), re-executes the block on its exec thread and commits it with a synced
+    batch. In-process: no network between the two, everything else is the node's path."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chainnode.sync import MAX_BATCH, BlockSync
+
+    root = tmp / "syncnet"
+    testnet.init(root, validators, base_port=base_port, params={"max_block_txs": 2000})
+    g, build_s = build_chain(root, tmp / "sync-src.ldb", n_blocks, txs_per_block, keep, log)
+    src = ChainDB(tmp / "sync-src.ldb", keep_versions=keep)
+    server = BlockSync(Chain(src, g), None, list, None, None, None)
+    dst = ChainDB(tmp / "sync-dst.ldb", keep_versions=keep)
+    chain = Chain(dst, g)
+    exec_thread = ThreadPoolExecutor(1, thread_name_prefix="exec")
+
+    async def run_exec(fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(exec_thread, fn, *args)
+
+    def report(peer: bytes, why: str) -> None:
+        raise RuntimeError(f"catch-up refused a block: {why}")
+
+    syncer = BlockSync(chain, None, list, run_exec, lambda ex: None, report)
+
+    async def catch_up() -> None:
+        h = 0
+        while h < n_blocks:
+            _, _, entries = server.serve([1, h + 1, MAX_BATCH])
+            await syncer._apply(b"source", h + 1, entries)
+            h = chain.head.height
+            if h // 10_000 != (h - len(entries)) // 10_000:
+                log(f"  caught up {h:,} blocks ({h / (time.perf_counter() - t0):.0f} "
+                    f"blocks/s)")
+
+    t0 = time.perf_counter()
+    asyncio.run(catch_up())
+    seconds = time.perf_counter() - t0
+    exec_thread.shutdown()
+    assert dst.head() == src.head(), "catch-up ended at another head"
+    out = {"blocks": n_blocks, "txs": n_blocks * txs_per_block, "validators": validators,
+           "build_s": build_s, "catchup_s": seconds,
+           "blocks_per_s": n_blocks / seconds, "txs_per_s": n_blocks * txs_per_block / seconds,
+           "disk_mb": dir_bytes(tmp / "sync-dst.ldb") / 1e6}
+    src.close()
+    dst.close()
+    return out
+
+
+# --- the pruning bound over a long history ---
+
+def pruning_scale(n_blocks: int, n_keys: int, writes: int, keep: int, tmp: Path,
+                  samples: int = 10, log=print) -> list[dict]:
+    """`n_blocks` blocks of `writes` updates to the same `n_keys` keys with pruning on: SMT
+    nodes, stale queue and disk sampled along the way against docs/state.md's bound
+    (head tree + nodes made stale by the last keep + 1 blocks + one block's slack)."""
+    path = tmp / "prune.ldb"
+    db = ChainDB(path, keep_versions=keep)
+    db.db = _NoFsync(db.db)  # the counts do not depend on fsync, which would dominate time
+    rnd = random.Random(7)
+    head = db.write_genesis(b"g" * 32, {("app", b"k%d" % i): b"0" for i in range(n_keys)})
+    live = count(db, P_NODE)
+    stale: list[int] = []
+    rows = []
+    every = max(1, n_blocks // samples)
+    t0 = time.perf_counter()
+    for b in range(1, n_blocks + 1):
+        w = {("app", b"k%d" % rnd.randrange(n_keys)): b"%d" % rnd.randrange(3)
+             for _ in range(writes)}
+        head, nodes = _commit(db, head, w)
+        stale.append(len(nodes.stale))
+        if b % every == 0 or b == n_blocks:
+            window = sum(stale[-(keep + 1):])
+            bound = live + window + max(stale)
+            r = {"blocks": b, "smt_nodes": count(db, P_NODE), "queue": count(db, P_STALE),
+                 "bound": bound, "unpruned": live + sum(stale),
+                 "disk_mb": dir_bytes(path) / 1e6, "s": time.perf_counter() - t0}
+            r["within"] = r["smt_nodes"] <= bound and r["queue"] <= window
+            rows.append(r)
+            log(f"  {b:>8,} blocks: SMT nodes {r['smt_nodes']:,} (bound {bound:,}, "
+                f"{'within' if r['within'] else 'OVER'}; unpruned would be "
+                f"{r['unpruned']:,}), stale queue {r['queue']:,}, disk "
+                f"{r['disk_mb']:.1f} MB, {b / r['s']:.0f} blocks/s")
+    assert db.recompute_state_root() == head.state_root
+    db.close()
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="10000,100000",
@@ -281,8 +425,27 @@ def main() -> int:
                     help="transaction counts at which RSS is sampled (plus 0 and the end)")
     ap.add_argument("--mem-keep", type=int, default=10_000,
                     help="state_keep_versions of that node (node default 10000)")
+    ap.add_argument("--sync-blocks", type=int, default=0,
+                    help="catch-up part: blocks in the certified chain a fresh store catches "
+                         "up (100000 takes ~10 min; 0: skip)")
+    ap.add_argument("--sync-txs", type=int, default=2, help="transactions per such block")
+    ap.add_argument("--sync-validators", type=int, default=4,
+                    help="genesis validators (certificates carry a quorum of their votes)")
+    ap.add_argument("--prune-blocks", type=int, default=0,
+                    help="pruning part: blocks of updates to the same --prune-keys keys "
+                         "(100000 takes minutes; 0: skip)")
+    ap.add_argument("--prune-keys", type=int, default=10_000)
+    ap.add_argument("--prune-writes", type=int, default=10, help="updates per such block")
+    ap.add_argument("--prune-keep", type=int, default=10_000,
+                    help="state_keep_versions for the pruning part (node default 10000)")
+    ap.add_argument("--small", action="store_true",
+                    help="every part at a size that finishes in about a minute")
     ap.add_argument("--base-port", type=int, default=27600)
     a = ap.parse_args()
+    if a.small:
+        a.sizes, a.blocks, a.txs = "2000", 30, 300
+        a.mem_txs, a.mem_marks, a.mem_keep = 3000, "1000,2000", 100
+        a.sync_blocks, a.prune_blocks, a.prune_keys, a.prune_keep = 300, 600, 500, 50
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     print(f"chainnode bench_scale: {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f}, pruning keeps {a.keep} versions")
@@ -296,12 +459,34 @@ def main() -> int:
                   f"{r['smt_nodes_end']:,} after {a.blocks} (queue "
                   f"{r['stale_queue']:,}); disk {r['disk_mb_start']:.1f} -> "
                   f"{r['disk_mb_end']:.1f} MB")
+        log = lambda m: print(m, flush=True)  # noqa: E731
+        if a.sync_blocks:
+            print(f"catch-up: {a.sync_blocks:,} blocks of {a.sync_txs} txs, "
+                  f"{a.sync_validators} validators, pruning keeps {a.keep}", flush=True)
+            r = catchup_scale(a.sync_blocks, a.sync_txs, a.sync_validators, a.keep, Path(tmp),
+                              a.base_port + 80, log)
+            print(f"catch-up: {r['blocks']:,} blocks ({r['txs']:,} txs) in "
+                  f"{r['catchup_s']:.0f} s = {r['blocks_per_s']:.0f} blocks/s = "
+                  f"{r['txs_per_s']:.0f} txs/s (BlockSync: certificate check, re-execution, "
+                  f"synced commit); building them took {r['build_s']:.0f} s; store "
+                  f"{r['disk_mb']:.0f} MB", flush=True)
+        if a.prune_blocks:
+            print(f"pruning: {a.prune_blocks:,} blocks of {a.prune_writes} updates to the same "
+                  f"{a.prune_keys:,} keys, state_keep_versions {a.prune_keep}", flush=True)
+            rows = pruning_scale(a.prune_blocks, a.prune_keys, a.prune_writes, a.prune_keep,
+                                 Path(tmp), log=log)
+            ok = all(r["within"] for r in rows)
+            print(f"pruning: bound {'held at every sample' if ok else 'EXCEEDED'}; SMT nodes "
+                  f"{rows[-1]['smt_nodes']:,} <= {rows[-1]['bound']:,} (unpruned "
+                  f"{rows[-1]['unpruned']:,}); disk {rows[-1]['disk_mb']:.0f} MB", flush=True)
+            if not ok:
+                return 1
         if a.mem_txs:
             print(f"node memory: {a.mem_txs:,} txs in batches of 1000 (POST /txs, lean "
                   f"client), state_keep_versions {a.mem_keep}")
             rows = node_memory(a.mem_txs, [int(m) for m in a.mem_marks.split(",") if m],
                                a.mem_keep, Path(tmp), a.base_port + 50,
-                               log=lambda m: print(m, flush=True))
+                               log=log)
             print(f"node memory: {rows[-1]['total_tps']:.0f} tps over the whole load, node "
                   f"{rows[-1]['node_cores']:.2f} cores; RSS {rows[0]['rss_mb']:.0f} -> "
                   f"{rows[-1]['rss_mb']:.0f} MB after {rows[-1]['txs']:,} txs")
