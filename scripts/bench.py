@@ -95,18 +95,15 @@ def http_request(url: str, path: str, body: bytes) -> bytes:
 
 
 async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    """(status, body) of one HTTP/1.1 response with a Content-Length (aiohttp's json_response)."""
-    line = await reader.readline()
-    if not line:
-        raise ConnectionError("server closed the connection")
-    status = int(line[9:12])
-    length = 0
-    while True:
-        h = await reader.readline()
-        if h in (b"\r\n", b"\n", b""):
-            break
-        if h[:15].lower() == b"content-length:":
-            length = int(h[15:])
+    """(status, body) of one HTTP/1.1 response with a Content-Length (aiohttp's json_response):
+    the head in one read, then exactly the body."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        raise ConnectionError("server closed the connection") from exc
+    status = int(head[9:12])
+    at = head.lower().find(b"\r\ncontent-length:")
+    length = int(head[at + 17:head.index(b"\r\n", at + 2)]) if at >= 0 else 0
     return status, await reader.readexactly(length)
 
 

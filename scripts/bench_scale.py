@@ -443,9 +443,9 @@ def main() -> int:
     ap.add_argument("--base-port", type=int, default=27600)
     a = ap.parse_args()
     if a.small:
-        a.sizes, a.blocks, a.txs = "2000", 30, 300
-        a.mem_txs, a.mem_marks, a.mem_keep = 3000, "1000,2000", 100
-        a.sync_blocks, a.prune_blocks, a.prune_keys, a.prune_keep = 300, 600, 500, 50
+        a.sizes, a.blocks, a.txs = "1000", 20, 200
+        a.mem_txs, a.mem_marks, a.mem_keep = 1500, "500,1000", 100
+        a.sync_blocks, a.prune_blocks, a.prune_keys, a.prune_keep = 60, 300, 300, 20
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     print(f"chainnode bench_scale: {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f}, pruning keeps {a.keep} versions")
