@@ -356,14 +356,14 @@ def catchup_scale(n_blocks: int, txs_per_block: int, validators: int, keep: int,
                 log(f"  caught up {h:,} blocks ({h / (time.perf_counter() - t0):.0f} "
                     f"blocks/s)")
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     asyncio.run(catch_up())
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     exec_thread.shutdown()
     assert dst.head() == src.head(), "catch-up ended at another head"
     out = {"blocks": n_blocks, "txs": n_blocks * txs_per_block, "validators": validators,
            "build_s": build_s, "catchup_s": seconds,
-           "blocks_per_s": n_blocks / seconds, "txs_per_s": n_blocks * txs_per_block / seconds,
+           "blocks_per_s": n_blocks / seconds, "cpu_ms_per_block": cpu / n_blocks * 1000, "txs_per_s": n_blocks * txs_per_block / seconds,
            "disk_mb": dir_bytes(tmp / "sync-dst.ldb") / 1e6}
     src.close()
     dst.close()
@@ -386,7 +386,7 @@ def pruning_scale(n_blocks: int, n_keys: int, writes: int, keep: int, tmp: Path,
     stale: list[int] = []
     rows = []
     every = max(1, n_blocks // samples)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for b in range(1, n_blocks + 1):
         w = {("app", b"k%d" % rnd.randrange(n_keys)): b"%d" % rnd.randrange(3)
              for _ in range(writes)}
@@ -397,13 +397,15 @@ def pruning_scale(n_blocks: int, n_keys: int, writes: int, keep: int, tmp: Path,
             bound = live + window + max(stale)
             r = {"blocks": b, "smt_nodes": count(db, P_NODE), "queue": count(db, P_STALE),
                  "bound": bound, "unpruned": live + sum(stale),
-                 "disk_mb": dir_bytes(path) / 1e6, "s": time.perf_counter() - t0}
+                 "disk_mb": dir_bytes(path) / 1e6, "s": time.perf_counter() - t0,
+                 "cpu_ms_per_block": (time.process_time() - cpu0) / b * 1000}
             r["within"] = r["smt_nodes"] <= bound and r["queue"] <= window
             rows.append(r)
             log(f"  {b:>8,} blocks: SMT nodes {r['smt_nodes']:,} (bound {bound:,}, "
                 f"{'within' if r['within'] else 'OVER'}; unpruned would be "
                 f"{r['unpruned']:,}), stale queue {r['queue']:,}, disk "
-                f"{r['disk_mb']:.1f} MB, {b / r['s']:.0f} blocks/s")
+                f"{r['disk_mb']:.1f} MB, {b / r['s']:.0f} blocks/s, "
+                f"{r['cpu_ms_per_block']:.1f} ms CPU per block")
     assert db.recompute_state_root() == head.state_root
     db.close()
     return rows
@@ -468,8 +470,8 @@ def main() -> int:
                               a.base_port + 80, log)
             print(f"catch-up: {r['blocks']:,} blocks ({r['txs']:,} txs) in "
                   f"{r['catchup_s']:.0f} s = {r['blocks_per_s']:.0f} blocks/s = "
-                  f"{r['txs_per_s']:.0f} txs/s (BlockSync: certificate check, re-execution, "
-                  f"synced commit); building them took {r['build_s']:.0f} s; store "
+                  f"{r['txs_per_s']:.0f} txs/s, {r['cpu_ms_per_block']:.1f} ms CPU per block "
+                  f"(BlockSync: certificate check, re-execution, synced commit); building them took {r['build_s']:.0f} s; store "
                   f"{r['disk_mb']:.0f} MB", flush=True)
         if a.prune_blocks:
             print(f"pruning: {a.prune_blocks:,} blocks of {a.prune_writes} updates to the same "
