@@ -110,16 +110,22 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def node_scale(n_txs: int, keep: int, tmp: Path, base_port: int) -> dict:
-    """Disk and memory of a real 1-validator node after n_txs, then catch-up speed."""
-    import bench  # scripts/bench.py: pre-signing and the closed-loop client
-
-    root = tmp / "testnet"
+def one_validator_net(root: Path, base_port: int, keep: int):
+    """A 1-validator testnet (blocks of up to 2,000 txs) whose node prunes past `keep`."""
     g = testnet.init(root, 1, base_port=base_port, params={"max_block_txs": 2000})
     cfg_path = root / "node0" / "node.json"
     doc = json.loads(cfg_path.read_text())
     doc["state_keep_versions"] = keep
     cfg_path.write_text(json.dumps(doc, indent=2) + "\n")
+    return g
+
+
+def node_scale(n_txs: int, keep: int, tmp: Path, base_port: int) -> dict:
+    """Disk and memory of a real 1-validator node after n_txs, then catch-up speed."""
+    import bench  # scripts/bench.py: pre-signing and the closed-loop client
+
+    root = tmp / "testnet"
+    g = one_validator_net(root, base_port, keep)
     admin = load_private_key(root / "admin.key")
     txs = bench.presign(admin, g.chain_id, n_txs, expires_at=900)
     data = root / "node0"
@@ -195,11 +201,7 @@ def node_memory(n_txs: int, marks: list[int], keep: int, tmp: Path, base_port: i
     import bench
 
     root = tmp / "memnet"
-    g = testnet.init(root, 1, base_port=base_port, params={"max_block_txs": 2000})
-    cfg_path = root / "node0" / "node.json"
-    doc = json.loads(cfg_path.read_text())
-    doc["state_keep_versions"] = keep
-    cfg_path.write_text(json.dumps(doc, indent=2) + "\n")
+    g = one_validator_net(root, base_port, keep)
     marks = sorted(m for m in set(marks) if 0 < m <= n_txs)
     if not marks or marks[-1] != n_txs:
         marks.append(n_txs)
