@@ -89,33 +89,38 @@ def _prep(obj: Any, depth: int, max_depth: int) -> Any:
         raise _Slow
     d1 = depth + 1
     if type(obj) is dict:
-        same = True
+        done = None  # the children whose prepared form is a copy, by key (each prepared once)
         for k, v in obj.items():
             if type(k) is not str:  # before sorting: a str subclass could run code to compare
                 raise _Slow
             t = type(v)
             if t in _CONTAINERS:
-                if _prep(v, d1, max_depth) is not v:
-                    same = False
+                p = _prep(v, d1, max_depth)
+                if p is not v:
+                    if done is None:
+                        done = {}
+                    done[k] = p
             elif t not in _LEAVES:
                 raise _Slow
         keys = list(obj)
         ordered = sorted(keys)  # code point order is UTF-8 byte order
-        if same and keys == ordered:
-            return obj
-        return {k: _prep(v, d1, max_depth) if type(v := obj[k]) in _CONTAINERS else v
-                for k in ordered}
-    same = True
-    for v in obj:
+        if done is None:
+            if keys == ordered:
+                return obj
+            return {k: obj[k] for k in ordered}
+        return {k: done[k] if k in done else obj[k] for k in ordered}
+    out = None
+    for i, v in enumerate(obj):
         t = type(v)
         if t in _CONTAINERS:
-            if _prep(v, d1, max_depth) is not v:
-                same = False
+            p = _prep(v, d1, max_depth)
+            if p is not v:
+                if out is None:
+                    out = list(obj)
+                out[i] = p
         elif t not in _LEAVES:
             raise _Slow
-    if same:
-        return obj
-    return [_prep(v, d1, max_depth) if type(v) in _CONTAINERS else v for v in obj]
+    return obj if out is None else out
 
 
 def _pack(obj: Any) -> bytes:

@@ -380,7 +380,8 @@ class ConsensusDriver:
             if a.block_hash in self._executed:
                 valid = True
             else:
-                unverified = [tx for tx in block.txs if not node.mempool.was_verified(tx.hash)]
+                unverified = [tx for tx in block.txs
+                              if not node.mempool.was_verified(tx.hash, tx.signature)]
                 ok = await node.verify_txs(unverified)
                 ex = await node.run_exec(node.chain.validate, block,
                                          lambda tx: ok.get(tx.hash, True), False,

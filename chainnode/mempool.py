@@ -4,7 +4,9 @@ Admission order is cheapest first — size, decode, chain id, expiry window, dup
 membership, quotas — and SM2 verification last, in a thread pool (Tongsuo releases the GIL), so
 garbage never costs a signature check and the event loop never blocks on one. Checks are batched
 (chainnode.verify_batch): one job per loop iteration's worth of txs, optionally in processes. A tx is verified
-once per node: block validation asks `was_verified` and re-verifies only what the pool never saw.
+once per node: block validation asks `was_verified` and re-verifies only what the pool never saw
+(by hash and signature bytes: the hash covers the body only, so a copy of a verified tx with
+other signature bytes is not verified).
 
 Transactions from one ordered source (a peer link, a /txs batch) enter the pool in arrival order
 although their signatures are checked in parallel (chainnode.admission_order); `take` hands them
@@ -141,11 +143,11 @@ class Mempool:
         self._in_flight[h] = asyncio.get_running_loop().create_future()
         turn = self._order.enter(source)
         try:
-            if h not in self._verified:
+            if not self.was_verified(h, tx.signature):
                 if not await self._verifier.verify(tx):
                     raise self._reject(TX_BAD_SIGNATURE, "signature does not verify for the "
                                                          "sender's public key")
-                self.mark_verified(h)
+                self.mark_verified(h, tx.signature)
             await turn.wait()
             # committed meanwhile? Only a commit moves the head, and the head moves only
             # after the commit's writes, so an unmoved head spares the second store read
@@ -169,13 +171,15 @@ class Mempool:
         """Sources with an admission in flight (bounded by the in-flight admissions)."""
         return len(self._order)
 
-    def mark_verified(self, tx_hash: bytes) -> None:
-        self._verified[tx_hash] = None
+    def mark_verified(self, tx_hash: bytes, signature: bytes) -> None:
+        """Remember that `signature` verified for the tx `tx_hash`: the hash covers the body
+        only, so a copy with other signature bytes has not been verified."""
+        self._verified[tx_hash + signature] = None
         if len(self._verified) > 4 * self.max_txs:
             self._verified.popitem(last=False)
 
-    def was_verified(self, tx_hash: bytes) -> bool:
-        return tx_hash in self._verified
+    def was_verified(self, tx_hash: bytes, signature: bytes) -> bool:
+        return tx_hash + signature in self._verified
 
     def take(self, max_txs: int, max_bytes: int, max_gas: int) -> list[Transaction]:
         """Oldest first; drop what expired meanwhile, and what alone exceeds the block limits

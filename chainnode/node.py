@@ -145,7 +145,7 @@ class Node:
         res = [ok for part in parts for ok in part]
         for tx, ok in zip(txs, res, strict=True):
             if ok:
-                self.mempool.mark_verified(tx.hash)
+                self.mempool.mark_verified(tx.hash, tx.signature)
         return {tx.hash: ok for tx, ok in zip(txs, res, strict=True)}
 
     # -- lifecycle

@@ -132,6 +132,8 @@ class ForwardedTxs:
     def __init__(self, admit: Admit, max_in_flight: int) -> None:
         self.admit = admit  # admit(peer, raw): decode and add to the pool with source = peer
         self.max_in_flight = max_in_flight
+        # one peer's share: a few hostile validators cannot take the whole budget from the rest
+        self.max_per_peer = max(MAX_BATCH_TXS, max_in_flight // 4)
         self._tasks: dict[bytes, set[asyncio.Task]] = {}
         self._count = 0
         self.dropped = 0  # txs not admitted because too many were in flight
@@ -146,13 +148,14 @@ class ForwardedTxs:
     def on_batch(self, peer: bytes, payload: object) -> str | None:
         """Start admitting a batch in order; returns a misbehaviour reason or None.
 
-        A full in-flight budget drops the whole batch (never a part of it, which would leave
-        a gap in the peer's order): the origin keeps the txs and they reach a leader from
+        A full in-flight budget, or the peer's full share of it, drops the whole batch (never
+        a part of it, which would leave a gap in the peer's order): the origin keeps the txs and they reach a leader from
         there."""
         raws = check_batch(payload)
         if isinstance(raws, str):
             return raws
-        if self._count + len(raws) > self.max_in_flight:
+        if (self._count + len(raws) > self.max_in_flight
+                or len(self._tasks.get(peer, ())) + len(raws) > self.max_per_peer):
             self.dropped += len(raws)
             logger.debug("dropping a forwarded batch of %d txs from %s…: %d admissions in "
                          "flight", len(raws), peer[:4].hex(), self._count)

@@ -17,6 +17,7 @@ from chainnode.errors import ChainError
 from chainnode.mempool import Mempool
 
 CHAIN = "unit-mempool"
+SIG = bytes(64)
 KEYS = [PrivateKey.generate() for _ in range(4)]
 ALICE, BOB, CAROL, MALLORY = KEYS  # MALLORY is not a member
 
@@ -78,12 +79,12 @@ def tampered(tx: Transaction) -> Transaction:
 
 async def test_valid_tx_is_verified_once_off_the_event_loop(env):
     tx = env.tx()
-    assert not env.mp.was_verified(tx.hash)
+    assert not env.mp.was_verified(tx.hash, tx.signature)
     added = await env.mp.add(tx)
     assert added is tx
     assert tx.hash in env.mp and len(env.mp) == 1
     assert env.mp.pending() == [tx]
-    assert env.mp.was_verified(tx.hash)
+    assert env.mp.was_verified(tx.hash, tx.signature)
     assert env.pool.calls == 1
     assert env.pool.threads and threading.get_ident() not in env.pool.threads
 
@@ -95,7 +96,7 @@ async def test_bad_signature_is_rejected_by_the_verifier(env):
     assert ei.value.code == "TX_BAD_SIGNATURE" and ei.value.message
     assert env.pool.calls == 1  # it took the signature check to find out
     assert len(env.mp) == 0 and bad.hash not in env.mp
-    assert not env.mp.was_verified(bad.hash)
+    assert not env.mp.was_verified(bad.hash, bad.signature)
     assert env.mp.rejected == {"TX_BAD_SIGNATURE": 1}
     # a transaction signed by a different key than its sender's also fails
     tx = env.tx()
@@ -180,7 +181,7 @@ async def test_committed_while_being_verified_is_not_admitted():
 
 async def test_already_verified_tx_skips_the_verifier(env):
     tx = env.tx()
-    env.mp.mark_verified(tx.hash)
+    env.mp.mark_verified(tx.hash, tx.signature)
     await env.mp.add(tx)
     assert env.pool.calls == 0 and tx.hash in env.mp
 
@@ -271,9 +272,9 @@ def test_verified_set_is_bounded(env):
                  is_committed=lambda h: False, is_member=lambda a: True, max_txs=2)
     hashes = [bytes([i]) * 32 for i in range(20)]
     for h in hashes:
-        mp.mark_verified(h)
-    assert sum(mp.was_verified(h) for h in hashes) == 8  # 4 * max_txs
-    assert mp.was_verified(hashes[-1]) and not mp.was_verified(hashes[0])
+        mp.mark_verified(h, SIG)
+    assert sum(mp.was_verified(h, SIG) for h in hashes) == 8  # 4 * max_txs
+    assert mp.was_verified(hashes[-1], SIG) and not mp.was_verified(hashes[0], SIG)
 
 
 async def test_evict_expired_drops_only_what_can_no_longer_commit(tmp_path):
@@ -408,3 +409,19 @@ async def test_a_copy_in_flight_elsewhere_holds_its_place_and_answers_once_poole
             await dup
     assert e.mp.pending() == [tx1, tx2] and len(gate.jobs) == 2
     assert e.mp.ordered_sources() == 0
+
+
+async def test_verified_once_means_this_signature_not_this_body(env):
+    """The tx hash covers the body only: a copy of a verified tx carrying other signature bytes
+    has the same hash. Remembering 'verified' by hash let such a copy into the pool (and let a
+    leader's block carry it past validation) with its signature never checked."""
+    tx = env.tx()
+    await env.mp.add(tx)
+    forged = tampered(tx)
+    assert forged.hash == tx.hash and forged.signature != tx.signature
+    assert env.mp.was_verified(tx.hash, tx.signature)
+    assert not env.mp.was_verified(forged.hash, forged.signature)
+    env.mp.remove([tx.hash])  # left the pool without being committed (say, a lost proposal)
+    with pytest.raises(ChainError) as ei:
+        await env.mp.add(forged)
+    assert ei.value.code == "TX_BAD_SIGNATURE" and len(env.mp) == 0
