@@ -254,6 +254,12 @@ class Chain:
         `certified`: a quorum already certified this block (sync, commit), so the signatures
         of the parent certificate it carries were checked by 2f+1 validators and its header
         binds them; its time is still recomputed. `verify_vote`: see check_certificate.
+
+        Callers on certified paths pass a `verify_tx` that accepts every tx: the quorum
+        verified the signatures of the body it certified. That holds only for THAT body, so
+        the tx_root check below runs on every path, certified or not: its leaves cover each
+        tx's signature (Transaction.witness_hash), so a body with the certified tx hashes but
+        other signature bytes fails here and is never stored or served.
         """
         with self.lock:
             h = block.header
@@ -265,7 +271,9 @@ class Chain:
             self._check_time(block, certified, verify_vote)
             if h.validators_hash != self.vhash:
                 raise InvalidBlock("block names another validator set")
-            if h.tx_root != tx_root(block.txs):
+            # never skipped, certified or not: it ties every tx's body AND signature bytes to
+            # the header hash the certificate signs (the certified paths' only tx check)
+            if h.tx_root != block.computed_tx_root():
                 raise InvalidBlock("tx_root does not match the transactions")
             if len(block.txs) > self.params.param("max_block_txs"):
                 raise InvalidBlock("too many transactions in block")

@@ -418,6 +418,8 @@ class ConsensusDriver:
                 block = Block.decode(a.block)
                 if block.hash != a.block_hash:
                     raise InvalidBlock("the body to commit is not the certified block")
+                # signatures unchecked: the certificate is for block.hash, and validate checks
+                # the header's tx_root (leaves: each tx's hash and signature) against the body
                 ex = await node.run_exec(node.chain.validate, block, lambda tx: True, True)
                 ex = ex.with_bytes(bytes(a.block))
             await node.run_exec(node.chain.commit, ex, a.certificate)

@@ -6,7 +6,11 @@ re-executes the block and checks its roots, and only then commits it. A failed b
 (StorageFailure) is never retried or swallowed here: it leaves `catch_up` to the caller, and
 the node stops (chainnode.store.failure). Transactions inside a
 certified block are not re-verified one by one: the quorum that certified the block verified
-them, and at least f+1 of those validators are honest.
+them, and at least f+1 of those validators are honest. That vouches for the certified body
+only, and a peer may send another one under the same header: `Chain.validate` always checks
+the header's tx_root against the body, and its leaves cover every tx's signature bytes as
+well as its hash, so a body with swapped signatures is refused (`_apply` checks it first, to
+report the peer).
 
 Wire (over the peer layer, request ids pair answers with questions):
     sync/req  [req_id, from_height, max_count]
@@ -170,10 +174,19 @@ class BlockSync:
             except ValueError as exc:
                 self.report(peer, f"synced block {block.height} has a bad certificate: {exc}")
                 raise SyncError(f"bad certificate: {exc}") from exc
+            if block.computed_tx_root() != block.header.tx_root:
+                # the header is certified but the body is not the one it names (other txs, or
+                # the same tx hashes with other signature bytes): the peer's doing, not a race
+                # with consensus; validate would refuse it too, without naming the peer
+                self.report(peer, f"synced block {block.height}'s body does not match its "
+                            "certified tx_root")
+                raise SyncError("body does not match the certified header")
             ex = await self.run_exec(self._validate_and_commit, block, cert)
             self.on_committed(ex)
 
     def _validate_and_commit(self, block: Block, cert: CommitCertificate) -> Executed:
+        # signatures unchecked: `cert` certifies block.hash, whose tx_root (checked against
+        # the body inside validate, on every path) commits to each tx's signature
         ex = self.chain.validate(block, lambda tx: True, certified=True)
         self.chain.commit(ex, cert)
         return ex

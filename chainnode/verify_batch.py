@@ -25,15 +25,17 @@ from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from chainnode.crypto.domain import signing_bytes
-from chainnode.crypto.sm2 import PublicKey, SignatureError
+from chainnode.crypto import domain
+from chainnode.crypto.sm2 import PublicKey
 
 log = logging.getLogger("chainnode.verify")
 
 MAX_BATCH = 256  # txs per job: bounds one job's latency and a broken worker's lost work
 MAX_RESTARTS = 3  # worker pools replaced after a crash; then the threads do all the checks
 
-Item = tuple[bytes, bytes, bytes]  # (sender public key, signed bytes, signature)
+# (sender public key, chain id, tx body bytes, signature): plain values, cheap to send to a
+# worker process, which composes them exactly as Transaction.verify_signature does
+Item = tuple[bytes, str, bytes, bytes]
 
 
 def verify_processes(configured: int = 0) -> int:
@@ -49,17 +51,22 @@ def verify_processes(configured: int = 0) -> int:
 
 
 def tx_item(tx) -> Item:
-    """What `Transaction.verify_signature` checks, as plain bytes (cheap to send to a worker)."""
-    return tx.sender, signing_bytes("tx", tx.chain_id, tx.body_bytes()), tx.signature
+    """What `Transaction.verify_signature` checks, as plain values (cheap to send to a
+    worker): the same arguments it hands `domain.verify`, the key still as bytes."""
+    return tx.sender, tx.chain_id, tx.body_bytes(), tx.signature
 
 
 def verify_items(items: Sequence[Item]) -> list[bool]:
-    """Run in a verify thread or worker process: one bool per item, never an exception."""
+    """Run in a verify thread or worker process: one bool per item, never an exception.
+    Each check is `domain.verify(PublicKey(sender), "tx", chain_id, body, signature)`, the
+    composition `Transaction.verify_signature` uses, so the two cannot drift apart (signed
+    bytes, domain tag). A malformed key or chain id is a False (SignatureError and
+    signing_bytes' refusals are ValueErrors)."""
     out = []
-    for pub, msg, sig in items:
+    for pub, chain_id, body, sig in items:
         try:
-            out.append(PublicKey(pub).verify(sig, msg))
-        except SignatureError:
+            out.append(domain.verify(PublicKey(pub), "tx", chain_id, body, sig))
+        except ValueError:
             out.append(False)
     return out
 

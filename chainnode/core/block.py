@@ -3,6 +3,8 @@
 The header commits to everything a light client needs: the tx and receipt Merkle roots, the
 state root AFTER executing the block, and the hash of the validator set that signs it (plus the
 next one, so a light client can follow validator-set changes from certified headers alone).
+The tx root's leaves cover each tx's id and its signature (`tx_root`), so a certified header
+pins every byte of the block's body.
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ class Block:
     # the parent's commit certificate (None at height 1): the block's time derives from it
     last_commit: CommitCertificate | None = None
     hash: bytes = field(default=b"", compare=False, repr=False)
+    # tx_root(txs), computed once: sync compares it to catch a bad peer, validate always does
+    _tx_root: bytes = field(default=b"", init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.hash:
@@ -135,11 +139,20 @@ class Block:
         return cls(header, txs, last)
 
     def computed_tx_root(self) -> bytes:
-        return tx_root(self.txs)
+        """tx_root of this block's own txs (to compare with header.tx_root); cached, as the
+        block and its txs are frozen."""
+        if not self._tx_root:
+            object.__setattr__(self, "_tx_root", tx_root(self.txs))
+        return self._tx_root
 
 
 def tx_root(txs: tuple[Transaction, ...] | list[Transaction]) -> bytes:
-    return merkle_root([tx.hash for tx in txs])
+    """Merkle root over the txs' witness hashes (Transaction.witness_hash: id AND signature),
+    not their ids: the certified header then pins every byte of the block's body, so a body
+    with the same tx ids but other signature bytes has another root and fails validation,
+    even on the paths that skip per-tx signature checks because a quorum certified the block
+    (sync, commit by certificate)."""
+    return merkle_root([tx.witness_hash() for tx in txs])
 
 
 @dataclass(frozen=True)

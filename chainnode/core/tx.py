@@ -134,6 +134,34 @@ class Transaction:
             "gas_limit": self.gas_limit, "signature": self.signature.hex(),
         }
 
+    # -- the tx_root leaf. Kept at the end of the class (a field with a default may follow
+    # methods in a dataclass): the tx hash is the tx's id and leaves out the signature, so
+    # the block's Merkle root needs a second digest that does not.
+    WITNESS_TAG = b"chainnode/tx-witness\x00"  # plain class attribute, not a field
+    _witness: bytes = field(default=b"", init=False, compare=False, repr=False)
+
+    def witness_hash(self) -> bytes:
+        """SM3(b"chainnode/tx-witness" 0x00 || hash || signature): the tx's leaf in a block's
+        tx_root, so a certified header commits to every signature byte in the block, not only
+        to the bodies. Without it a Byzantine leader or sync peer could serve a body whose
+        txs have the certified hashes but other signature bytes, and nodes that skip the
+        per-tx check for certified blocks would store and serve diverging bodies.
+
+        Why hash || signature rather than SM3 of the full wire bytes: it commits to exactly
+        the same data (the wire form is the body plus the signature, and `hash` binds the
+        body), costs one two-block SM3 per tx whatever the args' size (the body was hashed
+        once already, for the id), and a client holding a tx's hash and signature (its JSON)
+        recomputes the leaf without re-encoding the body. `hash` is 32 bytes, so the
+        concatenation is unambiguous; the tag keeps the digest apart from every other SM3
+        preimage of the protocol. `hash` stays the tx id (receipts, replay window, mempool).
+
+        Cached: the tx is frozen, and `hash` is computed from the body whenever a tx is
+        decoded or built (from_wire, build_tx)."""
+        if not self._witness:
+            object.__setattr__(self, "_witness", sm3(
+                self.WITNESS_TAG + (self.hash or self.compute_hash()) + self.signature))
+        return self._witness
+
 
 def _jsonable(v: Any) -> Any:
     if isinstance(v, bytes):

@@ -85,7 +85,10 @@ SCHEMAS: dict[str, dict] = {
                         "results": {"type": "array", "items": ref("BatchItem")}}),
     "Header": obj({
         "chain_id": {"type": "string"}, "height": UINT, "prev_hash": HASH,
-        "timestamp_ms": UINT, "proposer": UINT, "view": UINT, "tx_root": HASH,
+        "timestamp_ms": UINT, "proposer": UINT, "view": UINT,
+        "tx_root": {**HASH, "description": "Merkle root over the block's txs, leaf i = SM3("
+                    "\"chainnode/tx-witness\" 0x00 || tx hash || signature): it commits to "
+                    "the signatures too, not only to the tx hashes listed in tx_hashes"},
         "receipt_root": HASH, "state_root": HASH, "validators_hash": HASH,
         "next_validators_hash": HASH, "last_commit_hash": HASH, "hash": HASH}),
     "Block": obj({

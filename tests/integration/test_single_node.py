@@ -14,6 +14,7 @@ from chainnode import codec
 from chainnode.client import ProofError, verify_state_doc
 from chainnode.core.block import BlockHeader
 from chainnode.core.certificate import CommitCertificate, vote_payload
+from chainnode.core.tx import Transaction
 from chainnode.crypto import domain
 from chainnode.crypto.address import address_of
 from chainnode.crypto.hashing import sm3
@@ -78,6 +79,9 @@ def test_thousand_concurrent_registrations_commit_in_certified_blocks(single_nod
         assert doc["tx"]["signature"] == tx.signature.hex()
         assert doc["tx"]["sender"] == address_of(net.admin_key.public_key)
         located[tx.hash.hex()] = (doc["height"], doc["index"])
+    # a tx's tx_root leaf, as a client recomputes it from GET /tx/{hash}: id and signature
+    leaf_of = {doc["tx"]["hash"]: sm3(Transaction.WITNESS_TAG + bytes.fromhex(doc["tx"]["hash"])
+                                      + bytes.fromhex(doc["tx"]["signature"])) for doc in docs}
 
     # every block links to its parent and carries a certificate that verifies against the
     # genesis validator key in the "commit" domain
@@ -95,7 +99,7 @@ def test_thousand_concurrent_registrations_commit_in_certified_blocks(single_nod
         assert header.chain_id == net.chain_id
         assert header.hash().hex() == b["hash"] == b["header"]["hash"]
         assert header.prev_hash == prev_hash
-        assert header.tx_root == merkle_root([bytes.fromhex(x) for x in b["tx_hashes"]])
+        assert header.tx_root == merkle_root([leaf_of[x] for x in b["tx_hashes"]])
         cert = CommitCertificate.decode(bytes.fromhex(b["certificate"]["wire"]))
         cert.check(len(net.genesis.validators), verify, chain_id=net.chain_id, height=h,
                    block_hash=header.hash())

@@ -4,7 +4,8 @@ calls, failing transactions) gives pinned block hashes, receipt roots and state 
 The values were produced by the code before the execution-path optimisations (receipt
 encodings cached, SM3 from a copied hasher, key-hash and SMT-node caches, the sender's record
 read once, the commit reusing the proposal's bytes); any change that alters a byte feeding
-consensus fails here. The follower in the workload validates every block, so build and
+consensus fails here. The block hashes were re-pinned (from exec_workload.run, receipt and
+state roots unchanged) when tx_root's leaves came to cover each tx's signature. The follower in the workload validates every block, so build and
 validate must agree too.
 """
 
@@ -15,10 +16,10 @@ from exec_workload import block_txs, digest, run
 from chainnode.core.block import Block, Receipt
 from chainnode.store.db import ChainDB, StatePruned, state_key_hash
 
-LAST = (4, "36dc5b80856268716bd72a82f05bac3e2197bab845cd9e1ca70a09d948a16713",
+LAST = (4, "713c74a6d7daacaced7c6c5dd30a28e7d4ee63662489ac6dfdcdaf12495b0604",
         "423381fff8cc74809a8904852bfa1aa8183f88b668f1285f8beae6fbaad74ff1",
         "f723722c8c8b640720b371adf28c2db5160cdd8cbf00282f122cb03abb82075f")
-DIGEST = "04bee3cf9dddf30e5097d2397da921be8d621882df32fa3e5bd2c5b93485a9b9"
+DIGEST = "0e2992108bf467263d41bfd1296cf042f2c9dbcbf286d1ffb02ee7cf2238bd2f"
 
 
 def test_fixed_workload_gives_the_pinned_hashes_and_stores_canonical_bytes(tmp_path):

@@ -51,10 +51,12 @@ BAD = [_forged(_tx(1000 + i)) for i in range(3)]
 def test_verdicts_match_verify_signature_including_bad_keys_and_signatures():
     txs = [*GOOD[:3], *BAD]
     items = [tx_item(tx) for tx in txs]
-    items.append((b"\x01" * 64, items[0][1], items[0][2]))  # not a curve point
-    items.append((items[0][0], items[0][1], b"\x00" * 64))  # r = s = 0
-    assert verify_items(items) == [tx.verify_signature() for tx in txs] + [False, False]
-    assert verify_items(items) == [True] * 3 + [False] * 5
+    items.append((b"\x01" * 64, *items[0][1:]))  # not a curve point
+    items.append((*items[0][:-1], b"\x00" * 64))  # r = s = 0
+    items.append((items[0][0], "grid-other", *items[0][2:]))  # signed for another chain
+    items.append((items[0][0], "a\x00b", *items[0][2:]))  # a chain id signing_bytes refuses
+    assert verify_items(items) == [tx.verify_signature() for tx in txs] + [False] * 4
+    assert verify_items(items) == [True] * 3 + [False] * 7
 
 
 async def test_checks_asked_in_one_iteration_share_one_job_bounded_by_max_batch():

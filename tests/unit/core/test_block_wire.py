@@ -8,6 +8,7 @@ import pytest
 from chainnode import codec
 from chainnode.core.block import Block, BlockHeader, Receipt, receipt_root, tx_root
 from chainnode.core.tx import Transaction, build_tx
+from chainnode.crypto import domain
 from chainnode.crypto.hashing import sm3, sm3_pure
 from chainnode.crypto.merkle import EMPTY_ROOT, merkle_root
 from chainnode.crypto.sm2 import N, PrivateKey
@@ -123,7 +124,8 @@ def test_block_round_trip():
     assert [t.hash for t in back.txs] == [t.hash for t in TXS]
     assert all(t.verify_signature() for t in back.txs)
     assert back.encode() == data
-    assert back.computed_tx_root() == HDR.tx_root == merkle_root([t.hash for t in TXS])
+    assert back.computed_tx_root() == HDR.tx_root == merkle_root([t.witness_hash() for t in TXS])
+    assert HDR.tx_root != merkle_root([t.hash for t in TXS])  # leaves are not the tx ids
 
 
 def test_block_hash_is_the_header_hash_only():
@@ -167,6 +169,32 @@ def test_block_decode_rejects_bad_bytes_and_size():
 def test_tx_order_matters_for_the_root():
     assert tx_root(TXS) != tx_root(tuple(reversed(TXS)))
     assert tx_root(list(TXS)) == tx_root(TXS)
+
+
+def resigned(tx: Transaction, sig: bytes) -> Transaction:
+    return Transaction.from_wire(tx.to_wire()[:-1] + [sig])
+
+
+def test_tx_root_changes_when_only_a_signature_changes():
+    """The header must pin the signature bytes, not only the tx ids: otherwise a certified
+    block could be served with the same hash and other signatures (the certified paths do not
+    re-check them)."""
+    again = domain.sign(KEY, "tx", CHAIN, TXS[1].body_bytes())  # SM2 signing is randomized
+    for sig in (again, bytes(64), TXS[1].signature[:-1] + bytes([TXS[1].signature[-1] ^ 1])):
+        txs = (TXS[0], resigned(TXS[1], sig), TXS[2])
+        assert [t.hash for t in txs] == [t.hash for t in TXS]
+        assert tx_root(txs) != tx_root(TXS)
+        swapped = Block(HDR, txs)
+        assert swapped.hash == Block(HDR, TXS).hash  # the header alone makes the hash
+        back = Block.decode(swapped.encode())
+        assert back.computed_tx_root() != back.header.tx_root
+    assert tx_root((TXS[0], resigned(TXS[1], TXS[1].signature), TXS[2])) == tx_root(TXS)
+
+
+def test_computed_tx_root_is_cached_per_block():
+    b = Block.decode(Block(HDR, TXS).encode())
+    assert b.computed_tx_root() is b.computed_tx_root()
+    assert Block(HDR, TXS[:2]).computed_tx_root() == tx_root(TXS[:2])
 
 
 # ---------------------------------------------------------------------------- receipts
