@@ -67,6 +67,7 @@ def register_txs(height: int, n: int) -> list[Transaction]:
                          {"address": addr, "roles": ["member"]}, 100_000,
                          hashlib.sha512(b"sig" + seed).digest())
         object.__setattr__(tx, "hash", tx.compute_hash())
+        tx.encode()  # a mempool tx was decoded from its bytes: they are known already
         txs.append(tx)
     return txs
 

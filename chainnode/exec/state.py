@@ -37,6 +37,11 @@ class BlockState:
         for contract, key, value in writes:
             self.writes[(contract, key)] = value
 
+    def merge(self, writes) -> None:
+        """apply() for ((contract, key), value) pairs or a dict of them: the same writes in
+        the same order, in one C-level dict update (two per transaction)."""
+        self.writes.update(writes)
+
 
 class TxState:
     """Typed get/set for native system contracts, buffered until the tx succeeds."""
@@ -63,5 +68,5 @@ class TxState:
         self.writes[(contract, codec.encode(key))] = None
 
     def commit(self) -> None:
-        self.block.apply((c, k, v) for (c, k), v in sorted(self.writes.items()))
+        self.block.merge(sorted(self.writes.items()))
         self.writes.clear()

@@ -221,8 +221,16 @@ class _Update:
         self.stale: set[bytes] = set()  # old nodes replaced by this update
 
     def _split(self, keys: list[bytes], lo: int, hi: int, depth: int) -> int:
-        """First index in keys[lo:hi] (which share `depth` leading bits) whose bit is 1."""
-        return bisect.bisect_left(keys, 1, lo, hi, key=lambda k: _bit(k, depth))
+        """First index in keys[lo:hi] (which share `depth` leading bits) whose bit is 1.
+
+        Those keys are sorted and agree above bit `depth`, so that index is the first key at
+        or above their common prefix followed by a 1 and zeros: one C-level bisect on plain
+        byte comparisons instead of a Python key function per probe."""
+        if lo >= hi:
+            return lo
+        shift = KEY_BITS - 1 - depth
+        pivot = ((int.from_bytes(keys[lo], "big") >> shift) | 1) << shift
+        return bisect.bisect_left(keys, pivot.to_bytes(HASH_LEN, "big"), lo, hi)
 
     def _leaf(self, key: bytes, value: bytes) -> bytes:
         h = sm3(_LEAF_DOMAIN + key + value)

@@ -215,3 +215,16 @@ def test_reopen_after_close_keeps_head_blocks_and_state(tmp_path, genesis, keys)
             Chain(db2, other)
     finally:
         db2.close()
+
+
+def test_bounded_update_is_put_of_every_item():
+    """Bounded.update (the node cache after a commit) keeps the limit and every new item,
+    whether the items fit at once or need evictions on the way."""
+    from chainnode.store.db import Bounded
+
+    b = Bounded(8)
+    b.update({i: i for i in range(5)})
+    assert [b.get(i) for i in range(5)] == list(range(5))
+    b.update({i: -i for i in range(3, 12)})  # overflows: evicts the oldest half as put does
+    assert all(b.get(i) == -i for i in range(8, 12))
+    assert len(b._d) <= 8
