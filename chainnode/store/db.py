@@ -55,9 +55,37 @@ def h8(height: int) -> bytes:
     return struct.pack(">Q", height)
 
 
+_PAIR_HEAD = codec.array_header(2)
+_TRIPLE_HEAD = codec.array_header(3)
+_CONTRACT_BYTES: dict[str, bytes] = {}  # contract name -> its encoding (a few names)
+_CONTRACT_BYTES_MAX = 1024
+
+
+def _contract_bytes(contract: str) -> bytes:
+    b = _CONTRACT_BYTES.get(contract)
+    if b is None:
+        b = codec.encode(contract)
+        if len(_CONTRACT_BYTES) >= _CONTRACT_BYTES_MAX:
+            _CONTRACT_BYTES.clear()
+        _CONTRACT_BYTES[contract] = b
+    return b
+
+
 def state_key_hash(contract: str, key: bytes) -> bytes:
-    """SMT path of a state entry: contract name and key can never be confused."""
-    return sm3(codec.encode([contract, key]))
+    """SMT path of a state entry: contract name and key can never be confused.
+
+    sm3(codec.encode([contract, key])), its array put together from the header and the two
+    items' encodings (the canonical form of an array), the contract's encoding remembered."""
+    if type(contract) is not str or type(key) is not bytes:  # anything else: as it always was
+        return sm3(codec.encode([contract, key]))
+    return sm3(_PAIR_HEAD + _contract_bytes(contract) + codec.encode(key))
+
+
+def state_value_bytes(contract: str, key: bytes, value: bytes) -> bytes:
+    """What P_STATE stores: codec.encode([contract, key, value]), put together likewise."""
+    if type(contract) is not str or type(key) is not bytes or type(value) is not bytes:
+        return codec.encode([contract, key, value])
+    return _TRIPLE_HEAD + _contract_bytes(contract) + codec.encode(key) + codec.encode(value)
 
 
 @dataclass(frozen=True)
@@ -283,7 +311,7 @@ class ChainDB:
             if v is None:
                 wb.delete(skey)
             else:
-                wb.put(skey, codec.encode([c, k, v]))
+                wb.put(skey, state_value_bytes(c, k, v))
         at = h8(height)
         put = wb.put
         for h, n in nodes.items():
