@@ -61,6 +61,15 @@ class TxState:
         raw = self.get_raw(contract, codec.encode(key))
         return default if raw is None else codec.decode(raw)
 
+    def get_at(self, contract: str, key: bytes, default: object = None) -> object:
+        """get() under an already encoded key (a caller that reads, then writes, one key)."""
+        raw = self.get_raw(contract, key)
+        return default if raw is None else codec.decode(raw)
+
+    def set_at(self, contract: str, key: bytes, value: object) -> None:
+        """set() under an already encoded key."""
+        self.writes[(contract, key)] = codec.encode(value)
+
     def set(self, contract: str, key: object, value: object) -> None:
         self.writes[(contract, codec.encode(key))] = codec.encode(value)
 
