@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from chainnode.crypto.hashing import sm3
 from chainnode.crypto.sm2 import PublicKey
 
 ADDRESS_LEN = 20
+_HEX40 = re.compile(f"[0-9a-f]{{{2 * ADDRESS_LEN}}}")  # one C pass, not a generator per char
 
 
 def address_of(pub: PublicKey | bytes) -> str:
@@ -16,4 +19,4 @@ def address_of(pub: PublicKey | bytes) -> str:
 def is_address(text: object) -> bool:
     if not isinstance(text, str) or len(text) != 2 * ADDRESS_LEN:
         return False
-    return all(c in "0123456789abcdef" for c in text)
+    return _HEX40.fullmatch(text) is not None

@@ -25,9 +25,10 @@ def _node(left: bytes, right: bytes) -> bytes:
 def merkle_root(leaves: Sequence[bytes]) -> bytes:
     if not leaves:
         return EMPTY_ROOT
-    level = [leaf_hash(x) for x in leaves]
+    # leaf_hash and _node written out: two hashes per leaf of every block's receipt root
+    level = [sm3(b"\x00" + x) for x in leaves]
     while len(level) > 1:
-        nxt = [_node(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        nxt = [sm3(b"\x01" + level[i] + level[i + 1]) for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt

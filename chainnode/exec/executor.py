@@ -17,6 +17,7 @@ from chainnode.core.tx import Transaction
 from chainnode.exec import anchor, governance, readiness, system
 from chainnode.exec import params as chain_params
 from chainnode.exec.contracts import CONTRACTS, ContractHost, ContractRegistry, contracts_call
+from chainnode.exec.senders import SenderCache
 from chainnode.exec.state import BlockState, StateReader, TxState
 from chainnode.exec.system import CallFailed, SysResult
 
@@ -54,6 +55,7 @@ class Executor:
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self.registry = ContractRegistry()
+        self.senders = SenderCache()
         # committed block hash by height (set by Chain): sys.validators.ready checks against it
         self.block_hash_at: readiness.BlockHashAt | None = None
         self.block_time_at: readiness.BlockTimeAt | None = None
@@ -125,14 +127,14 @@ class Executor:
                           VM_INTERNAL)
             return _failed(tx, tx.gas_limit, VM_INTERNAL, "internal error executing the "
                            "transaction; it was charged its gas limit")
-        block_state.apply((c, k, v) for (c, k), v in overlay.writes.items())
+        block_state.merge(overlay.writes)
         return rc
 
     def _execute_tx(self, block_state: BlockState, tx: Transaction, height: int,
                     timestamp_ms: int) -> Receipt:
-        sender = tx.sender_address
+        sender = self.senders.address(tx.sender)
         ts = TxState(block_state, timestamp_ms)
-        rec = system.member(ts, sender)
+        rec = self.senders.member(ts, sender)
         if rec is None:
             return _failed(tx, system.SYSTEM_GAS // 10, "TX_NOT_MEMBER",
                            f"sender {sender} is not a registered member")

@@ -37,6 +37,11 @@ class BlockState:
         for contract, key, value in writes:
             self.writes[(contract, key)] = value
 
+    def merge(self, writes) -> None:
+        """apply() for ((contract, key), value) pairs or a dict of them: the same writes in
+        the same order, in one C-level dict update (two per transaction)."""
+        self.writes.update(writes)
+
 
 class TxState:
     """Typed get/set for native system contracts, buffered until the tx succeeds."""
@@ -56,6 +61,15 @@ class TxState:
         raw = self.get_raw(contract, codec.encode(key))
         return default if raw is None else codec.decode(raw)
 
+    def get_at(self, contract: str, key: bytes, default: object = None) -> object:
+        """get() under an already encoded key (a caller that reads, then writes, one key)."""
+        raw = self.get_raw(contract, key)
+        return default if raw is None else codec.decode(raw)
+
+    def set_at(self, contract: str, key: bytes, value: object) -> None:
+        """set() under an already encoded key."""
+        self.writes[(contract, key)] = codec.encode(value)
+
     def set(self, contract: str, key: object, value: object) -> None:
         self.writes[(contract, codec.encode(key))] = codec.encode(value)
 
@@ -63,5 +77,5 @@ class TxState:
         self.writes[(contract, codec.encode(key))] = None
 
     def commit(self) -> None:
-        self.block.apply((c, k, v) for (c, k), v in sorted(self.writes.items()))
+        self.block.merge(sorted(self.writes.items()))
         self.writes.clear()

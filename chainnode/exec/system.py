@@ -8,8 +8,10 @@ deployed contracts' code and lifecycle (chainnode.exec.contracts).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
+from chainnode import codec
 from chainnode.core.genesis import ROLES, Genesis
 from chainnode.crypto.address import is_address
 from chainnode.exec.state import TxState
@@ -63,10 +65,11 @@ def _need(cond: bool, code: str, message: str) -> None:
 
 def _roles_arg(args: dict) -> list[str]:
     roles = args.get("roles")
-    _need(isinstance(roles, list) and all(isinstance(r, str) for r in roles), "BAD_ARGS",
+    _need(isinstance(roles, list) and all(map(isinstance, roles, repeat(str))), "BAD_ARGS",
           "roles must be a list of strings")
     bad = [r for r in roles if r not in ROLES]
-    _need(not bad, "BAD_ROLE", f"unknown roles {bad}; known: {', '.join(ROLES)}")
+    if bad:  # the message only when refused: formatting it costs more than the checks
+        raise CallFailed("BAD_ROLE", f"unknown roles {bad}; known: {', '.join(ROLES)}")
     return sorted(set(roles))
 
 
@@ -86,23 +89,28 @@ def _is_governor(state: TxState, address: str) -> bool:
 def members_call(state: TxState, sender: str, height: int, method: str, args: dict,
                  sender_rec: dict | None = None) -> SysResult:
     """`sender_rec`: the sender's active member record as this very state holds it, when the
-    caller has just read it (the executor's membership check): not decoded twice."""
+    caller has just read it (the executor's membership check): not decoded twice. It may be
+    shared between transactions (chainnode.exec.senders): only read, never mutated."""
     if method == "get":
         return SysResult(state.get(MEMBERS, _address_arg(args)))
-    _need(method in ("register", "revoke", "set_roles"), "NO_METHOD",
-          f"sys.members has no method {method!r}")
+    # messages are formatted only for a refusal (an f-string per check costs per tx)
+    if method not in ("register", "revoke", "set_roles"):
+        raise CallFailed("NO_METHOD", f"sys.members has no method {method!r}")
     rec = sender_rec if sender_rec is not None else member(state, sender)
-    _need(rec is not None and "admin" in rec.get("roles", []), "PERMISSION_DENIED",
-          f"only admins may call sys.members.{method}")
+    if rec is None or "admin" not in rec.get("roles", []):
+        raise CallFailed("PERMISSION_DENIED", f"only admins may call sys.members.{method}")
     addr = _address_arg(args)
-    existing = state.get(MEMBERS, addr)
+    akey = codec.encode(addr)  # read, then written: encoded once
+    existing = state.get_at(MEMBERS, akey)
     if method == "register":
         roles = _roles_arg(args)
         name = args.get("name", "")
         _need(isinstance(name, str) and len(name) <= 64, "BAD_ARGS", "name must be a short string")
-        _need(not (isinstance(existing, dict) and existing.get("active")), "ALREADY_MEMBER",
-              f"{addr} is already a member")
-        state.set(MEMBERS, addr, {"roles": roles, "name": name, "active": True, "since": height})
+        if isinstance(existing, dict) and existing.get("active"):
+            raise CallFailed("ALREADY_MEMBER", f"{addr} is already a member")
+        # keys in canonical (sorted) order: the encoder then takes the dict as it is
+        state.set_at(MEMBERS, akey, {"active": True, "name": name, "roles": roles,
+                                     "since": height})
         return SysResult(True, [(MEMBERS, "MemberRegistered", {"address": addr, "roles": roles})])
     _need(isinstance(existing, dict) and existing.get("active"), "NOT_MEMBER",
           f"{addr} is not an active member")
@@ -111,8 +119,8 @@ def members_call(state: TxState, sender: str, height: int, method: str, args: di
         _need(not _is_governor(state, addr), "MEMBER_IS_GOVERNOR",
               f"{addr} is a governor: the committee removes it first (set-committee); one "
               "admin alone must not take votes away from the committee")
-        state.set(MEMBERS, addr, {**existing, "active": False, "revoked_at": height})
+        state.set_at(MEMBERS, akey, {**existing, "active": False, "revoked_at": height})
         return SysResult(True, [(MEMBERS, "MemberRevoked", {"address": addr})])
     roles = _roles_arg(args)
-    state.set(MEMBERS, addr, {**existing, "roles": roles})
+    state.set_at(MEMBERS, akey, {**existing, "roles": roles})
     return SysResult(True, [(MEMBERS, "RolesChanged", {"address": addr, "roles": roles})])

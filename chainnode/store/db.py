@@ -48,13 +48,44 @@ NODE_CACHE_MAX = 65_536  # SMT nodes kept in memory (~15 MB): the paths every bl
 KEY_CACHE_MAX = 16_384  # state key hashes (~4 MB): a key is read, then hashed twice more
 
 
+_LOC_HEAD = codec.array_header(2)  # a tx's location [height, index]
+
+
 def h8(height: int) -> bytes:
     return struct.pack(">Q", height)
 
 
+_PAIR_HEAD = codec.array_header(2)
+_TRIPLE_HEAD = codec.array_header(3)
+_CONTRACT_BYTES: dict[str, bytes] = {}  # contract name -> its encoding (a few names)
+_CONTRACT_BYTES_MAX = 1024
+
+
+def _contract_bytes(contract: str) -> bytes:
+    b = _CONTRACT_BYTES.get(contract)
+    if b is None:
+        b = codec.encode(contract)
+        if len(_CONTRACT_BYTES) >= _CONTRACT_BYTES_MAX:
+            _CONTRACT_BYTES.clear()
+        _CONTRACT_BYTES[contract] = b
+    return b
+
+
 def state_key_hash(contract: str, key: bytes) -> bytes:
-    """SMT path of a state entry: contract name and key can never be confused."""
-    return sm3(codec.encode([contract, key]))
+    """SMT path of a state entry: contract name and key can never be confused.
+
+    sm3(codec.encode([contract, key])), its array put together from the header and the two
+    items' encodings (the canonical form of an array), the contract's encoding remembered."""
+    if type(contract) is not str or type(key) is not bytes:  # anything else: as it always was
+        return sm3(codec.encode([contract, key]))
+    return sm3(_PAIR_HEAD + _contract_bytes(contract) + codec.encode(key))
+
+
+def state_value_bytes(contract: str, key: bytes, value: bytes) -> bytes:
+    """What P_STATE stores: codec.encode([contract, key, value]), put together likewise."""
+    if type(contract) is not str or type(key) is not bytes or type(value) is not bytes:
+        return codec.encode([contract, key, value])
+    return _TRIPLE_HEAD + _contract_bytes(contract) + codec.encode(key) + codec.encode(value)
 
 
 @dataclass(frozen=True)
@@ -96,8 +127,8 @@ class ChainDB:
         self.smt = SparseMerkleTree(self)
         # content-addressed, so an entry is never wrong; pruning evicts what it deletes so a
         # pruned tree stays unreadable. Both bounded: the oldest half goes when full.
-        self._nodes = _Bounded(NODE_CACHE_MAX)
-        self._key_hashes = _Bounded(KEY_CACHE_MAX)
+        self._nodes = Bounded(NODE_CACHE_MAX)
+        self._key_hashes = Bounded(KEY_CACHE_MAX)
 
     @property
     def failure(self) -> StorageFailure | None:
@@ -250,9 +281,13 @@ class ChainDB:
         wb.put(P_BLOCK + h8(height), block.encode() if block_bytes is None else block_bytes)
         wb.put(P_HASH + block.hash, h8(height))
         wb.put(P_CERT + h8(height), cert.encode())
+        # [height, i] put together from its parts (a canonical array is its header and its
+        # items' encodings): the height is encoded once per block, not once per tx
+        loc = _LOC_HEAD + codec.encode(height)
+        put = wb.put
         for i, (tx, rc) in enumerate(zip(block.txs, receipts, strict=True)):
-            wb.put(P_TX + tx.hash, codec.encode([height, i]))
-            wb.put(P_RECEIPT + tx.hash, rc.encode())
+            put(P_TX + tx.hash, loc + codec.encode(i))
+            put(P_RECEIPT + tx.hash, rc.encode())
         self._put_state(wb, writes, nodes, height)
         pruned: list[bytes] = []
         if self.keep_versions:
@@ -266,8 +301,7 @@ class ChainDB:
         self._write(f"commit of block {height}", wb)
         for h in pruned:
             self._nodes.pop(h)
-        for h, n in nodes.items():  # the next block's update walks these paths first
-            self._nodes.put(h, n)
+        self._nodes.update(nodes)  # the next block's update walks these paths first
         return Head(height, block.hash, block.header.state_root)
 
     def _put_state(self, wb, writes, nodes, height: int) -> None:
@@ -277,10 +311,11 @@ class ChainDB:
             if v is None:
                 wb.delete(skey)
             else:
-                wb.put(skey, codec.encode([c, k, v]))
+                wb.put(skey, state_value_bytes(c, k, v))
         at = h8(height)
+        put = wb.put
         for h, n in nodes.items():
-            wb.put(P_NODE + h, n + at)
+            put(P_NODE + h, n + at)
 
     def epochs(self) -> list[tuple[int, bytes]]:
         """(first height, encoded rules) of every epoch recorded after genesis, in order."""
@@ -338,7 +373,7 @@ class ChainDB:
         return root
 
 
-class _Bounded:
+class Bounded:
     """A dict of at most `limit` entries that forgets its oldest half when full. Thread-safe
     enough for pure caches: every entry is a function of its key, so a lost race only
     recomputes."""
@@ -358,6 +393,15 @@ class _Bounded:
             for old in list(itertools.islice(d, self._limit // 2)):
                 d.pop(old, None)
         d[key] = value
+
+    def update(self, items: Mapping) -> None:
+        """put() of every item; one C-level update while they fit."""
+        d = self._d
+        if len(d) + len(items) < self._limit:
+            d.update(items)
+            return
+        for k, v in items.items():
+            self.put(k, v)
 
     def pop(self, key) -> None:
         self._d.pop(key, None)

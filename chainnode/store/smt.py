@@ -211,7 +211,7 @@ class SparseMerkleTree:
 class _Update:
     """One batched update: a single recursive pass over the sorted writes."""
 
-    __slots__ = ("tree", "keys", "vals", "new_nodes", "stale")
+    __slots__ = ("tree", "keys", "vals", "new_nodes", "stale", "_keep")
 
     def __init__(self, tree: SparseMerkleTree, keys: list[bytes], vals: list[bytes | None]):
         self.tree = tree
@@ -219,10 +219,21 @@ class _Update:
         self.vals = vals
         self.new_nodes = NodeBatch()
         self.stale: set[bytes] = set()  # old nodes replaced by this update
+        # (key, value, hash) of an existing leaf that build() is re-creating unchanged: its
+        # hash is known, so it is neither hashed again nor emitted as a new node
+        self._keep: tuple[bytes, bytes, bytes] | None = None
 
     def _split(self, keys: list[bytes], lo: int, hi: int, depth: int) -> int:
-        """First index in keys[lo:hi] (which share `depth` leading bits) whose bit is 1."""
-        return bisect.bisect_left(keys, 1, lo, hi, key=lambda k: _bit(k, depth))
+        """First index in keys[lo:hi] (which share `depth` leading bits) whose bit is 1.
+
+        Those keys are sorted and agree above bit `depth`, so that index is the first key at
+        or above their common prefix followed by a 1 and zeros: one C-level bisect on plain
+        byte comparisons instead of a Python key function per probe."""
+        if lo >= hi:
+            return lo
+        shift = KEY_BITS - 1 - depth
+        pivot = ((int.from_bytes(keys[lo], "big") >> shift) | 1) << shift
+        return bisect.bisect_left(keys, pivot.to_bytes(HASH_LEN, "big"), lo, hi)
 
     def _leaf(self, key: bytes, value: bytes) -> bytes:
         h = sm3(_LEAF_DOMAIN + key + value)
@@ -295,12 +306,14 @@ class _Update:
             vs.insert(pos, value)
         if len(ks) == 1 and ks[0] == key and vs[0] == value:
             return node, _LEAF  # nothing changed here: emit no node
-        result = self.build(ks, vs, 0, len(ks), depth)
-        if survives:  # the rebuilt subtree re-creates the old leaf, which the store has
-            self.new_nodes.pop(node, None)
-        else:
-            self.stale.add(node)
-        return result
+        if survives:  # the rebuilt subtree holds the old leaf, which the store has
+            self._keep = (key, value, node)
+            try:
+                return self.build(ks, vs, 0, len(ks), depth)
+            finally:
+                self._keep = None
+        self.stale.add(node)
+        return self.build(ks, vs, 0, len(ks), depth)
 
     def build(
         self, ks: list[bytes], vs: list, lo: int, hi: int, depth: int
@@ -310,6 +323,9 @@ class _Update:
         if n == 0:
             return EMPTY_HASH, _EMPTY
         if n == 1:
+            keep = self._keep
+            if keep is not None and ks[lo] == keep[0] and vs[lo] == keep[1]:
+                return keep[2], _LEAF
             return self._leaf(ks[lo], vs[lo]), _LEAF
         # Skip the bits every key here shares, then hang the split under a one-sided chain.
         split = _common_prefix_bits(ks[lo], ks[hi - 1])

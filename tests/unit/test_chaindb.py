@@ -215,3 +215,31 @@ def test_reopen_after_close_keeps_head_blocks_and_state(tmp_path, genesis, keys)
             Chain(db2, other)
     finally:
         db2.close()
+
+
+def test_bounded_update_is_put_of_every_item():
+    """Bounded.update (the node cache after a commit) keeps the limit and every new item,
+    whether the items fit at once or need evictions on the way."""
+    from chainnode.store.db import Bounded
+
+    b = Bounded(8)
+    b.update({i: i for i in range(5)})
+    assert [b.get(i) for i in range(5)] == list(range(5))
+    b.update({i: -i for i in range(3, 12)})  # overflows: evicts the oldest half as put does
+    assert all(b.get(i) == -i for i in range(8, 12))
+    assert len(b._d) <= 8
+
+
+def test_state_key_hash_and_stored_value_are_the_whole_array_encodings():
+    """Both are put together from parts; they must equal encoding the whole list, for every
+    kind of contract name, key and value, including ones that are not str/bytes."""
+    from chainnode import codec
+    from chainnode.crypto.hashing import sm3
+    from chainnode.store.db import state_key_hash, state_value_bytes
+
+    cases = [("sys.members", b"k"), ("", b""), ("c" * 300, b"\x00" * 70_000), ("é☃", b"\xff"),
+             ("x", "str-key"), ("x", 5), ("x", None)]
+    for c, k in cases:
+        assert state_key_hash(c, k) == sm3(codec.encode([c, k]))
+        for v in (b"", b"v" * 300, b"v" * 70_000, "s", [1, [2]], None):
+            assert state_value_bytes(c, k, v) == codec.encode([c, k, v])

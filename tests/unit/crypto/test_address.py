@@ -50,3 +50,18 @@ def test_is_address_rejects(text):
 
 def test_is_address_accepts_lowercase_hex():
     assert is_address("0123456789abcdef0123456789abcdef01234567")
+
+
+def test_is_address_matches_the_character_rule():
+    """is_address is one regex pass: it must accept and refuse exactly what the rule says
+    (40 characters, each a lowercase hex digit), whatever else the text holds."""
+    def rule(t: object) -> bool:
+        return (isinstance(t, str) and len(t) == 40
+                and all(c in "0123456789abcdef" for c in t))
+
+    good = "0123456789abcdef" * 2 + "01234567"
+    cases = [good, good.upper(), good[:-1], good + "0", good[:-1] + "\n", "\n" + good[1:],
+             good[:-1] + "g", good[:-1] + "٣", good[:-1] + "０", good[:-1] + " ", "", None,
+             b"a" * 40, 40, ["a"] * 40, "a" * 40, "f" * 40, "z" * 40]
+    for t in cases:
+        assert is_address(t) is rule(t), t

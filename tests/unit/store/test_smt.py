@@ -506,3 +506,23 @@ def test_building_from_the_empty_root_reads_no_nodes():
     root, nodes = SparseMerkleTree(NoNodes()).update(EMPTY_ROOT, {**model, h(77): None})
     assert root == model_root(model)
     assert len(nodes) == len(reachable_nodes(MemoryNodeStore(nodes), root))
+
+
+@SETTINGS
+@given(st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=40, unique=True),
+       st.integers(0, 255), st.integers(0, 7))
+def test_split_is_the_first_key_with_a_one_bit(raw, depth, spread):
+    """_Update._split bisects on a pivot key instead of each key's bit: for sorted keys that
+    share their first `depth` bits it must land exactly where the bit turns from 0 to 1."""
+    from chainnode.store.smt import _bit, _Update
+
+    prefix = int.from_bytes(raw[0], "big") >> (256 - depth) if depth else 0
+    keys = sorted({((prefix << (256 - depth)) | (int.from_bytes(k, "big")
+                                                 & ((1 << (256 - depth)) - 1)))
+                   .to_bytes(32, "big") for k in raw})
+    op = _Update(SparseMerkleTree(MemoryNodeStore()), keys, [None] * len(keys))
+    for lo in range(0, min(len(keys), spread + 1)):
+        hi = len(keys)
+        want = next((i for i in range(lo, hi) if _bit(keys[i], depth)), hi)
+        assert op._split(keys, lo, hi, depth) == want
+    assert op._split(keys, len(keys), len(keys), depth) == len(keys)
