@@ -370,11 +370,16 @@ class ConsensusDriver:
                 hi = mid
         return txs[hi - 1]
 
+    def _decode(self, body: bytes) -> Block:
+        """A proposed or certified body; its txs this node admitted are reused, not decoded
+        again (looked up by their exact bytes: chainnode.mempool.Mempool.lookup_wire)."""
+        return Block.decode(body, lookup=getattr(self.node.mempool, "lookup_wire", None))
+
     async def _validate(self, a: A.ValidateBlock) -> None:
         node = self.node
         valid = False
         try:
-            block = Block.decode(a.block)
+            block = self._decode(a.block)
             if block.hash != a.block_hash or block.height != a.height:
                 raise InvalidBlock("block does not match its pre-prepare")
             if a.block_hash in self._executed:
@@ -415,7 +420,7 @@ class ConsensusDriver:
             if self._already_committed(a.height, "committing"):
                 return
             if ex is None or ex.block.height != node.chain.head.height + 1:
-                block = Block.decode(a.block)
+                block = self._decode(a.block)
                 if block.hash != a.block_hash:
                     raise InvalidBlock("the body to commit is not the certified block")
                 ex = await node.run_exec(node.chain.validate, block, lambda tx: True, True)

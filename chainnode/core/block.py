@@ -7,6 +7,7 @@ next one, so a light client can follow validator-set changes from certified head
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,8 @@ from chainnode.crypto.merkle import merkle_root
 from chainnode.errors import ChainError
 
 NO_LAST_COMMIT = bytes(32)
+# raw tx bytes -> the Transaction already decoded from exactly those bytes, or None
+TxLookup = Callable[[bytes], "Transaction | None"]
 _BLOCK_HEAD = codec.array_header(3)
 # a block's tx args sit at depth 3 ([header, [.., [.., args, ..], ..], cert]): deeper than this
 # relative nesting they break the block-wide depth limit
@@ -27,6 +30,14 @@ TX_ARGS_NESTING = codec.MAX_DEPTH - 3
 def last_commit_hash(cert: CommitCertificate | None) -> bytes:
     """What a header records about the parent certificate its block carries."""
     return NO_LAST_COMMIT if cert is None else sm3(cert.encode())
+
+
+def _reused(lookup: TxLookup, w: Any, raw: bytes) -> Transaction:
+    """The tx `raw` encodes: `lookup`'s when its bytes are exactly `raw`, else decoded."""
+    tx = lookup(raw)
+    if tx is not None and tx.encode() == raw:
+        return tx
+    return Transaction.from_wire(w, raw)
 
 
 @dataclass(frozen=True)
@@ -119,14 +130,23 @@ class Block:
         return codec.encode(self.to_wire())
 
     @classmethod
-    def decode(cls, data: bytes, max_bytes: int = 64 * 1024 * 1024) -> Block:
+    def decode(cls, data: bytes, max_bytes: int = 64 * 1024 * 1024,
+               lookup: TxLookup | None = None) -> Block:
+        """The block `data` encodes. `lookup(raw)` may hand back a tx this node already
+        decoded from exactly the bytes `raw` (a follower's mempool holds most of a proposal's
+        txs): Transaction.from_wire is a function of those bytes alone, so the result is the
+        same; anything else (None, or a tx whose bytes differ) is decoded and checked here."""
         w = codec.decode(data, max_size=max_bytes)
         if not isinstance(w, list) or len(w) != 3 or not isinstance(w[1], list):
             raise ValueError("block must be [header, txs, last_commit]")
         header = BlockHeader.from_wire(w[0])
         raws = codec.array_item_bytes(bytes(data), 1)  # each tx's own canonical bytes
         try:
-            txs = tuple(Transaction.from_wire(t, raw) for t, raw in zip(w[1], raws, strict=True))
+            if lookup is None:
+                txs = tuple(Transaction.from_wire(t, raw)
+                            for t, raw in zip(w[1], raws, strict=True))
+            else:
+                txs = tuple(_reused(lookup, t, raw) for t, raw in zip(w[1], raws, strict=True))
         except ChainError as exc:
             raise ValueError(f"block holds a malformed transaction: {exc.message}") from exc
         last = None if w[2] is None else CommitCertificate.from_wire(w[2])
