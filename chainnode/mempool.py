@@ -185,6 +185,13 @@ class Mempool:
     def was_verified(self, tx_hash: bytes, signature: bytes) -> bool:
         return tx_hash + signature in self._verified
 
+    def admitting(self, tx_hash: bytes) -> asyncio.Future | None:
+        """Settles once the admission of `tx_hash` under way (if any) is over: a follower
+        whose proposal holds a tx still being admitted waits for that signature check rather
+        than make a second one (the copy admitted may carry other signature bytes: ask
+        was_verified afterwards)."""
+        return self._in_flight.get(tx_hash)
+
     def _index_wire(self, tx: Transaction) -> None:
         self._by_wire[tx.encode()] = tx
 
