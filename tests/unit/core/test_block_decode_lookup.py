@@ -83,3 +83,86 @@ def test_a_lookup_miss_decodes_like_no_lookup():
     got = Block.decode(data, lookup=lambda raw: None)
     assert got == Block.decode(data)
     assert [t.encode() for t in got.txs] == [t.encode() for t in txs]
+
+
+def nest(depth: int):
+    v: object = 1
+    for _ in range(depth):
+        v = [v]
+    return v
+
+
+def outcome(data: bytes, lookup=None):
+    """What Block.decode makes of `data`: the block (hash, header, tx bytes) or 'rejected'."""
+    try:
+        b = Block.decode(data, lookup=lookup)
+    except ValueError:
+        return "rejected"
+    return (b.hash, b.header, b.last_commit, [t.encode() for t in b.txs])
+
+
+def raw_block(tx_raws: list[bytes], txs_head: bytes | None = None, tail: bytes = b"") -> bytes:
+    """Block bytes put together by hand (Block.encode refuses what is too deep)."""
+    h = sm3(b"h")
+    hdr = BlockHeader(CHAIN, 2, h, 1, 0, 0, h, h, h, h, h, NO_LAST_COMMIT)
+    head = codec.array_header(len(tx_raws)) if txs_head is None else txs_head
+    return (codec.array_header(3) + codec.encode(hdr.to_wire()) + head + b"".join(tx_raws)
+            + codec.encode(None) + tail)
+
+
+@pytest.mark.parametrize("extra", [0, 1, 2])
+def test_a_known_tx_too_deep_for_a_block_is_refused_as_without_lookup(extra):
+    from chainnode.core.block import TX_ARGS_NESTING
+
+    t = Transaction.decode(tx(0).encode())
+    deep = Transaction.decode(build_tx(KEY, CHAIN, "call", "meter", "record",
+                                       {"v": nest(TX_ARGS_NESTING - 2 + extra)},
+                                       expires_at=10).encode())  # fine on its own
+    table = {x.encode(): x for x in (t, deep)}
+    data = raw_block([t.encode(), deep.encode()])
+    plain = outcome(data)
+    assert (plain == "rejected") == (extra == 2)  # args nesting TX_ARGS_NESTING + 1
+    assert outcome(data, table.get) == plain
+
+
+def test_non_canonical_framing_around_known_txs_is_refused_as_without_lookup():
+    known = [Transaction.decode(tx(i).encode()) for i in range(3)]
+    table = {x.encode(): x for x in known}
+    raws = [x.encode() for x in known]
+    cases = [
+        raw_block(raws, txs_head=b"\xdc\x00\x03"),  # array16 for 3 items: not minimal
+        raw_block(raws, tail=b"\xc0"),  # trailing bytes
+        raw_block(raws[:2], txs_head=codec.array_header(3)),  # an item short
+        raw_block(raws)[:-1],  # truncated
+        b"\xdc\x00\x03" + raw_block(raws)[1:],  # top-level header not minimal
+    ]
+    for data in cases:
+        assert outcome(data) == "rejected"
+        assert outcome(data, table.get) == "rejected"
+    assert outcome(raw_block(raws), table.get) == outcome(raw_block(raws)) != "rejected"
+
+
+def test_mutated_blocks_decode_the_same_with_and_without_lookup():
+    import random
+
+    rng = random.Random(7)
+    known = [Transaction.decode(tx(i).encode()) for i in range(4)]
+    table = {x.encode(): x for x in known}
+    good = encoded_block(tuple(known))
+    accepted = 0
+    for _ in range(400):
+        data = bytearray(good)
+        for _ in range(rng.randint(1, 3)):
+            op = rng.random()
+            i = rng.randrange(len(data))
+            if op < 0.6:
+                data[i] = rng.randrange(256)
+            elif op < 0.8:
+                del data[i]
+            else:
+                data.insert(i, rng.randrange(256))
+        data = bytes(data)
+        plain = outcome(data)
+        accepted += plain != "rejected"
+        assert outcome(data, table.get) == plain
+    assert accepted > 0  # some mutations (inside a signature, say) still decode
