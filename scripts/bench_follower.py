@@ -39,6 +39,7 @@ from chainnode.core.block import Block  # noqa: E402
 from chainnode.core.genesis import Genesis, Member, Validator  # noqa: E402
 from chainnode.core.tx import Transaction, build_tx  # noqa: E402
 from chainnode.crypto.address import address_of  # noqa: E402
+from chainnode.crypto.hashing import sm3  # noqa: E402
 from chainnode.crypto.sm2 import PrivateKey  # noqa: E402
 from chainnode.mempool import Mempool  # noqa: E402
 from chainnode.store.db import ChainDB  # noqa: E402
@@ -95,10 +96,8 @@ def follower_path(chain: Chain, pool: Mempool, pp_bytes: bytes) -> int:
     pp = decode_message(pp_bytes)
     pp.signing_payload(CHAIN)  # on_message: the sender's signature (verified off-loop)
     pp.signing_payload(CHAIN)  # the core's Checker.signed
-    from chainnode.consensus import node as core_node
-
-    digest = getattr(pp, "digest", None)
-    (digest() if digest else core_node.sm3(pp.block))  # the core's _accept
+    digest = getattr(pp, "body_digest", None)  # the core's _accept (rejected bodies)
+    digest() if digest else sm3(pp.block)
     lookup = _lookup(pool)
     block = Block.decode(pp.block, lookup=lookup) if lookup else Block.decode(pp.block)
     unverified = [tx for tx in block.txs if not pool.was_verified(tx.hash, tx.signature)]
