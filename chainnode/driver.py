@@ -43,6 +43,9 @@ MSG = "pbft"
 _HOLD_PAST = (A.SetTimer, A.CancelTimer, A.BuildProposal, A.ValidateBlock)
 LATE_TIMER_S = 1.0  # a timer this late (and later than its own delay) means we were frozen
 PAUSE_GRACE_S = 1.0  # then wait this long for the messages that queued up meanwhile
+# a proposal's txs still in admission here: how long to wait for their signature checks
+# before checking them a second time (a fraction of any view timeout)
+ADMISSION_WAIT_S = 0.2
 
 
 class VerifiedSignatures:
@@ -370,19 +373,36 @@ class ConsensusDriver:
                 hi = mid
         return txs[hi - 1]
 
+    def _decode(self, body: bytes) -> Block:
+        """A proposed or certified body; its txs this node admitted are reused, not decoded
+        again (looked up by their exact bytes: chainnode.mempool.Mempool.lookup_wire)."""
+        return Block.decode(body, lookup=getattr(self.node.mempool, "lookup_wire", None))
+
+    async def _unverified(self, txs) -> list:
+        """The txs whose signatures this node has not verified yet. Those still in admission
+        (a forwarded batch racing the proposal) are being verified right now: wait a little
+        for that rather than verify them twice; whatever it did not verify is verified here."""
+        pool = self.node.mempool
+        todo = [tx for tx in txs if not pool.was_verified(tx.hash, tx.signature)]
+        admitting = getattr(pool, "admitting", None)
+        if todo and admitting is not None:
+            settling = {f for tx in todo if (f := admitting(tx.hash)) is not None}
+            if settling:
+                await asyncio.wait(settling, timeout=ADMISSION_WAIT_S)  # never cancels them
+                todo = [tx for tx in todo if not pool.was_verified(tx.hash, tx.signature)]
+        return todo
+
     async def _validate(self, a: A.ValidateBlock) -> None:
         node = self.node
         valid = False
         try:
-            block = Block.decode(a.block)
+            block = self._decode(a.block)
             if block.hash != a.block_hash or block.height != a.height:
                 raise InvalidBlock("block does not match its pre-prepare")
             if a.block_hash in self._executed:
                 valid = True
             else:
-                unverified = [tx for tx in block.txs
-                              if not node.mempool.was_verified(tx.hash, tx.signature)]
-                ok = await node.verify_txs(unverified)
+                ok = await node.verify_txs(await self._unverified(block.txs))
                 ex = await node.run_exec(node.chain.validate, block,
                                          lambda tx: ok.get(tx.hash, True), False,
                                          self.verified)
@@ -415,7 +435,7 @@ class ConsensusDriver:
             if self._already_committed(a.height, "committing"):
                 return
             if ex is None or ex.block.height != node.chain.head.height + 1:
-                block = Block.decode(a.block)
+                block = self._decode(a.block)
                 if block.hash != a.block_hash:
                     raise InvalidBlock("the body to commit is not the certified block")
                 # signatures unchecked: the certificate is for block.hash, and validate checks

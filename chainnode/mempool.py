@@ -67,6 +67,10 @@ class Mempool:
         self._nonempty = asyncio.Event()
         self.rejected: dict[str, int] = {}
         self.on_added: list[Callable[[Transaction], None]] = []
+        # each pending tx by its exact wire bytes (chainnode.core.block.Block.decode's lookup):
+        # the same entries as _txs, so bounded by max_txs
+        self._by_wire: dict[bytes, Transaction] = {}
+        self.on_added.append(self._index_wire)
 
     @property
     def verify_pool(self) -> Executor:
@@ -181,6 +185,22 @@ class Mempool:
     def was_verified(self, tx_hash: bytes, signature: bytes) -> bool:
         return tx_hash + signature in self._verified
 
+    def admitting(self, tx_hash: bytes) -> asyncio.Future | None:
+        """Settles once the admission of `tx_hash` under way (if any) is over: a follower
+        whose proposal holds a tx still being admitted waits for that signature check rather
+        than make a second one (the copy admitted may carry other signature bytes: ask
+        was_verified afterwards)."""
+        return self._in_flight.get(tx_hash)
+
+    def _index_wire(self, tx: Transaction) -> None:
+        self._by_wire[tx.encode()] = tx
+
+    def lookup_wire(self, raw: bytes) -> Transaction | None:
+        """The pending tx whose canonical encoding is exactly `raw` (signature included), so
+        a follower decoding a proposal reuses what admission already decoded and checked;
+        a tx with the same hash but other bytes is not it."""
+        return self._by_wire.get(raw)
+
     def take(self, max_txs: int, max_bytes: int, max_gas: int) -> list[Transaction]:
         """Oldest first; drop what expired meanwhile, and what alone exceeds the block limits
         (admitted before governance lowered them): it could never be taken, and stopping at
@@ -221,6 +241,7 @@ class Mempool:
     def _drop(self, h: bytes) -> None:
         tx = self._txs.pop(h, None)
         if tx is not None:
+            self._by_wire.pop(tx.encode(), None)
             left = self._per_sender.get(tx.sender, 1) - 1
             if left:
                 self._per_sender[tx.sender] = left

@@ -9,7 +9,7 @@ raises ValueError on anything malformed; signatures and quorums are checked by t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from chainnode import codec
@@ -77,11 +77,19 @@ class PrePrepare:
     block: bytes
     sender: int
     signature: bytes = b""
+    # sm3(block), computed once: the shell's signature check, the core's and the core's
+    # record of rejected bodies each need it, and a block is large (not on the wire)
+    _digest: bytes = field(default=b"", init=False, compare=False, repr=False)
+
+    def body_digest(self) -> bytes:
+        if not self._digest:
+            object.__setattr__(self, "_digest", sm3(self.block))
+        return self._digest
 
     def signing_payload(self, chain_id: str) -> bytes:
         # The block's own SM3 binds the bytes to the signature, so nobody relaying the
         # message can swap the body and make an honest leader look faulty.
-        return codec.encode([self.view, self.height, self.block_hash, sm3(self.block)])
+        return codec.encode([self.view, self.height, self.block_hash, self.body_digest()])
 
     def to_wire(self) -> list:
         return [self.KIND, self.view, self.height, self.block_hash, self.block, self.sender,
@@ -307,4 +315,7 @@ def decode_message(data: bytes) -> Message:
 
 
 def with_signature(msg, signature: bytes):
-    return replace(msg, signature=signature)
+    signed = replace(msg, signature=signature)
+    if isinstance(msg, PrePrepare) and msg._digest:  # the body is the same: so is its sm3
+        object.__setattr__(signed, "_digest", msg._digest)
+    return signed

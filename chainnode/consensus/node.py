@@ -357,7 +357,7 @@ class ConsensusCore(ProgressMixin, ViewsMixin, EpochMixin):
         _cap(self._bodies)
         if self._valid.get(pp.block_hash) == pp.block:
             self._vote_prepare()
-        elif (pp.block_hash, sm3(pp.block)) in self._invalid:
+        elif (pp.block_hash, pp.body_digest()) in self._invalid:
             self._start_view_change(self.view + 1)
         else:
             self._validate(pp.view, pp.block_hash, pp.block)

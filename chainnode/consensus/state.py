@@ -38,6 +38,7 @@ from chainnode.consensus.messages import (
     ViewChange,
     decode_message,
     encode_message,
+    with_signature,
 )
 from chainnode.consensus.verify import Sign
 
@@ -229,7 +230,7 @@ class PersistedState:
             if isinstance(msg, ViewChange) and msg.prepared_block != old.prepared_block:
                 return replace(old, prepared_block=msg.prepared_block)
             return old
-        signed = replace(msg, signature=sign(msg.DOMAIN, msg.signing_payload(chain_id)))
+        signed = with_signature(msg, sign(msg.DOMAIN, msg.signing_payload(chain_id)))
         self.votes[slot] = signed
         if per_view and msg.view > self.top_view:
             self.top_view = msg.view
@@ -246,7 +247,7 @@ class PersistedState:
         old = self.votes.get(vote_slot(msg))
         if old is None or old.sender == msg.sender:
             raise ValueError("resign only replaces a VIEW-CHANGE of another index")
-        signed = replace(msg, signature=sign(msg.DOMAIN, msg.signing_payload(chain_id)))
+        signed = with_signature(msg, sign(msg.DOMAIN, msg.signing_payload(chain_id)))
         self.votes[vote_slot(msg)] = signed
         self._put(_vote_key(vote_slot(msg)), encode_message(signed))
         return signed

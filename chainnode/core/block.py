@@ -9,8 +9,11 @@ pins every byte of the block's body.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgpack
 
 from chainnode import codec
 from chainnode.core.certificate import CommitCertificate
@@ -20,6 +23,8 @@ from chainnode.crypto.merkle import merkle_root
 from chainnode.errors import ChainError
 
 NO_LAST_COMMIT = bytes(32)
+# raw tx bytes -> the Transaction already decoded from exactly those bytes, or None
+TxLookup = Callable[[bytes], "Transaction | None"]
 _BLOCK_HEAD = codec.array_header(3)
 # a block's tx args sit at depth 3 ([header, [.., [.., args, ..], ..], cert]): deeper than this
 # relative nesting they break the block-wide depth limit
@@ -29,6 +34,51 @@ TX_ARGS_NESTING = codec.MAX_DEPTH - 3
 def last_commit_hash(cert: CommitCertificate | None) -> bytes:
     """What a header records about the parent certificate its block carries."""
     return NO_LAST_COMMIT if cert is None else sm3(cert.encode())
+
+
+def _decode_reusing(data: bytes, max_bytes: int, lookup: TxLookup) -> Block | None:
+    """Block.decode(data) without decoding the txs `lookup` knows by their exact bytes; None
+    (or an exception) when it cannot tell: then the full decode decides.
+
+    A canonical array is its minimal header followed by its items' canonical encodings, so
+    `data` decodes iff it is a 3-array header, then header, txs and certificate each canonical
+    at their depth, nothing after. A known tx's bytes passed codec.decode and from_wire when it
+    was admitted (at the top level): inside the block it sits two levels down, so its args
+    must nest no deeper than TX_ARGS_NESTING (as Block.encode checks)."""
+    if not 0 < len(data) <= max_bytes or data[:1] != _BLOCK_HEAD:
+        return None
+    u = msgpack.Unpacker(max_buffer_size=len(data))
+    u.feed(data)
+    u.read_array_header()
+    u.skip()
+    at = u.tell()
+    head_raw = data[1:at]
+    n = u.read_array_header()
+    start = u.tell()
+    if data[at:start] != codec.array_header(n):
+        return None
+    inner = codec.MAX_DEPTH - 1  # header and certificate sit at depth 1, each tx at depth 2
+    txs = []
+    for _ in range(n):
+        u.skip()
+        end = u.tell()
+        raw = data[start:end]
+        start = end
+        tx = lookup(raw)
+        if (tx is None or tx.encode() != raw
+                or codec.nesting(tx.args, TX_ARGS_NESTING) > TX_ARGS_NESTING):
+            tx = Transaction.from_wire(codec.decode(raw, max_size=max_bytes,
+                                                    max_depth=inner - 1), raw)
+        txs.append(tx)
+    u.skip()
+    if u.tell() != len(data):
+        return None
+    header = BlockHeader.from_wire(codec.decode(head_raw, max_size=max_bytes, max_depth=inner))
+    lc = codec.decode(data[start:], max_size=max_bytes, max_depth=inner)
+    last = None if lc is None else CommitCertificate.from_wire(lc)
+    if last_commit_hash(last) != header.last_commit_hash:
+        return None
+    return Block(header, tuple(txs), last)
 
 
 @dataclass(frozen=True)
@@ -123,7 +173,20 @@ class Block:
         return codec.encode(self.to_wire())
 
     @classmethod
-    def decode(cls, data: bytes, max_bytes: int = 64 * 1024 * 1024) -> Block:
+    def decode(cls, data: bytes, max_bytes: int = 64 * 1024 * 1024,
+               lookup: TxLookup | None = None) -> Block:
+        """The block `data` encodes. `lookup(raw)` may hand back a tx this node already
+        decoded from exactly the bytes `raw` (a follower's mempool holds most of a proposal's
+        txs): those are neither decoded nor checked again (Transaction.from_wire is a function
+        of the bytes alone). The result, and whether `data` is accepted at all, is the same
+        as without a lookup: whatever the shortcut cannot settle, the full decode decides."""
+        if lookup is not None:
+            try:
+                block = _decode_reusing(bytes(data), max_bytes, lookup)
+            except Exception:  # noqa: BLE001 - any doubt: the full decode decides (and says why)
+                block = None
+            if block is not None:
+                return block
         w = codec.decode(data, max_size=max_bytes)
         if not isinstance(w, list) or len(w) != 3 or not isinstance(w[1], list):
             raise ValueError("block must be [header, txs, last_commit]")

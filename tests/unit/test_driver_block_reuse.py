@@ -1,0 +1,160 @@
+"""The driver validates a proposal with the txs its mempool already admitted: the block it
+executes holds the pool's Transaction objects (no second decode), verifies no signature the
+pool verified, and still verifies (and refuses) a tx it never saw."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from chainnode.chain import Chain
+from chainnode.consensus import actions as A
+from chainnode.consensus import events as E
+from chainnode.core.genesis import Genesis, Member, Validator
+from chainnode.core.tx import Transaction, build_tx
+from chainnode.crypto.address import address_of
+from chainnode.crypto.sm2 import PrivateKey
+from chainnode.driver import ConsensusDriver
+from chainnode.mempool import Mempool
+from chainnode.store.db import ChainDB
+
+CHAIN = "unit-block-reuse"
+ADMIN = PrivateKey(0x7654321)
+VALIDATOR = PrivateKey(0x1234567)
+
+
+def genesis() -> Genesis:
+    return Genesis(CHAIN, 1_700_000_000_000, (Validator("node0", VALIDATOR.public_key.raw),),
+                   (Member(address_of(ADMIN.public_key), ("admin", "operator"), "admin"),))
+
+
+def register(i: int, key: PrivateKey = ADMIN) -> Transaction:
+    who = address_of(PrivateKey(0x1000 + i).public_key)
+    return Transaction.decode(build_tx(key, CHAIN, "system", "sys.members", "register",
+                                       {"address": who, "roles": ["member"]},
+                                       expires_at=50, gas_limit=100_000).encode())
+
+
+class _Node:
+    """What ConsensusDriver._validate uses of a node."""
+
+    def __init__(self, chain: Chain, mempool: Mempool) -> None:
+        self.chain, self.mempool = chain, mempool
+        self.verified: list[bytes] = []
+
+    async def run_exec(self, fn, *args):
+        return fn(*args)
+
+    async def verify_txs(self, txs):
+        self.verified += [tx.hash for tx in txs]
+        return {tx.hash: tx.verify_signature() for tx in txs}
+
+
+def validate(tmp_path, admitted: list[Transaction], proposed: list[Transaction]):
+    async def go():
+        leader = Chain(ChainDB(tmp_path / "leader"), genesis())
+        follower = Chain(ChainDB(tmp_path / "follower"), genesis())
+        try:
+            mp = Mempool(chain_id=CHAIN, verify_pool=ThreadPoolExecutor(2),
+                         head_height=lambda: follower.head.height,
+                         is_committed=follower.is_committed, is_member=lambda a: True)
+            pooled = [await mp.add(t) for t in admitted]
+            ex = leader.build(proposed, 0, 0)
+            node = _Node(follower, mp)
+            drv = ConsensusDriver(node, core=None, wal=None, send=None)
+            await drv._validate(A.ValidateBlock(1, 0, ex.block.hash, ex.encoded()))
+            verdict = drv.queue.get_nowait()
+            assert isinstance(verdict, E.BlockValidated)
+            done = drv._executed.get(ex.block.hash)
+            return pooled, node, verdict, done
+        finally:
+            leader.db.close()
+            follower.db.close()
+    return asyncio.run(go())
+
+
+def test_admitted_txs_are_reused_and_not_verified_again(tmp_path):
+    txs = [register(i) for i in range(4)]
+    fresh = register(9)  # proposed, never admitted here
+    pooled, node, verdict, done = validate(tmp_path, txs, txs + [fresh])
+    assert verdict.valid
+    assert all(a is b for a, b in zip(done.block.txs[:4], pooled, strict=True))
+    assert done.block.txs[4] is not fresh and done.block.txs[4].hash == fresh.hash
+    assert node.verified == [fresh.hash]  # only the one the pool never verified
+
+
+def test_a_resigned_copy_of_an_admitted_tx_is_verified_and_refused(tmp_path):
+    t = register(1)
+    bad = Transaction(*t.body(), bytes([t.signature[0] ^ 1]) + t.signature[1:])
+    object.__setattr__(bad, "hash", bad.compute_hash())
+    assert bad.hash == t.hash
+    _pooled, node, verdict, done = validate(tmp_path, [t], [bad])
+    assert node.verified == [bad.hash]
+    assert not verdict.valid and done is None
+
+
+class _GatedPool(ThreadPoolExecutor):
+    """Admission's verify pool, holding every check until `gate` opens."""
+
+    def __init__(self) -> None:
+        super().__init__(2)
+        self.gate = threading.Event()
+
+    def submit(self, fn, /, *args, **kwargs):
+        def run():
+            self.gate.wait(30)
+            return fn(*args, **kwargs)
+        return super().submit(run)
+
+
+def race(tmp_path, monkeypatch, wait_s: float, open_gate_while_waiting: bool):
+    """A proposal arrives while its tx is still in admission (its SM2 check pending)."""
+    from chainnode import driver as drv_mod
+
+    monkeypatch.setattr(drv_mod, "ADMISSION_WAIT_S", wait_s)
+    t = register(3)
+
+    async def go():
+        leader = Chain(ChainDB(tmp_path / "leader"), genesis())
+        follower = Chain(ChainDB(tmp_path / "follower"), genesis())
+        gated = _GatedPool()
+        try:
+            mp = Mempool(chain_id=CHAIN, verify_pool=gated,
+                         head_height=lambda: follower.head.height,
+                         is_committed=follower.is_committed, is_member=lambda a: True)
+            admission = asyncio.create_task(mp.add(t, "peer"))
+            while mp.admitting(t.hash) is None:
+                await asyncio.sleep(0)
+            ex = leader.build([t], 0, 0)
+            node = _Node(follower, mp)
+            drv = ConsensusDriver(node, core=None, wal=None, send=None)
+            validation = asyncio.create_task(
+                drv._validate(A.ValidateBlock(1, 0, ex.block.hash, ex.encoded())))
+            if open_gate_while_waiting:
+                for _ in range(20):
+                    await asyncio.sleep(0)
+                assert not validation.done() and node.verified == []  # it waits for admission
+                gated.gate.set()
+            await validation
+            gated.gate.set()
+            await admission
+            return node, drv.queue.get_nowait(), t
+        finally:
+            gated.gate.set()
+            gated.shutdown()
+            leader.db.close()
+            follower.db.close()
+    return asyncio.run(go())
+
+
+def test_a_tx_still_in_admission_is_not_verified_twice(tmp_path, monkeypatch):
+    node, verdict, _t = race(tmp_path, monkeypatch, 30.0, True)
+    assert verdict.valid
+    assert node.verified == []  # admission's check answered for it
+
+
+def test_an_admission_that_takes_too_long_is_not_waited_for(tmp_path, monkeypatch):
+    node, verdict, t = race(tmp_path, monkeypatch, 0.01, False)
+    assert verdict.valid
+    assert node.verified == [t.hash]  # checked here once the wait ran out
