@@ -158,3 +158,57 @@ def test_an_admission_that_takes_too_long_is_not_waited_for(tmp_path, monkeypatc
     node, verdict, t = race(tmp_path, monkeypatch, 0.01, False)
     assert verdict.valid
     assert node.verified == [t.hash]  # checked here once the wait ran out
+
+
+def test_bad_signature_copies_in_admission_delay_a_proposal_once_not_per_tx(tmp_path,
+                                                                           monkeypatch):
+    """A hostile peer forwards a bad-signature copy of each of the next proposal's txs just
+    before it arrives (their checks held in admission): the follower waits for admission once
+    per proposal, at most ADMISSION_WAIT_S, then verifies the proposal's own signatures (the
+    bad copies verified nothing for them) and finds the block valid."""
+    from chainnode import driver as drv_mod
+
+    monkeypatch.setattr(drv_mod, "ADMISSION_WAIT_S", 0.05)
+    waits: list[tuple[int, float]] = []
+    real_wait = asyncio.wait
+
+    async def counting_wait(fs, *, timeout=None, **kw):
+        waits.append((len(fs), timeout))
+        return await real_wait(fs, timeout=timeout, **kw)
+
+    monkeypatch.setattr(drv_mod.asyncio, "wait", counting_wait)
+    txs = [register(10 + i) for i in range(12)]
+    copies = [Transaction(*t.body(), bytes([t.signature[0] ^ 1]) + t.signature[1:])
+              for t in txs]
+    for c in copies:
+        object.__setattr__(c, "hash", c.compute_hash())
+
+    async def go():
+        leader = Chain(ChainDB(tmp_path / "leader"), genesis())
+        follower = Chain(ChainDB(tmp_path / "follower"), genesis())
+        gated = _GatedPool()
+        try:
+            mp = Mempool(chain_id=CHAIN, verify_pool=gated,
+                         head_height=lambda: follower.head.height,
+                         is_committed=follower.is_committed, is_member=lambda a: True)
+            admissions = [asyncio.create_task(mp.add(c, "hostile")) for c in copies]
+            while any(mp.admitting(t.hash) is None for t in txs):
+                await asyncio.sleep(0)
+            ex = leader.build(txs, 0, 0)
+            node = _Node(follower, mp)
+            drv = ConsensusDriver(node, core=None, wal=None, send=None)
+            await drv._validate(A.ValidateBlock(1, 0, ex.block.hash, ex.encoded()))
+            gated.gate.set()
+            refused = await asyncio.gather(*admissions, return_exceptions=True)
+            return node, drv.queue.get_nowait(), refused, len(mp)
+        finally:
+            gated.gate.set()
+            gated.shutdown()
+            leader.db.close()
+            follower.db.close()
+
+    node, verdict, refused, pooled = asyncio.run(go())
+    assert verdict.valid
+    assert waits == [(len(txs), 0.05)]  # one bounded wait for the whole proposal
+    assert sorted(node.verified) == sorted(t.hash for t in txs)  # each checked once, here
+    assert all(isinstance(r, Exception) for r in refused) and pooled == 0
