@@ -16,7 +16,7 @@ from chainnode import codec
 from chainnode.crypto import domain
 from chainnode.crypto.address import address_of
 from chainnode.crypto.hashing import sm3
-from chainnode.crypto.sm2 import PrivateKey, PublicKey, SignatureError
+from chainnode.crypto.sm2 import PrivateKey, PublicKey, SignatureError, check_public_key
 from chainnode.errors import TX_MALFORMED, TX_TOO_LARGE, ChainError
 
 KINDS = ("deploy", "call", "system")
@@ -83,23 +83,29 @@ class Transaction:
         if not isinstance(w, list) or len(w) != 10:
             raise ChainError(TX_MALFORMED, "transaction must be a 10-element list")
         chain_id, nonce, expires_at, sender, kind, contract, method, args, gas, sig = w
-        checks = [
-            (isinstance(chain_id, str) and CHAIN_ID_RE.fullmatch(chain_id) is not None, "chain_id"),
-            (isinstance(nonce, bytes) and len(nonce) == NONCE_LEN, "nonce (16 bytes)"),
-            (type(expires_at) is int and expires_at >= 0, "expires_at"),
-            (isinstance(sender, bytes) and len(sender) == 64, "sender public key (64 bytes)"),
-            (kind in KINDS, f"kind (one of {', '.join(KINDS)})"),
-            (isinstance(contract, str) and NAME_RE.fullmatch(contract) is not None, "contract name"),
-            (isinstance(method, str) and METHOD_RE.fullmatch(method) is not None, "method name"),
-            (isinstance(args, dict), "args (a map)"),
-            (type(gas) is int and gas > 0, "gas_limit"),
-            (isinstance(sig, bytes) and len(sig) == 64, "signature (64 bytes)"),
-        ]
-        for ok, what in checks:
-            if not ok:
-                raise ChainError(TX_MALFORMED, f"invalid {what}")
+        # in field order, the first failure named: the messages are built only on failure
+        if not (isinstance(chain_id, str) and CHAIN_ID_RE.fullmatch(chain_id) is not None):
+            raise _invalid("chain_id")
+        if not (isinstance(nonce, bytes) and len(nonce) == NONCE_LEN):
+            raise _invalid("nonce (16 bytes)")
+        if not (type(expires_at) is int and expires_at >= 0):
+            raise _invalid("expires_at")
+        if not (isinstance(sender, bytes) and len(sender) == 64):
+            raise _invalid("sender public key (64 bytes)")
+        if kind not in KINDS:
+            raise _invalid(f"kind (one of {', '.join(KINDS)})")
+        if not (isinstance(contract, str) and NAME_RE.fullmatch(contract) is not None):
+            raise _invalid("contract name")
+        if not (isinstance(method, str) and METHOD_RE.fullmatch(method) is not None):
+            raise _invalid("method name")
+        if not isinstance(args, dict):
+            raise _invalid("args (a map)")
+        if not (type(gas) is int and gas > 0):
+            raise _invalid("gas_limit")
+        if not (isinstance(sig, bytes) and len(sig) == 64):
+            raise _invalid("signature (64 bytes)")
         try:
-            PublicKey(sender)
+            check_public_key(sender)  # remembered per key: senders repeat across txs
         except SignatureError as exc:
             raise ChainError(TX_MALFORMED, str(exc)) from exc
         tx = cls(chain_id, nonce, expires_at, sender, kind, contract, method, args, gas, sig)
@@ -133,6 +139,10 @@ class Transaction:
             "contract": self.contract, "method": self.method, "args": _jsonable(self.args),
             "gas_limit": self.gas_limit, "signature": self.signature.hex(),
         }
+
+
+def _invalid(what: str) -> ChainError:
+    return ChainError(TX_MALFORMED, f"invalid {what}")
 
 
 def _jsonable(v: Any) -> Any:
