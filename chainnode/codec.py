@@ -123,6 +123,40 @@ def _prep(obj: Any, depth: int, max_depth: int) -> Any:
     return obj if out is None else out
 
 
+def _check(obj: Any, depth: int, max_depth: int) -> None:
+    """Raise _Slow unless obj (a non-empty dict or list the C unpacker built at `depth`) is
+    what `_prep` would hand back unchanged: str keys in strictly ascending order, every value
+    of an allowed type, nothing deeper than max_depth. Decoding's share of `_prep`, without
+    its bookkeeping for copies (a decoded value is never re-ordered: it is refused)."""
+    if depth >= max_depth:  # its items would sit deeper than allowed
+        raise _Slow
+    d1 = depth + 1
+    if type(obj) is dict:
+        prev = ""
+        first = True
+        for k, v in obj.items():
+            # str only (strict_map_key also lets bytes through); code point order is UTF-8
+            # byte order; a dict holds no duplicates, so ascending means strictly
+            if type(k) is not str or (k <= prev and not first):
+                raise _Slow
+            prev = k
+            first = False
+            t = type(v)
+            if t is dict or t is list:
+                if v:
+                    _check(v, d1, max_depth)
+            elif t not in _LEAVES:
+                raise _Slow
+        return
+    for v in obj:
+        t = type(v)
+        if t is dict or t is list:
+            if v:
+                _check(v, d1, max_depth)
+        elif t not in _LEAVES:
+            raise _Slow
+
+
 def _pack(obj: Any) -> bytes:
     # a Packer per call: it runs no Python code of ours, so nothing can re-enter it midway
     try:
@@ -155,9 +189,9 @@ def _decode_fast(data: bytes, max_depth: int) -> Any:
             raise
         value = _decode_long_arrays(data)
     t = type(value)
-    if t in _CONTAINERS:
-        if _prep(value, 0, max_depth) is not value:
-            raise _Slow
+    if t is dict or t is list:
+        if value:
+            _check(value, 0, max_depth)
     elif t not in _LEAVES:
         raise _Slow
     if _pack(value) != data:

@@ -90,6 +90,12 @@ async def _admit_all(node, raws: list[bytes], path: str) -> None:
             await asyncio.gather(*node._admitting.tasks())
 
 
+async def _timed(node, raws: list[bytes], path: str) -> float:
+    t0 = time.perf_counter()
+    await _admit_all(node, raws, path)
+    return time.perf_counter() - t0
+
+
 def run(workdir: Path, path: str, n: int, repeat: int) -> list[float]:
     """Admit the first n txs `repeat` times, each time into a fresh node; seconds per run."""
     from chainnode import codec
@@ -110,12 +116,7 @@ def run(workdir: Path, path: str, n: int, repeat: int) -> list[float]:
                 for h, sig in marks:  # the signatures count as verified: no SM2 in the path
                     node.mempool.mark_verified(h, sig)
 
-                async def go() -> float:
-                    t0 = time.perf_counter()
-                    await _admit_all(node, raws, path)
-                    return time.perf_counter() - t0
-
-                times.append(asyncio.run(go()))
+                times.append(asyncio.run(_timed(node, raws, path)))
                 if len(node.mempool) != n:
                     raise SystemExit(f"{len(node.mempool)} of {n} txs admitted: "
                                      f"{node.mempool.rejected}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from chainnode import codec
@@ -108,12 +108,18 @@ class Transaction:
             check_public_key(sender)  # remembered per key: senders repeat across txs
         except SignatureError as exc:
             raise ChainError(TX_MALFORMED, str(exc)) from exc
-        tx = cls(chain_id, nonce, expires_at, sender, kind, contract, method, args, gas, sig)
         if raw[:1] == _WIRE_HEAD and raw[-_SIG_TAIL:-64] == _SIG_HEAD:
             # [f1..f9, sig] encodes as a 10-array header, f1..f9, then the 64-byte signature
             # (c4 40 + 64 bytes); the body [f1..f9] is the same items under a 9-array header
+            body_raw = _BODY_HEAD + raw[1:-_SIG_TAIL]
+            if cls is Transaction:
+                return _assemble(chain_id, nonce, expires_at, sender, kind, contract, method,
+                                 args, gas, sig, sm3(body_raw), raw, body_raw)
+            tx = cls(chain_id, nonce, expires_at, sender, kind, contract, method, args, gas, sig)
             object.__setattr__(tx, "_raw", raw)
-            object.__setattr__(tx, "_body_raw", _BODY_HEAD + raw[1:-_SIG_TAIL])
+            object.__setattr__(tx, "_body_raw", body_raw)
+        else:
+            tx = cls(chain_id, nonce, expires_at, sender, kind, contract, method, args, gas, sig)
         object.__setattr__(tx, "hash", tx.compute_hash())
         return tx
 
@@ -139,6 +145,29 @@ class Transaction:
             "contract": self.contract, "method": self.method, "args": _jsonable(self.args),
             "gas_limit": self.gas_limit, "signature": self.signature.hex(),
         }
+
+
+# The fields in declaration order: _assemble fills exactly these (checked at import, so a new
+# field cannot be silently left unset on decoded transactions).
+_FIELDS = ("chain_id", "nonce", "expires_at", "sender", "kind", "contract", "method", "args",
+           "gas_limit", "signature", "hash", "_raw", "_body_raw")
+if tuple(f.name for f in fields(Transaction)) != _FIELDS or hasattr(Transaction,
+                                                                      "__post_init__"):
+    raise RuntimeError("Transaction's fields changed: update _FIELDS and _assemble")
+_new = object.__new__
+
+
+def _assemble(chain_id: str, nonce: bytes, expires_at: int, sender: bytes, kind: str,
+              contract: str, method: str, args: dict, gas_limit: int, signature: bytes,
+              tx_hash: bytes, raw: bytes, body_raw: bytes) -> Transaction:
+    """The Transaction the generated __init__ would build from checked fields, without its
+    per-field frozen-dataclass setattr calls (decoding runs once per tx per node)."""
+    tx = _new(Transaction)
+    tx.__dict__.update(chain_id=chain_id, nonce=nonce, expires_at=expires_at, sender=sender,
+                       kind=kind, contract=contract, method=method, args=args,
+                       gas_limit=gas_limit, signature=signature, hash=tx_hash, _raw=raw,
+                       _body_raw=body_raw)
+    return tx
 
 
 def _invalid(what: str) -> ChainError:
