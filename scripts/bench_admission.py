@@ -15,6 +15,7 @@ the physical ceiling). Under callgrind, run two sizes and divide the difference 
 instruction counts by the difference of the sizes: start-up, loading and node set-up cancel.
 
   python scripts/bench_admission.py prepare DIR [--txs 4000]
+  python scripts/bench_admission.py marks DIR      (re-derive DIR/marks.bin from DIR/txs.bin)
   python scripts/bench_admission.py run DIR --path rpc|forwarded [--txs N] [--repeat R]
   python scripts/bench_admission.py callgrind DIR [--small 200 --large 1200]
 """
@@ -58,7 +59,20 @@ def prepare(workdir: Path, n: int) -> None:
                         expires_at=EXPIRES_AT, gas_limit=100_000).encode()
 
     with ThreadPoolExecutor(os.cpu_count() or 2) as ex:
-        (workdir / "txs.bin").write_bytes(codec.encode(list(ex.map(one, range(n)))))
+        raws = list(ex.map(one, range(n)))
+    (workdir / "txs.bin").write_bytes(codec.encode(raws))
+    write_marks(workdir)
+
+
+def write_marks(workdir: Path) -> None:
+    """workdir/marks.bin: (hash, signature) of every prepared tx, so a run marks them verified
+    without decoding them first (that would add one decode per tx to what is measured)."""
+    from chainnode import codec
+    from chainnode.core.tx import Transaction
+
+    raws = codec.decode((workdir / "txs.bin").read_bytes(), max_size=1 << 30)
+    txs = [Transaction.decode(raw) for raw in raws]
+    (workdir / "marks.bin").write_bytes(codec.encode([[tx.hash, tx.signature] for tx in txs]))
 
 
 def _node(home: Path):
@@ -99,13 +113,12 @@ async def _timed(node, raws: list[bytes], path: str) -> float:
 def run(workdir: Path, path: str, n: int, repeat: int) -> list[float]:
     """Admit the first n txs `repeat` times, each time into a fresh node; seconds per run."""
     from chainnode import codec
-    from chainnode.core.tx import Transaction
     from chainnode.rpc import server  # noqa: F401 - its import is not admission work
 
     raws = codec.decode((workdir / "txs.bin").read_bytes(), max_size=1 << 30)[:n]
     if len(raws) < n:
         raise SystemExit(f"only {len(raws)} txs prepared")
-    marks = [(tx.hash, tx.signature) for tx in map(Transaction.decode, raws)]
+    marks = codec.decode((workdir / "marks.bin").read_bytes(), max_size=1 << 30)[:n]
     times = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
@@ -147,6 +160,8 @@ def main() -> None:
     p = sub.add_parser("prepare")
     p.add_argument("workdir", type=Path)
     p.add_argument("--txs", type=int, default=4000)
+    m = sub.add_parser("marks")
+    m.add_argument("workdir", type=Path)
     r = sub.add_parser("run")
     r.add_argument("workdir", type=Path)
     r.add_argument("--path", choices=("rpc", "forwarded"), default="rpc")
@@ -160,6 +175,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.cmd == "prepare":
         prepare(a.workdir, a.txs)
+    elif a.cmd == "marks":
+        write_marks(a.workdir)
     elif a.cmd == "run":
         times = run(a.workdir, a.path, a.txs, a.repeat)
         print(f"{a.path}: {a.txs} txs, median {statistics.median(times) / a.txs * 1e6:.1f} "
