@@ -7,8 +7,9 @@ forms, so this module only has to put map keys in order and refuse what the refe
 
 - encode: one cheap pass over the containers (`_prep`: exact types only, str keys, depth),
   which re-orders only maps that are out of order, then the C packer.
-- decode: the C unpacker, then the same pass (which must find nothing to re-order) and a C
-  re-encode that must give back the input bytes exactly. Canonical input re-encodes to itself;
+- decode: the C unpacker, then a non-copying check walk (`_check`: what `_prep` would find
+  nothing to re-order in and nothing to refuse) and a C re-encode that must give back the
+  input bytes exactly. Canonical input re-encodes to itself;
   non-minimal ints or lengths, duplicate keys, bad ext payloads or trailing bytes do not.
 
 Anything the fast path does not take (an error of any kind, a float, a big integer wider than
@@ -80,8 +81,7 @@ def decode(data: bytes, *, max_size: int = MAX_SIZE, max_depth: int = MAX_DEPTH)
 def _prep(obj: Any, depth: int, max_depth: int) -> Any:
     """obj (a dict, list or tuple at `depth`) ready for the C packer: every value of an allowed
     exact type, str keys in canonical order, nothing deeper than max_depth. Returns obj itself
-    when nothing had to be re-ordered (the decoder's canonicality check relies on that); only
-    then builds a re-ordered copy. (A plain loop: cheaper than set/map tricks on the small
+    when nothing had to be re-ordered; only then builds a re-ordered copy. (A plain loop: cheaper than set/map tricks on the small
     containers transactions are made of.)"""
     if not obj:
         return obj
