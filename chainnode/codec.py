@@ -7,8 +7,9 @@ forms, so this module only has to put map keys in order and refuse what the refe
 
 - encode: one cheap pass over the containers (`_prep`: exact types only, str keys, depth),
   which re-orders only maps that are out of order, then the C packer.
-- decode: the C unpacker, then the same pass (which must find nothing to re-order) and a C
-  re-encode that must give back the input bytes exactly. Canonical input re-encodes to itself;
+- decode: the C unpacker, then a non-copying check walk (`_check`: what `_prep` would find
+  nothing to re-order in and nothing to refuse) and a C re-encode that must give back the
+  input bytes exactly. Canonical input re-encodes to itself;
   non-minimal ints or lengths, duplicate keys, bad ext payloads or trailing bytes do not.
 
 Anything the fast path does not take (an error of any kind, a float, a big integer wider than
@@ -80,8 +81,7 @@ def decode(data: bytes, *, max_size: int = MAX_SIZE, max_depth: int = MAX_DEPTH)
 def _prep(obj: Any, depth: int, max_depth: int) -> Any:
     """obj (a dict, list or tuple at `depth`) ready for the C packer: every value of an allowed
     exact type, str keys in canonical order, nothing deeper than max_depth. Returns obj itself
-    when nothing had to be re-ordered (the decoder's canonicality check relies on that); only
-    then builds a re-ordered copy. (A plain loop: cheaper than set/map tricks on the small
+    when nothing had to be re-ordered; only then builds a re-ordered copy. (A plain loop: cheaper than set/map tricks on the small
     containers transactions are made of.)"""
     if not obj:
         return obj
@@ -123,6 +123,40 @@ def _prep(obj: Any, depth: int, max_depth: int) -> Any:
     return obj if out is None else out
 
 
+def _check(obj: Any, depth: int, max_depth: int) -> None:
+    """Raise _Slow unless obj (a non-empty dict or list the C unpacker built at `depth`) is
+    what `_prep` would hand back unchanged: str keys in strictly ascending order, every value
+    of an allowed type, nothing deeper than max_depth. Decoding's share of `_prep`, without
+    its bookkeeping for copies (a decoded value is never re-ordered: it is refused)."""
+    if depth >= max_depth:  # its items would sit deeper than allowed
+        raise _Slow
+    d1 = depth + 1
+    if type(obj) is dict:
+        prev = ""
+        first = True
+        for k, v in obj.items():
+            # str only (strict_map_key also lets bytes through); code point order is UTF-8
+            # byte order; a dict holds no duplicates, so ascending means strictly
+            if type(k) is not str or (k <= prev and not first):
+                raise _Slow
+            prev = k
+            first = False
+            t = type(v)
+            if t is dict or t is list:
+                if v:
+                    _check(v, d1, max_depth)
+            elif t not in _LEAVES:
+                raise _Slow
+        return
+    for v in obj:
+        t = type(v)
+        if t is dict or t is list:
+            if v:
+                _check(v, d1, max_depth)
+        elif t not in _LEAVES:
+            raise _Slow
+
+
 def _pack(obj: Any) -> bytes:
     # a Packer per call: it runs no Python code of ours, so nothing can re-enter it midway
     try:
@@ -155,9 +189,9 @@ def _decode_fast(data: bytes, max_depth: int) -> Any:
             raise
         value = _decode_long_arrays(data)
     t = type(value)
-    if t in _CONTAINERS:
-        if _prep(value, 0, max_depth) is not value:
-            raise _Slow
+    if t is dict or t is list:
+        if value:
+            _check(value, 0, max_depth)
     elif t not in _LEAVES:
         raise _Slow
     if _pack(value) != data:

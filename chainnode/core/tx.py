@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from chainnode import codec
 from chainnode.crypto import domain
 from chainnode.crypto.address import address_of
 from chainnode.crypto.hashing import sm3
-from chainnode.crypto.sm2 import PrivateKey, PublicKey, SignatureError
+from chainnode.crypto.sm2 import PrivateKey, PublicKey, SignatureError, check_public_key
 from chainnode.errors import TX_MALFORMED, TX_TOO_LARGE, ChainError
 
 KINDS = ("deploy", "call", "system")
@@ -83,31 +83,43 @@ class Transaction:
         if not isinstance(w, list) or len(w) != 10:
             raise ChainError(TX_MALFORMED, "transaction must be a 10-element list")
         chain_id, nonce, expires_at, sender, kind, contract, method, args, gas, sig = w
-        checks = [
-            (isinstance(chain_id, str) and CHAIN_ID_RE.fullmatch(chain_id) is not None, "chain_id"),
-            (isinstance(nonce, bytes) and len(nonce) == NONCE_LEN, "nonce (16 bytes)"),
-            (type(expires_at) is int and expires_at >= 0, "expires_at"),
-            (isinstance(sender, bytes) and len(sender) == 64, "sender public key (64 bytes)"),
-            (kind in KINDS, f"kind (one of {', '.join(KINDS)})"),
-            (isinstance(contract, str) and NAME_RE.fullmatch(contract) is not None, "contract name"),
-            (isinstance(method, str) and METHOD_RE.fullmatch(method) is not None, "method name"),
-            (isinstance(args, dict), "args (a map)"),
-            (type(gas) is int and gas > 0, "gas_limit"),
-            (isinstance(sig, bytes) and len(sig) == 64, "signature (64 bytes)"),
-        ]
-        for ok, what in checks:
-            if not ok:
-                raise ChainError(TX_MALFORMED, f"invalid {what}")
+        # in field order, the first failure named: the messages are built only on failure
+        if not (isinstance(chain_id, str) and CHAIN_ID_RE.fullmatch(chain_id) is not None):
+            raise _invalid("chain_id")
+        if not (isinstance(nonce, bytes) and len(nonce) == NONCE_LEN):
+            raise _invalid("nonce (16 bytes)")
+        if not (type(expires_at) is int and expires_at >= 0):
+            raise _invalid("expires_at")
+        if not (isinstance(sender, bytes) and len(sender) == 64):
+            raise _invalid("sender public key (64 bytes)")
+        if kind not in KINDS:
+            raise _invalid(f"kind (one of {', '.join(KINDS)})")
+        if not (isinstance(contract, str) and NAME_RE.fullmatch(contract) is not None):
+            raise _invalid("contract name")
+        if not (isinstance(method, str) and METHOD_RE.fullmatch(method) is not None):
+            raise _invalid("method name")
+        if not isinstance(args, dict):
+            raise _invalid("args (a map)")
+        if not (type(gas) is int and gas > 0):
+            raise _invalid("gas_limit")
+        if not (isinstance(sig, bytes) and len(sig) == 64):
+            raise _invalid("signature (64 bytes)")
         try:
-            PublicKey(sender)
+            check_public_key(sender)  # remembered per key: senders repeat across txs
         except SignatureError as exc:
             raise ChainError(TX_MALFORMED, str(exc)) from exc
-        tx = cls(chain_id, nonce, expires_at, sender, kind, contract, method, args, gas, sig)
         if raw[:1] == _WIRE_HEAD and raw[-_SIG_TAIL:-64] == _SIG_HEAD:
             # [f1..f9, sig] encodes as a 10-array header, f1..f9, then the 64-byte signature
             # (c4 40 + 64 bytes); the body [f1..f9] is the same items under a 9-array header
+            body_raw = _BODY_HEAD + raw[1:-_SIG_TAIL]
+            if cls is Transaction:
+                return _assemble(chain_id, nonce, expires_at, sender, kind, contract, method,
+                                 args, gas, sig, sm3(body_raw), raw, body_raw)
+            tx = cls(chain_id, nonce, expires_at, sender, kind, contract, method, args, gas, sig)
             object.__setattr__(tx, "_raw", raw)
-            object.__setattr__(tx, "_body_raw", _BODY_HEAD + raw[1:-_SIG_TAIL])
+            object.__setattr__(tx, "_body_raw", body_raw)
+        else:
+            tx = cls(chain_id, nonce, expires_at, sender, kind, contract, method, args, gas, sig)
         object.__setattr__(tx, "hash", tx.compute_hash())
         return tx
 
@@ -161,6 +173,33 @@ class Transaction:
             object.__setattr__(self, "_witness", sm3(
                 self.WITNESS_TAG + (self.hash or self.compute_hash()) + self.signature))
         return self._witness
+
+
+# The fields in declaration order: _assemble fills exactly these (checked at import, so a new
+# field cannot be silently left unset on decoded transactions).
+_FIELDS = ("chain_id", "nonce", "expires_at", "sender", "kind", "contract", "method", "args",
+           "gas_limit", "signature", "hash", "_raw", "_body_raw")
+if tuple(f.name for f in fields(Transaction)) != _FIELDS or hasattr(Transaction,
+                                                                      "__post_init__"):
+    raise RuntimeError("Transaction's fields changed: update _FIELDS and _assemble")
+_new = object.__new__
+
+
+def _assemble(chain_id: str, nonce: bytes, expires_at: int, sender: bytes, kind: str,
+              contract: str, method: str, args: dict, gas_limit: int, signature: bytes,
+              tx_hash: bytes, raw: bytes, body_raw: bytes) -> Transaction:
+    """The Transaction the generated __init__ would build from checked fields, without its
+    per-field frozen-dataclass setattr calls (decoding runs once per tx per node)."""
+    tx = _new(Transaction)
+    tx.__dict__.update(chain_id=chain_id, nonce=nonce, expires_at=expires_at, sender=sender,
+                       kind=kind, contract=contract, method=method, args=args,
+                       gas_limit=gas_limit, signature=signature, hash=tx_hash, _raw=raw,
+                       _body_raw=body_raw)
+    return tx
+
+
+def _invalid(what: str) -> ChainError:
+    return ChainError(TX_MALFORMED, f"invalid {what}")
 
 
 def _jsonable(v: Any) -> Any:

@@ -24,13 +24,33 @@ class SignatureError(ValueError):
     pass
 
 
+# Keys that passed the curve check. Every transaction names its sender's key, and a chain has
+# few senders, so the big-int check would otherwise be redone for the same bytes on every tx
+# (and again in every verify). Only immutable exact `bytes` are remembered, only after passing;
+# a full set is emptied, so hostile keys cost one full check each and memory stays bounded.
+MAX_CHECKED_KEYS = 4096
+_checked: set[bytes] = set()
+
+
 def _check_pub(raw: bytes) -> None:
+    if type(raw) is bytes and raw in _checked:
+        return
     if not isinstance(raw, (bytes, bytearray)) or len(raw) != 64:
         raise SignatureError("SM2 public key must be 64 bytes X||Y")
     x = int.from_bytes(raw[:32], "big")
     y = int.from_bytes(raw[32:], "big")
     if not (x < P and y < P) or (y * y - (x * x * x + A * x + B)) % P != 0:
         raise SignatureError("SM2 public key is not a point on the curve")
+    if type(raw) is bytes:
+        if len(_checked) >= MAX_CHECKED_KEYS:
+            _checked.clear()
+        _checked.add(raw)
+
+
+def check_public_key(raw: bytes) -> None:
+    """Raise SignatureError unless `raw` is a 64-byte X||Y point on the curve (what
+    PublicKey(raw) checks, without building the object)."""
+    _check_pub(raw)
 
 
 def _signature_scalars(sig: bytes) -> tuple[int, int] | None:

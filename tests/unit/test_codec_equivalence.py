@@ -195,6 +195,12 @@ def noncanonical_and_hostile() -> list[bytes]:
         b"\xdc\x00\x41" + b"\xc0" * 0x42, b"\xdc\x00\x41" + b"\xca" + bytes(4) + b"\xc0" * 0x40,
         b"\xdc\x00\x41" + b"\x91" * 40 + b"\xc0" + b"\xc0" * 0x40,
         b"\xdc\x00\x10" + b"\xc0" * 16, b"\xdc\x00\x0f" + b"\xc0" * 15,
+        # deep inside otherwise canonical containers: unsorted, bytes or int keys, a float, a
+        # timestamp ext, an unknown ext, an empty key before others
+        b"\x91\x82\xa1b\x01\xa1a\x02", b"\x92\x01\x81\xa1k\x82\xa1b\x01\xa1a\x02",
+        b"\x91\x82\xa1a\x01\xc4\x01b\x02", b"\x81\xa1k\x81\x01\x02",
+        b"\x81\xa1k\x91\xcb" + bytes(8), b"\x92\xc0\xd6\xff" + bytes(4),
+        b"\x81\xa1k\xd4\x05\x00", b"\x82\xa0\x01\xa1a\x02", b"\x82\xa1a\x01\xa0\x02",
     ]
     for n, head in ((31, b"\xbf"), (32, b"\xd9\x20"), (255, b"\xd9\xff"), (256, b"\xda\x01\x00")):
         out.append(head + b"s" * n)
@@ -260,6 +266,12 @@ def _encodable(v) -> bool:
 def test_long_arrays_and_big_ints_stay_on_the_fast_path(no_reference):
     for v in (list(range(5000)), [[b"x" * 40] * 300] * 3, {"k": [{"b": 1, "a": 2}] * 100},
               2**64, -(2**63) - 1, [2**511 - 1, -(2**511) + 1], {"a": 2**100}):
+        assert codec.decode(codec.encode(v)) == v
+
+
+def test_sorted_maps_at_any_depth_stay_on_the_fast_path(no_reference):
+    for v in ({"": 1, "a": 2}, [{"": [{"": 0, "b": {"a": None}}], "é": b"x"}], {"a": {}, "b": []},
+              [[], {}, [[{"x": [1, {"y": 2, "z": 3}]}]]]):
         assert codec.decode(codec.encode(v)) == v
 
 
