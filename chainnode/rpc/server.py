@@ -26,7 +26,7 @@ from chainnode.exec.system import CallFailed
 from chainnode.hub import CLOSED
 from chainnode.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from chainnode.rpc import anchor as anchor_routes
-from chainnode.rpc import console_routes, status_view
+from chainnode.rpc import answers, console_routes, status_view
 from chainnode.rpc import governance as governance_routes
 from chainnode.rpc.body import check_body
 from chainnode.rpc.errors import CLIENT_GONE, ServerLog, error_middleware, json_error
@@ -184,8 +184,7 @@ class RpcServer:
         except TimeoutError:
             self.node.hub.cancel(tx.hash, fut)
             return _err(TIMEOUT, f"not committed within {timeout} s; poll GET /tx/{{hash}}")
-        return web.json_response({"hash": tx.hash.hex(), "status": "committed",
-                                  "height": height, "receipt": rc.to_json()})
+        return answers.committed(tx.hash, height, rc)
 
     async def _admit(self, raw: bytes, wait: bool,
                      source: object = None) -> tuple[Transaction, asyncio.Future | None]:
@@ -251,16 +250,15 @@ class RpcServer:
                 results.append({"hash": tx.hash.hex(), "status": "pending"})
             elif fut.done():
                 height, rc = fut.result()  # the hub closing raises UNAVAILABLE here
-                results.append({"hash": tx.hash.hex(), "status": "committed", "height": height,
-                                "receipt": rc.to_json()})
+                results.append(answers.committed_doc(tx.hash, height, rc))
             else:
                 hub.cancel(tx.hash, fut)
                 results.append({"hash": tx.hash.hex(), "status": "pending",
                                 "error": {"code": TIMEOUT,
                                           "message": f"not committed within {timeout} s"}})
         accepted = sum(1 for r in results if "hash" in r)
-        return web.json_response({"accepted": accepted, "rejected": len(results) - accepted,
-                                  "results": results})
+        return answers.json_answer({"accepted": accepted, "rejected": len(results) - accepted,
+                                    "results": results})
 
     async def get_tx(self, request: web.Request) -> web.Response:
         h = _hex_arg(request.match_info["hash"], "hash")
