@@ -23,7 +23,7 @@ from chainnode.core.tx import METHOD_RE, NAME_RE, Transaction, _jsonable
 from chainnode.crypto.hashing import sm3
 from chainnode.errors import BAD_REQUEST, NOT_FOUND, TIMEOUT, TX_TOO_LARGE, UNAVAILABLE, ChainError
 from chainnode.exec.system import CallFailed
-from chainnode.hub import CLOSED
+from chainnode.hub import CLOSED, TIMED_OUT
 from chainnode.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from chainnode.rpc import anchor as anchor_routes
 from chainnode.rpc import answers, console_routes, status_view
@@ -179,11 +179,16 @@ class RpcServer:
         tx, fut = await self._admit(raw, wait)
         if fut is None:
             return _pending(tx.hash)
+        hub = self.node.hub
+        hub.expire_after(tx.hash, fut, timeout)  # one timer per slot of deadlines, not per request
         try:
-            height, rc = await asyncio.wait_for(fut, timeout)
-        except TimeoutError:
-            self.node.hub.cancel(tx.hash, fut)
+            res = await fut
+        except asyncio.CancelledError:
+            hub.cancel(tx.hash, fut)
+            raise
+        if res is TIMED_OUT:  # the hub has dropped the waiter
             return _err(TIMEOUT, f"not committed within {timeout} s; poll GET /tx/{{hash}}")
+        height, rc = res
         return answers.committed(tx.hash, height, rc)
 
     async def _admit(self, raw: bytes, wait: bool,
