@@ -111,9 +111,10 @@ class RpcServer:
     def __init__(self, node) -> None:
         self.node = node
         max_body = max(node.genesis.param("max_tx_bytes") * 2 + 1024, MAX_BATCH_BYTES)
-        timing = [node.metrics.middleware()] if hasattr(node, "metrics") else []
-        self.app = web.Application(middlewares=[*timing, error_middleware],
-                                   client_max_size=max_body)
+        # the latency timer runs the error handling inside it: one middleware, not two
+        middleware = (node.metrics.middleware(inner=error_middleware)
+                      if hasattr(node, "metrics") else error_middleware)
+        self.app = web.Application(middlewares=[middleware], client_max_size=max_body)
         r = self.app.router
         r.add_get("/status", self.status)
         r.add_post("/tx", self.post_tx)
