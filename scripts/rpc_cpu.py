@@ -232,7 +232,7 @@ def main() -> None:
     ap.add_argument("--real-decode", dest="stub_decode", action="store_false")
     ap.add_argument("--callgrind", action="store_true")
     ap.add_argument("--keep", help="with --callgrind: copy the last round's dump here")
-    ap.add_argument("--pyspy", help="record py-spy stacks of the measured window to this file")
+    ap.add_argument("--pyspy", help="record py-spy stacks (py-spy on PATH) of the measured window to this file")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     if args.cmd == "serve":
