@@ -23,10 +23,10 @@ from chainnode.core.tx import METHOD_RE, NAME_RE, Transaction, _jsonable
 from chainnode.crypto.hashing import sm3
 from chainnode.errors import BAD_REQUEST, NOT_FOUND, TIMEOUT, TX_TOO_LARGE, UNAVAILABLE, ChainError
 from chainnode.exec.system import CallFailed
-from chainnode.hub import CLOSED
+from chainnode.hub import CLOSED, TIMED_OUT
 from chainnode.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from chainnode.rpc import anchor as anchor_routes
-from chainnode.rpc import console_routes, status_view
+from chainnode.rpc import answers, console_routes, status_view
 from chainnode.rpc import governance as governance_routes
 from chainnode.rpc.body import check_body
 from chainnode.rpc.errors import CLIENT_GONE, ServerLog, error_middleware, json_error
@@ -111,9 +111,10 @@ class RpcServer:
     def __init__(self, node) -> None:
         self.node = node
         max_body = max(node.genesis.param("max_tx_bytes") * 2 + 1024, MAX_BATCH_BYTES)
-        timing = [node.metrics.middleware()] if hasattr(node, "metrics") else []
-        self.app = web.Application(middlewares=[*timing, error_middleware],
-                                   client_max_size=max_body)
+        # the latency timer runs the error handling inside it: one middleware, not two
+        middleware = (node.metrics.middleware(inner=error_middleware)
+                      if hasattr(node, "metrics") else error_middleware)
+        self.app = web.Application(middlewares=[middleware], client_max_size=max_body)
         r = self.app.router
         r.add_get("/status", self.status)
         r.add_post("/tx", self.post_tx)
@@ -179,13 +180,17 @@ class RpcServer:
         tx, fut = await self._admit(raw, wait)
         if fut is None:
             return _pending(tx.hash)
+        hub = self.node.hub
+        hub.expire_after(tx.hash, fut, timeout)  # one timer per slot of deadlines, not per request
         try:
-            height, rc = await asyncio.wait_for(fut, timeout)
-        except TimeoutError:
-            self.node.hub.cancel(tx.hash, fut)
+            res = await fut
+        except asyncio.CancelledError:
+            hub.cancel(tx.hash, fut)
+            raise
+        if res is TIMED_OUT:  # the hub has dropped the waiter
             return _err(TIMEOUT, f"not committed within {timeout} s; poll GET /tx/{{hash}}")
-        return web.json_response({"hash": tx.hash.hex(), "status": "committed",
-                                  "height": height, "receipt": rc.to_json()})
+        height, rc = res
+        return answers.committed(tx.hash, height, rc)
 
     async def _admit(self, raw: bytes, wait: bool,
                      source: object = None) -> tuple[Transaction, asyncio.Future | None]:
@@ -251,16 +256,15 @@ class RpcServer:
                 results.append({"hash": tx.hash.hex(), "status": "pending"})
             elif fut.done():
                 height, rc = fut.result()  # the hub closing raises UNAVAILABLE here
-                results.append({"hash": tx.hash.hex(), "status": "committed", "height": height,
-                                "receipt": rc.to_json()})
+                results.append(answers.committed_doc(tx.hash, height, rc))
             else:
                 hub.cancel(tx.hash, fut)
                 results.append({"hash": tx.hash.hex(), "status": "pending",
                                 "error": {"code": TIMEOUT,
                                           "message": f"not committed within {timeout} s"}})
         accepted = sum(1 for r in results if "hash" in r)
-        return web.json_response({"accepted": accepted, "rejected": len(results) - accepted,
-                                  "results": results})
+        return answers.json_answer({"accepted": accepted, "rejected": len(results) - accepted,
+                                    "results": results})
 
     async def get_tx(self, request: web.Request) -> web.Response:
         h = _hex_arg(request.match_info["hash"], "hash")

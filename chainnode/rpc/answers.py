@@ -1,0 +1,64 @@
+"""The answers of the hot routes (POST /tx, POST /txs) as JSON bytes, without json_response.
+
+One answer per committed transaction: web.json_response sets up a JSONEncoder per call and
+Receipt.to_json walks the receipt's value and events in Python to turn bytes into {"hex"}.
+Here one C encoder, made once, does both in a single pass (bytes reach its `default`). The
+bytes are exactly those json.dumps(Receipt.to_json()) and json_response give (pinned in
+tests/unit/rpc/test_answers.py), with the same Content-Type.
+"""
+
+from __future__ import annotations
+
+import json
+from json.encoder import c_make_encoder, encode_basestring_ascii
+from typing import Any
+
+from aiohttp import web
+
+from chainnode.core.block import Receipt
+
+
+def _default(o: Any) -> Any:
+    """What _jsonable does to bytes; anything else fails as json.dumps would."""
+    if isinstance(o, bytes):
+        return {"hex": o.hex()}
+    raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
+
+
+if c_make_encoder is not None:
+    # json.dumps' defaults (", ", ": ", ASCII only, NaN allowed, keys unsorted). No circular
+    # check: the values come from the codec, which has no cycles and caps the depth.
+    _encode = c_make_encoder(None, _default, encode_basestring_ascii, None, ": ", ", ",
+                             False, False, True)
+
+    def dumps(doc: Any) -> str:
+        """json.dumps(doc), bytes anywhere inside written as {"hex": ...}."""
+        return "".join(_encode(doc, 0))
+else:  # pragma: no cover - CPython always has the C accelerator
+    dumps = json.JSONEncoder(default=_default).encode
+
+
+def receipt_doc(rc: Receipt) -> dict:
+    """Receipt.to_json() with bytes left in place for `dumps` to write (same keys, order)."""
+    return {
+        "tx_hash": rc.tx_hash.hex(), "status": "ok" if rc.status == Receipt.OK else "failed",
+        "gas_used": rc.gas_used, "value": rc.value,
+        "events": [{"contract": c, "name": n, "fields": f} for c, n, f in rc.events],
+        "error_code": rc.error_code, "error_message": rc.error_message,
+    }
+
+
+def committed_doc(tx_hash: bytes, height: int, rc: Receipt) -> dict:
+    return {"hash": tx_hash.hex(), "status": "committed", "height": height,
+            "receipt": receipt_doc(rc)}
+
+
+def json_answer(doc: Any, status: int = 200) -> web.Response:
+    """web.json_response(doc, status=status), bytes inside written as {"hex"}."""
+    return web.Response(body=dumps(doc).encode(), status=status,
+                        content_type="application/json", charset="utf-8")
+
+
+def committed(tx_hash: bytes, height: int, rc: Receipt) -> web.Response:
+    """200 {"hash", "status": "committed", "height", "receipt"}."""
+    return json_answer(committed_doc(tx_hash, height, rc))
