@@ -178,7 +178,7 @@ class Transaction:
 # The fields in declaration order: _assemble fills exactly these (checked at import, so a new
 # field cannot be silently left unset on decoded transactions).
 _FIELDS = ("chain_id", "nonce", "expires_at", "sender", "kind", "contract", "method", "args",
-           "gas_limit", "signature", "hash", "_raw", "_body_raw")
+           "gas_limit", "signature", "hash", "_raw", "_body_raw", "_witness")
 if tuple(f.name for f in fields(Transaction)) != _FIELDS or hasattr(Transaction,
                                                                       "__post_init__"):
     raise RuntimeError("Transaction's fields changed: update _FIELDS and _assemble")
@@ -194,7 +194,7 @@ def _assemble(chain_id: str, nonce: bytes, expires_at: int, sender: bytes, kind:
     tx.__dict__.update(chain_id=chain_id, nonce=nonce, expires_at=expires_at, sender=sender,
                        kind=kind, contract=contract, method=method, args=args,
                        gas_limit=gas_limit, signature=signature, hash=tx_hash, _raw=raw,
-                       _body_raw=body_raw)
+                       _body_raw=body_raw, _witness=b"")
     return tx
 
 
