@@ -1,18 +1,20 @@
 """Shared helpers of the red-team tests that attack a real chain's blocks (gov_util's genesis,
 real LevelDB and SM2): the governor's register txs, a block with one tx's signature swapped
-(same tx hashes, same header, same block hash), and a BlockSync catch-up from one peer."""
+(same tx hashes, same header, same block hash), a BlockSync catch-up from one peer, and
+Benches that replay one another's certified blocks."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "governance"))
-from gov_util import CHAIN, GOVS  # noqa: E402
+from gov_util import CHAIN, GOVS, Bench  # noqa: E402
 
-from chainnode.chain import Chain  # noqa: E402
+from chainnode.chain import Chain, Executed  # noqa: E402
 from chainnode.core.block import Block  # noqa: E402
 from chainnode.core.tx import Transaction, build_tx  # noqa: E402
 from chainnode.crypto import domain  # noqa: E402
@@ -63,3 +65,24 @@ async def sync_from(target: Chain, serve: Callable) -> tuple[int, list[str]]:
     sync = BlockSync(target, send, lambda: [peer], run_exec, lambda ex: None,
                      lambda p, why: reported.append(why))
     return await asyncio.wait_for(sync.catch_up(), 60), reported
+
+
+@contextmanager
+def benches(tmp_path: Path, *names: str) -> Iterator[list[Bench]]:
+    """One Bench (a real chain at gov_util's genesis) per name, all closed on the way out."""
+    made: list[Bench] = []
+    try:
+        for name in names:
+            made.append(Bench(tmp_path / name))
+        yield made
+    finally:
+        for b in made:
+            b.close()
+
+
+def replay(b: Bench, src: Bench, height: int) -> Executed:
+    """`b` re-executes and commits `src`'s block `height` under its certificate (validate
+    raises unless the receipts and the state root match src's header)."""
+    ex = b.chain.validate(Block.decode(src.db.block_bytes(height)), lambda tx: True, True)
+    b.chain.commit(ex, src.db.certificate(height))
+    return ex
