@@ -55,18 +55,26 @@ async def leader_and_follower(tmp_path, verify_pool: ThreadPoolExecutor
         follower.db.close()
 
 
+def proposal(leader: Chain, follower: Chain, mp: Mempool, txs: list[Transaction]
+             ) -> tuple[ValidatingNode, ConsensusDriver, A.ValidateBlock]:
+    """The leader's block 1 of `txs`, as the follower's driver (over `mp`) is asked to
+    validate it in view 0."""
+    ex = leader.build(txs, 0, 0)
+    node = ValidatingNode(follower, mp)
+    drv = ConsensusDriver(node, core=None, wal=None, send=None)
+    return node, drv, A.ValidateBlock(1, 0, ex.block.hash, ex.encoded())
+
+
 def validate(tmp_path, admitted: list[Transaction], proposed: list[Transaction]):
     async def go():
         async with leader_and_follower(tmp_path, ThreadPoolExecutor(2)) as (leader, follower,
                                                                             mp):
             pooled = [await mp.add(t) for t in admitted]
-            ex = leader.build(proposed, 0, 0)
-            node = ValidatingNode(follower, mp)
-            drv = ConsensusDriver(node, core=None, wal=None, send=None)
-            await drv._validate(A.ValidateBlock(1, 0, ex.block.hash, ex.encoded()))
+            node, drv, action = proposal(leader, follower, mp, proposed)
+            await drv._validate(action)
             verdict = drv.queue.get_nowait()
             assert isinstance(verdict, E.BlockValidated)
-            done = drv._executed.get(ex.block.hash)
+            done = drv._executed.get(action.block_hash)
             return pooled, node, verdict, done
     return asyncio.run(go())
 
@@ -122,11 +130,8 @@ def race(tmp_path, monkeypatch, wait_s: float, open_gate_while_waiting: bool):
             admission = asyncio.create_task(mp.add(t, "peer"))
             while mp.admitting(t.hash) is None:
                 await asyncio.sleep(0)
-            ex = leader.build([t], 0, 0)
-            node = ValidatingNode(follower, mp)
-            drv = ConsensusDriver(node, core=None, wal=None, send=None)
-            validation = asyncio.create_task(
-                drv._validate(A.ValidateBlock(1, 0, ex.block.hash, ex.encoded())))
+            node, drv, action = proposal(leader, follower, mp, [t])
+            validation = asyncio.create_task(drv._validate(action))
             if open_gate_while_waiting:
                 for _ in range(20):
                     await asyncio.sleep(0)
@@ -180,10 +185,8 @@ def test_bad_signature_copies_in_admission_delay_a_proposal_once_not_per_tx(tmp_
             admissions = [asyncio.create_task(mp.add(c, "hostile")) for c in copies]
             while any(mp.admitting(t.hash) is None for t in txs):
                 await asyncio.sleep(0)
-            ex = leader.build(txs, 0, 0)
-            node = ValidatingNode(follower, mp)
-            drv = ConsensusDriver(node, core=None, wal=None, send=None)
-            await drv._validate(A.ValidateBlock(1, 0, ex.block.hash, ex.encoded()))
+            node, drv, action = proposal(leader, follower, mp, txs)
+            await drv._validate(action)
             gated.gate.set()
             refused = await asyncio.gather(*admissions, return_exceptions=True)
             return node, drv.queue.get_nowait(), refused, len(mp)
