@@ -376,7 +376,7 @@ class ConsensusDriver:
     def _decode(self, body: bytes) -> Block:
         """A proposed or certified body; its txs this node admitted are reused, not decoded
         again (looked up by their exact bytes: chainnode.mempool.Mempool.lookup_wire)."""
-        return Block.decode(body, lookup=getattr(self.node.mempool, "lookup_wire", None))
+        return Block.decode(body, lookup=self.node.mempool.lookup_wire)
 
     async def _unverified(self, txs) -> list:
         """The txs whose signatures this node has not verified yet. Those still in admission
@@ -384,9 +384,8 @@ class ConsensusDriver:
         for that rather than verify them twice; whatever it did not verify is verified here."""
         pool = self.node.mempool
         todo = [tx for tx in txs if not pool.was_verified(tx.hash, tx.signature)]
-        admitting = getattr(pool, "admitting", None)
-        if todo and admitting is not None:
-            settling = {f for tx in todo if (f := admitting(tx.hash)) is not None}
+        if todo:
+            settling = {f for tx in todo if (f := pool.admitting(tx.hash)) is not None}
             if settling:
                 await asyncio.wait(settling, timeout=ADMISSION_WAIT_S)  # never cancels them
                 todo = [tx for tx in todo if not pool.was_verified(tx.hash, tx.signature)]

@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -43,23 +42,14 @@ EXPIRES_AT = 900
 
 def prepare(workdir: Path, n: int) -> None:
     """A one-validator testnet in workdir/net and n pre-signed txs in workdir/txs.bin."""
+    from bench import presign  # scripts/bench.py, beside this file (sys.path[0])
+
     from chainnode import codec, testnet
-    from chainnode.core.tx import build_tx
-    from chainnode.crypto.address import address_of
     from chainnode.crypto.keyfile import load_private_key
-    from chainnode.crypto.sm2 import PrivateKey
 
     genesis = testnet.init(workdir / "net", 1, chain_id="bench-admission")
     admin = load_private_key(workdir / "net" / "admin.key")
-
-    def one(_: int) -> bytes:
-        k = PrivateKey.generate()
-        return build_tx(admin, genesis.chain_id, "system", "sys.members", "register",
-                        {"address": address_of(k.public_key), "roles": ["member"]},
-                        expires_at=EXPIRES_AT, gas_limit=100_000).encode()
-
-    with ThreadPoolExecutor(os.cpu_count() or 2) as ex:
-        raws = list(ex.map(one, range(n)))
+    raws = [tx.encode() for tx in presign(admin, genesis.chain_id, n, EXPIRES_AT)]
     (workdir / "txs.bin").write_bytes(codec.encode(raws))
     write_marks(workdir)
 

@@ -37,7 +37,7 @@ from chainnode.consensus.messages import (  # noqa: E402
 )
 from chainnode.core.block import Block  # noqa: E402
 from chainnode.core.genesis import Genesis, Member, Validator  # noqa: E402
-from chainnode.core.tx import Transaction, build_tx  # noqa: E402
+from chainnode.core.tx import Transaction  # noqa: E402
 from chainnode.crypto.address import address_of  # noqa: E402
 from chainnode.crypto.hashing import sm3  # noqa: E402
 from chainnode.crypto.sm2 import PrivateKey  # noqa: E402
@@ -59,14 +59,9 @@ def genesis() -> Genesis:
 
 def make(path: Path, n: int) -> None:
     """Sign n txs and build the leader's block 1 holding them; store both."""
-    def one(i: int) -> Transaction:
-        k = PrivateKey(0x1000 + i)
-        return build_tx(ADMIN, CHAIN, "system", "sys.members", "register",
-                        {"address": address_of(k.public_key), "roles": ["member"]},
-                        expires_at=500, gas_limit=100_000, nonce=i.to_bytes(16, "big"))
+    from bench import presign  # scripts/bench.py, beside this file (sys.path[0])
 
-    with ThreadPoolExecutor(2) as ex:
-        txs = list(ex.map(one, range(n)))
+    txs = presign(ADMIN, CHAIN, n, expires_at=500)
     with tempfile.TemporaryDirectory() as d:
         leader = Chain(ChainDB(Path(d) / "leader"), genesis())
         try:

@@ -16,60 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "governance"))
-from gov_util import CHAIN, GOVS, make_genesis  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+from chain_redteam_util import forgeries, register  # noqa: E402
+from driver_util import ValidatingNode, follower_mempool  # noqa: E402
+from gov_util import make_genesis  # noqa: E402
 
 from chainnode.chain import Chain  # noqa: E402
 from chainnode.consensus import actions as A  # noqa: E402
 from chainnode.consensus import events as E  # noqa: E402
-from chainnode.core.block import Block  # noqa: E402
-from chainnode.core.tx import Transaction, build_tx  # noqa: E402
-from chainnode.crypto import domain  # noqa: E402
 from chainnode.driver import ConsensusDriver  # noqa: E402
 from chainnode.store.db import ChainDB  # noqa: E402
-
-
-def register(i: int) -> Transaction:
-    return build_tx(GOVS[0], CHAIN, "system", "sys.members", "register",
-                    {"address": f"{i:040x}", "roles": ["member"], "name": f"m{i}"},
-                    expires_at=50, gas_limit=100_000)
-
-
-def forgeries(honest: Block) -> list[Block]:
-    """`honest` with tx 1 carrying garbage, then another valid signature by its key (SM2
-    signing is randomized): same tx hashes, same header, same block hash."""
-    victim = honest.txs[1]
-    resigned = domain.sign(GOVS[0], "tx", CHAIN, victim.body_bytes())
-    out = []
-    for sig in (bytes(64), resigned):
-        txs = list(honest.txs)
-        txs[1] = Transaction.from_wire(victim.to_wire()[:-1] + [sig])
-        out.append(Block(honest.header, tuple(txs), honest.last_commit))
-    return out
-
-
-class _Pool:
-    def was_verified(self, tx_hash: bytes, signature: bytes) -> bool:
-        return False
-
-
-class _Node:
-    """What ConsensusDriver._validate uses of a node, around a real chain."""
-
-    def __init__(self, chain: Chain) -> None:
-        self.chain, self.db, self.mempool = chain, chain.db, _Pool()
-        self.verified: list[bytes] = []
-
-    async def run_exec(self, fn, *args):
-        return fn(*args)
-
-    async def verify_txs(self, txs):
-        self.verified += [tx.hash for tx in txs]
-        return {tx.hash: tx.verify_signature() for tx in txs}
 
 
 @pytest.fixture
@@ -85,14 +47,15 @@ def test_a_reproposed_hash_with_a_swapped_body_is_refused_by_a_follower_that_exe
     leader, follower = chains
     ex = leader.build([register(i) for i in range(3)], 0, 0)
     honest, raw = ex.block, ex.encoded()
-    node = _Node(follower)
+    # the follower admitted none of the block's txs: its pool never starts a verify thread
+    node = ValidatingNode(follower, follower_mempool(follower, ThreadPoolExecutor(1)))
 
     async def main() -> list[E.BlockValidated]:
         d = ConsensusDriver(node, None, None, send=None)
         verdicts = []
         await d._validate(A.ValidateBlock(1, 0, honest.hash, raw))  # view 0: the honest body
         verdicts.append(d.queue.get_nowait())
-        for view, forged in enumerate(forgeries(honest), start=1):
+        for view, forged in enumerate(forgeries(honest).values(), start=1):
             body = forged.encode()
             assert forged.hash == honest.hash and body != raw
             await d._validate(A.ValidateBlock(1, view, honest.hash, body))

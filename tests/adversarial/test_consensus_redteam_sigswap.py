@@ -17,19 +17,22 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "governance"))
-from gov_util import CHAIN, GOVS, VKEYS, make_genesis  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+from chain_redteam_util import VICTIM, forgeries, register, sync_from  # noqa: E402
+from driver_util import follower_mempool  # noqa: E402
+from gov_util import CHAIN, VKEYS, make_genesis  # noqa: E402
 
 from chainnode.chain import Chain  # noqa: E402
 from chainnode.consensus import actions as A  # noqa: E402
 from chainnode.consensus import events as E  # noqa: E402
 from chainnode.core.block import Block  # noqa: E402
 from chainnode.core.certificate import CommitCertificate, vote_payload  # noqa: E402
-from chainnode.core.tx import Transaction, build_tx  # noqa: E402
 from chainnode.crypto import domain  # noqa: E402
 from chainnode.driver import ConsensusDriver  # noqa: E402
 from chainnode.exec.executor import InvalidBlock  # noqa: E402
@@ -38,7 +41,6 @@ from chainnode.sync import BlockSync  # noqa: E402
 
 T0 = 1_700_000_000_000
 KEY_OF = {k.public_key.raw: k for k in VKEYS}
-VICTIM = 1  # the tx whose signature is swapped
 
 
 def certify(chain: Chain, block: Block) -> CommitCertificate:
@@ -49,19 +51,6 @@ def certify(chain: Chain, block: Block) -> CommitCertificate:
         votes.append((i, T0 + 1000, domain.sign(KEY_OF[v.public_key], "commit", CHAIN,
                                                  payload)))
     return CommitCertificate(CHAIN, block.height, 0, block.hash, tuple(votes))
-
-
-def register(i: int) -> Transaction:
-    return build_tx(GOVS[0], CHAIN, "system", "sys.members", "register",
-                    {"address": f"{i:040x}", "roles": ["member"], "name": f"m{i}"},
-                    expires_at=50, gas_limit=100_000)
-
-
-def with_signature(block: Block, index: int, sig: bytes) -> Block:
-    """`block` with tx `index` carrying `sig` instead: same tx hash, same header."""
-    txs = list(block.txs)
-    txs[index] = Transaction.from_wire(txs[index].to_wire()[:-1] + [sig])
-    return Block(block.header, tuple(txs), block.last_commit)
 
 
 @pytest.fixture
@@ -81,15 +70,6 @@ def target(tmp_path):
     db = ChainDB(tmp_path / "dst")
     yield Chain(db, make_genesis())
     db.close()
-
-
-def forgeries(honest: Block) -> dict[str, Block]:
-    victim = honest.txs[VICTIM]
-    # SM2 signing is randomized: the same key signs the same body again with other bytes
-    resigned = domain.sign(GOVS[0], "tx", CHAIN, victim.body_bytes())
-    assert resigned != victim.signature
-    return {"invalid signature": with_signature(honest, VICTIM, bytes(64)),
-            "another valid signature": with_signature(honest, VICTIM, resigned)}
 
 
 def nothing_stored(chain: Chain, honest: Block) -> bool:
@@ -126,23 +106,6 @@ def test_certified_validation_refuses_the_swapped_body_and_stores_nothing(certif
     assert target.db.block_bytes(1) == raw
 
 
-async def _sync(target: Chain, serve) -> tuple[int, list[str]]:
-    loop = asyncio.get_running_loop()
-    peer, reported = b"\x01" * 64, []
-    sync: BlockSync
-
-    async def send(to: bytes, kind: str, payload) -> bool:
-        loop.call_soon(sync.on_response, peer, serve(payload))
-        return True
-
-    async def run_exec(fn, *args):
-        return fn(*args)
-
-    sync = BlockSync(target, send, lambda: [peer], run_exec, lambda ex: None,
-                     lambda p, why: reported.append(why))
-    return await asyncio.wait_for(sync.catch_up(), 60), reported
-
-
 def test_sync_refuses_the_swapped_body_from_a_peer_and_reports_it(certified, target):
     src, cert, raw = certified
     honest = Block.decode(raw)
@@ -154,7 +117,7 @@ def test_sync_refuses_the_swapped_body_from_a_peer_and_reports_it(certified, tar
                        for b, c in resp[2]]
             return resp
 
-        head, reported = asyncio.run(_sync(target, swap))
+        head, reported = asyncio.run(sync_from(target, swap))
         assert head == 0 and nothing_stored(target, honest), what
         assert reported and all("does not match its certified tx_root" in r
                                 for r in reported), (what, reported)
@@ -164,7 +127,7 @@ def test_sync_refuses_the_swapped_body_from_a_peer_and_reports_it(certified, tar
             sync._validate_and_commit(Block.decode(forged.encode()), cert)
         assert nothing_stored(target, honest), what
 
-    head, reported = asyncio.run(_sync(target, serving.serve))
+    head, reported = asyncio.run(sync_from(target, serving.serve))
     assert head == 1 and reported == []
     assert target.db.block_bytes(1) == raw
 
@@ -183,7 +146,8 @@ class _Node:
 
     def __init__(self, chain: Chain) -> None:
         self.chain, self.db, self.sync = chain, chain.db, _Sync()
-        self.mempool: list = []
+        # nothing is ever admitted here: its verify pool never starts a thread
+        self.mempool = follower_mempool(chain, ThreadPoolExecutor(1))
         self.reconfig = self
         self.committed: list = []
 

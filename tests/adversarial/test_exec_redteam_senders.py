@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "governance"))
+from chain_redteam_util import benches, replay  # noqa: E402
 from gov_util import ADDR, GOVS, MEMBER, OUTSIDER, Bench  # noqa: E402
 
 from chainnode import codec  # noqa: E402
-from chainnode.core.block import Block  # noqa: E402
 from chainnode.crypto.address import address_of  # noqa: E402
 from chainnode.exec import system  # noqa: E402
 
@@ -61,17 +61,12 @@ EXPECTED = ["", "", "", "PERMISSION_DENIED", "", "", "", "TX_NOT_MEMBER",
 
 
 def _replay(b: Bench, src: Bench, height: int) -> list[str]:
-    """`b` re-executes and commits `src`'s block `height` (validate raises unless the
-    receipts and the state root match src's header); its receipts' error codes."""
-    block = Block.decode(src.db.block_bytes(height))
-    ex = b.chain.validate(block, lambda tx: True, True)
-    b.chain.commit(ex, src.db.certificate(height))
-    return [rc.error_code for rc in ex.outcome.receipts]
+    """chain_redteam_util.replay; the replayed receipts' error codes."""
+    return [rc.error_code for rc in replay(b, src, height).outcome.receipts]
 
 
 def test_mid_block_record_changes_judge_later_txs_alike_on_every_node(tmp_path):
-    leader, follower, plain = (Bench(tmp_path / n) for n in ("leader", "follower", "plain"))
-    try:
+    with benches(tmp_path, "leader", "follower", "plain") as (leader, follower, plain):
         plain.chain.executor.senders = _NoCache()
         # block 1: the leader's and the plain node's caches learn the senders' records
         leader.block(leader.tx(GOVS[0], "register", {"address": _addr(9), "roles": ["member"]},
@@ -94,6 +89,3 @@ def test_mid_block_record_changes_judge_later_txs_alike_on_every_node(tmp_path):
         for b in (leader, follower):
             shared = b.chain.executor.senders._records._d
             assert shared and all(codec.decode(raw) == rec for raw, rec in shared.items())
-    finally:
-        for b in (leader, follower, plain):
-            b.close()

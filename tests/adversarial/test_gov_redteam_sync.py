@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "governance"))
+from chain_redteam_util import sync_from  # noqa: E402
 from gov_util import CHAIN, GOVS, VKEYS, Bench, ok  # noqa: E402
 
 from chainnode.chain import Chain  # noqa: E402
@@ -59,23 +60,6 @@ def decide(b: Bench, kind: str, payload: dict) -> int:
     return b.height
 
 
-async def _sync(target: Chain, serve) -> tuple[int, list[str]]:
-    loop = asyncio.get_running_loop()
-    peer, reported = b"\x01" * 64, []
-    sync: BlockSync
-
-    async def send(to: bytes, kind: str, payload) -> bool:
-        loop.call_soon(sync.on_response, peer, serve(payload))
-        return True
-
-    async def run_exec(fn, *args):
-        return fn(*args)
-
-    sync = BlockSync(target, send, lambda: [peer], run_exec, lambda ex: None,
-                     lambda p, why: reported.append(why))
-    return await asyncio.wait_for(sync.catch_up(), 60), reported
-
-
 def test_sync_through_two_changes_refuses_the_old_sets_certificates(tmp_path):
     src = SignedBench(tmp_path / "src")
     target_db = ChainDB(tmp_path / "dst")
@@ -97,7 +81,7 @@ def test_sync_through_two_changes_refuses_the_old_sets_certificates(tmp_path):
             return resp
 
         target = Chain(target_db, src.genesis)
-        head, reported = asyncio.run(_sync(target, swap_cert))
+        head, reported = asyncio.run(sync_from(target, swap_cert))
         assert head == h and target.head.height == h, (head, reported)
         assert reported and all(f"block {h + 1} has a bad certificate" in r for r in reported)
         assert f"validators of height {h + 1}" in reported[0]
@@ -115,11 +99,11 @@ def test_sync_through_two_changes_refuses_the_old_sets_certificates(tmp_path):
                                   cert_by(h + 1, forged.hash, g, old_signers).encode()]
             return resp
 
-        head, reported = asyncio.run(_sync(target, alt_block))
+        head, reported = asyncio.run(sync_from(target, alt_block))
         assert head == h and reported and all(f"block {h + 1} has a bad certificate" in r
                                               for r in reported)
 
-        head, reported = asyncio.run(_sync(target, honest.serve))
+        head, reported = asyncio.run(sync_from(target, honest.serve))
         assert head == src.height and reported == []
         assert [(e.start, e.validators) for e in target.epochs()] == [
             (e.start, e.validators) for e in src.chain.epochs()]

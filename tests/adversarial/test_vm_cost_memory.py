@@ -11,15 +11,13 @@ import os
 import resource
 import subprocess
 import sys
-import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from chainnode.vm import GAS
 from chainnode.vm.gas import BYTES_PER_GAS, MAX_TX_MEMORY
-from chainnode.vm.memhost import MemoryHost
-from tests.adversarial.vm_cost_util import base_gas, mem, run, source, str_mul
+from tests.adversarial.vm_cost_util import base_gas, mem, run, source, str_mul, traced_call
 
 REPO = Path(__file__).resolve().parents[2]
 WIDE = "\\u4e00"
@@ -63,15 +61,7 @@ HOGS = {
 
 @pytest.mark.parametrize("body", list(HOGS.values()), ids=list(HOGS))
 def test_peak_memory_is_bounded_by_gas(body):
-    h = MemoryHost()
-    h.deploy("hog", source(body))
-    gas = 2_000_000
-    tracemalloc.start()
-    try:
-        r = h.call("hog", "f", gas=gas)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    r, peak = traced_call(body, gas=2_000_000)
     assert r.error_code in ("VM_OUT_OF_GAS", "VM_SIZE_LIMIT"), r
     assert peak < BYTES_PER_GAS * r.gas_used + 200_000, peak
 

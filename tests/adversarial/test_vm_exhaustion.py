@@ -14,6 +14,7 @@ import time
 import pytest
 
 from chainnode.vm.memhost import MemoryHost
+from tests.adversarial.vm_cost_util import traced_call
 
 # serial: a wall-clock bound per attack, and the worker's peak RSS (tests/conftest.py)
 pytestmark = pytest.mark.serial
@@ -182,17 +183,7 @@ MEMORY_HOGS = {
 @pytest.mark.parametrize("body", list(MEMORY_HOGS.values()), ids=list(MEMORY_HOGS))
 def test_memory_is_paid_for(body):
     """Everything a call keeps alive was paid for: peak allocation stays under 24 bytes/gas."""
-    import tracemalloc
-
-    h = MemoryHost()
-    lines = "\n".join("    " + line for line in body.split("\n"))
-    h.deploy("hog", f"@export\ndef f():\n{lines}\n")
     gas = 1_000_000
-    tracemalloc.start()
-    try:
-        r = h.call("hog", "f", gas=gas)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    r, peak = traced_call(body, gas)
     assert r.error_code in ("VM_OUT_OF_GAS", "VM_SIZE_LIMIT")
     assert peak < 24 * gas, peak

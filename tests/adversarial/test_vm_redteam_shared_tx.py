@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "governance"))
-from gov_util import CHAIN, GOVS, Bench  # noqa: E402
+from chain_redteam_util import benches, replay  # noqa: E402
+from gov_util import CHAIN, GOVS  # noqa: E402
 
 from chainnode import codec  # noqa: E402
 from chainnode.core.block import Block  # noqa: E402
@@ -31,15 +32,12 @@ def grab(box, xs):
 
 
 def test_a_contract_mutating_its_args_leaves_the_shared_tx_intact(tmp_path):
-    leader, follower = Bench(tmp_path / "leader"), Bench(tmp_path / "follower")
-    try:
+    with benches(tmp_path, "leader", "follower") as (leader, follower):
         deploy = build_tx(GOVS[0], CHAIN, "deploy", "grabber", "deploy",
                           {"source": SOURCE, "init_args": {}}, expires_at=50,
                           gas_limit=50_000_000)
         assert leader.block(deploy).outcome.receipts[0].ok
-        follower.chain.commit(follower.chain.validate(
-            Block.decode(leader.db.block_bytes(1)), lambda tx: True, True),
-            leader.db.certificate(1))
+        replay(follower, leader, 1)
         args = {"box": {"inner": {"k": 1}}, "xs": [1, 2]}
         tx = Transaction.decode(build_tx(GOVS[0], CHAIN, "call", "grabber", "grab", args,
                                          expires_at=50, gas_limit=5_000_000).encode())
@@ -58,6 +56,3 @@ def test_a_contract_mutating_its_args_leaves_the_shared_tx_intact(tmp_path):
             again = follower.chain.validate(block, lambda t: True, False)
             assert again.outcome.receipts == first.outcome.receipts
         assert tx.args == args and codec.encode(tx.to_wire()) == raw
-    finally:
-        leader.close()
-        follower.close()

@@ -4,6 +4,7 @@ static part of its gas (docs/contracts.md, Gas), so tests can assert exact gas f
 from __future__ import annotations
 
 import ast
+import tracemalloc
 
 from chainnode.vm import GAS
 from chainnode.vm.memhost import MemoryHost
@@ -24,6 +25,20 @@ def run(body: str, gas: int = 2_000_000, extra: str = "", host: MemoryHost | Non
 # copying the empty kwargs dict through the codec: a deep visit of one node, then encoding
 # and decoding one node
 EMPTY_ARGS = (GAS["walk"] + 1) * GAS["walk_node"] + 2 * GAS["codec_node"]
+
+
+def traced_call(body: str, gas: int):
+    """Deploy `body` as f() on a fresh MemoryHost and call it with `gas`: (its receipt, the
+    peak bytes tracemalloc saw allocated during the call)."""
+    h = MemoryHost()
+    h.deploy("hog", source(body))
+    tracemalloc.start()
+    try:
+        r = h.call("hog", "f", gas=gas)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return r, peak
 
 
 def base_gas(src: str, fn: str = "f") -> int:

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+from driver_util import ValidatingNode, follower_mempool
 
 from chainnode.chain import Chain
 from chainnode.consensus import actions as A
@@ -36,41 +40,42 @@ def register(i: int, key: PrivateKey = ADMIN) -> Transaction:
                                        expires_at=50, gas_limit=100_000).encode())
 
 
-class _Node:
-    """What ConsensusDriver._validate uses of a node."""
+@asynccontextmanager
+async def leader_and_follower(tmp_path, verify_pool: ThreadPoolExecutor
+                              ) -> AsyncIterator[tuple[Chain, Chain, Mempool]]:
+    """Two chains at genesis and the follower's mempool verifying on `verify_pool`; on the
+    way out the pool is shut down (a _GatedPool opens its gate first) and the chains closed."""
+    leader = Chain(ChainDB(tmp_path / "leader"), genesis())
+    follower = Chain(ChainDB(tmp_path / "follower"), genesis())
+    try:
+        yield leader, follower, follower_mempool(follower, verify_pool)
+    finally:
+        verify_pool.shutdown()
+        leader.db.close()
+        follower.db.close()
 
-    def __init__(self, chain: Chain, mempool: Mempool) -> None:
-        self.chain, self.mempool = chain, mempool
-        self.verified: list[bytes] = []
 
-    async def run_exec(self, fn, *args):
-        return fn(*args)
-
-    async def verify_txs(self, txs):
-        self.verified += [tx.hash for tx in txs]
-        return {tx.hash: tx.verify_signature() for tx in txs}
+def proposal(leader: Chain, follower: Chain, mp: Mempool, txs: list[Transaction]
+             ) -> tuple[ValidatingNode, ConsensusDriver, A.ValidateBlock]:
+    """The leader's block 1 of `txs`, as the follower's driver (over `mp`) is asked to
+    validate it in view 0."""
+    ex = leader.build(txs, 0, 0)
+    node = ValidatingNode(follower, mp)
+    drv = ConsensusDriver(node, core=None, wal=None, send=None)
+    return node, drv, A.ValidateBlock(1, 0, ex.block.hash, ex.encoded())
 
 
 def validate(tmp_path, admitted: list[Transaction], proposed: list[Transaction]):
     async def go():
-        leader = Chain(ChainDB(tmp_path / "leader"), genesis())
-        follower = Chain(ChainDB(tmp_path / "follower"), genesis())
-        try:
-            mp = Mempool(chain_id=CHAIN, verify_pool=ThreadPoolExecutor(2),
-                         head_height=lambda: follower.head.height,
-                         is_committed=follower.is_committed, is_member=lambda a: True)
+        async with leader_and_follower(tmp_path, ThreadPoolExecutor(2)) as (leader, follower,
+                                                                            mp):
             pooled = [await mp.add(t) for t in admitted]
-            ex = leader.build(proposed, 0, 0)
-            node = _Node(follower, mp)
-            drv = ConsensusDriver(node, core=None, wal=None, send=None)
-            await drv._validate(A.ValidateBlock(1, 0, ex.block.hash, ex.encoded()))
+            node, drv, action = proposal(leader, follower, mp, proposed)
+            await drv._validate(action)
             verdict = drv.queue.get_nowait()
             assert isinstance(verdict, E.BlockValidated)
-            done = drv._executed.get(ex.block.hash)
+            done = drv._executed.get(action.block_hash)
             return pooled, node, verdict, done
-        finally:
-            leader.db.close()
-            follower.db.close()
     return asyncio.run(go())
 
 
@@ -107,6 +112,10 @@ class _GatedPool(ThreadPoolExecutor):
             return fn(*args, **kwargs)
         return super().submit(run)
 
+    def shutdown(self, wait: bool = True, **kwargs) -> None:
+        self.gate.set()  # no check left waiting for a gate nobody will open
+        super().shutdown(wait, **kwargs)
+
 
 def race(tmp_path, monkeypatch, wait_s: float, open_gate_while_waiting: bool):
     """A proposal arrives while its tx is still in admission (its SM2 check pending)."""
@@ -116,21 +125,13 @@ def race(tmp_path, monkeypatch, wait_s: float, open_gate_while_waiting: bool):
     t = register(3)
 
     async def go():
-        leader = Chain(ChainDB(tmp_path / "leader"), genesis())
-        follower = Chain(ChainDB(tmp_path / "follower"), genesis())
         gated = _GatedPool()
-        try:
-            mp = Mempool(chain_id=CHAIN, verify_pool=gated,
-                         head_height=lambda: follower.head.height,
-                         is_committed=follower.is_committed, is_member=lambda a: True)
+        async with leader_and_follower(tmp_path, gated) as (leader, follower, mp):
             admission = asyncio.create_task(mp.add(t, "peer"))
             while mp.admitting(t.hash) is None:
                 await asyncio.sleep(0)
-            ex = leader.build([t], 0, 0)
-            node = _Node(follower, mp)
-            drv = ConsensusDriver(node, core=None, wal=None, send=None)
-            validation = asyncio.create_task(
-                drv._validate(A.ValidateBlock(1, 0, ex.block.hash, ex.encoded())))
+            node, drv, action = proposal(leader, follower, mp, [t])
+            validation = asyncio.create_task(drv._validate(action))
             if open_gate_while_waiting:
                 for _ in range(20):
                     await asyncio.sleep(0)
@@ -140,11 +141,6 @@ def race(tmp_path, monkeypatch, wait_s: float, open_gate_while_waiting: bool):
             gated.gate.set()
             await admission
             return node, drv.queue.get_nowait(), t
-        finally:
-            gated.gate.set()
-            gated.shutdown()
-            leader.db.close()
-            follower.db.close()
     return asyncio.run(go())
 
 
@@ -184,28 +180,16 @@ def test_bad_signature_copies_in_admission_delay_a_proposal_once_not_per_tx(tmp_
         object.__setattr__(c, "hash", c.compute_hash())
 
     async def go():
-        leader = Chain(ChainDB(tmp_path / "leader"), genesis())
-        follower = Chain(ChainDB(tmp_path / "follower"), genesis())
         gated = _GatedPool()
-        try:
-            mp = Mempool(chain_id=CHAIN, verify_pool=gated,
-                         head_height=lambda: follower.head.height,
-                         is_committed=follower.is_committed, is_member=lambda a: True)
+        async with leader_and_follower(tmp_path, gated) as (leader, follower, mp):
             admissions = [asyncio.create_task(mp.add(c, "hostile")) for c in copies]
             while any(mp.admitting(t.hash) is None for t in txs):
                 await asyncio.sleep(0)
-            ex = leader.build(txs, 0, 0)
-            node = _Node(follower, mp)
-            drv = ConsensusDriver(node, core=None, wal=None, send=None)
-            await drv._validate(A.ValidateBlock(1, 0, ex.block.hash, ex.encoded()))
+            node, drv, action = proposal(leader, follower, mp, txs)
+            await drv._validate(action)
             gated.gate.set()
             refused = await asyncio.gather(*admissions, return_exceptions=True)
             return node, drv.queue.get_nowait(), refused, len(mp)
-        finally:
-            gated.gate.set()
-            gated.shutdown()
-            leader.db.close()
-            follower.db.close()
 
     node, verdict, refused, pooled = asyncio.run(go())
     assert verdict.valid
