@@ -56,6 +56,25 @@ def tx_item(tx) -> Item:
     return tx.sender, tx.chain_id, tx.body_bytes(), tx.signature
 
 
+# Keys that built a PublicKey in this thread or process (checked on the curve): a chain has
+# few senders, so the frozen dataclass and its check are built once per key, not per tx. Only
+# exact `bytes` keys that passed are kept, and a full dict is emptied: memory stays bounded and
+# a hostile key costs its full check every time.
+MAX_KEYS = 4096
+_keys: dict[bytes, PublicKey] = {}
+
+
+def _public_key(raw: bytes) -> PublicKey:
+    key = _keys.get(raw) if type(raw) is bytes else None
+    if key is None:
+        key = PublicKey(raw)  # SignatureError (a ValueError) for a malformed key
+        if type(raw) is bytes:
+            if len(_keys) >= MAX_KEYS:
+                _keys.clear()
+            _keys[raw] = key
+    return key
+
+
 def verify_items(items: Sequence[Item]) -> list[bool]:
     """Run in a verify thread or worker process: one bool per item, never an exception.
     Each check is `domain.verify(PublicKey(sender), "tx", chain_id, body, signature)`, the
@@ -63,11 +82,13 @@ def verify_items(items: Sequence[Item]) -> list[bool]:
     bytes, domain tag). A malformed key or chain id is a False (SignatureError and
     signing_bytes' refusals are ValueErrors)."""
     out = []
+    append = out.append
+    verify = domain.verify
     for pub, chain_id, body, sig in items:
         try:
-            out.append(domain.verify(PublicKey(pub), "tx", chain_id, body, sig))
+            append(verify(_public_key(pub), "tx", chain_id, body, sig))
         except ValueError:
-            out.append(False)
+            append(False)
     return out
 
 
@@ -127,16 +148,35 @@ class VerifyBatcher:
         self._queue.append((tx, fut))
         return fut
 
+    async def verify_many(self, txs: Sequence) -> list[bool]:
+        """Every tx's signature check, in order: for a batch that is admitted as one (a peer's
+        `txs` frame), one job and one future per `max_batch` txs instead of one future each.
+        A job's verdicts are the same `verify_items` answers as `verify`'s."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        n = self.max_batch
+        futs = []
+        for i in range(0, len(txs), n):
+            fut = loop.create_future()
+            self._submit(list(txs[i:i + n]), [fut], whole=True)
+            futs.append(fut)
+        if len(futs) == 1:
+            return await futs[0]
+        return [ok for part in await asyncio.gather(*futs) for ok in part]
+
     def _flush(self) -> None:
         queue, self._queue = self._queue, []
         queue = [(tx, fut) for tx, fut in queue if not fut.done()]  # cancelled meanwhile
         n = self.max_batch
         for i in range(0, len(queue), n):
-            self._submit(queue[i:i + n])
+            chunk = queue[i:i + n]
+            self._submit([tx for tx, _ in chunk], [fut for _, fut in chunk], whole=False)
 
-    def _submit(self, chunk: list) -> None:
+    def _submit(self, txs: list, futs: list[asyncio.Future], whole: bool) -> None:
+        """One job for `txs`; `futs` get one verdict each, or (`whole`) one future gets the
+        list of them."""
         self.batches += 1
-        items = [tx_item(tx) for tx, _ in chunk]
+        items = [tx_item(tx) for tx in txs]
         try:
             pool = self._executor()
             if pool is self.threads:
@@ -146,45 +186,54 @@ class VerifyBatcher:
         except BrokenProcessPool:
             job = self._on_broken(items)
         except RuntimeError as exc:  # shut down: the node is stopping
-            for _, fut in chunk:
+            for fut in futs:
                 if not fut.done():
                     fut.set_exception(exc)
             return
-        self._watch(job, chunk, items)
+        self._watch(job, futs, items, whole)
 
-    def _watch(self, job: Future, chunk: list, items: list[Item]) -> None:
+    def _watch(self, job: Future, futs: list[asyncio.Future], items: list[Item],
+               whole: bool) -> None:
         loop = self._loop
 
         def done(job: Future) -> None:
             try:
-                loop.call_soon_threadsafe(self._settle, job, chunk, items)
+                loop.call_soon_threadsafe(self._settle, job, futs, items, whole)
             except RuntimeError:  # the loop closed: nobody waits for these any more
                 pass
         job.add_done_callback(done)
 
-    def _settle(self, job: Future, chunk: list, items: list[Item]) -> None:
+    def _settle(self, job: Future, futs: list[asyncio.Future], items: list[Item],
+                whole: bool) -> None:
         if job.cancelled():  # the pool shut down (node stopping): nothing is admitted
-            for _, fut in chunk:
+            for fut in futs:
                 fut.cancel()
             return
         exc = job.exception()
         if isinstance(exc, BrokenProcessPool) and not self._closed:
             try:
-                self._watch(self._on_broken(items), chunk, items)
+                self._watch(self._on_broken(items), futs, items, whole)
                 return
             except RuntimeError as again:
                 exc = again
+        if exc is None:
+            verdicts = job.result()
+            if isinstance(verdicts, tuple):  # from a worker process: (queue wait, verdicts)
+                waited, verdicts = verdicts
+                if self.waited is not None:
+                    self.waited.observe(waited)
+            if len(verdicts) != len(items):  # never a verdict for the wrong tx
+                exc = RuntimeError("a verify job answered for another number of txs")
         if exc is not None:
-            for _, fut in chunk:
+            for fut in futs:
                 if not fut.done():
                     fut.set_exception(exc)
             return
-        verdicts = job.result()
-        if isinstance(verdicts, tuple):  # from a worker process: (queue wait, verdicts)
-            waited, verdicts = verdicts
-            if self.waited is not None:
-                self.waited.observe(waited)
-        for (_, fut), ok in zip(chunk, verdicts, strict=True):
+        if whole:
+            if not futs[0].done():
+                futs[0].set_result([ok is True for ok in verdicts])
+            return
+        for fut, ok in zip(futs, verdicts, strict=True):
             if not fut.done():
                 fut.set_result(ok is True)
 
