@@ -36,6 +36,8 @@ MAX_RESTARTS = 3  # worker pools replaced after a crash; then the threads do all
 # (sender public key, chain id, tx body bytes, signature): plain values, cheap to send to a
 # worker process, which composes them exactly as Transaction.verify_signature does
 Item = tuple[bytes, str, bytes, bytes]
+# (txs, future, whole): one tx's check (future of a bool) or, whole, a batch's (of a list)
+Request = tuple[list, asyncio.Future, bool]
 
 
 def verify_processes(configured: int = 0) -> int:
@@ -128,7 +130,7 @@ class VerifyBatcher:
         self.max_batch = max_batch
         self.processes = processes
         self._procs: ProcessPoolExecutor | None = None
-        self._queue: list[tuple[object, asyncio.Future]] = []
+        self._queue: list[Request] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self.batches = 0  # jobs submitted (for tests and the bench)
@@ -140,43 +142,52 @@ class VerifyBatcher:
     def verify(self, tx) -> asyncio.Future:
         """A future for tx's signature check (True/False); the job starts after this loop
         iteration, together with every other check asked for in it."""
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        if not self._queue:
-            self._loop = loop
-            loop.call_soon(self._flush)
-        self._queue.append((tx, fut))
+        fut = asyncio.get_running_loop().create_future()
+        self._ask([tx], fut, False)
         return fut
 
     async def verify_many(self, txs: Sequence) -> list[bool]:
         """Every tx's signature check, in order: for a batch that is admitted as one (a peer's
-        `txs` frame), one job and one future per `max_batch` txs instead of one future each.
-        A job's verdicts are the same `verify_items` answers as `verify`'s."""
+        `txs` frame), one future per `max_batch` txs instead of one per tx. The checks join
+        the job(s) of this loop iteration like `verify`'s, with the same verdicts."""
         loop = asyncio.get_running_loop()
-        self._loop = loop
         n = self.max_batch
         futs = []
         for i in range(0, len(txs), n):
             fut = loop.create_future()
-            self._submit(list(txs[i:i + n]), [fut], whole=True)
+            self._ask(list(txs[i:i + n]), fut, True)
             futs.append(fut)
         if len(futs) == 1:
             return await futs[0]
         return [ok for part in await asyncio.gather(*futs) for ok in part]
 
-    def _flush(self) -> None:
-        queue, self._queue = self._queue, []
-        queue = [(tx, fut) for tx, fut in queue if not fut.done()]  # cancelled meanwhile
-        n = self.max_batch
-        for i in range(0, len(queue), n):
-            chunk = queue[i:i + n]
-            self._submit([tx for tx, _ in chunk], [fut for _, fut in chunk], whole=False)
+    def _ask(self, txs: list, fut: asyncio.Future, whole: bool) -> None:
+        if not self._queue:
+            self._loop = asyncio.get_running_loop()
+            self._loop.call_soon(self._flush)
+        self._queue.append((txs, fut, whole))
 
-    def _submit(self, txs: list, futs: list[asyncio.Future], whole: bool) -> None:
-        """One job for `txs`; `futs` get one verdict each, or (`whole`) one future gets the
-        list of them."""
+    def _flush(self) -> None:
+        """This iteration's requests packed whole, in order, into jobs of at most max_batch
+        txs (no request holds more)."""
+        queue, self._queue = self._queue, []
+        job: list[Request] = []
+        size = 0
+        for req in queue:
+            if req[1].done():  # cancelled meanwhile
+                continue
+            n = len(req[0])
+            if job and size + n > self.max_batch:
+                self._submit(job)
+                job, size = [], 0
+            job.append(req)
+            size += n
+        if job:
+            self._submit(job)
+
+    def _submit(self, reqs: list[Request]) -> None:
         self.batches += 1
-        items = [tx_item(tx) for tx in txs]
+        items = [tx_item(tx) for txs, _, _ in reqs for tx in txs]
         try:
             pool = self._executor()
             if pool is self.threads:
@@ -186,33 +197,31 @@ class VerifyBatcher:
         except BrokenProcessPool:
             job = self._on_broken(items)
         except RuntimeError as exc:  # shut down: the node is stopping
-            for fut in futs:
+            for _, fut, _ in reqs:
                 if not fut.done():
                     fut.set_exception(exc)
             return
-        self._watch(job, futs, items, whole)
+        self._watch(job, reqs, items)
 
-    def _watch(self, job: Future, futs: list[asyncio.Future], items: list[Item],
-               whole: bool) -> None:
+    def _watch(self, job: Future, reqs: list[Request], items: list[Item]) -> None:
         loop = self._loop
 
         def done(job: Future) -> None:
             try:
-                loop.call_soon_threadsafe(self._settle, job, futs, items, whole)
+                loop.call_soon_threadsafe(self._settle, job, reqs, items)
             except RuntimeError:  # the loop closed: nobody waits for these any more
                 pass
         job.add_done_callback(done)
 
-    def _settle(self, job: Future, futs: list[asyncio.Future], items: list[Item],
-                whole: bool) -> None:
+    def _settle(self, job: Future, reqs: list[Request], items: list[Item]) -> None:
         if job.cancelled():  # the pool shut down (node stopping): nothing is admitted
-            for fut in futs:
+            for _, fut, _ in reqs:
                 fut.cancel()
             return
         exc = job.exception()
         if isinstance(exc, BrokenProcessPool) and not self._closed:
             try:
-                self._watch(self._on_broken(items), futs, items, whole)
+                self._watch(self._on_broken(items), reqs, items)
                 return
             except RuntimeError as again:
                 exc = again
@@ -225,17 +234,17 @@ class VerifyBatcher:
             if len(verdicts) != len(items):  # never a verdict for the wrong tx
                 exc = RuntimeError("a verify job answered for another number of txs")
         if exc is not None:
-            for fut in futs:
+            for _, fut, _ in reqs:
                 if not fut.done():
                     fut.set_exception(exc)
             return
-        if whole:
-            if not futs[0].done():
-                futs[0].set_result([ok is True for ok in verdicts])
-            return
-        for fut, ok in zip(futs, verdicts, strict=True):
+        at = 0
+        for txs, fut, whole in reqs:
+            n = len(txs)
             if not fut.done():
-                fut.set_result(ok is True)
+                fut.set_result([ok is True for ok in verdicts[at:at + n]] if whole
+                               else verdicts[at] is True)
+            at += n
 
     def _executor(self) -> Executor:
         if self._closed:
