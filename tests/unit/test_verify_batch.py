@@ -149,3 +149,25 @@ def test_a_remembered_key_never_turns_a_bad_key_or_signature_into_true():
                                for i in range(2, verify_batch.MAX_KEYS + 2)})
     assert verify_items([tx_item(_tx(1, OTHER))]) == [True]  # a new key into a full dict
     assert list(verify_batch._keys) == [OTHER.public_key.raw]  # bounded: emptied when full
+
+
+async def test_frames_and_single_checks_of_one_iteration_share_jobs_packed_whole():
+    pool = CountingPool()
+    try:
+        b = VerifyBatcher(pool, max_batch=16)
+        frame1 = [*GOOD[:9], BAD[0]]
+        frame2 = [BAD[1], *GOOD[12:16]]
+        async def singles() -> list[bool]:
+            return await asyncio.gather(b.verify(GOOD[10]), b.verify(BAD[2]), b.verify(GOOD[11]))
+
+        # three tasks whose first steps run in one loop iteration, in this order
+        res = await asyncio.gather(b.verify_many(frame1), singles(), b.verify_many(frame2))
+        assert res == [[True] * 9 + [False], [True, False, True], [False] + [True] * 4]
+        assert pool.sizes == [13, 5]  # 10 + 3 singles; frame2 would overflow: a job of its own
+        cancelled = asyncio.ensure_future(b.verify_many(GOOD[:4]))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        assert await b.verify_many(GOOD[4:6]) == [True, True]
+        assert pool.sizes[-1] == 2  # a cancelled frame is dropped before its job
+    finally:
+        pool.shutdown(wait=True)
