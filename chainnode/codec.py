@@ -21,6 +21,7 @@ equal on random and hostile inputs.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import msgpack
@@ -47,6 +48,16 @@ SMALL_ARRAY = 64
 
 _Packer = msgpack.Packer
 _unpackb = msgpack.unpackb
+# canonical heads of the leaves the state path encodes per write (state keys and values are
+# bytes, small ints index txs): msgpack's smallest forms, written out as codec_ref does
+_BIN8_HEADS = tuple(b"\xc4" + bytes((n,)) for n in range(0x100))
+_FIXINTS = tuple(bytes((n,)) for n in range(0x80))
+_FIXINTS_U8 = tuple(bytes((n,)) for n in range(0x100))
+# a packer kept per thread for reuse (making one costs about as much as packing a small
+# value); taken out of its slot while it packs, so a re-entrant call gets a fresh one, and
+# not kept once it has packed anything large (its buffer would stay that large)
+_spare = threading.local()
+_KEEP_PACKER_BYTES = 64 * 1024
 
 
 class _Slow(Exception):
@@ -56,6 +67,19 @@ class _Slow(Exception):
 def encode(obj: Any, *, max_depth: int = MAX_DEPTH) -> bytes:
     try:
         t = type(obj)
+        if t is bytes and max_depth >= 0:
+            n = len(obj)
+            if n < 0x100:
+                return _BIN8_HEADS[n] + obj
+            if n < 0x10000:
+                return b"\xc5" + n.to_bytes(2, "big") + obj
+        elif t is int and 0 <= obj and max_depth >= 0:
+            if obj < 0x80:
+                return _FIXINTS[obj]
+            if obj < 0x100:
+                return b"\xcc" + _FIXINTS_U8[obj]
+            if obj < 0x10000:
+                return b"\xcd" + obj.to_bytes(2, "big")
         if t in _CONTAINERS:
             if max_depth < 0:
                 raise _Slow
@@ -158,11 +182,20 @@ def _check(obj: Any, depth: int, max_depth: int) -> None:
 
 
 def _pack(obj: Any) -> bytes:
-    # a Packer per call: it runs no Python code of ours, so nothing can re-enter it midway
+    # this packer runs no Python code of ours; it is this thread's spare (or a new one) and
+    # out of the slot while it packs, so nothing else can use it midway
+    p = getattr(_spare, "packer", None)
+    if p is None:
+        p = _Packer(use_bin_type=True, buf_size=1024)
+    else:
+        _spare.packer = None
     try:
-        return _Packer(use_bin_type=True, buf_size=1024).pack(obj)
-    except OverflowError:  # an int outside the 64-bit range: ext type 1
+        out = p.pack(obj)
+    except OverflowError:  # an int outside the 64-bit range: ext type 1 (p is dropped)
         return _Packer(use_bin_type=True, default=_bigint_ext).pack(obj)
+    if len(out) <= _KEEP_PACKER_BYTES:
+        _spare.packer = p
+    return out
 
 
 def _bigint_ext(v: Any) -> msgpack.ExtType:
