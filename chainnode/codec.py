@@ -21,7 +21,6 @@ equal on random and hostile inputs.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import msgpack
@@ -53,10 +52,12 @@ _unpackb = msgpack.unpackb
 _BIN8_HEADS = tuple(b"\xc4" + bytes((n,)) for n in range(0x100))
 _FIXINTS = tuple(bytes((n,)) for n in range(0x80))
 _FIXINTS_U8 = tuple(bytes((n,)) for n in range(0x100))
-# a packer kept per thread for reuse (making one costs about as much as packing a small
-# value); taken out of its slot while it packs, so a re-entrant call gets a fresh one, and
-# not kept once it has packed anything large (its buffer would stay that large)
-_spare = threading.local()
+# idle packers for reuse (making one costs about as much as packing a small value): a call
+# pops one (list.pop and append are single atomic operations, so no two calls, threads or a
+# re-entrant call, ever hold the same packer) and puts it back after a small output only (a
+# large one grew its buffer, which would stay that large)
+_idle: list = []
+_IDLE_MAX = 8
 _KEEP_PACKER_BYTES = 64 * 1024
 
 
@@ -182,19 +183,17 @@ def _check(obj: Any, depth: int, max_depth: int) -> None:
 
 
 def _pack(obj: Any) -> bytes:
-    # this packer runs no Python code of ours; it is this thread's spare (or a new one) and
-    # out of the slot while it packs, so nothing else can use it midway
-    p = getattr(_spare, "packer", None)
-    if p is None:
+    # this packer runs no Python code of ours, and no other call holds it (see _idle)
+    try:
+        p = _idle.pop()
+    except IndexError:
         p = _Packer(use_bin_type=True, buf_size=1024)
-    else:
-        _spare.packer = None
     try:
         out = p.pack(obj)
     except OverflowError:  # an int outside the 64-bit range: ext type 1 (p is dropped)
         return _Packer(use_bin_type=True, default=_bigint_ext).pack(obj)
-    if len(out) <= _KEEP_PACKER_BYTES:
-        _spare.packer = p
+    if len(out) <= _KEEP_PACKER_BYTES and len(_idle) < _IDLE_MAX:
+        _idle.append(p)
     return out
 
 

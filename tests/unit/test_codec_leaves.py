@@ -1,5 +1,5 @@
 """codec.encode's shortcuts for the leaves the state path encodes per write (bytes keys and
-values, small non-negative ints) and its per-thread spare packer: the reference's bytes,
+values, small non-negative ints) and its idle packers: the reference's bytes,
 at every length and value boundary, and a packer that never leaks state between calls."""
 
 from __future__ import annotations
@@ -51,14 +51,19 @@ def test_bytes_subclasses_are_not_taken_as_bytes():
 def test_spare_packer_carries_nothing_between_calls():
     """A failed pack (an int too wide even for the ext type) must not leave bytes behind for the
     next value packed on this thread, and a large value's packer is not kept."""
+    codec._idle.clear()
     with pytest.raises(codec.CodecError):
         codec.encode([1, 2**10_000])
+    assert codec._idle == []  # the packer that failed midway is dropped
     assert codec.encode([1, 2]) == codec_ref.encode([1, 2])
+    assert len(codec._idle) == 1  # a small value's packer is kept for reuse
     big = [bytes(40_000), bytes(40_000)]
     assert codec.encode(big) == codec_ref.encode(big)
-    assert getattr(codec._spare, "packer", None) is None  # its buffer grew: dropped
+    assert codec._idle == []  # its buffer grew: dropped
     assert codec.encode({"a": [b"x"]}) == codec_ref.encode({"a": [b"x"]})
-    assert codec._spare.packer is not None  # a small value's packer is kept for reuse
+    for _ in range(3 * codec._IDLE_MAX):
+        codec.encode([1])
+    assert 1 <= len(codec._idle) <= codec._IDLE_MAX
 
 
 def test_threads_pack_concurrently_without_mixing():
