@@ -53,12 +53,50 @@ def committed_doc(tx_hash: bytes, height: int, rc: Receipt) -> dict:
             "receipt": receipt_doc(rc)}
 
 
+# committed_doc as written by `dumps`, its fixed keys already in place: the encoder is left
+# only the values that vary, and hex digests and plain ints need no encoder at all
+_COMMITTED = ('{"hash": "%s", "status": "committed", "height": %s, "receipt": '
+              '{"tx_hash": "%s", "status": "%s", "gas_used": %s, "value": %s, "events": %s, '
+              '"error_code": %s, "error_message": %s}}')
+_EVENT = '{"contract": %s, "name": %s, "fields": %s}'
+
+
+def _text(value: Any) -> str:
+    """dumps(value), the encoder's own string function for a plain str."""
+    return encode_basestring_ascii(value) if type(value) is str else dumps(value)
+
+
+def _int(value: Any) -> str:
+    """dumps(value): an int's repr for a plain int (a bool or a float goes to the encoder)."""
+    return int.__repr__(value) if type(value) is int else dumps(value)
+
+
+def committed_text(tx_hash: bytes, height: int, rc: Receipt) -> str:
+    """dumps(committed_doc(tx_hash, height, rc)), the same characters, built faster."""
+    events = rc.events
+    if events:
+        events_text = "[" + ", ".join([_EVENT % (_text(c), _text(n), dumps(f))
+                                       for c, n, f in events]) + "]"
+    else:
+        events_text = "[]"
+    value = rc.value
+    return _COMMITTED % (tx_hash.hex(), _int(height), rc.tx_hash.hex(),
+                         "ok" if rc.status == Receipt.OK else "failed", _int(rc.gas_used),
+                         "null" if value is None else dumps(value), events_text,
+                         _text(rc.error_code), _text(rc.error_message))
+
+
 def json_answer(doc: Any, status: int = 200) -> web.Response:
     """web.json_response(doc, status=status), bytes inside written as {"hex"}."""
-    return web.Response(body=dumps(doc).encode(), status=status,
-                        content_type="application/json", charset="utf-8")
+    return json_bytes(dumps(doc).encode(), status)
+
+
+def json_bytes(body: bytes, status: int = 200) -> web.Response:
+    """A response with `body`, already JSON, sent as json_response sends it."""
+    return web.Response(body=body, status=status, content_type="application/json",
+                        charset="utf-8")
 
 
 def committed(tx_hash: bytes, height: int, rc: Receipt) -> web.Response:
     """200 {"hash", "status": "committed", "height", "receipt"}."""
-    return json_answer(committed_doc(tx_hash, height, rc))
+    return json_bytes(committed_text(tx_hash, height, rc).encode())
