@@ -277,10 +277,11 @@ class NodeMetrics:
     def packet_relayed(self, direction: str, chain: str) -> None:
         self.relayed_packets.labels(direction, chain).inc()
 
-    def middleware(self, inner: Callable | None = None):
-        """aiohttp middleware: latency per route pattern (bounded labels; 404s are
-        'unmatched'), websocket streams left out. `inner`, another middleware, runs inside
-        the timing as part of this one: a layer of aiohttp's per-request chain less."""
+    def request_timer(self) -> Callable[[web.Request], Any]:
+        """For the RPC middleware (chainnode.rpc.errors.make_middleware): a request's
+        chainnode_rpc_request_seconds child by route pattern (bounded labels; 404s are
+        'unmatched') and method, or None for a websocket stream (its lifetime is no
+        latency)."""
         hist = self.rpc
         # the child per matched route object, found once: a route's resource and method are
         # fixed (routes that match any method, and aiohttp's per-request 404/405 routes, are
@@ -288,13 +289,11 @@ class NodeMetrics:
         by_route: dict[Any, Any] = {}
         children: dict[tuple[str, str], Any] = {}
 
-        run = inner if inner is not None else _call_handler
-
         def child_for(request: web.Request, route: Any) -> Any:
             resource = route.resource
             pattern = resource.canonical if resource is not None else "unmatched"
             if pattern in NO_STREAM_ROUTES:
-                child = _NOT_TIMED
+                child = None
             else:
                 key = (pattern, request.method)
                 child = children.get(key)
@@ -304,30 +303,16 @@ class NodeMetrics:
                 by_route[route] = child
             return child
 
-        @web.middleware
-        async def rpc_latency(request: web.Request, handler):
+        def timer(request: web.Request) -> Any:
             route = request.match_info.route
-            child = by_route.get(route)
-            if child is None:
-                child = child_for(request, route)
-            if child is _NOT_TIMED:
-                return await run(request, handler)
-            t0 = time.perf_counter()
             try:
-                return await run(request, handler)
-            finally:
-                child.observe(time.perf_counter() - t0)
-        return rpc_latency
+                return by_route[route]
+            except KeyError:
+                return child_for(request, route)
+        return timer
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-_NOT_TIMED = object()  # middleware: a route whose requests are streams, not timed
-
-
-def _call_handler(request: web.Request, handler: Callable) -> Any:
-    return handler(request)
 
 
 def _sync_lag(node: Any) -> int:

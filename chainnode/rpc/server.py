@@ -29,7 +29,7 @@ from chainnode.rpc import anchor as anchor_routes
 from chainnode.rpc import answers, console_routes, status_view
 from chainnode.rpc import governance as governance_routes
 from chainnode.rpc.body import check_body
-from chainnode.rpc.errors import CLIENT_GONE, ServerLog, error_middleware, json_error
+from chainnode.rpc.errors import CLIENT_GONE, ServerLog, json_error, make_middleware
 from chainnode.rpc.openapi import OPENAPI
 from chainnode.rpc.querygate import QueryGate, QueryLimits, SnapshotState
 from chainnode.store.db import state_key_hash
@@ -133,9 +133,9 @@ class RpcServer:
     def __init__(self, node) -> None:
         self.node = node
         max_body = max(node.genesis.param("max_tx_bytes") * 2 + 1024, MAX_BATCH_BYTES)
-        # the latency timer runs the error handling inside it: one middleware, not two
-        middleware = (node.metrics.middleware(inner=error_middleware)
-                      if hasattr(node, "metrics") else error_middleware)
+        # the latency timer and the error handling in one middleware, not two
+        middleware = make_middleware(node.metrics.request_timer()
+                                     if hasattr(node, "metrics") else None)
         self.app = web.Application(middlewares=[middleware], client_max_size=max_body)
         r = self.app.router
         r.add_get("/status", self.status)
