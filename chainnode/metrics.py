@@ -22,7 +22,7 @@ from prometheus_client.registry import Collector
 
 from chainnode.consensus import actions as A
 from chainnode.consensus.messages import Commit, PrePrepare
-from chainnode.metrics_stage import StageHistogram
+from chainnode.metrics_stage import LoopChild, StageHistogram
 
 # the classic text format every Prometheus version scrapes
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -108,9 +108,11 @@ class NodeMetrics:
                                     "forwarded tx), execute and state_root (inside "
                                     "build/validate), wal (consensus WAL writes).",
                                     "stage", LATENCY_BUCKETS, r)
-        self.rpc = hist("chainnode_rpc_request_seconds",
-                        "RPC request latency by route (the route's pattern) and method.",
-                        ("route", "method"))
+        # observed once per request, only on the event loop (the middleware): no locks
+        self.rpc = StageHistogram("chainnode_rpc_request_seconds",
+                                  "RPC request latency by route (the route's pattern) and "
+                                  "method.", ("route", "method"), LATENCY_BUCKETS, r,
+                                  child=LoopChild)
         c_blocks = Counter("chainnode_blocks_committed", "Blocks committed since start.",
                            registry=r)
         c_txs = Counter("chainnode_txs_committed", "Transactions committed since start.",
@@ -275,38 +277,42 @@ class NodeMetrics:
     def packet_relayed(self, direction: str, chain: str) -> None:
         self.relayed_packets.labels(direction, chain).inc()
 
-    def middleware(self, inner: Callable | None = None):
-        """aiohttp middleware: latency per route pattern (bounded labels; 404s are
-        'unmatched'), websocket streams left out. `inner`, another middleware, runs inside
-        the timing as part of this one: a layer of aiohttp's per-request chain less."""
+    def request_timer(self) -> Callable[[web.Request], Any]:
+        """For the RPC middleware (chainnode.rpc.errors.make_middleware): a request's
+        chainnode_rpc_request_seconds child by route pattern (bounded labels; 404s are
+        'unmatched') and method, or None for a websocket stream (its lifetime is no
+        latency)."""
         hist = self.rpc
-        children: dict[tuple[str, str], Any] = {}  # bound once per (route, method)
+        # the child per matched route object, found once: a route's resource and method are
+        # fixed (routes that match any method, and aiohttp's per-request 404/405 routes, are
+        # looked up by (pattern, method) instead and never kept here)
+        by_route: dict[Any, Any] = {}
+        children: dict[tuple[str, str], Any] = {}
 
-        run = inner if inner is not None else _call_handler
-
-        @web.middleware
-        async def rpc_latency(request: web.Request, handler):
-            resource = request.match_info.route.resource
-            route = resource.canonical if resource is not None else "unmatched"
-            if route in NO_STREAM_ROUTES:
-                return await run(request, handler)
-            t0 = time.perf_counter()
-            try:
-                return await run(request, handler)
-            finally:
-                key = (route, request.method)
+        def child_for(request: web.Request, route: Any) -> Any:
+            resource = route.resource
+            pattern = resource.canonical if resource is not None else "unmatched"
+            if pattern in NO_STREAM_ROUTES:
+                child = None
+            else:
+                key = (pattern, request.method)
                 child = children.get(key)
                 if child is None:
                     child = children[key] = hist.labels(*key)
-                child.observe(time.perf_counter() - t0)
-        return rpc_latency
+            if resource is not None and route.method == request.method:
+                by_route[route] = child
+            return child
+
+        def timer(request: web.Request) -> Any:
+            route = request.match_info.route
+            try:
+                return by_route[route]
+            except KeyError:
+                return child_for(request, route)
+        return timer
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-def _call_handler(request: web.Request, handler: Callable) -> Any:
-    return handler(request)
 
 
 def _sync_lag(node: Any) -> int:

@@ -11,14 +11,14 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from chainnode.core.block import Receipt
+from chainnode.core.block import Receipt, new_receipt
 from chainnode.core.genesis import Genesis
 from chainnode.core.tx import Transaction
 from chainnode.exec import anchor, governance, readiness, system
 from chainnode.exec import params as chain_params
 from chainnode.exec.contracts import CONTRACTS, ContractHost, ContractRegistry, contracts_call
 from chainnode.exec.senders import SenderCache
-from chainnode.exec.state import BlockState, StateReader, TxState
+from chainnode.exec.state import BlockState, StateReader, TxOverlay, TxState
 from chainnode.exec.system import CallFailed, SysResult
 
 log = logging.getLogger("chainnode.exec")
@@ -116,7 +116,7 @@ class Executor:
         The tx runs on its own overlay, merged into the block only with a receipt that
         encodes. Storage faults (OSError, the store's errors) and MemoryError depend on the
         machine, not the tx: they stay node faults and propagate."""
-        overlay = BlockState(block_state)
+        overlay = TxOverlay(block_state)
         try:
             rc = self._execute_tx(overlay, tx, height, timestamp_ms)
             rc.encode()  # a receipt that cannot be encoded cannot be hashed into the block
@@ -262,7 +262,7 @@ class Executor:
 
 
 def _ok(tx: Transaction, gas: int, res: SysResult) -> Receipt:
-    return Receipt(tx.hash, Receipt.OK, gas, res.value, tuple(res.events))
+    return new_receipt(tx.hash, Receipt.OK, gas, res.value, tuple(res.events))
 
 
 def _failed(tx: Transaction, gas: int, code: str, message: str) -> Receipt:
@@ -270,7 +270,8 @@ def _failed(tx: Transaction, gas: int, code: str, message: str) -> Receipt:
     produced it: system-call messages quote transaction arguments."""
     from chainnode.vm import errtext
 
-    return Receipt(tx.hash, Receipt.FAILED, gas, None, (), code, errtext.bounded(message))
+    return new_receipt(tx.hash, Receipt.FAILED, gas, None, (), code,
+                       errtext.bounded(message))
 
 
 class _Empty:

@@ -12,10 +12,10 @@ async def test_one_peer_cannot_exhaust_the_budget_for_honest_peers():
     gate = asyncio.Event()
     admitted: list[bytes] = []
 
-    async def admit(peer: bytes, raw: bytes) -> None:
+    async def admit(peer: bytes, raws: list[bytes]) -> None:
         await gate.wait()  # slow admissions (a verify pool kept busy): they stay in flight
         if peer == b"H":
-            admitted.append(raw)
+            admitted.extend(raws)
 
     fw = ForwardedTxs(admit, max_in_flight=8192)
     for b in range(8):  # eight frames of 1,024 valid-looking txs: the whole budget at once

@@ -46,3 +46,15 @@ def test_concurrent_observations_are_all_counted():
     assert 'y_seconds_count{stage="s"} 80000.0' in text
     assert 'y_seconds_bucket{le="0.5",stage="s"} 0.0' in text
     assert h.labels("s") is child
+
+
+def test_observe_n_is_n_observations():
+    reg_one, reg_n = CollectorRegistry(), CollectorRegistry()
+    one = StageHistogram("z_seconds", "doc", "stage", LATENCY_BUCKETS, reg_one)
+    many = StageHistogram("z_seconds", "doc", "stage", LATENCY_BUCKETS, reg_n)
+    for amount, n in ((0.0031, 256), (0.1, 7), (0.0031, 1), (3.3, 0), (100.0, 3)):
+        for _ in range(n):
+            one.labels("forwarded_in").observe(amount)
+        many.labels("forwarded_in").observe_n(amount, n)
+    assert generate_latest(reg_n) == generate_latest(reg_one)  # counts and sums exact
+    assert one.labels("forwarded_in").snapshot() == many.labels("forwarded_in").snapshot()
