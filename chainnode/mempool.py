@@ -179,10 +179,15 @@ class Mempool:
         settled = asyncio.get_running_loop().create_future()  # the in-flight marker of all
         in_flight = self._in_flight
         heads: dict[int, int] = {}  # mine: registered in flight, head at precheck
-        copies: set[int] = set()
+        # copies: the admission each one saw in flight at arrival (as `add` does). Waiting
+        # instead for whatever is in flight when the batch gets there could mean waiting for
+        # a batch that arrived later and waits for this one (its turn, or its own copies):
+        # both would then hang, and the hash would stay in flight for good.
+        copies: dict[int, asyncio.Future] = {}
         for i, tx in enumerate(txs):
-            if tx.hash in in_flight:
-                copies.add(i)
+            copy = in_flight.get(tx.hash)
+            if copy is not None:
+                copies[i] = copy
                 continue
             try:
                 heads[i] = self.precheck(tx)
@@ -206,7 +211,7 @@ class Mempool:
                 await turn.wait()
             for i, tx in enumerate(txs):
                 if i in copies:
-                    out[i] = await self._add_copy(tx)
+                    out[i] = await self._add_copy(tx, copies[i], settled)
                     continue
                 if i not in heads:
                     continue
@@ -231,11 +236,12 @@ class Mempool:
                 turn.release()
         return out
 
-    async def _add_copy(self, tx: Transaction) -> ChainError | None:
-        """`add` for a tx of a batch whose copy was in flight at arrival, in the batch's turn
-        (already held: it takes none of its own)."""
-        copy = self._in_flight.get(tx.hash)
-        if copy is not None:
+    async def _add_copy(self, tx: Transaction, copy: asyncio.Future,
+                        mine: asyncio.Future) -> ChainError | None:
+        """`add` for a tx of a batch whose copy was in flight at arrival (`copy`), in the
+        batch's turn (already held: it takes none of its own). A copy earlier in the same
+        batch (`mine`) has been dealt with already: waiting for it would wait for ourselves."""
+        if copy is not mine:
             await asyncio.shield(copy)
         try:
             head = self.precheck(tx)
