@@ -108,7 +108,7 @@ class NodeMetrics:
                                     "forwarded tx), execute and state_root (inside "
                                     "build/validate), wal (consensus WAL writes).",
                                     "stage", LATENCY_BUCKETS, r)
-        # observed once per request, only on the event loop (the middleware): no locks
+        # observed once per request, only on the event loop (the route guard): no locks
         self.rpc = StageHistogram("chainnode_rpc_request_seconds",
                                   "RPC request latency by route (the route's pattern) and "
                                   "method.", ("route", "method"), LATENCY_BUCKETS, r,

@@ -187,7 +187,7 @@ class RpcServer:
 
     async def post_tx(self, request: web.Request) -> web.Response:
         body = await request.read()
-        doc = request.get("json")  # checked by the middleware: an object with a string "tx"
+        doc = request.get("json")  # checked at the door: an object with a string "tx"
         if doc is not None:
             try:
                 raw = bytes.fromhex(doc["tx"])
