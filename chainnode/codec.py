@@ -48,10 +48,11 @@ SMALL_ARRAY = 64
 _Packer = msgpack.Packer
 _unpackb = msgpack.unpackb
 # canonical heads of the leaves the state path encodes per write (state keys and values are
-# bytes, small ints index txs): msgpack's smallest forms, written out as codec_ref does
+# bytes, small ints index txs, addresses are str): msgpack's smallest forms, written out as codec_ref does
 _BIN8_HEADS = tuple(b"\xc4" + bytes((n,)) for n in range(0x100))
 _FIXINTS = tuple(bytes((n,)) for n in range(0x80))
 _FIXINTS_U8 = tuple(bytes((n,)) for n in range(0x100))
+_FIXSTR_HEADS = tuple(bytes((0xA0 | n,)) for n in range(32))
 # idle packers for reuse (making one costs about as much as packing a small value): a call
 # pops one (list.pop and append are single atomic operations, so no two calls, threads or a
 # re-entrant call, ever hold the same packer) and puts it back after a small output only (a
@@ -74,6 +75,13 @@ def encode(obj: Any, *, max_depth: int = MAX_DEPTH) -> bytes:
                 return _BIN8_HEADS[n] + obj
             if n < 0x10000:
                 return b"\xc5" + n.to_bytes(2, "big") + obj
+        elif t is str and max_depth >= 0:
+            raw = obj.encode()  # a lone surrogate raises: the reference decides (refuses)
+            n = len(raw)
+            if n < 32:
+                return _FIXSTR_HEADS[n] + raw
+            if n < 0x100:
+                return b"\xd9" + _FIXINTS_U8[n] + raw
         elif t is int and 0 <= obj and max_depth >= 0:
             if obj < 0x80:
                 return _FIXINTS[obj]

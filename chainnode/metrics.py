@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import prometheus_client
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
@@ -77,6 +76,7 @@ class NodeMetrics:
         self._rounds: OrderedDict[tuple[int, int], list[float | None]] = OrderedDict()
         self._last_commit: float | None = None
         self._stage_children: dict[str, Any] = {}
+        self._rpc_children: dict[tuple[str, str], Any] = {}
 
         def hist(name: str, doc: str, labels: tuple[str, ...] = (),
                  buckets: tuple[float, ...] = LATENCY_BUCKETS) -> Histogram:
@@ -108,7 +108,7 @@ class NodeMetrics:
                                     "forwarded tx), execute and state_root (inside "
                                     "build/validate), wal (consensus WAL writes).",
                                     "stage", LATENCY_BUCKETS, r)
-        # observed once per request, only on the event loop (the middleware): no locks
+        # observed once per request, only on the event loop (the route guard): no locks
         self.rpc = StageHistogram("chainnode_rpc_request_seconds",
                                   "RPC request latency by route (the route's pattern) and "
                                   "method.", ("route", "method"), LATENCY_BUCKETS, r,
@@ -277,39 +277,17 @@ class NodeMetrics:
     def packet_relayed(self, direction: str, chain: str) -> None:
         self.relayed_packets.labels(direction, chain).inc()
 
-    def request_timer(self) -> Callable[[web.Request], Any]:
-        """For the RPC middleware (chainnode.rpc.errors.make_middleware): a request's
-        chainnode_rpc_request_seconds child by route pattern (bounded labels; 404s are
-        'unmatched') and method, or None for a websocket stream (its lifetime is no
-        latency)."""
-        hist = self.rpc
-        # the child per matched route object, found once: a route's resource and method are
-        # fixed (routes that match any method, and aiohttp's per-request 404/405 routes, are
-        # looked up by (pattern, method) instead and never kept here)
-        by_route: dict[Any, Any] = {}
-        children: dict[tuple[str, str], Any] = {}
-
-        def child_for(request: web.Request, route: Any) -> Any:
-            resource = route.resource
-            pattern = resource.canonical if resource is not None else "unmatched"
-            if pattern in NO_STREAM_ROUTES:
-                child = None
-            else:
-                key = (pattern, request.method)
-                child = children.get(key)
-                if child is None:
-                    child = children[key] = hist.labels(*key)
-            if resource is not None and route.method == request.method:
-                by_route[route] = child
-            return child
-
-        def timer(request: web.Request) -> Any:
-            route = request.match_info.route
-            try:
-                return by_route[route]
-            except KeyError:
-                return child_for(request, route)
-        return timer
+    def rpc_child(self, route: str, method: str) -> Any:
+        """The chainnode_rpc_request_seconds child of a route pattern ('unmatched' for no
+        route) and method, or None for a websocket stream (its lifetime is no latency).
+        Made on a route's first request, as the library makes a child on first use."""
+        if route in NO_STREAM_ROUTES:
+            return None
+        key = (route, method)
+        child = self._rpc_children.get(key)
+        if child is None:
+            child = self._rpc_children[key] = self.rpc.labels(*key)
+        return child
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

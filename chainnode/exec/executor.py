@@ -73,16 +73,28 @@ class Executor:
                         params: chain_params.ChainParams | None = None) -> None:
         """Checks every node applies identically to a tx inside a proposed block."""
         p = params if params is not None else chain_params.from_genesis(self.genesis)
-        if tx.chain_id != self.chain_id:
-            raise InvalidBlock(f"tx {tx.hash.hex()[:16]} is for chain {tx.chain_id!r}")
-        if tx.expires_at < height:
-            raise InvalidBlock(f"tx {tx.hash.hex()[:16]} expired at {tx.expires_at}")
-        if tx.expires_at > height + p.param("max_expiry_window"):
-            raise InvalidBlock(f"tx {tx.hash.hex()[:16]} expires too far ahead")
-        if tx.gas_limit > p.param("tx_gas_limit"):
-            raise InvalidBlock(f"tx {tx.hash.hex()[:16]} gas limit above chain maximum")
-        if is_committed(tx.hash):
-            raise InvalidBlock(f"tx {tx.hash.hex()[:16]} already committed")
+        self._static_checker(height, is_committed, p)(tx)
+
+    def _static_checker(self, height: int, is_committed: Callable[[bytes], bool],
+                        p: chain_params.ChainParams) -> Callable[[Transaction], None]:
+        """check_tx_static for every tx of one block: the limits are read once, not per tx."""
+        chain_id = self.chain_id
+        latest = height + p.param("max_expiry_window")
+        gas_cap = p.param("tx_gas_limit")
+
+        def check(tx: Transaction) -> None:
+            if tx.chain_id != chain_id:
+                raise InvalidBlock(f"tx {tx.hash.hex()[:16]} is for chain {tx.chain_id!r}")
+            if tx.expires_at < height:
+                raise InvalidBlock(f"tx {tx.hash.hex()[:16]} expired at {tx.expires_at}")
+            if tx.expires_at > latest:
+                raise InvalidBlock(f"tx {tx.hash.hex()[:16]} expires too far ahead")
+            if tx.gas_limit > gas_cap:
+                raise InvalidBlock(f"tx {tx.hash.hex()[:16]} gas limit above chain maximum")
+            if is_committed(tx.hash):
+                raise InvalidBlock(f"tx {tx.hash.hex()[:16]} already committed")
+
+        return check
 
     def execute_block(self, base: StateReader, height: int, timestamp_ms: int,
                       txs: Sequence[Transaction], is_committed: Callable[[bytes], bool]
@@ -90,8 +102,9 @@ class Executor:
         seen: set[bytes] = set()
         total_gas_limit = 0
         params = chain_params.read(base, self.genesis)  # state at height-1: changes apply at h+1
+        check = self._static_checker(height, is_committed, params)
         for tx in txs:
-            self.check_tx_static(tx, height, is_committed, params)
+            check(tx)
             if tx.hash in seen:
                 raise InvalidBlock(f"tx {tx.hash.hex()[:16]} twice in one block")
             seen.add(tx.hash)

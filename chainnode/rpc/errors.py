@@ -36,15 +36,20 @@ def json_error(code: str, message: str, status: int | None = None) -> web.Respon
                              status=status or HTTP_STATUS.get(code, 400))
 
 
-def make_middleware(timer: Callable[[web.Request], Any] | None = None):
-    """The RPC middleware: bodies checked at the door, errors answered as JSON and, with
-    `timer`, each request's time observed on the histogram child timer(request) returns (None:
-    not timed). One coroutine layer for both: aiohttp runs each middleware as a layer of its
-    own, and every layer costs each request a coroutine."""
+_UNBOUND = object()
 
-    @web.middleware
-    async def rpc_middleware(request: web.Request, handler):
-        child = timer(request) if timer is not None else None
+
+def guard(handler: Callable, timer: Callable[[web.Request], Any] | None = None,
+          fixed: bool = False) -> Callable:
+    """`handler` with bodies checked at the door, errors answered as JSON and, with `timer`,
+    each request's time observed on the histogram child timer(request) returns (None: not
+    timed; with `fixed`, the first request's child is kept for all). Wrapped round each
+    route's handler (chainnode.rpc.routes) instead of being a middleware: aiohttp runs
+    middlewares as layers of their own, plus one of its own, a few coroutines per request."""
+    child = _UNBOUND
+
+    async def guarded(request: web.Request):
+        nonlocal child
         t0 = perf_counter()
         try:
             rule = RULES.get(request.path) if request.method == "POST" else None
@@ -56,8 +61,22 @@ def make_middleware(timer: Callable[[web.Request], Any] | None = None):
         except Exception as exc:
             return _error_answer(request, exc)
         finally:
-            if child is not None:
-                child.observe(perf_counter() - t0)
+            timed = child
+            if timed is _UNBOUND:  # made once answered: a scrape does not show its own series
+                timed = timer(request) if timer is not None else None
+                if fixed:
+                    child = timed
+            if timed is not None:
+                timed.observe(perf_counter() - t0)
+    return guarded
+
+
+def make_middleware(timer: Callable[[web.Request], Any] | None = None):
+    """`guard` as an aiohttp middleware, for apps whose routes are not guarded one by one."""
+
+    @web.middleware
+    async def rpc_middleware(request: web.Request, handler):
+        return await guard(handler, timer)(request)
     return rpc_middleware
 
 

@@ -26,10 +26,10 @@ from chainnode.exec.system import CallFailed
 from chainnode.hub import CLOSED, TIMED_OUT
 from chainnode.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from chainnode.rpc import anchor as anchor_routes
-from chainnode.rpc import answers, console_routes, status_view
+from chainnode.rpc import answers, console_routes, routes, status_view
 from chainnode.rpc import governance as governance_routes
 from chainnode.rpc.body import check_body
-from chainnode.rpc.errors import CLIENT_GONE, ServerLog, json_error, make_middleware
+from chainnode.rpc.errors import CLIENT_GONE, ServerLog, json_error
 from chainnode.rpc.openapi import OPENAPI
 from chainnode.rpc.querygate import QueryGate, QueryLimits, SnapshotState
 from chainnode.store.db import state_key_hash
@@ -133,10 +133,8 @@ class RpcServer:
     def __init__(self, node) -> None:
         self.node = node
         max_body = max(node.genesis.param("max_tx_bytes") * 2 + 1024, MAX_BATCH_BYTES)
-        # the latency timer and the error handling in one middleware, not two
-        middleware = make_middleware(node.metrics.request_timer()
-                                     if hasattr(node, "metrics") else None)
-        self.app = web.Application(middlewares=[middleware], client_max_size=max_body)
+        # no middlewares: every route is guarded (errors, door checks, latency) on its own
+        self.app = web.Application(client_max_size=max_body)
         r = self.app.router
         r.add_get("/status", self.status)
         r.add_post("/tx", self.post_tx)
@@ -151,6 +149,7 @@ class RpcServer:
         governance_routes.add_routes(self.app, node)
         anchor_routes.add_routes(self.app, node)
         console_routes.add_routes(self.app, node)
+        routes.guard_all(self.app, getattr(node, "metrics", None))
         self.runner: web.AppRunner | None = None
         self.port = 0
         self._queries: QueryGate | None = None
@@ -188,7 +187,7 @@ class RpcServer:
 
     async def post_tx(self, request: web.Request) -> web.Response:
         body = await request.read()
-        doc = request.get("json")  # checked by the middleware: an object with a string "tx"
+        doc = request.get("json")  # checked at the door: an object with a string "tx"
         if doc is not None:
             try:
                 raw = bytes.fromhex(doc["tx"])

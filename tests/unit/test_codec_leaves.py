@@ -1,5 +1,5 @@
 """codec.encode's shortcuts for the leaves the state path encodes per write (bytes keys and
-values, small non-negative ints) and its idle packers: the reference's bytes,
+values, small non-negative ints, short str) and its idle packers: the reference's bytes,
 at every length and value boundary, and a packer that never leaks state between calls."""
 
 from __future__ import annotations
@@ -39,13 +39,31 @@ def test_int_leaves_match_reference(v, max_depth):
     assert out(codec.encode) == out(codec_ref.encode)
 
 
+@pytest.mark.parametrize("v", ["", "a", "x" * 31, "x" * 32, "é" * 15, "é" * 16, "x" * 255,
+                               "x" * 256, "€" * 90, "\ud800", "a\udfffb" * 20, "\x00"])
+@pytest.mark.parametrize("max_depth", [-1, 0, codec.MAX_DEPTH])
+def test_str_leaves_match_reference(v, max_depth):
+    def out(fn):
+        try:
+            return fn(v, max_depth=max_depth)
+        except codec.CodecError as exc:
+            return exc.code, exc.message
+
+    assert out(codec.encode) == out(codec_ref.encode)
+
+
 def test_bytes_subclasses_are_not_taken_as_bytes():
     class B(bytes):
         pass
 
     assert codec.encode(bytearray(b"ab")) == codec_ref.encode(bytearray(b"ab"))
+    class S(str):
+        pass
+
     with pytest.raises(codec.CodecError):
         codec.encode(B(b"ab"))
+    with pytest.raises(codec.CodecError):
+        codec.encode(S("ab"))
 
 
 def test_spare_packer_carries_nothing_between_calls():
