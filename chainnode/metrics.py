@@ -42,6 +42,11 @@ MAX_TRACKED_TXS = 100_000  # admission times kept for the admission-to-commit la
 MAX_TRACKED_ROUNDS = 64  # (height, view) rounds whose phase times are kept
 SIDECHAIN_STATUSES = ("active", "expired", "frozen")
 NO_STREAM_ROUTES = frozenset({"/events"})  # a websocket's lifetime is not a latency
+# the methods timed under their own name; any other (aiohttp's pure-Python parser takes any
+# token as a method) is timed as OTHER_METHOD, or each made-up method would add a series
+RPC_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT",
+                         "TRACE"})
+OTHER_METHOD = "other"
 
 
 class _ReadAtScrape(Collector):
@@ -283,7 +288,7 @@ class NodeMetrics:
         Made on a route's first request, as the library makes a child on first use."""
         if route in NO_STREAM_ROUTES:
             return None
-        key = (route, method)
+        key = (route, method if method in RPC_METHODS else OTHER_METHOD)
         child = self._rpc_children.get(key)
         if child is None:
             child = self._rpc_children[key] = self.rpc.labels(*key)
