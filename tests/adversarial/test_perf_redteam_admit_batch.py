@@ -82,3 +82,38 @@ async def test_two_links_copying_each_others_txs_cannot_wedge_each_other():
     finally:
         for t in tasks:
             t.cancel()
+
+
+async def test_an_honest_copy_survives_the_cancelled_batch_of_a_front_running_peer():
+    """A hostile peer forwards an honest tx first, then gets itself penalised: its batches are
+    cancelled (ForwardedTxs.forget). The honest peer's copy, waiting for that batch, is then
+    checked and pooled on its own, in its link's order."""
+    e, gate = _gated_env()
+    z, after = e.tx(ALICE), e.tx(BOB)
+    hostile = asyncio.create_task(e.mp.add_batch([z], "peer-x"))
+    await _settle(lambda: len(gate.jobs) == 1)
+    honest = asyncio.create_task(e.mp.add_batch([z, after], "peer-h"))
+    await _settle(lambda: len(gate.jobs) == 2)
+    hostile.cancel()
+    await _settle(lambda: hostile.done())
+    await _finish_all(gate, lambda: honest.done())
+    assert honest.done() and _codes(await honest) == [None, None]
+    assert e.mp.pending() == [z, after]
+    assert e.mp.admitting(z.hash) is None and e.mp.ordered_sources() == 0
+
+
+async def test_one_tx_from_two_links_and_a_client_at_once_is_pooled_once_verified_once():
+    e, gate = _gated_env()
+    y = e.tx(CAROL)
+    p = asyncio.create_task(e.mp.add_batch([e.tx(ALICE), y], "peer-p"))
+    q = asyncio.create_task(e.mp.add_batch([y, e.tx(BOB)], "peer-q"))
+    client = asyncio.create_task(e.mp.add(y))
+    tasks = [p, q, client]
+    await _finish_all(gate, lambda: all(t.done() for t in tasks))
+    assert all(t.done() for t in tasks)
+    out_p, out_q = _codes(await p), _codes(await q)
+    assert out_p == [None, None] and out_q == ["TX_DUPLICATE", None]
+    assert client.exception().code == "TX_DUPLICATE"
+    assert len(e.mp) == 3 and e.mp.pending()[1] is y
+    assert len(gate.jobs) == 3  # y verified once: its copies waited, then found it pooled
+    assert e.mp.admitting(y.hash) is None and e.mp.ordered_sources() == 0
