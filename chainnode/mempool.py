@@ -121,10 +121,15 @@ class Mempool:
                                f"sender {tx.sender_address} is not a registered member")
         if len(self._txs) + len(self._in_flight) >= self.max_txs:
             raise self._reject(MEMPOOL_FULL, f"mempool holds {self.max_txs} transactions")
+        self._check_quota(tx)
+        return head
+
+    def _check_quota(self, tx: Transaction) -> None:
+        """At arrival (precheck) and again at insertion: txs of one sender verified at the
+        same time all pass the first check, as none of them is pooled yet."""
         if self._per_sender.get(tx.sender, 0) >= self.max_per_sender:
             raise self._reject(SENDER_QUOTA, f"sender has {self.max_per_sender} pending "
                                              "transactions")
-        return head
 
     async def add(self, tx: Transaction, source: Hashable | None = None) -> Transaction:
         """Admit `tx`. With a `source`, it enters the pool after every tx that arrived earlier
@@ -157,6 +162,7 @@ class Mempool:
             # after the commit's writes, so an unmoved head spares the second store read
             if h in self._txs or (self.head_height() != head and self.is_committed(h)):
                 raise self._reject(TX_DUPLICATE, "transaction is already pending or committed")
+            self._check_quota(tx)
             self._txs[h] = tx
         finally:
             self._in_flight.pop(h).set_result(None)
@@ -225,6 +231,11 @@ class Mempool:
                     out[i] = self._reject(TX_DUPLICATE,
                                           "transaction is already pending or committed")
                     continue
+                try:
+                    self._check_quota(tx)
+                except ChainError as exc:
+                    out[i] = exc
+                    continue
                 self._txs[h] = tx
                 self._pooled(tx)
         finally:
@@ -257,6 +268,10 @@ class Mempool:
                 self.mark_verified(h, tx.signature)
             if h in self._txs or (self.head_height() != head and self.is_committed(h)):
                 return self._reject(TX_DUPLICATE, "transaction is already pending or committed")
+            try:
+                self._check_quota(tx)
+            except ChainError as exc:
+                return exc
             self._txs[h] = tx
         finally:
             self._in_flight.pop(h).set_result(None)
