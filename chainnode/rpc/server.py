@@ -149,12 +149,13 @@ class RpcServer:
         governance_routes.add_routes(self.app, node)
         anchor_routes.add_routes(self.app, node)
         console_routes.add_routes(self.app, node)
-        routes.guard_all(self.app, getattr(node, "metrics", None))
         self.runner: web.AppRunner | None = None
         self.port = 0
         self._queries: QueryGate | None = None
 
     async def start(self, host: str, port: int) -> None:
+        # every route there is by now guarded, plus the catch-all for JSON 404/405
+        routes.guard_all(self.app, getattr(self.node, "metrics", None))
         # waiters are answered before stop (CommitHub.close), so handlers end at once; the
         # grace only bounds one stuck on a slow client
         self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S,

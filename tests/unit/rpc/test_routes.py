@@ -111,3 +111,17 @@ async def test_through_aiohttp_client(guarded):
                 assert await resp.json() == {"ok": True}
     finally:
         await runner.cleanup()
+
+
+async def test_rpc_server_guards_every_route_when_started():
+    from chainnode.rpc.server import RpcServer
+    from tests.unit.rpc.test_tx_answers import StubNode
+
+    srv = RpcServer(StubNode())
+    await srv.start("127.0.0.1", 0)
+    try:
+        assert not srv.app.middlewares
+        handlers = [r.handler for r in srv.app.router.routes()]
+        assert len(handlers) > 20 and all(h.__name__ == "guarded" for h in handlers)
+    finally:
+        await srv.stop()
