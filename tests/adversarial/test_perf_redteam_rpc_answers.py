@@ -146,3 +146,36 @@ def test_hostile_http_methods_cannot_grow_the_latency_series():
     assert 'count{method="POST",route="/tx"} 1.0' in text
     assert 'count{method="PATCH",route="unmatched"} 1.0' in text
     assert 'count{method="other",route="unmatched"} 5000.0' in text
+
+
+async def test_the_lock_free_latency_series_is_written_and_scraped_on_the_loop_only(
+        rpc, monkeypatch):  # noqa: F811
+    """LoopChild takes no lock because its one writer is the event-loop thread, and /metrics
+    renders on that thread too: a scrape can never see half an observation. Pinned here, so
+    moving either off the loop (a handler in an executor, a scrape thread) fails."""
+    import threading
+
+    from chainnode.metrics_stage import LoopChild
+
+    node, session = rpc
+    loop_thread = threading.get_ident()
+    writers, readers = set(), set()
+    observe, snapshot = LoopChild.observe, LoopChild.snapshot
+
+    def spy_observe(self, amount):
+        writers.add(threading.get_ident())
+        observe(self, amount)
+
+    def spy_snapshot(self):
+        readers.add(threading.get_ident())
+        return snapshot(self)
+
+    monkeypatch.setattr(LoopChild, "observe", spy_observe)
+    monkeypatch.setattr(LoopChild, "snapshot", spy_snapshot)
+    await post(session, "/tx?wait=commit", make_tx(n=8000).encode())
+    await post(session, "/nowhere", b"")
+    for _ in range(3):
+        async with session.get("/metrics") as resp:
+            text = (await resp.read()).decode()
+    assert writers == {loop_thread} and readers == {loop_thread}
+    assert 'chainnode_rpc_request_seconds_count{method="POST",route="/tx"} 1.0' in text
