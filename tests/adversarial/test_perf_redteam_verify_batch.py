@@ -9,6 +9,8 @@ import asyncio
 import random
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from chainnode import verify_batch
 from chainnode.core.tx import Transaction, build_tx
 from chainnode.crypto.sm2 import PrivateKey
@@ -29,7 +31,8 @@ def _forged(tx: Transaction) -> Transaction:
     return Transaction.from_wire(w)
 
 
-async def test_every_verdict_reaches_its_own_tx_across_shared_and_split_jobs():
+@pytest.mark.parametrize("frames", [0.5, 0.0, 1.0])  # share of frame requests (0: RPC only)
+async def test_every_verdict_reaches_its_own_tx_across_shared_and_split_jobs(frames):
     rnd = random.Random(5)
     good = [_tx(i) for i in range(40)]
     with ThreadPoolExecutor(2) as pool:
@@ -39,15 +42,15 @@ async def test_every_verdict_reaches_its_own_tx_across_shared_and_split_jobs():
             for _ in range(12):  # one loop iteration: frames and singles interleaved
                 txs = [g if rnd.random() < 0.6 else _forged(g) for g in rnd.sample(good, 5)]
                 oks = [tx in good for tx in txs]
-                if rnd.random() < 0.5:
+                if rnd.random() >= frames:
                     asks.append(vb.verify(txs[0]))
                     want.append(oks[0])
                 else:
                     n = rnd.randrange(1, 6)
                     asks.append(asyncio.ensure_future(vb.verify_many(txs[:n])))
                     want.append(oks[:n])
-            cancelled = vb.verify(_forged(good[0]))
-            cancelled.cancel()  # a peer's batch cancelled before its job: the rest unmoved
+            for fut in (vb.verify(_forged(good[0])), vb.verify(good[1])):
+                fut.cancel()  # checks cancelled before their job: the rest unmoved
             assert await asyncio.gather(*asks) == want, max_batch
 
 
