@@ -132,7 +132,6 @@ class VerifyBatcher:
         self.processes = processes
         self._procs: ProcessPoolExecutor | None = None
         self._queue: list[Request] = []
-        self._frames = 0  # whole-frame requests in _queue
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self.batches = 0  # jobs submitted (for tests and the bench)
@@ -165,7 +164,6 @@ class VerifyBatcher:
                 self._loop = loop
                 loop.call_soon(self._flush)
             self._queue.append((list(txs[i:i + n]), fut, True))
-            self._frames += 1
             futs.append(fut)
         if len(futs) == 1:
             return await futs[0]
@@ -175,13 +173,6 @@ class VerifyBatcher:
         """This iteration's requests packed whole, in order, into jobs of at most max_batch
         txs (no request holds more)."""
         queue, self._queue = self._queue, []
-        frames, self._frames = self._frames, 0
-        if not frames:  # single checks only (the RPC path): plain chunks
-            queue = [req for req in queue if not req[1].done()]  # cancelled meanwhile
-            n = self.max_batch
-            for i in range(0, len(queue), n):
-                self._submit(queue[i:i + n], False)
-            return
         job: list[Request] = []
         size = 0
         for req in queue:
@@ -189,25 +180,21 @@ class VerifyBatcher:
                 continue
             n = len(req[0]) if req[2] else 1
             if job and size + n > self.max_batch:
-                self._submit(job, True)
+                self._submit(job)
                 job, size = [], 0
             job.append(req)
             size += n
         if job:
-            self._submit(job, True)
+            self._submit(job)
 
-    def _submit(self, reqs: list[Request], frames: bool) -> None:
-        """One job for `reqs`; `frames`: some of them are whole frames (else all single)."""
+    def _submit(self, reqs: list[Request]) -> None:
         self.batches += 1
-        if frames:
-            items = []
-            for x, _, whole in reqs:
-                if whole:
-                    items.extend(map(tx_item, x))
-                else:
-                    items.append(tx_item(x))
-        else:
-            items = [tx_item(x) for x, _, _ in reqs]
+        items = []
+        for x, _, whole in reqs:
+            if whole:
+                items.extend(map(tx_item, x))
+            else:
+                items.append(tx_item(x))
         try:
             pool = self._executor()
             if pool is self.threads:
@@ -221,21 +208,19 @@ class VerifyBatcher:
                 if not fut.done():
                     fut.set_exception(exc)
             return
-        self._watch(job, reqs, items, frames)
+        self._watch(job, reqs, items)
 
-    def _watch(self, job: Future, reqs: list[Request], items: list[Item],
-               frames: bool) -> None:
+    def _watch(self, job: Future, reqs: list[Request], items: list[Item]) -> None:
         loop = self._loop
 
         def done(job: Future) -> None:
             try:
-                loop.call_soon_threadsafe(self._settle, job, reqs, items, frames)
+                loop.call_soon_threadsafe(self._settle, job, reqs, items)
             except RuntimeError:  # the loop closed: nobody waits for these any more
                 pass
         job.add_done_callback(done)
 
-    def _settle(self, job: Future, reqs: list[Request], items: list[Item],
-                frames: bool) -> None:
+    def _settle(self, job: Future, reqs: list[Request], items: list[Item]) -> None:
         if job.cancelled():  # the pool shut down (node stopping): nothing is admitted
             for _, fut, _ in reqs:
                 fut.cancel()
@@ -243,7 +228,7 @@ class VerifyBatcher:
         exc = job.exception()
         if isinstance(exc, BrokenProcessPool) and not self._closed:
             try:
-                self._watch(self._on_broken(items), reqs, items, frames)
+                self._watch(self._on_broken(items), reqs, items)
                 return
             except RuntimeError as again:
                 exc = again
@@ -259,11 +244,6 @@ class VerifyBatcher:
             for _, fut, _ in reqs:
                 if not fut.done():
                     fut.set_exception(exc)
-            return
-        if not frames:
-            for (_, fut, _), ok in zip(reqs, verdicts, strict=True):
-                if not fut.done():
-                    fut.set_result(ok is True)
             return
         at = 0
         for x, fut, whole in reqs:
