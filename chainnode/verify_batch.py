@@ -36,9 +36,8 @@ MAX_RESTARTS = 3  # worker pools replaced after a crash; then the threads do all
 # (sender public key, chain id, tx body bytes, signature): plain values, cheap to send to a
 # worker process, which composes them exactly as Transaction.verify_signature does
 Item = tuple[bytes, str, bytes, bytes]
-# (tx, future, False): one tx's check, its future a bool; (txs, future, True): a frame's, its
-# future the list of their verdicts
-Request = tuple[object, asyncio.Future, bool]
+# (txs, future, whole): one tx's check (future of a bool) or, whole, a batch's (of a list)
+Request = tuple[list, asyncio.Future, bool]
 
 
 def verify_processes(configured: int = 0) -> int:
@@ -132,7 +131,6 @@ class VerifyBatcher:
         self.processes = processes
         self._procs: ProcessPoolExecutor | None = None
         self._queue: list[Request] = []
-        self._frames = 0  # whole-frame requests in _queue
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self.batches = 0  # jobs submitted (for tests and the bench)
@@ -144,12 +142,8 @@ class VerifyBatcher:
     def verify(self, tx) -> asyncio.Future:
         """A future for tx's signature check (True/False); the job starts after this loop
         iteration, together with every other check asked for in it."""
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        if not self._queue:
-            self._loop = loop
-            loop.call_soon(self._flush)
-        self._queue.append((tx, fut, False))
+        fut = asyncio.get_running_loop().create_future()
+        self._ask([tx], fut, False)
         return fut
 
     async def verify_many(self, txs: Sequence) -> list[bool]:
@@ -161,53 +155,39 @@ class VerifyBatcher:
         futs = []
         for i in range(0, len(txs), n):
             fut = loop.create_future()
-            if not self._queue:
-                self._loop = loop
-                loop.call_soon(self._flush)
-            self._queue.append((list(txs[i:i + n]), fut, True))
-            self._frames += 1
+            self._ask(list(txs[i:i + n]), fut, True)
             futs.append(fut)
         if len(futs) == 1:
             return await futs[0]
         return [ok for part in await asyncio.gather(*futs) for ok in part]
 
+    def _ask(self, txs: list, fut: asyncio.Future, whole: bool) -> None:
+        if not self._queue:
+            self._loop = asyncio.get_running_loop()
+            self._loop.call_soon(self._flush)
+        self._queue.append((txs, fut, whole))
+
     def _flush(self) -> None:
         """This iteration's requests packed whole, in order, into jobs of at most max_batch
         txs (no request holds more)."""
         queue, self._queue = self._queue, []
-        frames, self._frames = self._frames, 0
-        if not frames:  # single checks only (the RPC path): plain chunks
-            queue = [req for req in queue if not req[1].done()]  # cancelled meanwhile
-            n = self.max_batch
-            for i in range(0, len(queue), n):
-                self._submit(queue[i:i + n], False)
-            return
         job: list[Request] = []
         size = 0
         for req in queue:
             if req[1].done():  # cancelled meanwhile
                 continue
-            n = len(req[0]) if req[2] else 1
+            n = len(req[0])
             if job and size + n > self.max_batch:
-                self._submit(job, True)
+                self._submit(job)
                 job, size = [], 0
             job.append(req)
             size += n
         if job:
-            self._submit(job, True)
+            self._submit(job)
 
-    def _submit(self, reqs: list[Request], frames: bool) -> None:
-        """One job for `reqs`; `frames`: some of them are whole frames (else all single)."""
+    def _submit(self, reqs: list[Request]) -> None:
         self.batches += 1
-        if frames:
-            items = []
-            for x, _, whole in reqs:
-                if whole:
-                    items.extend(map(tx_item, x))
-                else:
-                    items.append(tx_item(x))
-        else:
-            items = [tx_item(x) for x, _, _ in reqs]
+        items = [tx_item(tx) for txs, _, _ in reqs for tx in txs]
         try:
             pool = self._executor()
             if pool is self.threads:
@@ -221,21 +201,19 @@ class VerifyBatcher:
                 if not fut.done():
                     fut.set_exception(exc)
             return
-        self._watch(job, reqs, items, frames)
+        self._watch(job, reqs, items)
 
-    def _watch(self, job: Future, reqs: list[Request], items: list[Item],
-               frames: bool) -> None:
+    def _watch(self, job: Future, reqs: list[Request], items: list[Item]) -> None:
         loop = self._loop
 
         def done(job: Future) -> None:
             try:
-                loop.call_soon_threadsafe(self._settle, job, reqs, items, frames)
+                loop.call_soon_threadsafe(self._settle, job, reqs, items)
             except RuntimeError:  # the loop closed: nobody waits for these any more
                 pass
         job.add_done_callback(done)
 
-    def _settle(self, job: Future, reqs: list[Request], items: list[Item],
-                frames: bool) -> None:
+    def _settle(self, job: Future, reqs: list[Request], items: list[Item]) -> None:
         if job.cancelled():  # the pool shut down (node stopping): nothing is admitted
             for _, fut, _ in reqs:
                 fut.cancel()
@@ -243,7 +221,7 @@ class VerifyBatcher:
         exc = job.exception()
         if isinstance(exc, BrokenProcessPool) and not self._closed:
             try:
-                self._watch(self._on_broken(items), reqs, items, frames)
+                self._watch(self._on_broken(items), reqs, items)
                 return
             except RuntimeError as again:
                 exc = again
@@ -260,21 +238,12 @@ class VerifyBatcher:
                 if not fut.done():
                     fut.set_exception(exc)
             return
-        if not frames:
-            for (_, fut, _), ok in zip(reqs, verdicts, strict=True):
-                if not fut.done():
-                    fut.set_result(ok is True)
-            return
         at = 0
-        for x, fut, whole in reqs:
-            if not whole:
-                if not fut.done():
-                    fut.set_result(verdicts[at] is True)
-                at += 1
-                continue
-            n = len(x)
+        for txs, fut, whole in reqs:
+            n = len(txs)
             if not fut.done():
-                fut.set_result([ok is True for ok in verdicts[at:at + n]])
+                fut.set_result([ok is True for ok in verdicts[at:at + n]] if whole
+                               else verdicts[at] is True)
             at += n
 
     def _executor(self) -> Executor:
