@@ -47,6 +47,19 @@ SMALL_ARRAY = 64
 
 _Packer = msgpack.Packer
 _unpackb = msgpack.unpackb
+# canonical heads of the leaves the state path encodes per write (state keys and values are
+# bytes, small ints index txs, addresses are str): msgpack's smallest forms, written out as codec_ref does
+_BIN8_HEADS = tuple(b"\xc4" + bytes((n,)) for n in range(0x100))
+_FIXINTS = tuple(bytes((n,)) for n in range(0x80))
+_FIXINTS_U8 = tuple(bytes((n,)) for n in range(0x100))
+_FIXSTR_HEADS = tuple(bytes((0xA0 | n,)) for n in range(32))
+# idle packers for reuse (making one costs about as much as packing a small value): a call
+# pops one (list.pop and append are single atomic operations, so no two calls, threads or a
+# re-entrant call, ever hold the same packer) and puts it back after a small output only (a
+# large one grew its buffer, which would stay that large)
+_idle: list = []
+_IDLE_MAX = 8
+_KEEP_PACKER_BYTES = 64 * 1024
 
 
 class _Slow(Exception):
@@ -56,6 +69,26 @@ class _Slow(Exception):
 def encode(obj: Any, *, max_depth: int = MAX_DEPTH) -> bytes:
     try:
         t = type(obj)
+        if t is bytes and max_depth >= 0:
+            n = len(obj)
+            if n < 0x100:
+                return _BIN8_HEADS[n] + obj
+            if n < 0x10000:
+                return b"\xc5" + n.to_bytes(2, "big") + obj
+        elif t is str and max_depth >= 0:
+            raw = obj.encode()  # a lone surrogate raises: the reference decides (refuses)
+            n = len(raw)
+            if n < 32:
+                return _FIXSTR_HEADS[n] + raw
+            if n < 0x100:
+                return b"\xd9" + _FIXINTS_U8[n] + raw
+        elif t is int and 0 <= obj and max_depth >= 0:
+            if obj < 0x80:
+                return _FIXINTS[obj]
+            if obj < 0x100:
+                return b"\xcc" + _FIXINTS_U8[obj]
+            if obj < 0x10000:
+                return b"\xcd" + obj.to_bytes(2, "big")
         if t in _CONTAINERS:
             if max_depth < 0:
                 raise _Slow
@@ -158,11 +191,18 @@ def _check(obj: Any, depth: int, max_depth: int) -> None:
 
 
 def _pack(obj: Any) -> bytes:
-    # a Packer per call: it runs no Python code of ours, so nothing can re-enter it midway
+    # this packer runs no Python code of ours, and no other call holds it (see _idle)
     try:
-        return _Packer(use_bin_type=True, buf_size=1024).pack(obj)
-    except OverflowError:  # an int outside the 64-bit range: ext type 1
+        p = _idle.pop()
+    except IndexError:
+        p = _Packer(use_bin_type=True, buf_size=1024)
+    try:
+        out = p.pack(obj)
+    except OverflowError:  # an int outside the 64-bit range: ext type 1 (p is dropped)
         return _Packer(use_bin_type=True, default=_bigint_ext).pack(obj)
+    if len(out) <= _KEEP_PACKER_BYTES and len(_idle) < _IDLE_MAX:
+        _idle.append(p)
+    return out
 
 
 def _bigint_ext(v: Any) -> msgpack.ExtType:

@@ -121,10 +121,15 @@ class Mempool:
                                f"sender {tx.sender_address} is not a registered member")
         if len(self._txs) + len(self._in_flight) >= self.max_txs:
             raise self._reject(MEMPOOL_FULL, f"mempool holds {self.max_txs} transactions")
+        self._check_quota(tx)
+        return head
+
+    def _check_quota(self, tx: Transaction) -> None:
+        """At arrival (precheck) and again at insertion: txs of one sender verified at the
+        same time all pass the first check, as none of them is pooled yet."""
         if self._per_sender.get(tx.sender, 0) >= self.max_per_sender:
             raise self._reject(SENDER_QUOTA, f"sender has {self.max_per_sender} pending "
                                              "transactions")
-        return head
 
     async def add(self, tx: Transaction, source: Hashable | None = None) -> Transaction:
         """Admit `tx`. With a `source`, it enters the pool after every tx that arrived earlier
@@ -157,15 +162,128 @@ class Mempool:
             # after the commit's writes, so an unmoved head spares the second store read
             if h in self._txs or (self.head_height() != head and self.is_committed(h)):
                 raise self._reject(TX_DUPLICATE, "transaction is already pending or committed")
+            self._check_quota(tx)
             self._txs[h] = tx
         finally:
             self._in_flight.pop(h).set_result(None)
             turn.release()
+        self._pooled(tx)
+        return tx
+
+    async def add_batch(self, txs: list[Transaction],
+                        source: Hashable | None = None) -> list[ChainError | None]:
+        """Admit the txs of one ordered source's batch (a peer's `txs` frame), as `add` would
+        one after the other, with one arrival turn, one verify request and one wake-up for the
+        lot instead of one each: per tx, the error that refused it or None (pooled).
+
+        The same checks in the same order: precheck at arrival, the signature (one bad tx is
+        refused alone; it does not hold back the others), then, in the batch's turn, the
+        duplicate/commit re-check and the insertion, in batch order. A tx whose copy is being
+        admitted at arrival (another source, or the same hash earlier in this batch) waits for
+        that admission in its place, as `add` does, then is admitted on its own."""
+        out: list[ChainError | None] = [None] * len(txs)
+        settled = asyncio.get_running_loop().create_future()  # the in-flight marker of all
+        in_flight = self._in_flight
+        heads: dict[int, int] = {}  # mine: registered in flight, head at precheck
+        # copies: the admission each one saw in flight at arrival (as `add` does). Waiting
+        # instead for whatever is in flight when the batch gets there could mean waiting for
+        # a batch that arrived later and waits for this one (its turn, or its own copies):
+        # both would then hang, and the hash would stay in flight for good.
+        copies: dict[int, asyncio.Future] = {}
+        for i, tx in enumerate(txs):
+            copy = in_flight.get(tx.hash)
+            if copy is not None:
+                copies[i] = copy
+                continue
+            try:
+                heads[i] = self.precheck(tx)
+            except ChainError as exc:
+                out[i] = exc
+                continue
+            in_flight[tx.hash] = settled
+        turn = self._order.enter(source) if heads or copies else None
+        try:
+            todo = [i for i in heads
+                    if not self.was_verified(txs[i].hash, txs[i].signature)]
+            if todo:
+                verdicts = await self._verifier.verify_many([txs[i] for i in todo])
+                for i, ok in zip(todo, verdicts, strict=True):
+                    if ok:
+                        self.mark_verified(txs[i].hash, txs[i].signature)
+                    else:
+                        out[i] = self._reject(TX_BAD_SIGNATURE, "signature does not verify "
+                                                                "for the sender's public key")
+            if turn is not None:
+                await turn.wait()
+            for i, tx in enumerate(txs):
+                if i in copies:
+                    out[i] = await self._add_copy(tx, copies[i], settled)
+                    continue
+                if i not in heads:
+                    continue
+                h = tx.hash
+                if in_flight.get(h) is settled:  # settled for this tx: a copy now sees it
+                    del in_flight[h]
+                if out[i] is not None:
+                    continue
+                # committed meanwhile? As in `add`: an unmoved head spares the store read
+                if h in self._txs or (self.head_height() != heads[i] and self.is_committed(h)):
+                    out[i] = self._reject(TX_DUPLICATE,
+                                          "transaction is already pending or committed")
+                    continue
+                try:
+                    self._check_quota(tx)
+                except ChainError as exc:
+                    out[i] = exc
+                    continue
+                self._txs[h] = tx
+                self._pooled(tx)
+        finally:
+            for i in heads:  # cancelled or failed midway: nothing of this batch stays in flight
+                if in_flight.get(txs[i].hash) is settled:
+                    del in_flight[txs[i].hash]
+            settled.set_result(None)
+            if turn is not None:
+                turn.release()
+        return out
+
+    async def _add_copy(self, tx: Transaction, copy: asyncio.Future,
+                        mine: asyncio.Future) -> ChainError | None:
+        """`add` for a tx of a batch whose copy was in flight at arrival (`copy`), in the
+        batch's turn (already held: it takes none of its own). A copy earlier in the same
+        batch (`mine`) has been dealt with already: waiting for it would wait for ourselves."""
+        if copy is not mine:
+            await asyncio.shield(copy)
+        try:
+            head = self.precheck(tx)
+        except ChainError as exc:
+            return exc
+        h = tx.hash
+        self._in_flight[h] = asyncio.get_running_loop().create_future()
+        try:
+            if not self.was_verified(h, tx.signature):
+                if not await self._verifier.verify(tx):
+                    return self._reject(TX_BAD_SIGNATURE, "signature does not verify for the "
+                                                          "sender's public key")
+                self.mark_verified(h, tx.signature)
+            if h in self._txs or (self.head_height() != head and self.is_committed(h)):
+                return self._reject(TX_DUPLICATE, "transaction is already pending or committed")
+            try:
+                self._check_quota(tx)
+            except ChainError as exc:
+                return exc
+            self._txs[h] = tx
+        finally:
+            self._in_flight.pop(h).set_result(None)
+        self._pooled(tx)
+        return None
+
+    def _pooled(self, tx: Transaction) -> None:
+        """Bookkeeping after `tx` entered the pool."""
         self._per_sender[tx.sender] = self._per_sender.get(tx.sender, 0) + 1
         self._nonempty.set()
         for cb in self.on_added:
             cb(tx)
-        return tx
 
     def close(self) -> None:
         """Stop the verifier's worker processes (if any); pending checks fail."""

@@ -15,14 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import prometheus_client
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from chainnode.consensus import actions as A
 from chainnode.consensus.messages import Commit, PrePrepare
-from chainnode.metrics_stage import StageHistogram
+from chainnode.metrics_stage import LoopChild, StageHistogram
 
 # the classic text format every Prometheus version scrapes
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -43,6 +42,11 @@ MAX_TRACKED_TXS = 100_000  # admission times kept for the admission-to-commit la
 MAX_TRACKED_ROUNDS = 64  # (height, view) rounds whose phase times are kept
 SIDECHAIN_STATUSES = ("active", "expired", "frozen")
 NO_STREAM_ROUTES = frozenset({"/events"})  # a websocket's lifetime is not a latency
+# the methods timed under their own name; any other (aiohttp's pure-Python parser takes any
+# token as a method) is timed as OTHER_METHOD, or each made-up method would add a series
+RPC_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT",
+                         "TRACE"})
+OTHER_METHOD = "other"
 
 
 class _ReadAtScrape(Collector):
@@ -77,6 +81,7 @@ class NodeMetrics:
         self._rounds: OrderedDict[tuple[int, int], list[float | None]] = OrderedDict()
         self._last_commit: float | None = None
         self._stage_children: dict[str, Any] = {}
+        self._rpc_children: dict[tuple[str, str], Any] = {}
 
         def hist(name: str, doc: str, labels: tuple[str, ...] = (),
                  buckets: tuple[float, ...] = LATENCY_BUCKETS) -> Histogram:
@@ -108,9 +113,11 @@ class NodeMetrics:
                                     "forwarded tx), execute and state_root (inside "
                                     "build/validate), wal (consensus WAL writes).",
                                     "stage", LATENCY_BUCKETS, r)
-        self.rpc = hist("chainnode_rpc_request_seconds",
-                        "RPC request latency by route (the route's pattern) and method.",
-                        ("route", "method"))
+        # observed once per request, only on the event loop (the route guard): no locks
+        self.rpc = StageHistogram("chainnode_rpc_request_seconds",
+                                  "RPC request latency by route (the route's pattern) and "
+                                  "method.", ("route", "method"), LATENCY_BUCKETS, r,
+                                  child=LoopChild)
         c_blocks = Counter("chainnode_blocks_committed", "Blocks committed since start.",
                            registry=r)
         c_txs = Counter("chainnode_txs_committed", "Transactions committed since start.",
@@ -275,38 +282,20 @@ class NodeMetrics:
     def packet_relayed(self, direction: str, chain: str) -> None:
         self.relayed_packets.labels(direction, chain).inc()
 
-    def middleware(self, inner: Callable | None = None):
-        """aiohttp middleware: latency per route pattern (bounded labels; 404s are
-        'unmatched'), websocket streams left out. `inner`, another middleware, runs inside
-        the timing as part of this one: a layer of aiohttp's per-request chain less."""
-        hist = self.rpc
-        children: dict[tuple[str, str], Any] = {}  # bound once per (route, method)
-
-        run = inner if inner is not None else _call_handler
-
-        @web.middleware
-        async def rpc_latency(request: web.Request, handler):
-            resource = request.match_info.route.resource
-            route = resource.canonical if resource is not None else "unmatched"
-            if route in NO_STREAM_ROUTES:
-                return await run(request, handler)
-            t0 = time.perf_counter()
-            try:
-                return await run(request, handler)
-            finally:
-                key = (route, request.method)
-                child = children.get(key)
-                if child is None:
-                    child = children[key] = hist.labels(*key)
-                child.observe(time.perf_counter() - t0)
-        return rpc_latency
+    def rpc_child(self, route: str, method: str) -> Any:
+        """The chainnode_rpc_request_seconds child of a route pattern ('unmatched' for no
+        route) and method, or None for a websocket stream (its lifetime is no latency).
+        Made on a route's first request, as the library makes a child on first use."""
+        if route in NO_STREAM_ROUTES:
+            return None
+        key = (route, method if method in RPC_METHODS else OTHER_METHOD)
+        child = self._rpc_children.get(key)
+        if child is None:
+            child = self._rpc_children[key] = self.rpc.labels(*key)
+        return child
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-def _call_handler(request: web.Request, handler: Callable) -> Any:
-    return handler(request)
 
 
 def _sync_lag(node: Any) -> int:

@@ -36,6 +36,8 @@ MAX_RESTARTS = 3  # worker pools replaced after a crash; then the threads do all
 # (sender public key, chain id, tx body bytes, signature): plain values, cheap to send to a
 # worker process, which composes them exactly as Transaction.verify_signature does
 Item = tuple[bytes, str, bytes, bytes]
+# (txs, future, whole): one tx's check (future of a bool) or, whole, a batch's (of a list)
+Request = tuple[list, asyncio.Future, bool]
 
 
 def verify_processes(configured: int = 0) -> int:
@@ -56,6 +58,25 @@ def tx_item(tx) -> Item:
     return tx.sender, tx.chain_id, tx.body_bytes(), tx.signature
 
 
+# Keys that built a PublicKey in this thread or process (checked on the curve): a chain has
+# few senders, so the frozen dataclass and its check are built once per key, not per tx. Only
+# exact `bytes` keys that passed are kept, and a full dict is emptied: memory stays bounded and
+# a hostile key costs its full check every time.
+MAX_KEYS = 4096
+_keys: dict[bytes, PublicKey] = {}
+
+
+def _public_key(raw: bytes) -> PublicKey:
+    key = _keys.get(raw) if type(raw) is bytes else None
+    if key is None:
+        key = PublicKey(raw)  # SignatureError (a ValueError) for a malformed key
+        if type(raw) is bytes:
+            if len(_keys) >= MAX_KEYS:
+                _keys.clear()
+            _keys[raw] = key
+    return key
+
+
 def verify_items(items: Sequence[Item]) -> list[bool]:
     """Run in a verify thread or worker process: one bool per item, never an exception.
     Each check is `domain.verify(PublicKey(sender), "tx", chain_id, body, signature)`, the
@@ -63,11 +84,13 @@ def verify_items(items: Sequence[Item]) -> list[bool]:
     bytes, domain tag). A malformed key or chain id is a False (SignatureError and
     signing_bytes' refusals are ValueErrors)."""
     out = []
+    append = out.append
+    verify = domain.verify
     for pub, chain_id, body, sig in items:
         try:
-            out.append(domain.verify(PublicKey(pub), "tx", chain_id, body, sig))
+            append(verify(_public_key(pub), "tx", chain_id, body, sig))
         except ValueError:
-            out.append(False)
+            append(False)
     return out
 
 
@@ -107,7 +130,7 @@ class VerifyBatcher:
         self.max_batch = max_batch
         self.processes = processes
         self._procs: ProcessPoolExecutor | None = None
-        self._queue: list[tuple[object, asyncio.Future]] = []
+        self._queue: list[Request] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self.batches = 0  # jobs submitted (for tests and the bench)
@@ -119,24 +142,52 @@ class VerifyBatcher:
     def verify(self, tx) -> asyncio.Future:
         """A future for tx's signature check (True/False); the job starts after this loop
         iteration, together with every other check asked for in it."""
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        if not self._queue:
-            self._loop = loop
-            loop.call_soon(self._flush)
-        self._queue.append((tx, fut))
+        fut = asyncio.get_running_loop().create_future()
+        self._ask([tx], fut, False)
         return fut
 
-    def _flush(self) -> None:
-        queue, self._queue = self._queue, []
-        queue = [(tx, fut) for tx, fut in queue if not fut.done()]  # cancelled meanwhile
+    async def verify_many(self, txs: Sequence) -> list[bool]:
+        """Every tx's signature check, in order: for a batch that is admitted as one (a peer's
+        `txs` frame), one future per `max_batch` txs instead of one per tx. The checks join
+        the job(s) of this loop iteration like `verify`'s, with the same verdicts."""
+        loop = asyncio.get_running_loop()
         n = self.max_batch
-        for i in range(0, len(queue), n):
-            self._submit(queue[i:i + n])
+        futs = []
+        for i in range(0, len(txs), n):
+            fut = loop.create_future()
+            self._ask(list(txs[i:i + n]), fut, True)
+            futs.append(fut)
+        if len(futs) == 1:
+            return await futs[0]
+        return [ok for part in await asyncio.gather(*futs) for ok in part]
 
-    def _submit(self, chunk: list) -> None:
+    def _ask(self, txs: list, fut: asyncio.Future, whole: bool) -> None:
+        if not self._queue:
+            self._loop = asyncio.get_running_loop()
+            self._loop.call_soon(self._flush)
+        self._queue.append((txs, fut, whole))
+
+    def _flush(self) -> None:
+        """This iteration's requests packed whole, in order, into jobs of at most max_batch
+        txs (no request holds more)."""
+        queue, self._queue = self._queue, []
+        job: list[Request] = []
+        size = 0
+        for req in queue:
+            if req[1].done():  # cancelled meanwhile
+                continue
+            n = len(req[0])
+            if job and size + n > self.max_batch:
+                self._submit(job)
+                job, size = [], 0
+            job.append(req)
+            size += n
+        if job:
+            self._submit(job)
+
+    def _submit(self, reqs: list[Request]) -> None:
         self.batches += 1
-        items = [tx_item(tx) for tx, _ in chunk]
+        items = [tx_item(tx) for txs, _, _ in reqs for tx in txs]
         try:
             pool = self._executor()
             if pool is self.threads:
@@ -146,47 +197,54 @@ class VerifyBatcher:
         except BrokenProcessPool:
             job = self._on_broken(items)
         except RuntimeError as exc:  # shut down: the node is stopping
-            for _, fut in chunk:
+            for _, fut, _ in reqs:
                 if not fut.done():
                     fut.set_exception(exc)
             return
-        self._watch(job, chunk, items)
+        self._watch(job, reqs, items)
 
-    def _watch(self, job: Future, chunk: list, items: list[Item]) -> None:
+    def _watch(self, job: Future, reqs: list[Request], items: list[Item]) -> None:
         loop = self._loop
 
         def done(job: Future) -> None:
             try:
-                loop.call_soon_threadsafe(self._settle, job, chunk, items)
+                loop.call_soon_threadsafe(self._settle, job, reqs, items)
             except RuntimeError:  # the loop closed: nobody waits for these any more
                 pass
         job.add_done_callback(done)
 
-    def _settle(self, job: Future, chunk: list, items: list[Item]) -> None:
+    def _settle(self, job: Future, reqs: list[Request], items: list[Item]) -> None:
         if job.cancelled():  # the pool shut down (node stopping): nothing is admitted
-            for _, fut in chunk:
+            for _, fut, _ in reqs:
                 fut.cancel()
             return
         exc = job.exception()
         if isinstance(exc, BrokenProcessPool) and not self._closed:
             try:
-                self._watch(self._on_broken(items), chunk, items)
+                self._watch(self._on_broken(items), reqs, items)
                 return
             except RuntimeError as again:
                 exc = again
+        if exc is None:
+            verdicts = job.result()
+            if isinstance(verdicts, tuple):  # from a worker process: (queue wait, verdicts)
+                waited, verdicts = verdicts
+                if self.waited is not None:
+                    self.waited.observe(waited)
+            if len(verdicts) != len(items):  # never a verdict for the wrong tx
+                exc = RuntimeError("a verify job answered for another number of txs")
         if exc is not None:
-            for _, fut in chunk:
+            for _, fut, _ in reqs:
                 if not fut.done():
                     fut.set_exception(exc)
             return
-        verdicts = job.result()
-        if isinstance(verdicts, tuple):  # from a worker process: (queue wait, verdicts)
-            waited, verdicts = verdicts
-            if self.waited is not None:
-                self.waited.observe(waited)
-        for (_, fut), ok in zip(chunk, verdicts, strict=True):
+        at = 0
+        for txs, fut, whole in reqs:
+            n = len(txs)
             if not fut.done():
-                fut.set_result(ok is True)
+                fut.set_result([ok is True for ok in verdicts[at:at + n]] if whole
+                               else verdicts[at] is True)
+            at += n
 
     def _executor(self) -> Executor:
         if self._closed:

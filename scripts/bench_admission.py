@@ -11,13 +11,16 @@ genesis admin. Each is run through a real node's admission code, by one of two p
 
 Every signature is marked as verified before the clock starts, so what is measured is the
 Python overhead around the verify, which is the part a node can cut (the verify itself is
-the physical ceiling). Under callgrind, run two sizes and divide the difference of the
+the physical ceiling). With --stub-verify nothing is marked: every tx goes through the verify
+batcher (job submit, thread hand-off, verdicts back to the loop) to a stand-in for
+`verify_items` that answers True without SM2, so the batcher's glue is measured too. Under callgrind, run two sizes and divide the difference of the
 instruction counts by the difference of the sizes: start-up, loading and node set-up cancel.
 
   python scripts/bench_admission.py prepare DIR [--txs 4000]
   python scripts/bench_admission.py marks DIR      (re-derive DIR/marks.bin from DIR/txs.bin)
   python scripts/bench_admission.py run DIR --path rpc|forwarded [--txs N] [--repeat R]
-  python scripts/bench_admission.py callgrind DIR [--small 200 --large 1200]
+                                                 [--stub-verify]
+  python scripts/bench_admission.py callgrind DIR [--small 200 --large 1200] [--stub-verify]
 """
 
 from __future__ import annotations
@@ -100,7 +103,14 @@ async def _timed(node, raws: list[bytes], path: str) -> float:
     return time.perf_counter() - t0
 
 
-def run(workdir: Path, path: str, n: int, repeat: int) -> list[float]:
+def _stub_verify() -> None:
+    """Verify jobs answer True without SM2: what stays is the batcher's Python glue."""
+    from chainnode import verify_batch
+
+    verify_batch.verify_items = lambda items: [True] * len(items)
+
+
+def run(workdir: Path, path: str, n: int, repeat: int, stub: bool = False) -> list[float]:
     """Admit the first n txs `repeat` times, each time into a fresh node; seconds per run."""
     from chainnode import codec
     from chainnode.rpc import server  # noqa: F401 - its import is not admission work
@@ -116,8 +126,11 @@ def run(workdir: Path, path: str, n: int, repeat: int) -> list[float]:
             shutil.copytree(workdir / "net" / "node0", home)
             node = _node(home)
             try:
-                for h, sig in marks:  # the signatures count as verified: no SM2 in the path
-                    node.mempool.mark_verified(h, sig)
+                if stub:
+                    _stub_verify()
+                else:
+                    for h, sig in marks:  # the signatures count as verified: no SM2 at all
+                        node.mempool.mark_verified(h, sig)
 
                 times.append(asyncio.run(_timed(node, raws, path)))
                 if len(node.mempool) != n:
@@ -129,13 +142,14 @@ def run(workdir: Path, path: str, n: int, repeat: int) -> list[float]:
     return times
 
 
-def callgrind_instructions(workdir: Path, path: str, n: int) -> int:
+def callgrind_instructions(workdir: Path, path: str, n: int, stub: bool = False) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cg.out"
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         proc = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-             sys.executable, __file__, "run", str(workdir), "--path", path, "--txs", str(n)],
+             sys.executable, __file__, "run", str(workdir), "--path", path, "--txs", str(n),
+             *(["--stub-verify"] if stub else [])],
             env=env, capture_output=True, text=True, check=True)
         m = re.search(r"Collected : (\d+)", proc.stderr)
         if m is None:
@@ -157,25 +171,28 @@ def main() -> None:
     r.add_argument("--path", choices=("rpc", "forwarded"), default="rpc")
     r.add_argument("--txs", type=int, default=1000)
     r.add_argument("--repeat", type=int, default=1)
+    r.add_argument("--stub-verify", action="store_true")
     c = sub.add_parser("callgrind")
     c.add_argument("workdir", type=Path)
     c.add_argument("--small", type=int, default=200)
     c.add_argument("--large", type=int, default=1200)
     c.add_argument("--path", choices=("rpc", "forwarded", "both"), default="both")
+    c.add_argument("--stub-verify", action="store_true")
     a = ap.parse_args()
     if a.cmd == "prepare":
         prepare(a.workdir, a.txs)
     elif a.cmd == "marks":
         write_marks(a.workdir)
     elif a.cmd == "run":
-        times = run(a.workdir, a.path, a.txs, a.repeat)
+        times = run(a.workdir, a.path, a.txs, a.repeat, a.stub_verify)
         print(f"{a.path}: {a.txs} txs, median {statistics.median(times) / a.txs * 1e6:.1f} "
               f"us/tx over {len(times)} runs")
     else:
         for path in ("rpc", "forwarded") if a.path == "both" else (a.path,):
-            small = callgrind_instructions(a.workdir, path, a.small)
-            large = callgrind_instructions(a.workdir, path, a.large)
-            print(f"{path}: {(large - small) / (a.large - a.small):,.0f} instructions/tx "
+            small = callgrind_instructions(a.workdir, path, a.small, a.stub_verify)
+            large = callgrind_instructions(a.workdir, path, a.large, a.stub_verify)
+            print(f"{path}{' (stub verify)' if a.stub_verify else ''}: "
+                  f"{(large - small) / (a.large - a.small):,.0f} instructions/tx "
                   f"(callgrind, {a.small} vs {a.large} txs)")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chainnode.crypto.hashing import sm3
+from chainnode.crypto.hashing import sm3, sm3_hasher
 
 EMPTY_ROOT = sm3(b"chainnode/merkle/empty")
 
@@ -25,10 +25,19 @@ def _node(left: bytes, right: bytes) -> bytes:
 def merkle_root(leaves: Sequence[bytes]) -> bytes:
     if not leaves:
         return EMPTY_ROOT
-    # leaf_hash and _node written out: two hashes per leaf of every block's receipt root
-    level = [sm3(b"\x00" + x) for x in leaves]
+    # leaf_hash and _node written out, sm3 too: two hashes per leaf of every block's tx and
+    # receipt roots, on every node
+    level = []
+    for x in leaves:
+        h = sm3_hasher()
+        h.update(b"\x00" + x)
+        level.append(h.digest())
     while len(level) > 1:
-        nxt = [sm3(b"\x01" + level[i] + level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        nxt = []
+        for i in range(0, len(level) - 1, 2):
+            h = sm3_hasher()
+            h.update(b"\x01" + level[i] + level[i + 1])
+            nxt.append(h.digest())
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt

@@ -11,14 +11,14 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from chainnode.core.block import Receipt
+from chainnode.core.block import Receipt, new_receipt
 from chainnode.core.genesis import Genesis
 from chainnode.core.tx import Transaction
 from chainnode.exec import anchor, governance, readiness, system
 from chainnode.exec import params as chain_params
 from chainnode.exec.contracts import CONTRACTS, ContractHost, ContractRegistry, contracts_call
 from chainnode.exec.senders import SenderCache
-from chainnode.exec.state import BlockState, StateReader, TxState
+from chainnode.exec.state import BlockState, StateReader, TxOverlay, TxState
 from chainnode.exec.system import CallFailed, SysResult
 
 log = logging.getLogger("chainnode.exec")
@@ -73,16 +73,28 @@ class Executor:
                         params: chain_params.ChainParams | None = None) -> None:
         """Checks every node applies identically to a tx inside a proposed block."""
         p = params if params is not None else chain_params.from_genesis(self.genesis)
-        if tx.chain_id != self.chain_id:
-            raise InvalidBlock(f"tx {tx.hash.hex()[:16]} is for chain {tx.chain_id!r}")
-        if tx.expires_at < height:
-            raise InvalidBlock(f"tx {tx.hash.hex()[:16]} expired at {tx.expires_at}")
-        if tx.expires_at > height + p.param("max_expiry_window"):
-            raise InvalidBlock(f"tx {tx.hash.hex()[:16]} expires too far ahead")
-        if tx.gas_limit > p.param("tx_gas_limit"):
-            raise InvalidBlock(f"tx {tx.hash.hex()[:16]} gas limit above chain maximum")
-        if is_committed(tx.hash):
-            raise InvalidBlock(f"tx {tx.hash.hex()[:16]} already committed")
+        self._static_checker(height, is_committed, p)(tx)
+
+    def _static_checker(self, height: int, is_committed: Callable[[bytes], bool],
+                        p: chain_params.ChainParams) -> Callable[[Transaction], None]:
+        """check_tx_static for every tx of one block: the limits are read once, not per tx."""
+        chain_id = self.chain_id
+        latest = height + p.param("max_expiry_window")
+        gas_cap = p.param("tx_gas_limit")
+
+        def check(tx: Transaction) -> None:
+            if tx.chain_id != chain_id:
+                raise InvalidBlock(f"tx {tx.hash.hex()[:16]} is for chain {tx.chain_id!r}")
+            if tx.expires_at < height:
+                raise InvalidBlock(f"tx {tx.hash.hex()[:16]} expired at {tx.expires_at}")
+            if tx.expires_at > latest:
+                raise InvalidBlock(f"tx {tx.hash.hex()[:16]} expires too far ahead")
+            if tx.gas_limit > gas_cap:
+                raise InvalidBlock(f"tx {tx.hash.hex()[:16]} gas limit above chain maximum")
+            if is_committed(tx.hash):
+                raise InvalidBlock(f"tx {tx.hash.hex()[:16]} already committed")
+
+        return check
 
     def execute_block(self, base: StateReader, height: int, timestamp_ms: int,
                       txs: Sequence[Transaction], is_committed: Callable[[bytes], bool]
@@ -90,8 +102,9 @@ class Executor:
         seen: set[bytes] = set()
         total_gas_limit = 0
         params = chain_params.read(base, self.genesis)  # state at height-1: changes apply at h+1
+        check = self._static_checker(height, is_committed, params)
         for tx in txs:
-            self.check_tx_static(tx, height, is_committed, params)
+            check(tx)
             if tx.hash in seen:
                 raise InvalidBlock(f"tx {tx.hash.hex()[:16]} twice in one block")
             seen.add(tx.hash)
@@ -116,7 +129,7 @@ class Executor:
         The tx runs on its own overlay, merged into the block only with a receipt that
         encodes. Storage faults (OSError, the store's errors) and MemoryError depend on the
         machine, not the tx: they stay node faults and propagate."""
-        overlay = BlockState(block_state)
+        overlay = TxOverlay(block_state)
         try:
             rc = self._execute_tx(overlay, tx, height, timestamp_ms)
             rc.encode()  # a receipt that cannot be encoded cannot be hashed into the block
@@ -262,7 +275,7 @@ class Executor:
 
 
 def _ok(tx: Transaction, gas: int, res: SysResult) -> Receipt:
-    return Receipt(tx.hash, Receipt.OK, gas, res.value, tuple(res.events))
+    return new_receipt(tx.hash, Receipt.OK, gas, res.value, tuple(res.events))
 
 
 def _failed(tx: Transaction, gas: int, code: str, message: str) -> Receipt:
@@ -270,7 +283,8 @@ def _failed(tx: Transaction, gas: int, code: str, message: str) -> Receipt:
     produced it: system-call messages quote transaction arguments."""
     from chainnode.vm import errtext
 
-    return Receipt(tx.hash, Receipt.FAILED, gas, None, (), code, errtext.bounded(message))
+    return new_receipt(tx.hash, Receipt.FAILED, gas, None, (), code,
+                       errtext.bounded(message))
 
 
 class _Empty:

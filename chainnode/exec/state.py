@@ -43,6 +43,24 @@ class BlockState:
         self.writes.update(writes)
 
 
+class TxOverlay(BlockState):
+    """One transaction's writes over its block's BlockState (Executor.execute_tx), merged
+    into the block only once the transaction's receipt encodes. No read cache of its own:
+    every read it passes down is cached by the block's state, and nothing below it changes
+    while the transaction runs (all its writes land here)."""
+
+    def __init__(self, block: BlockState) -> None:  # no _reads: see above
+        self.base = block
+        self.writes = {}
+
+    def state_get(self, contract: str, key: bytes) -> bytes | None:
+        k = (contract, key)
+        writes = self.writes
+        if k in writes:
+            return writes[k]
+        return self.base.state_get(contract, key)
+
+
 class TxState:
     """Typed get/set for native system contracts, buffered until the tx succeeds."""
 

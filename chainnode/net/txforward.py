@@ -7,13 +7,13 @@ receiver. `TxBatcher` coalesces the transactions admitted during one loop iterat
 short linger) into one `txs` frame carrying many, bounded in count and bytes; the sender
 calls `add` in admission order and a batch keeps that order.
 
-`ForwardedTxs` is the receiving side. One link is one ordered source: the transactions of a
-batch are handed to admission in their order (each admission takes its arrival turn when it
-starts, chainnode.admission_order), batch after batch. A hostile peer's batch costs a bounded
+`ForwardedTxs` is the receiving side. One link is one ordered source: each batch is handed to
+admission whole, in its order (it takes one arrival turn when it starts,
+chainnode.admission_order), batch after batch: one task per batch, not per transaction. A hostile peer's batch costs a bounded
 amount: the frame size is capped by the framing layer, the count here, and a batch that is
 not a list of distinct byte strings is refused whole before anything is decoded. Once a peer
-is penalised for an invalid transaction, its admissions still waiting are cancelled, so a
-batch of bad signatures does not keep the verify pool busy after the first one.
+is penalised for an invalid transaction, its other batches still waiting are cancelled, so
+its later batches of bad signatures do not keep the verify pool busy.
 
 Wire: `txs` replaced the single-transaction `tx` message in protocol version 2 (the
 handshake refuses a version-1 peer): a testnet is upgraded as a whole.
@@ -123,23 +123,24 @@ def check_batch(payload: object, max_txs: int = MAX_BATCH_TXS) -> list[bytes] | 
     return payload
 
 
-Admit = Callable[[bytes, bytes], Awaitable[None]]
+Admit = Callable[[bytes, list[bytes]], Awaitable[None]]
 
 
 class ForwardedTxs:
     """Admits peers' batches concurrently, in order per peer, with a bound on work in flight."""
 
     def __init__(self, admit: Admit, max_in_flight: int) -> None:
-        self.admit = admit  # admit(peer, raw): decode and add to the pool with source = peer
+        self.admit = admit  # admit(peer, raws): decode and add to the pool with source = peer
         self.max_in_flight = max_in_flight
         # one peer's share: a few hostile validators cannot take the whole budget from the rest
         self.max_per_peer = max(MAX_BATCH_TXS, max_in_flight // 4)
-        self._tasks: dict[bytes, set[asyncio.Task]] = {}
+        self._tasks: dict[bytes, dict[asyncio.Task, int]] = {}  # peer -> batch task -> txs
+        self._per_peer: dict[bytes, int] = {}  # txs in flight per peer
         self._count = 0
         self.dropped = 0  # txs not admitted because too many were in flight
 
     def __len__(self) -> int:
-        """Admissions in flight, all peers."""
+        """Admissions (txs) in flight, all peers."""
         return self._count
 
     def tasks(self) -> list[asyncio.Task]:
@@ -149,43 +150,47 @@ class ForwardedTxs:
         """Start admitting a batch in order; returns a misbehaviour reason or None.
 
         A full in-flight budget, or the peer's full share of it, drops the whole batch (never
-        a part of it, which would leave a gap in the peer's order): the origin keeps the txs and they reach a leader from
-        there."""
+        a part of it, which would leave a gap in the peer's order): the origin keeps the txs
+        and they reach a leader from there."""
         raws = check_batch(payload)
         if isinstance(raws, str):
             return raws
-        if (self._count + len(raws) > self.max_in_flight
-                or len(self._tasks.get(peer, ())) + len(raws) > self.max_per_peer):
-            self.dropped += len(raws)
+        n = len(raws)
+        if (self._count + n > self.max_in_flight
+                or self._per_peer.get(peer, 0) + n > self.max_per_peer):
+            self.dropped += n
             logger.debug("dropping a forwarded batch of %d txs from %s…: %d admissions in "
-                         "flight", len(raws), peer[:4].hex(), self._count)
+                         "flight", n, peer[:4].hex(), self._count)
             return None
-        loop = asyncio.get_running_loop()
-        mine = self._tasks.setdefault(peer, set())
-        for raw in raws:
-            t = loop.create_task(self.admit(peer, raw))
-            mine.add(t)
-            t.add_done_callback(lambda t, peer=peer: self._done(peer, t))
-        self._count += len(raws)
+        t = asyncio.get_running_loop().create_task(self.admit(peer, raws))
+        self._tasks.setdefault(peer, {})[t] = n
+        self._per_peer[peer] = self._per_peer.get(peer, 0) + n
+        self._count += n
+        t.add_done_callback(lambda t, peer=peer: self._done(peer, t))
         return None
 
     def forget(self, peer: bytes) -> int:
-        """The peer was penalised: cancel its admissions not yet done; returns how many."""
+        """The peer was penalised: cancel its admissions not yet done (except the caller's own
+        batch); returns how many txs they held."""
         me = asyncio.current_task()
         cancelled = 0
-        for t in list(self._tasks.get(peer, ())):
+        for t, n in list(self._tasks.get(peer, {}).items()):
             if t is not me and not t.done():
                 t.cancel()
-                cancelled += 1
+                cancelled += n
         if cancelled:
             logger.info("cancelled %d pending admissions from penalised peer %s…", cancelled,
                         peer[:4].hex())
         return cancelled
 
     def _done(self, peer: bytes, task: asyncio.Task) -> None:
-        self._count -= 1
         mine = self._tasks.get(peer)
-        if mine is not None:
-            mine.discard(task)
-            if not mine:
-                del self._tasks[peer]
+        n = mine.pop(task, 0) if mine is not None else 0
+        self._count -= n
+        left = self._per_peer.get(peer, 0) - n
+        if left > 0:
+            self._per_peer[peer] = left
+        else:
+            self._per_peer.pop(peer, None)
+        if mine is not None and not mine:
+            del self._tasks[peer]

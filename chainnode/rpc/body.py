@@ -89,7 +89,7 @@ class BodyRule:
     optional: dict[str, type] = field(default_factory=dict)
     code: str = BAD_REQUEST  # the error code of a malformed body on this route
     # False: the handler reads the body itself (bounded in size and time) and calls
-    # check_body off the event loop; the middleware does not read it first
+    # check_body off the event loop; the route guard does not read it first
     at_door: bool = True
 
     def check_fields(self, doc: Any) -> None:

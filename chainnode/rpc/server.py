@@ -26,10 +26,10 @@ from chainnode.exec.system import CallFailed
 from chainnode.hub import CLOSED, TIMED_OUT
 from chainnode.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from chainnode.rpc import anchor as anchor_routes
-from chainnode.rpc import answers, console_routes, status_view
+from chainnode.rpc import answers, console_routes, routes, status_view
 from chainnode.rpc import governance as governance_routes
 from chainnode.rpc.body import check_body
-from chainnode.rpc.errors import CLIENT_GONE, ServerLog, error_middleware, json_error
+from chainnode.rpc.errors import CLIENT_GONE, ServerLog, json_error
 from chainnode.rpc.openapi import OPENAPI
 from chainnode.rpc.querygate import QueryGate, QueryLimits, SnapshotState
 from chainnode.store.db import state_key_hash
@@ -49,6 +49,9 @@ _QUERY_STATUS = {QUERY_STALE: 401, QUERY_REPLAY: 409, QUERY_BAD_SIGNATURE: 401,
 
 
 _err = json_error
+# POST /txs items as dumps writes them
+_BATCH_PENDING = '{"hash": "%s", "status": "pending"}'
+_BATCH_INTERNAL = '{"error": {"code": "INTERNAL", "message": "internal error"}}'
 
 
 def _pending(tx_hash: bytes) -> web.Response:
@@ -75,6 +78,25 @@ def _timeout_arg(text: str) -> float:
     if not 0 < t < float("inf"):
         raise ChainError(BAD_REQUEST, "timeout must be a positive number of seconds")
     return min(t, 300.0)
+
+
+# POST /tx and /txs: their (wait, timeout) per raw query string, which is all they depend on
+# (clients send the same few); errors are not kept, they are raised anew each time
+_WAIT_ARGS: dict[str, tuple[bool, float]] = {}
+MAX_WAIT_ARGS = 64
+
+
+def _wait_args(request: web.Request) -> tuple[bool, float]:
+    """?wait=commit and its ?timeout= (checked before anything is admitted)."""
+    raw = request.rel_url.raw_query_string
+    got = _WAIT_ARGS.get(raw)
+    if got is None:
+        query = request.query
+        wait = query.get("wait") == "commit"
+        got = (wait, _timeout_arg(query.get("timeout", "30")) if wait else 0.0)
+        if len(_WAIT_ARGS) < MAX_WAIT_ARGS:
+            _WAIT_ARGS[raw] = got
+    return got
 
 
 def _parse_query(body: bytes, content_type: str,
@@ -111,10 +133,8 @@ class RpcServer:
     def __init__(self, node) -> None:
         self.node = node
         max_body = max(node.genesis.param("max_tx_bytes") * 2 + 1024, MAX_BATCH_BYTES)
-        # the latency timer runs the error handling inside it: one middleware, not two
-        middleware = (node.metrics.middleware(inner=error_middleware)
-                      if hasattr(node, "metrics") else error_middleware)
-        self.app = web.Application(middlewares=[middleware], client_max_size=max_body)
+        # no middlewares: every route is guarded (errors, door checks, latency) on its own
+        self.app = web.Application(client_max_size=max_body)
         r = self.app.router
         r.add_get("/status", self.status)
         r.add_post("/tx", self.post_tx)
@@ -134,6 +154,8 @@ class RpcServer:
         self._queries: QueryGate | None = None
 
     async def start(self, host: str, port: int) -> None:
+        # every route there is by now guarded, plus the catch-all for JSON 404/405
+        routes.guard_all(self.app, getattr(self.node, "metrics", None))
         # waiters are answered before stop (CommitHub.close), so handlers end at once; the
         # grace only bounds one stuck on a slow client
         self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S,
@@ -166,7 +188,7 @@ class RpcServer:
 
     async def post_tx(self, request: web.Request) -> web.Response:
         body = await request.read()
-        doc = request.get("json")  # checked by the middleware: an object with a string "tx"
+        doc = request.get("json")  # checked at the door: an object with a string "tx"
         if doc is not None:
             try:
                 raw = bytes.fromhex(doc["tx"])
@@ -175,8 +197,7 @@ class RpcServer:
                                                  'msgpack-encoded transaction>"}') from exc
         else:
             raw = body
-        wait = request.query.get("wait") == "commit"
-        timeout = _timeout_arg(request.query.get("timeout", "30")) if wait else 0.0
+        wait, timeout = _wait_args(request)
         tx, fut = await self._admit(raw, wait)
         if fut is None:
             return _pending(tx.hash)
@@ -233,8 +254,7 @@ class RpcServer:
             raise ChainError("TX_MALFORMED", "batch body must be a list of encoded transactions")
         if not 0 < len(items) <= MAX_BATCH_TXS:
             raise ChainError(BAD_REQUEST, f"a batch holds 1 to {MAX_BATCH_TXS} transactions")
-        wait = request.query.get("wait") == "commit"
-        timeout = _timeout_arg(request.query.get("timeout", "30")) if wait else 0.0
+        wait, timeout = _wait_args(request)
         hub = self.node.hub
         batch = object()  # one batch is one ordered source: its txs enter the pool in order
         admitted = await asyncio.gather(*(self._admit(raw, wait, batch) for raw in items),
@@ -242,29 +262,31 @@ class RpcServer:
         waiting = [res[1] for res in admitted if isinstance(res, tuple) and res[1] is not None]
         if waiting:  # one wait for the whole batch, not one timer per transaction
             await asyncio.wait(waiting, timeout=timeout)
-        results: list[dict] = []
+        # each item's JSON text as `dumps` writes it, joined into the answer's list
+        results: list[str] = []
+        accepted = 0
         for res in admitted:
             if isinstance(res, ChainError):
-                results.append({"error": res.to_json()})
+                results.append(answers.dumps({"error": res.to_json()}))
                 continue
             if isinstance(res, BaseException):
                 log.error("batch item failed: %r", res)
-                results.append({"error": {"code": "INTERNAL", "message": "internal error"}})
+                results.append(_BATCH_INTERNAL)
                 continue
+            accepted += 1
             tx, fut = res
             if fut is None:
-                results.append({"hash": tx.hash.hex(), "status": "pending"})
+                results.append(_BATCH_PENDING % tx.hash.hex())
             elif fut.done():
                 height, rc = fut.result()  # the hub closing raises UNAVAILABLE here
-                results.append(answers.committed_doc(tx.hash, height, rc))
+                results.append(answers.committed_text(tx.hash, height, rc))
             else:
                 hub.cancel(tx.hash, fut)
-                results.append({"hash": tx.hash.hex(), "status": "pending",
-                                "error": {"code": TIMEOUT,
-                                          "message": f"not committed within {timeout} s"}})
-        accepted = sum(1 for r in results if "hash" in r)
-        return answers.json_answer({"accepted": accepted, "rejected": len(results) - accepted,
-                                    "results": results})
+                results.append(answers.dumps({
+                    "hash": tx.hash.hex(), "status": "pending",
+                    "error": {"code": TIMEOUT, "message": f"not committed within {timeout} s"}}))
+        return answers.json_bytes(b'{"accepted": %d, "rejected": %d, "results": [%s]}' % (
+            accepted, len(results) - accepted, ", ".join(results).encode()))
 
     async def get_tx(self, request: web.Request) -> web.Response:
         h = _hex_arg(request.match_info["hash"], "hash")

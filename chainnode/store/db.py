@@ -378,14 +378,15 @@ class Bounded:
     enough for pure caches: every entry is a function of its key, so a lost race only
     recomputes."""
 
-    __slots__ = ("_d", "_limit")
+    __slots__ = ("_d", "_limit", "get")
 
     def __init__(self, limit: int) -> None:
         self._d: dict = {}
         self._limit = limit
-
-    def get(self, key):
-        return self._d.get(key)
+        # the dict's own get, bound once: a cache lookup is then one C call, not a Python
+        # method around it (several per tx: SMT nodes, state key hashes, senders). _d is
+        # never replaced, only emptied in place, so the bound method stays its own.
+        self.get = self._d.get
 
     def put(self, key, value) -> None:
         d = self._d

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from chainnode import codec
-from chainnode.crypto.hashing import sm3
+from chainnode.crypto.hashing import sm3, sm3_hasher
 
 HASH_LEN = 32
 KEY_BITS = 256
@@ -236,12 +236,16 @@ class _Update:
         return bisect.bisect_left(keys, pivot.to_bytes(HASH_LEN, "big"), lo, hi)
 
     def _leaf(self, key: bytes, value: bytes) -> bytes:
-        h = sm3(_LEAF_DOMAIN + key + value)
+        d = sm3_hasher()  # sm3() written out: a few hashes per write per block on every node
+        d.update(_LEAF_DOMAIN + key + value)
+        h = d.digest()
         self.new_nodes[h] = _LEAF_HEAD + key + _BIN32 + value
         return h
 
     def _internal(self, left: bytes, right: bytes) -> bytes:
-        h = sm3(_INTERNAL_DOMAIN + left + right)
+        d = sm3_hasher()
+        d.update(_INTERNAL_DOMAIN + left + right)
+        h = d.digest()
         self.new_nodes[h] = _INTERNAL_HEAD + left + _BIN32 + right
         return h
 

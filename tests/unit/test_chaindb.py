@@ -230,6 +230,22 @@ def test_bounded_update_is_put_of_every_item():
     assert len(b._d) <= 8
 
 
+def test_bounded_get_sees_puts_evictions_and_pops():
+    """get is the dict's own bound method: it must keep answering for the live contents
+    through evictions (done in place) and pops."""
+    from chainnode.store.db import Bounded
+
+    b = Bounded(4)
+    for i in range(10):
+        b.put(i, str(i))
+        assert b.get(i) == str(i)
+    assert b.get(0) is None and len(b._d) <= 4  # evicted
+    b.pop(9)
+    assert b.get(9) is None
+    b.update({"a": 1})
+    assert b.get("a") == 1 and b.get("zz", "dflt") == "dflt"
+
+
 def test_state_key_hash_and_stored_value_are_the_whole_array_encodings():
     """Both are put together from parts; they must equal encoding the whole list, for every
     kind of contract name, key and value, including ones that are not str/bytes."""

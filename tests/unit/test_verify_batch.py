@@ -119,3 +119,55 @@ async def test_worker_processes_survive_a_crash_and_leave_no_process_behind():
     assert await _wait_gone(sorted(seen)) == []
     with pytest.raises(RuntimeError):  # closed: nothing is verified, nothing admitted
         await b.verify(GOOD[0])
+
+
+async def test_verify_many_answers_in_order_with_one_job_per_max_batch():
+    pool = CountingPool()
+    try:
+        b = VerifyBatcher(pool, max_batch=16)
+        txs = [*GOOD[:20], BAD[0], *GOOD[20:30], BAD[1]]
+        want = [tx.verify_signature() for tx in txs]
+        assert await b.verify_many(txs) == want and want.count(False) == 2
+        assert pool.sizes == [16, 16] and b.batches == 2
+        assert await b.verify_many(GOOD[:3]) == [True] * 3 and pool.sizes[-1] == 3
+    finally:
+        pool.shutdown(wait=True)
+
+
+def test_a_remembered_key_never_turns_a_bad_key_or_signature_into_true():
+    from chainnode import verify_batch
+
+    good = tx_item(GOOD[0])
+    not_on_curve = (b"\x01" * 64, *good[1:])
+    not_bytes = (bytearray(good[0]), *good[1:])
+    for _ in range(2):  # the second round runs with the keys remembered
+        assert verify_items([good, not_on_curve, not_bytes, tx_item(BAD[0])]) == \
+            [True, False, False, False]  # as before the keys were remembered
+    assert b"\x01" * 64 not in verify_batch._keys  # only keys that passed are kept
+    assert all(type(k) is bytes for k in verify_batch._keys)
+    verify_batch._keys.update({i.to_bytes(64, "big"): verify_batch._keys[good[0]]
+                               for i in range(2, verify_batch.MAX_KEYS + 2)})
+    assert verify_items([tx_item(_tx(1, OTHER))]) == [True]  # a new key into a full dict
+    assert list(verify_batch._keys) == [OTHER.public_key.raw]  # bounded: emptied when full
+
+
+async def test_frames_and_single_checks_of_one_iteration_share_jobs_packed_whole():
+    pool = CountingPool()
+    try:
+        b = VerifyBatcher(pool, max_batch=16)
+        frame1 = [*GOOD[:9], BAD[0]]
+        frame2 = [BAD[1], *GOOD[12:16]]
+        async def singles() -> list[bool]:
+            return await asyncio.gather(b.verify(GOOD[10]), b.verify(BAD[2]), b.verify(GOOD[11]))
+
+        # three tasks whose first steps run in one loop iteration, in this order
+        res = await asyncio.gather(b.verify_many(frame1), singles(), b.verify_many(frame2))
+        assert res == [[True] * 9 + [False], [True, False, True], [False] + [True] * 4]
+        assert pool.sizes == [13, 5]  # 10 + 3 singles; frame2 would overflow: a job of its own
+        cancelled = asyncio.ensure_future(b.verify_many(GOOD[:4]))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        assert await b.verify_many(GOOD[4:6]) == [True, True]
+        assert pool.sizes[-1] == 2  # a cancelled frame is dropped before its job
+    finally:
+        pool.shutdown(wait=True)

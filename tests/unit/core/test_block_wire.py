@@ -253,3 +253,15 @@ def test_receipt_decode_rejects_noncanonical_bytes():
 def test_transaction_round_trip_inside_block_keeps_signature_domain():
     t = Block.decode(Block(HDR, TXS).encode()).txs[1]
     assert isinstance(t, Transaction) and t.verify_signature() and t.args == {"i": 1}
+
+
+def test_new_receipt_is_the_constructor_result():
+    from chainnode.core.block import Receipt, new_receipt
+
+    events = (("sys.members", "MemberRegistered", {"address": "ab" * 20, "roles": ["m"]}),)
+    for args in ((b"\x01" * 32, Receipt.OK, 20_000, True, events),
+                 (b"\x02" * 32, Receipt.FAILED, 7, None, (), "CODE", "message")):
+        fast, slow = new_receipt(*args), Receipt(*args)
+        assert vars(fast) == vars(slow)  # every field, the encoding cache slot included
+        assert fast == slow and fast.encode() == slow.encode()
+        assert Receipt.decode(fast.encode()) == fast

@@ -50,3 +50,16 @@ def test_implementations_agree_on_random_inputs(data):
 
 def test_distinct_inputs_give_distinct_digests():
     assert sm3(b"abc") != sm3(b"abd") != sm3(b"abc\x00")
+
+
+@pytest.mark.parametrize("factory", [hashing.sm3_hasher, hashing.PureSM3Hasher],
+                         ids=["default", "pure"])
+def test_hasher_factories_give_sm3(factory):
+    for data in (b"", b"abc", bytes(range(256)) * 3):
+        h = factory()
+        h.update(data[:7])
+        h.update(data[7:])
+        assert h.digest() == sm3_pure(data)
+    a, b = factory(), factory()
+    a.update(b"x")
+    assert b.digest() == sm3_pure(b"")  # hashers never share state

@@ -68,9 +68,9 @@ def test_check_batch_refuses_what_no_honest_peer_sends(payload, why):
 async def test_batches_are_admitted_in_arrival_order_per_peer():
     started: list[tuple[bytes, bytes]] = []
 
-    async def admit(peer: bytes, raw: bytes) -> None:
-        started.append((peer, raw))  # where Mempool.add takes its arrival turn
-        await asyncio.sleep(0.001 * (raw[0] % 3))
+    async def admit(peer: bytes, raws: list[bytes]) -> None:
+        started.extend((peer, raw) for raw in raws)  # where add_batch takes its arrival turn
+        await asyncio.sleep(0.001 * (raws[0][0] % 3))
 
     fw = ForwardedTxs(admit, max_in_flight=100)
     assert fw.on_batch(b"P", [b"\x01", b"\x02", b"\x03"]) is None
@@ -86,9 +86,9 @@ async def test_full_budget_drops_whole_batches_and_forget_cancels_a_peer():
     gate = asyncio.Event()
     finished: list[bytes] = []
 
-    async def admit(peer: bytes, raw: bytes) -> None:
+    async def admit(peer: bytes, raws: list[bytes]) -> None:
         await gate.wait()
-        finished.append(raw)
+        finished.extend(raws)
 
     fw = ForwardedTxs(admit, max_in_flight=4)
     assert fw.on_batch(b"P", [b"1", b"2", b"3"]) is None
