@@ -76,6 +76,7 @@ class Node:
         self.reconfig = Reconfig(self)  # validator-set / parameter changes at h+1
         self.hub = CommitHub()
         self._tasks: list[asyncio.Task] = []
+        self._peer_tasks: set[asyncio.Task] = set()  # per connection: forward pending, catch up
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.failure: StorageFailure | None = None  # a write error: stop, exit code 74
@@ -213,7 +214,23 @@ class Node:
             await self.rpc.stop()
         if self.consensus is not None:
             await self.consensus.stop()
-        running = [*self._tasks, *self._admitting.tasks()]
+        # no forwarded frame starts an admission from here on: one still arriving while the
+        # links close would otherwise run on after the store is closed
+        self._admitting.close()
+        await self._cancel_all([*self._tasks, *self._admitting.tasks(), *self._peer_tasks])
+        if self.net is not None:
+            await self.net.stop()
+        # none expected (the doors are closed); a task would otherwise outlive the store
+        await self._cancel_all([*self._admitting.tasks(), *self._peer_tasks])
+        self.exec_pool.shutdown(wait=True)
+        self.verify_pool.shutdown(wait=False, cancel_futures=True)
+        self.mempool.close()  # its verify worker processes, if any, exit here
+        self.block_verify_pool.shutdown(wait=False, cancel_futures=True)
+        self.db.close()
+        log.info("node %s stopped in %.1f s", self.cfg.name, time.monotonic() - t0)
+
+    @staticmethod
+    async def _cancel_all(running: list[asyncio.Task]) -> None:
         for t in running:
             t.cancel()
         for t in running:
@@ -221,14 +238,6 @@ class Node:
                 await t
             except (asyncio.CancelledError, Exception):
                 pass
-        if self.net is not None:
-            await self.net.stop()
-        self.exec_pool.shutdown(wait=True)
-        self.verify_pool.shutdown(wait=False, cancel_futures=True)
-        self.mempool.close()  # its verify worker processes, if any, exit here
-        self.block_verify_pool.shutdown(wait=False, cancel_futures=True)
-        self.db.close()
-        log.info("node %s stopped in %.1f s", self.cfg.name, time.monotonic() - t0)
 
     async def run_forever(self) -> int:
         """Run until SIGINT/SIGTERM or a storage failure; returns the process exit code."""
@@ -396,11 +405,18 @@ class Node:
         self._admitting.forget(peer)  # the rest of its batches: not worth verifying
 
     def _on_peer_connect(self, peer: bytes, role: str = "", *args) -> None:
-        loop = asyncio.get_running_loop()
+        if self._stopping.is_set():
+            return
         if role == "validator" and self.net is not None and len(self.mempool):
-            loop.create_task(self._forward_pending(peer))
+            self._peer_task(self._forward_pending(peer))
         if self.sync is not None:
-            loop.create_task(self._sync_and_tell())
+            self._peer_task(self._sync_and_tell())
+
+    def _peer_task(self, coro) -> None:
+        """Run `coro` as a task the stop cancels (a catch-up must not outlive the store)."""
+        t = asyncio.get_running_loop().create_task(coro)
+        self._peer_tasks.add(t)
+        t.add_done_callback(self._peer_tasks.discard)
 
     async def _forward_pending(self, peer: bytes) -> None:
         """A validator (re)connected: hand it our pending transactions, oldest first.

@@ -138,6 +138,12 @@ class ForwardedTxs:
         self._per_peer: dict[bytes, int] = {}  # txs in flight per peer
         self._count = 0
         self.dropped = 0  # txs not admitted because too many were in flight
+        self.closed = False
+
+    def close(self) -> None:
+        """The node is stopping: batches arriving from now on are dropped, so no admission
+        starts after the stop collected the running ones (it would outlive the store)."""
+        self.closed = True
 
     def __len__(self) -> int:
         """Admissions (txs) in flight, all peers."""
@@ -152,6 +158,8 @@ class ForwardedTxs:
         A full in-flight budget, or the peer's full share of it, drops the whole batch (never
         a part of it, which would leave a gap in the peer's order): the origin keeps the txs
         and they reach a leader from there."""
+        if self.closed:
+            return None
         raws = check_batch(payload)
         if isinstance(raws, str):
             return raws

@@ -101,3 +101,19 @@ async def test_full_budget_drops_whole_batches_and_forget_cancels_a_peer():
     await asyncio.gather(*fw.tasks(), return_exceptions=True)
     await asyncio.sleep(0)
     assert finished == [b"6"] and len(fw) == 0
+
+
+async def test_a_closed_admitter_starts_nothing():
+    """The node's stop closes the door before collecting the running admissions: a frame
+    still arriving while the links close must not start one that outlives the store."""
+    started: list[bytes] = []
+
+    async def admit(peer: bytes, raws: list[bytes]) -> None:
+        started.extend(raws)
+
+    fw = ForwardedTxs(admit, max_in_flight=100)
+    fw.close()
+    assert fw.on_batch(b"P", [b"\x01", b"\x02"]) is None  # dropped quietly: not the peer's fault
+    assert fw.on_batch(b"P", "not a batch") is None  # nothing is judged once closed
+    await asyncio.sleep(0)
+    assert fw.tasks() == [] and len(fw) == 0 and started == []
