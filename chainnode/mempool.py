@@ -158,12 +158,7 @@ class Mempool:
                                                          "sender's public key")
                 self.mark_verified(h, tx.signature)
             await turn.wait()
-            # committed meanwhile? Only a commit moves the head, and the head moves only
-            # after the commit's writes, so an unmoved head spares the second store read
-            if h in self._txs or (self.head_height() != head and self.is_committed(h)):
-                raise self._reject(TX_DUPLICATE, "transaction is already pending or committed")
-            self._check_quota(tx)
-            self._txs[h] = tx
+            self._insert(tx, head)
         finally:
             self._in_flight.pop(h).set_result(None)
             turn.release()
@@ -226,17 +221,11 @@ class Mempool:
                     del in_flight[h]
                 if out[i] is not None:
                     continue
-                # committed meanwhile? As in `add`: an unmoved head spares the store read
-                if h in self._txs or (self.head_height() != heads[i] and self.is_committed(h)):
-                    out[i] = self._reject(TX_DUPLICATE,
-                                          "transaction is already pending or committed")
-                    continue
                 try:
-                    self._check_quota(tx)
+                    self._insert(tx, heads[i])
                 except ChainError as exc:
                     out[i] = exc
                     continue
-                self._txs[h] = tx
                 self._pooled(tx)
         finally:
             for i in heads:  # cancelled or failed midway: nothing of this batch stays in flight
@@ -266,17 +255,25 @@ class Mempool:
                     return self._reject(TX_BAD_SIGNATURE, "signature does not verify for the "
                                                           "sender's public key")
                 self.mark_verified(h, tx.signature)
-            if h in self._txs or (self.head_height() != head and self.is_committed(h)):
-                return self._reject(TX_DUPLICATE, "transaction is already pending or committed")
             try:
-                self._check_quota(tx)
+                self._insert(tx, head)
             except ChainError as exc:
                 return exc
-            self._txs[h] = tx
         finally:
             self._in_flight.pop(h).set_result(None)
         self._pooled(tx)
         return None
+
+    def _insert(self, tx: Transaction, head: int) -> None:
+        """Put a verified `tx` in the pool, in its turn, unless it is pending or was committed
+        meanwhile (only a commit moves the head, and only after its writes, so an unmoved
+        head spares the store read), or its sender's quota filled up meanwhile. The one
+        place `add`, `add_batch` and a batch's copies insert."""
+        h = tx.hash
+        if h in self._txs or (self.head_height() != head and self.is_committed(h)):
+            raise self._reject(TX_DUPLICATE, "transaction is already pending or committed")
+        self._check_quota(tx)
+        self._txs[h] = tx
 
     def _pooled(self, tx: Transaction) -> None:
         """Bookkeeping after `tx` entered the pool."""
